@@ -1,0 +1,15 @@
+//! Elliptics, rebuilt: a distributed hash-table storage node with server-side processing,
+//! wire-compatible with Elliptics 2.26, running one single-threaded io_uring shard per core.
+//!
+//! Architecture map:
+//! - [`protocol`]: the 2.26 wire layouts, pure encode/decode.
+//! - [`key`]: 64-byte ring ids, sha512 key hashing, namespaces.
+//! - [`limits`]: every compiled-in limit.
+//!
+//! Glossary: a *frame* is a header plus payload on the wire; a *request* is a decoded
+//! command; a *record* is a value on disk; a *shard* is one core's thread with its ring,
+//! its share of the key space, its blob logs and its exec queue.
+
+pub mod key;
+pub mod limits;
+pub mod protocol;
