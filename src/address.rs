@@ -1,0 +1,1 @@
+//! Address strings ("host:port:family[-group]") and their socket addresses.

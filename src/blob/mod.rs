@@ -1,0 +1,1 @@
+//! The per-shard blob log: eblob-format data and index files, checksums, recovery, defrag.

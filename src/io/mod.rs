@@ -1,0 +1,36 @@
+//! The I/O boundary: the only module that talks to the kernel for file and socket I/O.
+//!
+//! [`IoFile`] is what the blob log is written against. [`sync::StdFile`] implements it with
+//! positional syscalls (deterministic, for tests and tools); the shard runtime implements it
+//! on its io_uring. Buffers are owned and handed to the operation, so a completion-based
+//! backend can keep them alive until the kernel is done with them.
+
+use bytes::Bytes;
+use std::future::Future;
+use std::io;
+
+pub mod sync;
+
+/// A file opened for positional I/O, driven by some backend.
+pub trait IoFile: Sized {
+    /// Take ownership of an opened file.
+    fn from_std(file: std::fs::File) -> Self;
+
+    /// The underlying file, for metadata calls (length, truncate, allocate) done rarely and
+    /// outside the data path.
+    fn as_std(&self) -> &std::fs::File;
+
+    /// Fill `buf` completely from `offset`. A read that hits end-of-file fails with
+    /// `UnexpectedEof`. The buffer comes back in every case.
+    fn read_exact_at(
+        &self,
+        buf: Vec<u8>,
+        offset: u64,
+    ) -> impl Future<Output = (io::Result<()>, Vec<u8>)>;
+
+    /// Write every byte of `bufs`, back to back, starting at `offset`.
+    fn write_all_at(&self, bufs: Vec<Bytes>, offset: u64) -> impl Future<Output = io::Result<()>>;
+
+    /// Make written data durable (fdatasync).
+    fn sync_data(&self) -> impl Future<Output = io::Result<()>>;
+}

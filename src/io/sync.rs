@@ -1,0 +1,42 @@
+//! [`IoFile`] on plain positional syscalls: every future is ready on first poll. Used by
+//! tests, tools and anything that runs outside a shard.
+
+use super::IoFile;
+use bytes::Bytes;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+
+/// A file driven by blocking `pread`/`pwrite`/`fdatasync`.
+#[derive(Debug)]
+pub struct StdFile {
+    file: File,
+}
+
+impl IoFile for StdFile {
+    fn from_std(file: File) -> Self {
+        Self { file }
+    }
+
+    fn as_std(&self) -> &File {
+        &self.file
+    }
+
+    async fn read_exact_at(&self, mut buf: Vec<u8>, offset: u64) -> (io::Result<()>, Vec<u8>) {
+        let res = self.file.read_exact_at(&mut buf, offset);
+        (res, buf)
+    }
+
+    async fn write_all_at(&self, bufs: Vec<Bytes>, offset: u64) -> io::Result<()> {
+        let mut at = offset;
+        for b in &bufs {
+            self.file.write_all_at(b, at)?;
+            at += b.len() as u64;
+        }
+        Ok(())
+    }
+
+    async fn sync_data(&self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+}

@@ -1,0 +1,1 @@
+//! The storage node: shard threads, connections, command dispatch, handshake, monitor.
