@@ -21,13 +21,17 @@
 )]
 
 mod addr;
+mod backend_status;
+mod body;
 mod consts;
+mod control;
 mod error;
 mod file_info;
 mod handshake;
 mod header;
 mod id_container;
 mod io_attr;
+mod iterator;
 mod reader;
 mod sph;
 mod writer;
@@ -36,7 +40,16 @@ pub use addr::{
     AddrContainer, DnetAddr, ADDR_CONTAINER_HEADER_SIZE_BYTES, AF_INET, AF_INET6,
     DNET_ADDR_SIZE_BYTES, SOCKADDR_SIZE_BYTES,
 };
+pub use backend_status::{
+    backend_state, defrag_state, BackendStatus, BackendStatusList, BACKEND_STATUS_SIZE_BYTES,
+};
+pub use body::{decode_body, Body};
 pub use consts::*;
+pub use control::{
+    backend_command, monitor_categories, status_flags, Auth, BackendControl, MonitorStatRequest,
+    NodeStatus, AUTH_SIZE_BYTES, BACKEND_CONTROL_SIZE_BYTES, MONITOR_STAT_REQUEST_SIZE_BYTES,
+    NODE_STATUS_SIZE_BYTES,
+};
 pub use error::DecodeError;
 pub use file_info::{
     FileInfo, LookupReply, FILE_INFO_SIZE_BYTES, FILE_PATH_BYTES_MAX, LOOKUP_REPLY_FIXED_SIZE_BYTES,
@@ -48,6 +61,11 @@ pub use id_container::{
     ID_CONTAINER_HEADER_SIZE_BYTES,
 };
 pub use io_attr::{DnetTime, IoAttr, IO_ATTR_SIZE_BYTES};
+pub use iterator::{
+    iflags, iterator_action, iterator_type, IteratorRange, IteratorRequest, IteratorResponse,
+    ServerSendRequest, ITERATOR_RANGE_SIZE_BYTES, ITERATOR_REQUEST_SIZE_BYTES,
+    ITERATOR_RESPONSE_SIZE_BYTES, SERVER_SEND_REQUEST_SIZE_BYTES,
+};
 pub use reader::Reader;
 pub use sph::{sph_flags, ExecPayload, Sph, SPH_SIZE_BYTES};
 pub use writer::Writer;
