@@ -112,7 +112,7 @@ pub fn backend_status(shard: &Rc<Shard>, header: &CmdHeader, frames: &mut Frames
             ..BackendStatus::default()
         })
         .collect();
-    let body = BackendStatusList { entries }.encode();
+    let body = BackendStatusList { backends: entries }.encode();
     frames.reply(header, &[&body], false);
     frames.ack(header, 0);
 }

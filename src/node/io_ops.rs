@@ -11,7 +11,8 @@ use super::shard::{Shard, ShardLog};
 use crate::blob::RecordInfo;
 use crate::key::RawId;
 use crate::protocol::{
-    cmd_flags, command, errno, io_flags, CmdHeader, DnetAddr, FileInfo, IoAttr, IO_ATTR_SIZE_BYTES,
+    cmd_flags, command, errno, io_flags, CmdHeader, DnetAddr, FileInfo, IoAttr, LookupReply,
+    IO_ATTR_SIZE_BYTES,
 };
 use crate::routing::shard_of;
 use bytes::Bytes;
@@ -67,21 +68,14 @@ fn backend_id_of(shard: &Shard, header: &CmdHeader) -> i32 {
 /// `dnet_addr` + `dnet_file_info` + path with its NUL: the LOOKUP and WRITE reply payload.
 pub fn file_info_payload(shard: &Shard, info: &RecordInfo) -> Vec<u8> {
     let addr = shard.node.addresses.first().copied().unwrap_or(shard.node.listen_addr);
-    let mut path = info.path.as_bytes().to_vec();
-    path.push(0);
     let fi = FileInfo {
-        flen: i32::try_from(path.len()).unwrap_or(i32::MAX),
         checksum: info.checksum.unwrap_or([0u8; 64]),
         record_flags: info.record_flags,
         size: info.size,
         offset: info.data_offset,
         mtime: info.timestamp,
     };
-    let mut out = Vec::with_capacity(32 + 112 + path.len());
-    out.extend_from_slice(&DnetAddr::from(addr).encode());
-    out.extend_from_slice(&fi.encode());
-    out.extend_from_slice(&path);
-    out
+    LookupReply::new(DnetAddr::from(addr), fi, &info.path).encode()
 }
 
 async fn lookup(shard: &Shard, log: &ShardLog, header: &CmdHeader, frames: &mut Frames) -> Result<(), i32> {
@@ -249,9 +243,7 @@ pub async fn range(shard: &Rc<Shard>, header: CmdHeader, payload: Bytes) -> Fram
     }
     let mut summary = IoAttr { id: io.id, parent: io.parent, num: done, ..IoAttr::default() };
     summary.flags = io.flags;
-    let mut last = header;
-    last.cmd = command::READ_RANGE.max(header.cmd).min(header.cmd);
-    frames.reply(&last, &[&summary.encode()], false);
+    frames.reply(&header, &[&summary.encode()], false);
     frames.ack(&header, 0);
     frames
 }
