@@ -1,5 +1,7 @@
 //! Durability with `sync = 0`: concurrent writers share fdatasyncs (group commit).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 mod blob_util;
 
 use blob_util::*;

@@ -1,6 +1,8 @@
 //! Crash recovery and corruption: torn tails at every byte, garbage after the tail, bit
 //! flips inside values, stale duplicates.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 mod blob_util;
 
 use blob_util::*;

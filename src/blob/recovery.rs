@@ -224,7 +224,7 @@ impl<F: IoFile> BlobLog<F> {
                 ),
             })
             .collect();
-        out.sort_unstable_by(|a, b| (a.0.key, a.0.position).cmp(&(b.0.key, b.0.position)));
+        out.sort_unstable_by_key(|a| (a.0.key, a.0.position));
         out
     }
 
