@@ -68,10 +68,10 @@ fn run() -> anyhow::Result<()> {
 }
 
 fn init_logging(config: &NodeConfig, log: Option<&Path>) -> anyhow::Result<()> {
-    let level = config.logger.level.as_tracing_filter();
+    let level = config.logger.level.tracing_level().to_string().to_lowercase();
     let filter = tracing_subscriber::EnvFilter::try_from_env("ELLIPTICS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let sink = log.map(Path::to_path_buf).or_else(|| config.logger.file_sink());
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&level));
+    let sink = log.map(Path::to_path_buf).or_else(|| config.logger.log_file().map(Path::to_path_buf));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
     match sink {
         Some(path) => {

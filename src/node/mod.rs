@@ -17,7 +17,7 @@ mod shard;
 mod state;
 
 use crate::config::NodeConfig;
-use crate::runtime::{mailbox, TcpListener};
+use crate::runtime::mailbox;
 use state::{backend_state, BackendInfo, NodeShared, ShardCounters};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI32};
@@ -101,7 +101,6 @@ pub fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     let backends = prepare_backends(&config, shard_count)?;
     let shared = Arc::new(NodeShared {
         counters: (0..shard_count).map(|_| ShardCounters::default()).collect(),
-        exec_enabled: false,
         config,
         addresses,
         listen_addr,
@@ -113,29 +112,50 @@ pub fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     });
     let (senders, receivers): (Vec<_>, Vec<_>) =
         (0..shard_count).map(|_| mailbox::channel(MAILBOX_CAPACITY)).unzip();
-    let mut listeners = Vec::with_capacity(shard_count);
-    for _ in 0..shard_count {
-        listeners.push(
-            TcpListener::bind_reuseport(listen_addr, 1024)
-                .map_err(|source| NodeError::Listen { addr: listen_addr, source })?,
-        );
-    }
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
     let mut threads = Vec::with_capacity(shard_count);
-    for (index, (inbox, listener)) in receivers.into_iter().zip(listeners).enumerate() {
+    for (index, inbox) in receivers.into_iter().enumerate() {
         let node = shared.clone();
         let peers = senders.clone();
+        let ready = ready_tx.clone();
         let t = std::thread::Builder::new()
             .name(format!("shard-{index}"))
             .spawn(move || {
                 crate::io::affinity::pin_current_thread(index);
-                crate::runtime::block_on(RING_ENTRIES, shard::shard_main(index, node, peers, inbox, listener))
-                    .map_err(|e| e.to_string())?
+                let fail = ready.clone();
+                let res = crate::runtime::block_on(
+                    RING_ENTRIES,
+                    shard::shard_main(index, node, peers, inbox, ready),
+                )
+                .map_err(|e| e.to_string())
+                .and_then(|r| r);
+                if let Err(e) = &res {
+                    let _ = fail.send(Err(e.clone()));
+                }
+                res
             })
             .map_err(|e| NodeError::Shard { shard: index, message: e.to_string() })?;
         threads.push(t);
     }
-    monitor::spawn_http(&shared);
-    Ok(RunningNode { listen_addr, shared, threads, stop: senders })
+    drop(ready_tx);
+    let running = RunningNode { listen_addr, shared, threads, stop: senders };
+    for _ in 0..shard_count {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(message)) => {
+                running.shutdown_handle().request_shutdown();
+                let _ = running.join();
+                return Err(NodeError::Config(message));
+            }
+            Err(_) => {
+                running.shutdown_handle().request_shutdown();
+                running.join()?;
+                return Err(NodeError::Shard { shard: 0, message: "ended before starting".into() });
+            }
+        }
+    }
+    monitor::spawn_http(&running.shared);
+    Ok(running)
 }
 
 fn resolve_addresses(config: &NodeConfig) -> Result<Vec<SocketAddr>, NodeError> {

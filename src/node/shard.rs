@@ -143,9 +143,12 @@ pub async fn shard_main(
     node: Arc<NodeShared>,
     peers: Vec<mailbox::Sender<ShardMsg>>,
     inbox: mailbox::Receiver<ShardMsg>,
-    listener: TcpListener,
+    ready: std::sync::mpsc::Sender<Result<(), String>>,
 ) -> Result<(), String> {
     let backends = open_backends(&node, index).await?;
+    let listener = TcpListener::bind_reuseport(node.listen_addr, 1024)
+        .map_err(|e| format!("cannot listen on {}: {e}", node.listen_addr))?;
+    let _ = ready.send(Ok(()));
     let shard = Rc::new(Shard {
         index,
         node,

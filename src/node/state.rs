@@ -25,8 +25,6 @@ pub struct ShardCounters {
     pub connections: AtomicU64,
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
-    /// Requests executed here on behalf of another shard.
-    pub cross_in: AtomicU64,
 }
 
 impl Default for ShardCounters {
@@ -37,7 +35,6 @@ impl Default for ShardCounters {
             connections: AtomicU64::new(0),
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
-            cross_in: AtomicU64::new(0),
         }
     }
 }
@@ -87,15 +84,9 @@ pub struct NodeShared {
     pub started: Instant,
     pub read_only: AtomicBool,
     pub shutting_down: AtomicBool,
-    /// Exec (server-side processing) is not built yet: every EXEC answers -ENOTSUP.
-    pub exec_enabled: bool,
 }
 
 impl NodeShared {
-    pub fn counters_of(&self, shard: usize) -> Option<&ShardCounters> {
-        self.counters.get(shard)
-    }
-
     pub fn is_read_only(&self) -> bool {
         self.read_only.load(Ordering::Relaxed)
     }
