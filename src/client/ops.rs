@@ -148,6 +148,18 @@ impl Session {
         data: &[u8],
         src_key: i32,
     ) -> AsyncResult<Results<ExecPacket>> {
+        self.exec_unchecked(key, event, data, src_key)
+            .map(|r| check(r?))
+    }
+
+    /// [`Session::exec`] without the checker: every entry, failed ones included.
+    pub fn exec_unchecked(
+        &self,
+        key: Option<&Key>,
+        event: &str,
+        data: &[u8],
+        src_key: i32,
+    ) -> AsyncResult<Results<ExecPacket>> {
         let mut parts = Vec::new();
         match key {
             None => {
@@ -197,11 +209,10 @@ impl Session {
             }
         }
         join_all(parts).map(|all| {
-            check(
-                all?.into_iter()
-                    .flat_map(|r| r.unwrap_or_default())
-                    .collect(),
-            )
+            Ok(all?
+                .into_iter()
+                .flat_map(|r| r.unwrap_or_default())
+                .collect())
         })
     }
 
@@ -457,12 +468,14 @@ impl Session {
         addr: SocketAddr,
         backend_id: u32,
         command_code: u32,
+        defrag_level: u32,
         delay_ms: u32,
         ids: &[RawId],
     ) -> AsyncResult<Results<Vec<BackendStatus>>> {
         let mut body = vec![0u8; 72];
         body[0..4].copy_from_slice(&backend_id.to_le_bytes());
         body[4..8].copy_from_slice(&command_code.to_le_bytes());
+        body[60..64].copy_from_slice(&defrag_level.to_le_bytes());
         body[64..68].copy_from_slice(&delay_ms.to_le_bytes());
         body[68..72].copy_from_slice(&(ids.len() as u32).to_le_bytes());
         for id in ids {
