@@ -17,21 +17,22 @@
 //! ```
 
 mod conn;
+mod entry;
 mod error;
 mod handshake;
 mod node;
 mod ops;
 mod result;
 mod routes;
+mod service;
 mod session;
 mod wire;
 
+pub use entry::{check, Entry, ExecPacket, Key, LookupInfo, NodeStatus, ReadData, Results};
 pub use error::ClientError;
 pub use handshake::{parse_remote, reverse_lookup_request};
 pub use node::{ClientConfig, Node};
-pub use ops::{backend_command, BackendStatus, MONITOR_JSON_BYTES_MAX};
 pub use result::{join_all, pending, AsyncResult, Completer};
-pub use session::{
-    check, Entry, ExecPacket, Key, LookupInfo, NodeStatus, ReadData, Results, Session,
-};
+pub use service::{backend_command, BackendStatus, MONITOR_JSON_BYTES_MAX};
+pub use session::Session;
 pub use wire::sph_flags;
