@@ -16,6 +16,7 @@
 //! let entries = s.read_data(&Key::from("key"), 0, 0).wait().expect("read");
 //! ```
 
+mod checker;
 mod conn;
 mod entry;
 mod error;

@@ -14,8 +14,8 @@ use crate::protocol::{cmd_flags, command, errno, CmdHeader, Reader};
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 /// Client settings (the Python `Config` defaults).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,12 +45,12 @@ impl Default for ClientConfig {
 }
 
 #[derive(Default)]
-struct Net {
-    conns: HashMap<SocketAddr, Arc<Conn>>,
+pub(super) struct Net {
+    pub(super) conns: HashMap<SocketAddr, Arc<Conn>>,
     backends: HashMap<SocketAddr, Vec<BackendIds>>,
     routes: RouteTable,
     /// Every address we want a connection to; the reconnect thread dials the missing ones.
-    wanted: BTreeSet<SocketAddr>,
+    pub(super) wanted: BTreeSet<SocketAddr>,
     /// Index of the dialled address inside the first node's address list.
     dial_index: usize,
 }
@@ -59,7 +59,7 @@ pub(crate) struct NodeInner {
     pub(crate) config: ClientConfig,
     trans: AtomicU64,
     net: Mutex<Net>,
-    stop: AtomicBool,
+    pub(super) stop: AtomicBool,
 }
 
 /// A client node: share it by cloning; sessions are made from it.
@@ -86,7 +86,7 @@ impl Drop for NodeInner {
 }
 
 impl NodeInner {
-    fn lock(&self) -> MutexGuard<'_, Net> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Net> {
         self.net.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -103,11 +103,11 @@ impl Node {
         let weak = Arc::downgrade(&inner);
         let _ = std::thread::Builder::new()
             .name("ell-check".into())
-            .spawn(move || checker_loop(weak));
+            .spawn(move || super::checker::checker_loop(weak));
         let weak = Arc::downgrade(&inner);
         let _ = std::thread::Builder::new()
             .name("ell-reconnect".into())
-            .spawn(move || reconnect_loop(weak));
+            .spawn(move || super::checker::reconnect_loop(weak));
         Node { inner }
     }
 
@@ -146,7 +146,7 @@ impl Node {
     }
 
     /// Handshake with `addr` unless already connected, and add its backends to the routes.
-    fn connect(&self, addr: SocketAddr) -> Result<(), ClientError> {
+    pub(super) fn connect(&self, addr: SocketAddr) -> Result<(), ClientError> {
         if self
             .inner
             .lock()
@@ -184,7 +184,7 @@ impl Node {
     }
 
     /// Ask every connected node for its route list and connect to the nodes it names.
-    fn refresh_route_lists(&self) {
+    pub(super) fn refresh_route_lists(&self) {
         let conns: Vec<Arc<Conn>> = self.inner.lock().conns.values().cloned().collect();
         let lists: Vec<AsyncResult<Replies>> = conns
             .iter()
@@ -321,90 +321,5 @@ fn forget(inner: &NodeInner, conn: &Arc<Conn>) {
         net.backends.remove(&conn.addr);
         net.routes = RouteTable::build(&net.backends);
         tracing::debug!(addr = %conn.addr, "connection dropped; will reconnect");
-    }
-}
-
-/// Once a second: time out transactions; after `stall_count` checks in a row with
-/// timeouts, ping with BACKEND_STATUS; reset the connection when the ping times out.
-fn checker_loop(weak: Weak<NodeInner>) {
-    loop {
-        std::thread::sleep(Duration::from_secs(1));
-        let Some(inner) = weak.upgrade() else { return };
-        if inner.stop.load(Ordering::Acquire) {
-            return;
-        }
-        let conns: Vec<Arc<Conn>> = inner.lock().conns.values().cloned().collect();
-        let node = Node { inner };
-        for conn in conns {
-            check_conn(&node, &conn);
-        }
-    }
-}
-
-fn check_conn(node: &Node, conn: &Arc<Conn>) {
-    let expired = conn.expire(Instant::now());
-    let ping = *conn.ping_trans.lock().unwrap_or_else(|p| p.into_inner());
-    if ping != 0 && expired.contains(&ping) {
-        tracing::warn!(addr = %conn.addr, "stall ping timed out, resetting connection");
-        conn.shutdown();
-        return;
-    }
-    if expired.is_empty() {
-        conn.stall_checks.store(0, Ordering::Relaxed);
-        return;
-    }
-    let checks = conn.stall_checks.fetch_add(1, Ordering::Relaxed) + 1;
-    if checks >= node.inner.config.stall_count && ping == 0 {
-        let header = CmdHeader {
-            cmd: command::BACKEND_STATUS,
-            flags: cmd_flags::DIRECT | cmd_flags::NEED_ACK,
-            ..CmdHeader::default()
-        };
-        let trans = node.next_trans();
-        *conn.ping_trans.lock().unwrap_or_else(|p| p.into_inner()) = trans;
-        let timeout = Duration::from_secs(node.inner.config.wait_timeout_s);
-        let result = conn.send(CmdHeader { trans, ..header }, &[], timeout);
-        let c = conn.clone();
-        result.on_complete(move |r| {
-            if r.is_ok() {
-                *c.ping_trans.lock().unwrap_or_else(|p| p.into_inner()) = 0;
-                c.stall_checks.store(0, Ordering::Relaxed);
-            }
-        });
-    }
-}
-
-/// Every check_timeout: dial wanted addresses that have no live connection, then refresh
-/// the route lists.
-fn reconnect_loop(weak: Weak<NodeInner>) {
-    let mut last = Instant::now();
-    loop {
-        std::thread::sleep(Duration::from_millis(200));
-        let Some(inner) = weak.upgrade() else { return };
-        if inner.stop.load(Ordering::Acquire) {
-            return;
-        }
-        let period = Duration::from_secs(inner.config.check_timeout_s.max(1));
-        if last.elapsed() < period {
-            continue;
-        }
-        last = Instant::now();
-        let missing: Vec<SocketAddr> = {
-            let net = inner.lock();
-            net.wanted
-                .iter()
-                .filter(|a| !net.conns.contains_key(a))
-                .copied()
-                .collect()
-        };
-        let node = Node { inner };
-        for addr in missing {
-            if let Err(e) = node.connect(addr) {
-                tracing::debug!(%addr, error = %e, "reconnect failed");
-            }
-        }
-        if !node.inner.config.no_route_list {
-            node.refresh_route_lists();
-        }
     }
 }
