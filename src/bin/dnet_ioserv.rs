@@ -32,7 +32,8 @@ fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     let config = match &args.config {
         Some(path) => {
-            let loaded = NodeConfig::load(path).with_context(|| format!("config {}", path.display()))?;
+            let loaded =
+                NodeConfig::load(path).with_context(|| format!("config {}", path.display()))?;
             init_logging(&loaded.config, args.log.as_deref())?;
             for w in &loaded.warnings {
                 tracing::warn!("config {}: {w}", path.display());
@@ -43,7 +44,8 @@ fn run() -> anyhow::Result<()> {
             let base = PathBuf::from("var");
             let config = NodeConfig::embedded_default(&base);
             for dir in [base.join("history"), base.join("data")] {
-                std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
             }
             init_logging(&config, args.log.as_deref())?;
             eprintln!(
@@ -57,22 +59,33 @@ fn run() -> anyhow::Result<()> {
     tracing::info!("listening on {}", node.listen_addr);
     let handle = node.shutdown_handle();
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
-    std::thread::Builder::new().name("signals".into()).spawn(move || {
-        if let Some(sig) = signals.forever().next() {
-            tracing::info!(signal = sig, "shutting down");
-            handle.request_shutdown();
-        }
-    })?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                tracing::info!(signal = sig, "shutting down");
+                handle.request_shutdown();
+            }
+        })?;
     node.join()?;
     Ok(())
 }
 
 fn init_logging(config: &NodeConfig, log: Option<&Path>) -> anyhow::Result<()> {
-    let level = config.logger.level.tracing_level().to_string().to_lowercase();
+    let level = config
+        .logger
+        .level
+        .tracing_level()
+        .to_string()
+        .to_lowercase();
     let filter = tracing_subscriber::EnvFilter::try_from_env("ELLIPTICS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&level));
-    let sink = log.map(Path::to_path_buf).or_else(|| config.logger.log_file().map(Path::to_path_buf));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let sink = log
+        .map(Path::to_path_buf)
+        .or_else(|| config.logger.log_file().map(Path::to_path_buf));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     match sink {
         Some(path) => {
             let file = std::fs::OpenOptions::new()
@@ -80,7 +93,10 @@ fn init_logging(config: &NodeConfig, log: Option<&Path>) -> anyhow::Result<()> {
                 .append(true)
                 .open(&path)
                 .with_context(|| format!("log file {}", path.display()))?;
-            builder.with_ansi(false).with_writer(std::sync::Mutex::new(file)).init();
+            builder
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(file))
+                .init();
         }
         None => builder.with_writer(std::io::stderr).init(),
     }

@@ -14,6 +14,10 @@ pub fn pin_current_thread(index: usize) {
     // exact size is passed.
     let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
     if rc != 0 {
-        tracing::warn!(cpu, "could not pin shard thread: {}", std::io::Error::last_os_error());
+        tracing::warn!(
+            cpu,
+            "could not pin shard thread: {}",
+            std::io::Error::last_os_error()
+        );
     }
 }

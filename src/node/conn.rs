@@ -124,7 +124,10 @@ async fn write_loop(shard: Rc<Shard>, stream: Rc<TcpStream>, out: Rc<Outbox>) {
             let _ = stream.shutdown();
             return;
         }
-        shard.counters().bytes_out.fetch_add(len as u64, Ordering::Relaxed);
+        shard
+            .counters()
+            .bytes_out
+            .fetch_add(len as u64, Ordering::Relaxed);
     }
     let _ = stream.shutdown();
 }
@@ -145,7 +148,10 @@ async fn serve_connection(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr)
         buf = b;
         match res {
             Ok(0) => break,
-            Ok(n) => shard.counters().bytes_in.fetch_add(n as u64, Ordering::Relaxed),
+            Ok(n) => shard
+                .counters()
+                .bytes_in
+                .fetch_add(n as u64, Ordering::Relaxed),
             Err(e) => {
                 tracing::debug!(%peer, "read failed: {e}");
                 break;
@@ -184,7 +190,9 @@ async fn serve_connection(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr)
 /// Answer a frame we refuse to read (too large): an error ack naming -E2BIG when the header
 /// is intact, then the connection closes.
 fn reject_frame(out: &Outbox, bytes: &[u8]) {
-    if let Ok(header) = crate::protocol::CmdHeader::decode(bytes.get(..HEADER_SIZE_BYTES).unwrap_or(&[])) {
+    if let Ok(header) =
+        crate::protocol::CmdHeader::decode(bytes.get(..HEADER_SIZE_BYTES).unwrap_or(&[]))
+    {
         let mut frames = Frames::new();
         frames.error(&header, crate::protocol::errno::E2BIG);
         out.push(frames);
@@ -192,7 +200,12 @@ fn reject_frame(out: &Outbox, bytes: &[u8]) {
 }
 
 /// Hand one frame to its handler. Returns false when the connection must close.
-fn dispatch_frame(shard: &Rc<Shard>, out: &Rc<Outbox>, header: crate::protocol::CmdHeader, payload: Bytes) -> bool {
+fn dispatch_frame(
+    shard: &Rc<Shard>,
+    out: &Rc<Outbox>,
+    header: crate::protocol::CmdHeader,
+    payload: Bytes,
+) -> bool {
     shard.counters().count_command(header.cmd);
     if header.is_reply() {
         // Replies to requests this node sent (forwarding, joins) are not used yet.

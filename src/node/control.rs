@@ -28,11 +28,22 @@ pub fn status(shard: &Rc<Shard>, header: &CmdHeader, payload: &[u8], frames: &mu
     };
     let mut exit = false;
     if req.status_flags != -1 {
-        shard.node.read_only.store(req.status_flags & STATUS_RO != 0, Ordering::Relaxed);
+        shard
+            .node
+            .read_only
+            .store(req.status_flags & STATUS_RO != 0, Ordering::Relaxed);
         exit = req.status_flags & STATUS_EXIT != 0;
     }
-    let ro = if shard.node.is_read_only() { STATUS_RO } else { 0 };
-    let current = NodeStatus { nflags: 0, status_flags: ro, log_level: 2 };
+    let ro = if shard.node.is_read_only() {
+        STATUS_RO
+    } else {
+        0
+    };
+    let current = NodeStatus {
+        nflags: 0,
+        status_flags: ro,
+        log_level: 2,
+    };
     frames.reply(header, &[&current.encode()], false);
     frames.ack(header, 0);
     if exit {
@@ -144,7 +155,10 @@ pub async fn backend_control(shard: &Rc<Shard>, header: CmdHeader, payload: Byte
 }
 
 async fn apply_control(shard: &Rc<Shard>, req: &BackendControl) -> Result<(), i32> {
-    let idx = shard.node.backend_index(req.backend_id).ok_or(errno::ENOENT)?;
+    let idx = shard
+        .node
+        .backend_index(req.backend_id)
+        .ok_or(errno::ENOENT)?;
     let info = shard.node.backends.get(idx).ok_or(errno::ENOENT)?;
     let enabled = info.state.load(Ordering::Relaxed) == backend_state::ENABLED;
     match req.command {
@@ -165,16 +179,28 @@ async fn apply_control(shard: &Rc<Shard>, req: &BackendControl) -> Result<(), i3
                 }
             }
             match command {
-                op::ENABLE if status == 0 => info.state.store(backend_state::ENABLED, Ordering::Relaxed),
+                op::ENABLE if status == 0 => {
+                    info.state.store(backend_state::ENABLED, Ordering::Relaxed)
+                }
                 op::DISABLE => info.state.store(backend_state::DISABLED, Ordering::Relaxed),
                 op::READ_ONLY => info.read_only.store(true, Ordering::Relaxed),
                 op::WRITEABLE => info.read_only.store(false, Ordering::Relaxed),
                 _ => {}
             }
-            if status == 0 { Ok(()) } else { Err(status) }
+            if status == 0 {
+                Ok(())
+            } else {
+                Err(status)
+            }
         }
         op::SET_IDS => {
-            let history = shard.node.config.backends.get(idx).map(|b| b.history.clone()).ok_or(errno::ENOENT)?;
+            let history = shard
+                .node
+                .config
+                .backends
+                .get(idx)
+                .map(|b| b.history.clone())
+                .ok_or(errno::ENOENT)?;
             if req.ids.is_empty() {
                 return Err(errno::EINVAL);
             }
@@ -195,10 +221,14 @@ async fn apply_control(shard: &Rc<Shard>, req: &BackendControl) -> Result<(), i3
 }
 
 async fn apply_on_shard(shard: &Rc<Shard>, idx: usize, command: u32) -> i32 {
-    let Some(b) = shard.backends.get(idx) else { return errno::ENOENT };
+    let Some(b) = shard.backends.get(idx) else {
+        return errno::ENOENT;
+    };
     match command {
         op::ENABLE => {
-            let Some(opts) = blob_options(&shard.node, idx, shard.index) else { return errno::EINVAL };
+            let Some(opts) = blob_options(&shard.node, idx, shard.index) else {
+                return errno::EINVAL;
+            };
             match BlobLog::open(opts).await {
                 Ok(log) => {
                     *b.log.borrow_mut() = Some(Rc::new(log));

@@ -20,9 +20,16 @@ pub type JobFn = Box<dyn FnOnce(Rc<Shard>) -> LocalJob + Send>;
 /// What travels through a shard's mailbox.
 pub enum ShardMsg {
     /// Run `job` here and send its result to shard `origin` under `token`.
-    Run { origin: usize, token: usize, job: JobFn },
+    Run {
+        origin: usize,
+        token: usize,
+        job: JobFn,
+    },
     /// The result of a job this shard sent out.
-    Done { token: usize, value: Box<dyn Any + Send> },
+    Done {
+        token: usize,
+        value: Box<dyn Any + Send>,
+    },
     /// Stop accepting, finish in-flight work, sync and exit.
     Shutdown,
 }

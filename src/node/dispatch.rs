@@ -90,7 +90,11 @@ pub async fn execute(shard: &Rc<Shard>, header: CmdHeader, payload: Bytes) -> Fr
 pub fn backend_for(shard: &Shard, header: &CmdHeader) -> Result<usize, i32> {
     if header.flags & cmd_flags::DIRECT_BACKEND != 0 {
         let id = u32::try_from(header.backend_id).map_err(|_| errno::ENXIO)?;
-        return shard.backends.iter().position(|b| b.backend_id == id).ok_or(errno::ENXIO);
+        return shard
+            .backends
+            .iter()
+            .position(|b| b.backend_id == id)
+            .ok_or(errno::ENXIO);
     }
     let mut best: Option<(usize, crate::key::RawId)> = None;
     let mut wrap: Option<(usize, crate::key::RawId)> = None;

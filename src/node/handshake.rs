@@ -5,8 +5,7 @@ use super::reply::Frames;
 use super::shard::Shard;
 use crate::key::RawId;
 use crate::protocol::{
-    cmd_flags, errno, AddrContainer, BackendIds, CmdHeader, DnetAddr, IdContainer,
-    PROTOCOL_VERSION,
+    cmd_flags, errno, AddrContainer, BackendIds, CmdHeader, DnetAddr, IdContainer, PROTOCOL_VERSION,
 };
 use std::rc::Rc;
 
@@ -33,7 +32,12 @@ pub fn our_version_id(indexes_shard_count: i32) -> RawId {
 }
 
 fn our_addresses(shard: &Shard) -> Vec<DnetAddr> {
-    shard.node.addresses.iter().map(|a| DnetAddr::from(*a)).collect()
+    shard
+        .node
+        .addresses
+        .iter()
+        .map(|a| DnetAddr::from(*a))
+        .collect()
 }
 
 /// REVERSE_LOOKUP: refuse another major.minor with -EPROTO (and close), else answer with our
@@ -48,7 +52,11 @@ pub fn reverse_lookup(shard: &Rc<Shard>, header: &CmdHeader, frames: &mut Frames
     }
     let addrs = our_addresses(shard);
     let node_addr_num = i32::try_from(addrs.len()).unwrap_or(i32::MAX);
-    let mut payload = AddrContainer { node_addr_num, addrs }.encode();
+    let mut payload = AddrContainer {
+        node_addr_num,
+        addrs,
+    }
+    .encode();
     payload.extend_from_slice(&id_container(shard).encode());
     let mut reply = *header;
     reply.id = our_version_id(shard.node.config.options.indexes_shard_count);
@@ -83,7 +91,11 @@ pub fn id_container(shard: &Shard) -> IdContainer {
 pub fn route_list(shard: &Rc<Shard>, header: &CmdHeader, frames: &mut Frames) {
     let addrs = our_addresses(shard);
     let node_addr_num = i32::try_from(addrs.len()).unwrap_or(i32::MAX);
-    let payload = AddrContainer { node_addr_num, addrs }.encode();
+    let payload = AddrContainer {
+        node_addr_num,
+        addrs,
+    }
+    .encode();
     let mut reply = *header;
     reply.status = 0;
     reply.flags = cmd_flags::NOLOCK | cmd_flags::REPLY;
@@ -96,7 +108,9 @@ pub fn route_list(shard: &Rc<Shard>, header: &CmdHeader, frames: &mut Frames) {
 /// AUTH: compare all 32 cookie bytes; a mismatch is acked with -EPERM and the link drops.
 pub fn auth(shard: &Rc<Shard>, header: &CmdHeader, payload: &[u8], frames: &mut Frames) -> bool {
     let ours = &shard.node.config.options.auth_cookie;
-    let matches = payload.get(..32).is_some_and(|theirs| theirs == ours.as_slice());
+    let matches = payload
+        .get(..32)
+        .is_some_and(|theirs| theirs == ours.as_slice());
     if matches {
         frames.ack(header, 0);
         true

@@ -45,7 +45,10 @@ pub async fn single_key(shard: &Rc<Shard>, mut header: CmdHeader, payload: Bytes
     match result {
         Ok(()) => frames.ack(&header, 0),
         Err(status) => {
-            shard.counters().errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            shard
+                .counters()
+                .errors
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             frames.error(&header, status);
         }
     }
@@ -54,7 +57,11 @@ pub async fn single_key(shard: &Rc<Shard>, mut header: CmdHeader, payload: Bytes
 
 fn local_log(shard: &Shard, header: &CmdHeader) -> Result<Rc<ShardLog>, i32> {
     let b = backend_for(shard, header)?;
-    shard.backends.get(b).and_then(|b| b.log()).ok_or(errno::ENXIO)
+    shard
+        .backends
+        .get(b)
+        .and_then(|b| b.log())
+        .ok_or(errno::ENXIO)
 }
 
 fn backend_id_of(shard: &Shard, header: &CmdHeader) -> i32 {
@@ -67,7 +74,12 @@ fn backend_id_of(shard: &Shard, header: &CmdHeader) -> i32 {
 
 /// `dnet_addr` + `dnet_file_info` + path with its NUL: the LOOKUP and WRITE reply payload.
 pub fn file_info_payload(shard: &Shard, info: &RecordInfo) -> Vec<u8> {
-    let addr = shard.node.addresses.first().copied().unwrap_or(shard.node.listen_addr);
+    let addr = shard
+        .node
+        .addresses
+        .first()
+        .copied()
+        .unwrap_or(shard.node.listen_addr);
     let fi = FileInfo {
         checksum: info.checksum.unwrap_or([0u8; 64]),
         record_flags: info.record_flags,
@@ -78,9 +90,17 @@ pub fn file_info_payload(shard: &Shard, info: &RecordInfo) -> Vec<u8> {
     LookupReply::new(DnetAddr::from(addr), fi, &info.path).encode()
 }
 
-async fn lookup(shard: &Shard, log: &ShardLog, header: &CmdHeader, frames: &mut Frames) -> Result<(), i32> {
+async fn lookup(
+    shard: &Shard,
+    log: &ShardLog,
+    header: &CmdHeader,
+    frames: &mut Frames,
+) -> Result<(), i32> {
     let checksum = header.flags & cmd_flags::CHECKSUM != 0;
-    let info = log.lookup(&header.id, checksum).await.map_err(|e| e.errno())?;
+    let info = log
+        .lookup(&header.id, checksum)
+        .await
+        .map_err(|e| e.errno())?;
     let mut reply = *header;
     reply.backend_id = backend_id_of(shard, header);
     frames.reply(&reply, &[&file_info_payload(shard, &info)], false);
@@ -112,11 +132,19 @@ async fn write(
     Ok(())
 }
 
-async fn read(log: &ShardLog, header: &CmdHeader, payload: &[u8], frames: &mut Frames) -> Result<(), i32> {
+async fn read(
+    log: &ShardLog,
+    header: &CmdHeader,
+    payload: &[u8],
+    frames: &mut Frames,
+) -> Result<(), i32> {
     let io = IoAttr::decode(payload).map_err(|_| errno::EINVAL)?;
     let key = header.id;
     let verify = io.flags & io_flags::NOCSUM == 0;
-    let outcome = log.read(&key, io.offset, io.size, verify).await.map_err(|e| e.errno())?;
+    let outcome = log
+        .read(&key, io.offset, io.size, verify)
+        .await
+        .map_err(|e| e.errno())?;
     let mut reply_io = io;
     reply_io.id = key;
     reply_io.offset = io.offset;
@@ -200,7 +228,9 @@ pub async fn range(shard: &Rc<Shard>, header: CmdHeader, payload: Bytes) -> Fram
     for target in 0..shard.node.shard_count {
         let h = header;
         let part: Vec<RawId> = cross::call(shard, target, move |s| async move {
-            local_log(&s, &h).map(|log| log.keys_in_range(&io.id, &io.parent)).unwrap_or_default()
+            local_log(&s, &h)
+                .map(|log| log.keys_in_range(&io.id, &io.parent))
+                .unwrap_or_default()
         })
         .await;
         keys.extend(part);
@@ -218,7 +248,9 @@ pub async fn range(shard: &Rc<Shard>, header: CmdHeader, payload: Bytes) -> Fram
         let nodata = io.flags & io_flags::NODATA != 0;
         let sub: (Frames, bool) = cross::call(shard, target, move |s| async move {
             let mut f = Frames::new();
-            let Ok(log) = local_log(&s, &h) else { return (f, false) };
+            let Ok(log) = local_log(&s, &h) else {
+                return (f, false);
+            };
             if is_read {
                 if nodata {
                     return (f, true);
@@ -226,7 +258,11 @@ pub async fn range(shard: &Rc<Shard>, header: CmdHeader, payload: Bytes) -> Fram
                 let mut rh = h;
                 rh.cmd = command::READ;
                 rh.flags |= cmd_flags::NEED_ACK;
-                let body = IoAttr { id: h.id, ..IoAttr::default() }.encode();
+                let body = IoAttr {
+                    id: h.id,
+                    ..IoAttr::default()
+                }
+                .encode();
                 let ok = read(&log, &rh, &body, &mut f).await.is_ok();
                 (f, ok)
             } else {
@@ -241,7 +277,12 @@ pub async fn range(shard: &Rc<Shard>, header: CmdHeader, payload: Bytes) -> Fram
             frames.push_raw(part);
         }
     }
-    let mut summary = IoAttr { id: io.id, parent: io.parent, num: done, ..IoAttr::default() };
+    let mut summary = IoAttr {
+        id: io.id,
+        parent: io.parent,
+        num: done,
+        ..IoAttr::default()
+    };
     summary.flags = io.flags;
     frames.reply(&header, &[&summary.encode()], false);
     frames.ack(&header, 0);

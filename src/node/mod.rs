@@ -38,7 +38,10 @@ pub enum NodeError {
     #[error("io_uring is not usable here: {0}")]
     Runtime(String),
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("shard {shard}: {message}")]
     Shard { shard: usize, message: String },
 }
@@ -70,14 +73,18 @@ impl ShutdownHandle {
 impl RunningNode {
     /// A handle that can stop this node from another thread.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle { stop: self.stop.clone() }
+        ShutdownHandle {
+            stop: self.stop.clone(),
+        }
     }
 
     /// Wait for every shard to finish; the first shard error is returned.
     pub fn join(self) -> Result<(), NodeError> {
         let mut first = Ok(());
         for (i, t) in self.threads.into_iter().enumerate() {
-            let res = t.join().unwrap_or_else(|_| Err("shard thread panicked".into()));
+            let res = t
+                .join()
+                .unwrap_or_else(|_| Err("shard thread panicked".into()));
             if let (Err(message), true) = (res, first.is_ok()) {
                 first = Err(NodeError::Shard { shard: i, message });
             }
@@ -92,7 +99,9 @@ impl RunningNode {
 pub fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     crate::runtime::probe().map_err(|e| NodeError::Runtime(e.to_string()))?;
     let addresses = resolve_addresses(&config)?;
-    let listen_addr = *addresses.first().ok_or_else(|| NodeError::Config("options.address is empty".into()))?;
+    let listen_addr = *addresses
+        .first()
+        .ok_or_else(|| NodeError::Config("options.address is empty".into()))?;
     let shard_count = config
         .options
         .shard_count
@@ -110,8 +119,9 @@ pub fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         read_only: AtomicBool::new(false),
         shutting_down: AtomicBool::new(false),
     });
-    let (senders, receivers): (Vec<_>, Vec<_>) =
-        (0..shard_count).map(|_| mailbox::channel(MAILBOX_CAPACITY)).unzip();
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..shard_count)
+        .map(|_| mailbox::channel(MAILBOX_CAPACITY))
+        .unzip();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
     let mut threads = Vec::with_capacity(shard_count);
     for (index, inbox) in receivers.into_iter().enumerate() {
@@ -134,11 +144,19 @@ pub fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
                 }
                 res
             })
-            .map_err(|e| NodeError::Shard { shard: index, message: e.to_string() })?;
+            .map_err(|e| NodeError::Shard {
+                shard: index,
+                message: e.to_string(),
+            })?;
         threads.push(t);
     }
     drop(ready_tx);
-    let running = RunningNode { listen_addr, shared, threads, stop: senders };
+    let running = RunningNode {
+        listen_addr,
+        shared,
+        threads,
+        stop: senders,
+    };
     for _ in 0..shard_count {
         match ready_rx.recv() {
             Ok(Ok(())) => {}
@@ -150,7 +168,10 @@ pub fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             Err(_) => {
                 running.shutdown_handle().request_shutdown();
                 running.join()?;
-                return Err(NodeError::Shard { shard: 0, message: "ended before starting".into() });
+                return Err(NodeError::Shard {
+                    shard: 0,
+                    message: "ended before starting".into(),
+                });
             }
         }
     }
@@ -164,19 +185,33 @@ fn resolve_addresses(config: &NodeConfig) -> Result<Vec<SocketAddr>, NodeError> 
         .address
         .iter()
         .enumerate()
-        .map(|(i, a)| a.resolve().map_err(|e| NodeError::Config(format!("options.address[{i}]: {e}"))))
+        .map(|(i, a)| {
+            a.resolve()
+                .map_err(|e| NodeError::Config(format!("options.address[{i}]: {e}")))
+        })
         .collect()
 }
 
-fn prepare_backends(config: &NodeConfig, shard_count: usize) -> Result<Vec<BackendInfo>, NodeError> {
+fn prepare_backends(
+    config: &NodeConfig,
+    shard_count: usize,
+) -> Result<Vec<BackendInfo>, NodeError> {
     let mut out = Vec::with_capacity(config.backends.len());
     for (i, b) in config.backends.iter().enumerate() {
         let ids = crate::history::load_or_generate(&b.history)
             .map_err(|e| NodeError::Config(format!("backends[{i}].history: {e}")))?;
-        let data_dir = b.data.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+        let data_dir = b
+            .data
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default();
         crate::routing::record_shard_count(&data_dir, shard_count)
             .map_err(|e| NodeError::Config(format!("backends[{i}].data: {e}")))?;
-        let state = if b.enable { backend_state::ENABLED } else { backend_state::DISABLED };
+        let state = if b.enable {
+            backend_state::ENABLED
+        } else {
+            backend_state::DISABLED
+        };
         out.push(BackendInfo {
             backend_id: b.backend_id,
             group: b.group,

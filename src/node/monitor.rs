@@ -15,7 +15,9 @@ const REQUEST_HEAD_BYTES_MAX: u64 = 8 * 1024;
 
 /// Start the HTTP monitor when a port is configured.
 pub fn spawn_http(node: &Arc<NodeShared>) {
-    let Some(port) = node.config.options.monitor_port.filter(|p| *p != 0) else { return };
+    let Some(port) = node.config.options.monitor_port.filter(|p| *p != 0) else {
+        return;
+    };
     let addr = SocketAddr::new(node.listen_addr.ip(), port);
     let listener = match TcpListener::bind(addr) {
         Ok(l) => l,
@@ -25,16 +27,18 @@ pub fn spawn_http(node: &Arc<NodeShared>) {
         }
     };
     let node = node.clone();
-    let spawned = std::thread::Builder::new().name("monitor-http".into()).spawn(move || {
-        for stream in listener.incoming() {
-            if node.shutting_down.load(Ordering::Relaxed) {
-                break;
+    let spawned = std::thread::Builder::new()
+        .name("monitor-http".into())
+        .spawn(move || {
+            for stream in listener.incoming() {
+                if node.shutting_down.load(Ordering::Relaxed) {
+                    break;
+                }
+                if let Ok(stream) = stream {
+                    let _ = answer(&node, stream);
+                }
             }
-            if let Ok(stream) = stream {
-                let _ = answer(&node, stream);
-            }
-        }
-    });
+        });
     if let Err(e) = spawned {
         tracing::error!("monitor: cannot start its thread: {e}");
     }
@@ -49,7 +53,10 @@ fn answer(node: &NodeShared, stream: TcpStream) -> std::io::Result<()> {
     let (status, body) = if path.starts_with('/') {
         ("200 OK", monitor_json(node).to_string())
     } else {
-        ("400 Bad Request", String::from("{\"error\":\"bad request\"}"))
+        (
+            "400 Bad Request",
+            String::from("{\"error\":\"bad request\"}"),
+        )
     };
     let mut out = &stream;
     write!(

@@ -109,7 +109,13 @@ mod tests {
     use super::*;
 
     fn request(flags: u64) -> CmdHeader {
-        CmdHeader { cmd: 5, trans: 3, flags, group_id: 1, ..CmdHeader::default() }
+        CmdHeader {
+            cmd: 5,
+            trans: 3,
+            flags,
+            group_id: 1,
+            ..CmdHeader::default()
+        }
     }
 
     #[test]
@@ -123,7 +129,10 @@ mod tests {
     #[test]
     fn data_reply_to_an_acked_request_carries_more() {
         let h = reply_header(&request(cmd_flags::NEED_ACK | cmd_flags::NOLOCK), 1, false);
-        assert_eq!(h.flags, cmd_flags::REPLY | cmd_flags::MORE | cmd_flags::NOLOCK);
+        assert_eq!(
+            h.flags,
+            cmd_flags::REPLY | cmd_flags::MORE | cmd_flags::NOLOCK
+        );
     }
 
     #[test]

@@ -120,9 +120,9 @@ pub async fn open_backends(node: &NodeShared, shard: usize) -> Result<Vec<LocalB
         let enabled = info.state.load(Ordering::Relaxed) == backend_state::ENABLED;
         let log = if enabled {
             let opts = blob_options(node, i, shard).ok_or("bad backend options")?;
-            let log = BlobLog::open(opts).await.map_err(|e| {
-                format!("backend {} (shard {shard}): {e}", info.backend_id)
-            })?;
+            let log = BlobLog::open(opts)
+                .await
+                .map_err(|e| format!("backend {} (shard {shard}): {e}", info.backend_id))?;
             Some(Rc::new(log))
         } else {
             None
@@ -176,7 +176,9 @@ fn spawn_background_sync(shard: &Rc<Shard>) {
             .iter()
             .find(|c| c.backend_id == b.backend_id)
             .map_or(0, |c| c.sync_s);
-        let Ok(period_s) = u64::try_from(period_s) else { continue };
+        let Ok(period_s) = u64::try_from(period_s) else {
+            continue;
+        };
         if period_s == 0 {
             continue;
         }
@@ -185,7 +187,11 @@ fn spawn_background_sync(shard: &Rc<Shard>) {
         crate::runtime::spawn(async move {
             while !s.is_shutting_down() {
                 crate::runtime::sleep(Duration::from_secs(period_s)).await;
-                let log = s.backends.iter().find(|b| b.backend_id == backend_id).and_then(|b| b.log());
+                let log = s
+                    .backends
+                    .iter()
+                    .find(|b| b.backend_id == backend_id)
+                    .and_then(|b| b.log());
                 if let Some(log) = log {
                     if let Err(e) = log.sync().await {
                         tracing::error!(backend_id, shard = s.index, "background sync failed: {e}");
@@ -207,7 +213,11 @@ async fn drain_and_sync(shard: &Rc<Shard>) {
     for b in &shard.backends {
         if let Some(log) = b.log() {
             if let Err(e) = log.sync().await {
-                tracing::error!(backend_id = b.backend_id, shard = shard.index, "final sync failed: {e}");
+                tracing::error!(
+                    backend_id = b.backend_id,
+                    shard = shard.index,
+                    "final sync failed: {e}"
+                );
             }
         }
     }

@@ -92,6 +92,8 @@ impl NodeShared {
     }
 
     pub fn backend_index(&self, backend_id: u32) -> Option<usize> {
-        self.backends.iter().position(|b| b.backend_id == backend_id)
+        self.backends
+            .iter()
+            .position(|b| b.backend_id == backend_id)
     }
 }
