@@ -8,8 +8,9 @@ use super::entry::{
 use super::error::ClientError;
 use super::result::{join_all, pending, AsyncResult, Completer};
 use super::session::Session;
-use super::wire::{encode_exec, sph_flags};
+use super::wire::encode_exec;
 use crate::key::RawId;
+use crate::protocol::sph_flags;
 use crate::protocol::{cmd_flags, command, io_flags, IoAttr, IO_ATTR_SIZE_BYTES};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -29,7 +29,10 @@ impl RouteTable {
         let mut groups: BTreeMap<u32, BTreeMap<RawId, Route>> = BTreeMap::new();
         for addr in addrs {
             for backend in nodes.get(addr).into_iter().flatten() {
-                let ring = groups.entry(backend.group_id).or_default();
+                let Ok(group) = u32::try_from(backend.group_id) else {
+                    continue;
+                };
+                let ring = groups.entry(group).or_default();
                 for id in &backend.ids {
                     ring.entry(*id).or_insert(Route {
                         addr: *addr,
