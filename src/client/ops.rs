@@ -234,9 +234,10 @@ impl Session {
         self.range(command::READ_RANGE, begin, end, start, num)
     }
 
-    /// DEL_RANGE over [`begin`, `end`]; the removed count comes back in `io.num`.
+    /// DEL_RANGE over [`begin`, `end`]; the removed count comes back in `io.num`. The
+    /// limit is sent as "no limit" (`num` = all ones), which eblob also reads `num` 0 as.
     pub fn remove_data_range(&self, begin: &RawId, end: &RawId) -> AsyncResult<Results<ReadData>> {
-        self.range(command::DEL_RANGE, begin, end, 0, 0)
+        self.range(command::DEL_RANGE, begin, end, 0, u64::MAX)
     }
 
     fn range(
