@@ -5,12 +5,18 @@ use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criteri
 use elliptics::key::RawId;
 use elliptics::routing::{shard_of, RouteTable};
 
+/// `point_count` random-looking points spread over 16 owners, inserted one owner at a time
+/// as a node learns them from its peers.
 fn table_with_points(point_count: usize) -> RouteTable<u32> {
+    let points: Vec<RawId> = (0..point_count)
+        .map(|n| RawId::from_key(format!("point-{n}").as_bytes()))
+        .collect();
     let mut table = RouteTable::new();
-    for n in 0..point_count {
-        let point = RawId::from_key(format!("point-{n}").as_bytes());
-        table.insert_points(&[point], (n % 16) as u32).unwrap();
+    let chunk_len = point_count.div_ceil(16);
+    for (owner, chunk) in points.chunks(chunk_len).enumerate() {
+        table.insert_points(chunk, owner as u32).unwrap();
     }
+    assert_eq!(table.len(), point_count);
     table
 }
 

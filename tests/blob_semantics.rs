@@ -1,5 +1,7 @@
 //! The single-backend IO semantics of Elliptics 2.26 (spec §1.8, §5.6, §6.1) on real files.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 mod blob_util;
 
 use blob_util::*;

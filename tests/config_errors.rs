@@ -48,6 +48,7 @@ fn minimal_config_takes_the_2_26_defaults() {
     assert_eq!(config.backends[0].blob_size_bytes, 50 << 30);
     assert_eq!(config.backends[0].records_in_blob, 50_000_000);
     assert_eq!(config.backends[0].sync_s, 0);
+    assert_eq!(config.options.listen_port(), Some(1025));
 }
 
 #[test]
@@ -115,6 +116,14 @@ fn malformed_values_name_their_path() {
         let message = error_of(&edited(edit));
         assert!(message.starts_with(needle), "{needle} / {message}");
     }
+}
+
+#[test]
+fn addresses_on_different_ports_warn_and_listen_on_the_last() {
+    let value = edited(|v| v["options"]["address"] = json!(["a:1025:2-0", "b:1026:2-1"]));
+    let loaded = NodeConfig::from_json_str(&value.to_string()).unwrap();
+    assert_eq!(loaded.config.options.listen_port(), Some(1026));
+    assert!(loaded.warnings[0].starts_with("options.address: the addresses use different ports"));
 }
 
 #[test]

@@ -30,8 +30,8 @@ pub struct BlobLog<F: IoFile> {
     last_sync: Cell<Instant>,
     pub(super) writes: Cell<u64>,
     pub(super) fsyncs: Cell<u64>,
-    #[allow(dead_code)]
     pub(super) defrag_running: Cell<bool>,
+    pub(super) defrag_stop: Cell<super::defrag::DefragStop>,
 }
 
 /// Marks a segment busy while an operation changes its records.
@@ -74,6 +74,7 @@ impl<F: IoFile> BlobLog<F> {
             writes: Cell::new(0),
             fsyncs: Cell::new(0),
             defrag_running: Cell::new(false),
+            defrag_stop: Cell::new(super::defrag::DefragStop::Never),
         };
         let mut stale = Vec::new();
         let last = nums.last().copied().unwrap_or(0);
@@ -378,6 +379,12 @@ impl<F: IoFile> BlobLog<F> {
             return self.sync().await;
         }
         Ok(())
+    }
+
+    /// Stop the next defrags at `stop`, leaving their files as a crash would (tests).
+    #[doc(hidden)]
+    pub fn set_defrag_stop(&self, stop: super::defrag::DefragStop) {
+        self.defrag_stop.set(stop);
     }
 
     pub fn set_read_only(&self, ro: bool) {

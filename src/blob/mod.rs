@@ -31,6 +31,7 @@ mod read;
 mod recovery;
 mod write;
 
+pub use defrag::DefragStop;
 pub use error::BlobError;
 pub use log::BlobLog;
 

@@ -32,6 +32,7 @@ pub async fn scan<F: IoFile>(
     let data_len = seg.data_len()?;
     let entries_total = seg.index_len()? / DISK_CONTROL_SIZE_BYTES;
     let mut valid = Vec::new();
+    let mut footer_ok = Vec::new();
     let mut bad = false;
     let mut next = 0u64;
     while next < entries_total && !bad {
@@ -48,14 +49,28 @@ pub async fn scan<F: IoFile>(
                 bad = true;
                 break;
             };
-            if !check_entry(seg, &dc, data_len, verify_footers).await? {
-                bad = true;
-                break;
+            let verdict = check_entry(seg, &dc, data_len, verify_footers).await?;
+            match verdict {
+                Check::Bad => {
+                    bad = true;
+                    break;
+                }
+                Check::Good { removed } | Check::BadFooter { removed } => {
+                    footer_ok.push(!matches!(verdict, Check::BadFooter { .. }));
+                    let mut dc = dc;
+                    if removed {
+                        dc.flags |= record_flags::REMOVE;
+                    }
+                    valid.push(dc);
+                }
             }
-            valid.push(dc);
         }
         next += batch;
     }
+    // A trailing run of records whose footer fails is a torn tail; a bad footer followed by
+    // good records is damage inside the file, kept so that reads answer -EILSEQ.
+    let torn = footer_ok.iter().rev().take_while(|ok| !**ok).count();
+    valid.truncate(valid.len() - torn);
     if repair {
         let keep_index = valid.len() as u64 * DISK_CONTROL_SIZE_BYTES;
         if seg.index_len()? != keep_index {
@@ -80,14 +95,26 @@ pub async fn scan<F: IoFile>(
     Ok(valid)
 }
 
+/// Verdict on one index entry.
+enum Check {
+    Good {
+        removed: bool,
+    },
+    /// Structurally sound, but the data does not match its footer.
+    BadFooter {
+        removed: bool,
+    },
+    Bad,
+}
+
 async fn check_entry<F: IoFile>(
     seg: &Segment<F>,
     dc: &DiskControl,
     data_len: u64,
     verify_footers: bool,
-) -> Result<bool, BlobError> {
+) -> Result<Check, BlobError> {
     let Some(min_disk) = dc.data_size.checked_add(DISK_CONTROL_SIZE_BYTES) else {
-        return Ok(false);
+        return Ok(Check::Bad);
     };
     let checked = dc.flags & (record_flags::NOCSUM | record_flags::UNCOMMITTED) == 0;
     let footer_bytes = if checked {
@@ -96,22 +123,22 @@ async fn check_entry<F: IoFile>(
         0
     };
     if dc.disk_size < min_disk.saturating_add(footer_bytes) {
-        return Ok(false);
+        return Ok(Check::Bad);
     }
     match dc.position.checked_add(dc.disk_size) {
         Some(end) if end <= data_len => {}
-        _ => return Ok(false),
+        _ => return Ok(Check::Bad),
     }
     let head = seg.read_data(DISK_CONTROL_SIZE_BYTES, dc.position).await?;
     let Some(copy) = DiskControl::decode_at(&head, 0) else {
-        return Ok(false);
+        return Ok(Check::Bad);
     };
     let strip = |d: &DiskControl| DiskControl {
         flags: d.flags & !record_flags::REMOVE,
         ..*d
     };
     if strip(&copy) != strip(dc) {
-        return Ok(false);
+        return Ok(Check::Bad);
     }
     let removed = (copy.flags | dc.flags) & record_flags::REMOVE != 0;
     if verify_footers && checked && !removed {
@@ -123,11 +150,11 @@ async fn check_entry<F: IoFile>(
                 .read_data(footer_bytes, dc.position + dc.disk_size - footer_bytes)
                 .await?;
             if footer::verify(kind, &foot, 0, &data).is_err() {
-                return Ok(false);
+                return Ok(Check::BadFooter { removed });
             }
         }
     }
-    Ok(true)
+    Ok(Check::Good { removed })
 }
 
 /// The sorted index of a closed file, when present and consistent with its data file.
@@ -197,7 +224,7 @@ impl<F: IoFile> BlobLog<F> {
                 ),
             })
             .collect();
-        out.sort_unstable_by(|a, b| (a.0.key, a.0.position).cmp(&(b.0.key, b.0.position)));
+        out.sort_unstable_by_key(|a| (a.0.key, a.0.position));
         out
     }
 

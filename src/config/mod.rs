@@ -173,8 +173,9 @@ impl NodeConfig {
 
     /// The configuration `dnet_ioserv` runs without `-c`: a single joined node on
     /// 127.0.0.1:1025 (IPv4), one blob backend (id 1, group 1) with its history in
-    /// `<base_dir>/history` and blobs `<base_dir>/data/data-*`, and `sync` 0 so that every
-    /// acknowledged write is on disk. The node creates these directories on first start.
+    /// `<base_dir>/history` and blobs `<base_dir>/data/data-*`, `sync` 0 so that every
+    /// acknowledged write is on disk, and the auth cookie "elliptics". Nothing is created
+    /// here; the node makes the directories on first start.
     pub fn embedded_default(base_dir: &Path) -> NodeConfig {
         let address = AddrSpec {
             host: "127.0.0.1".to_string(),

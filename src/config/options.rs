@@ -93,6 +93,11 @@ fn parse_addresses(
 }
 
 impl Options {
+    /// The TCP port the node listens on: that of the last address, as Elliptics does.
+    pub fn listen_port(&self) -> Option<u16> {
+        self.address.last().map(|spec| spec.port)
+    }
+
     pub(crate) fn parse(value: &Value, warnings: &mut Vec<String>) -> Result<Self, ConfigError> {
         let mut fields = Fields::object(value, "options".into())?;
         fields.accept(&[

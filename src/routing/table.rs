@@ -1,8 +1,10 @@
 //! One group's ring: sorted ring points, each with its owner, and the owner lookup of
 //! `__dnet_idc_search`.
 //!
-//! The points live in a sorted `Vec<RawId>` with a parallel `Vec<T>` of owners, so a lookup
-//! is one binary search over contiguous ids and allocates nothing. A point P owns the keys
+//! The points live in a sorted `Vec<RawId>` with a parallel `Vec<T>` of owners and a
+//! parallel `Vec<u64>` of each point's first 8 bytes. A lookup binary-searches the dense
+//! prefixes (8 bytes per point instead of 64) and compares whole ids only among points
+//! that share the key's prefix; it allocates nothing. A point P owns the keys
 //! in [P, next point); the largest point also owns everything below the smallest point.
 
 use super::RouteError;
@@ -13,6 +15,7 @@ use crate::key::RawId;
 #[derive(Clone, Debug)]
 pub struct RouteTable<T> {
     points: Vec<RawId>,
+    prefixes: Vec<u64>,
     owners: Vec<T>,
 }
 
@@ -20,6 +23,7 @@ impl<T> Default for RouteTable<T> {
     fn default() -> Self {
         RouteTable {
             points: Vec::new(),
+            prefixes: Vec::new(),
             owners: Vec::new(),
         }
     }
@@ -76,6 +80,7 @@ impl<T: Clone + PartialEq> RouteTable<T> {
             points.push(old_point);
             owners.push(old_owner);
         }
+        self.prefixes = points.iter().map(RawId::prefix_u64).collect();
         self.points = points;
         self.owners = owners;
     }
@@ -86,6 +91,7 @@ impl<T: Clone + PartialEq> RouteTable<T> {
         let mut keep = self.owners.iter().map(|o| o != owner);
         self.points.retain(|_| keep.next().unwrap_or(true));
         self.owners.retain(|o| o != owner);
+        self.prefixes = self.points.iter().map(RawId::prefix_u64).collect();
         debug_assert_eq!(self.points.len(), self.owners.len());
         before - self.points.len()
     }
@@ -94,7 +100,16 @@ impl<T: Clone + PartialEq> RouteTable<T> {
     /// when `id` is below every point. `None` only for an empty table.
     fn owner_index(&self, id: &RawId) -> Option<usize> {
         let last = self.points.len().checked_sub(1)?;
-        let above = self.points.partition_point(|point| point <= id);
+        let key_prefix = id.prefix_u64();
+        let first_equal = self.prefixes.partition_point(|prefix| *prefix < key_prefix);
+        let first_above = self
+            .prefixes
+            .partition_point(|prefix| *prefix <= key_prefix);
+        let tied = self
+            .points
+            .get(first_equal..first_above)
+            .unwrap_or_default();
+        let above = first_equal + tied.partition_point(|point| point <= id);
         Some(above.checked_sub(1).unwrap_or(last))
     }
 

@@ -73,6 +73,8 @@ fn schedule(token: usize) {
         }
         let (index, generation) = split(token);
         let Ok(mut tasks) = ex.tasks.try_borrow_mut() else {
+            // Cannot check for a duplicate now; a duplicate entry only costs a spurious poll.
+            ex.run_queue.borrow_mut().push_back(token);
             return;
         };
         if let Some(slot) = tasks.get_mut(index) {

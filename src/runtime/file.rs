@@ -5,7 +5,8 @@
 //! a `UringFile` with I/O still in the kernel never closes the fd under it.
 #![allow(unsafe_code)]
 
-use super::reactor::{cqe_result, Op};
+use super::op::Op;
+use super::reactor::cqe_result;
 use crate::io::IoFile;
 use bytes::Bytes;
 use io_uring::{opcode, types};

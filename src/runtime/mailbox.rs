@@ -7,7 +7,8 @@
 //! io_uring would answer EAGAIN on a non-blocking one instead of waiting.
 #![allow(unsafe_code)]
 
-use super::reactor::{cqe_result, Op};
+use super::op::Op;
+use super::reactor::cqe_result;
 use crossbeam_queue::ArrayQueue;
 use io_uring::{opcode, types};
 use std::io;

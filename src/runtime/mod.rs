@@ -15,6 +15,7 @@ mod executor;
 mod file;
 pub mod mailbox;
 mod net;
+mod op;
 mod probe;
 mod reactor;
 pub mod sync;

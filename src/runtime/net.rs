@@ -7,7 +7,8 @@
 //! task: one read and one write may be in flight at the same time.
 #![allow(unsafe_code)]
 
-use super::reactor::{cqe_result, MultiOp, Op};
+use super::op::{MultiOp, Op};
+use super::reactor::cqe_result;
 use bytes::Bytes;
 use io_uring::{opcode, types};
 use std::cell::RefCell;

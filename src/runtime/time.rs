@@ -4,7 +4,7 @@
 //! timespec alive until the kernel is done with it).
 #![allow(unsafe_code)]
 
-use super::reactor::Op;
+use super::op::Op;
 use io_uring::{opcode, types};
 use std::future::{poll_fn, Future};
 use std::pin::pin;
