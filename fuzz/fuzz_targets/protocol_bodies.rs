@@ -24,15 +24,27 @@ fuzz_target!(|data: &[u8]| {
         2 => check!(DnetAddr::decode, |v: &DnetAddr| v.encode(), b),
         3 => check!(AddrContainer::decode, |v: &AddrContainer| v.encode(), b),
         4 => check!(IdContainer::decode, |v: &IdContainer| v.encode(), b),
-        5 => check!(NodeAnnouncement::decode, |v: &NodeAnnouncement| v.encode(), b),
+        5 => check!(
+            NodeAnnouncement::decode,
+            |v: &NodeAnnouncement| v.encode(),
+            b
+        ),
         6 => check!(LookupReply::decode, |v: &LookupReply| v.encode(), b),
         7 => check!(Sph::decode, |v: &Sph| v.encode(), b),
         8 => check!(ExecPayload::decode, |v: &ExecPayload| v.encode(), b),
         9 => check!(Auth::decode, |v: &Auth| v.encode(), b),
         10 => check!(NodeStatus::decode, |v: &NodeStatus| v.encode(), b),
-        11 => check!(MonitorStatRequest::decode, |v: &MonitorStatRequest| v.encode(), b),
+        11 => check!(
+            MonitorStatRequest::decode,
+            |v: &MonitorStatRequest| v.encode(),
+            b
+        ),
         12 => check!(BackendControl::decode, |v: &BackendControl| v.encode(), b),
-        13 => check!(BackendStatusList::decode, |v: &BackendStatusList| v.encode(), b),
+        13 => check!(
+            BackendStatusList::decode,
+            |v: &BackendStatusList| v.encode(),
+            b
+        ),
         14 => check!(IteratorRequest::decode, |v: &IteratorRequest| v.encode(), b),
         15 => check!(
             IteratorResponse::decode_with_data,
@@ -43,7 +55,11 @@ fuzz_target!(|data: &[u8]| {
             },
             b
         ),
-        16 => check!(ServerSendRequest::decode, |v: &ServerSendRequest| v.encode(), b),
+        16 => check!(
+            ServerSendRequest::decode,
+            |v: &ServerSendRequest| v.encode(),
+            b
+        ),
         _ => check!(
             IoAttr::decode_with_data,
             |v: &(IoAttr, &[u8])| {

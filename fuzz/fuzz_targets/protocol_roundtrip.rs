@@ -129,13 +129,20 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                 src_key: u.arbitrary()?,
                 addr: addr(u)?,
             };
-            let p = ExecPayload { sph, event: &event, data: &data };
+            let p = ExecPayload {
+                sph,
+                event: &event,
+                data: &data,
+            };
             assert_eq!(ExecPayload::decode(&p.encode()).unwrap(), p);
             sph.event_size = u.arbitrary()?;
             assert_eq!(Sph::decode(&sph.encode()).unwrap(), sph);
         }
         6 => {
-            let a = Auth { cookie: u.arbitrary()?, flags: u.arbitrary()? };
+            let a = Auth {
+                cookie: u.arbitrary()?,
+                flags: u.arbitrary()?,
+            };
             assert_eq!(Auth::decode(&a.encode()).unwrap(), a);
         }
         7 => {
@@ -145,7 +152,9 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                 log_level: u.arbitrary()?,
             };
             assert_eq!(NodeStatus::decode(&s.encode()).unwrap(), s);
-            let m = MonitorStatRequest { categories: u.arbitrary()? };
+            let m = MonitorStatRequest {
+                categories: u.arbitrary()?,
+            };
             assert_eq!(MonitorStatRequest::decode(&m.encode()).unwrap(), m);
         }
         8 => {
@@ -179,7 +188,10 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
             let n = u.int_in_range(0..=3)?;
             let mut ranges = Vec::new();
             for _ in 0..n {
-                ranges.push(IteratorRange { key_begin: id(u)?, key_end: id(u)? });
+                ranges.push(IteratorRange {
+                    key_begin: id(u)?,
+                    key_end: id(u)?,
+                });
             }
             let r = IteratorRequest {
                 id: u.arbitrary()?,
