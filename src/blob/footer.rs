@@ -1,0 +1,141 @@
+//! Per-record checksum footers, at the very end of a record.
+//!
+//! A footer for `D` data bytes (ext header included) holds one 8-byte LE slot per 1 MiB
+//! chunk of data and a final slot over the chunk slots:
+//!
+//! | off            | size | content                                         |
+//! |---------------:|-----:|-------------------------------------------------|
+//! | 0              | 8·n  | slot i = hash(data[i MiB .. min((i+1) MiB, D)]) |
+//! | 8·n            | 8    | hash(bytes of slots 0..n)                       |
+//!
+//! n = (D − 1) / 1 MiB + 1, so the size is ((D − 1) / 1 MiB + 2) × 8 (0 when D = 0), and the
+//! footer starts at `disk_size − size`. With `record_flags::CHUNKED_CSUM` (eblob) the hash is
+//! MurmurHash64A seed 0; with our `record_flags::CRC32_CSUM` it is crc32 zero-extended.
+
+use super::murmur::murmur64a;
+use crate::protocol::record_flags;
+
+/// Bytes covered by one footer slot.
+pub const CHUNK_SIZE_BYTES: u64 = 1 << 20;
+
+/// Which hash a record's footer uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FooterKind {
+    Crc32,
+    Murmur,
+}
+
+impl FooterKind {
+    /// The footer a record with `flags` carries, if any is to be verified.
+    pub fn of_flags(flags: u64) -> Option<FooterKind> {
+        if flags & record_flags::NOCSUM != 0 {
+            None
+        } else if flags & record_flags::CRC32_CSUM != 0 {
+            Some(FooterKind::Crc32)
+        } else if flags & record_flags::CHUNKED_CSUM != 0 {
+            Some(FooterKind::Murmur)
+        } else {
+            None
+        }
+    }
+
+    fn hash(self, bytes: &[u8]) -> u64 {
+        match self {
+            FooterKind::Crc32 => u64::from(crc32fast::hash(bytes)),
+            FooterKind::Murmur => murmur64a(bytes, 0),
+        }
+    }
+}
+
+/// Number of chunk slots for `data_bytes`.
+pub fn chunk_count(data_bytes: u64) -> u64 {
+    if data_bytes == 0 {
+        0
+    } else {
+        (data_bytes - 1) / CHUNK_SIZE_BYTES + 1
+    }
+}
+
+/// Footer size for `data_bytes` of data.
+pub fn footer_size(data_bytes: u64) -> u64 {
+    if data_bytes == 0 {
+        0
+    } else {
+        (chunk_count(data_bytes) + 1) * 8
+    }
+}
+
+/// Build the footer over all `data` of a record.
+pub fn build(kind: FooterKind, data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(usize::try_from(footer_size(data.len() as u64)).unwrap_or(0));
+    for chunk in data.chunks(CHUNK_SIZE_BYTES as usize) {
+        out.extend_from_slice(&kind.hash(chunk).to_le_bytes());
+    }
+    if !data.is_empty() {
+        let total = kind.hash(&out);
+        out.extend_from_slice(&total.to_le_bytes());
+    }
+    out
+}
+
+/// Verify the chunks of `data` (which starts at chunk `first_chunk` of the record) against
+/// the record's `footer`. Returns the index of the first bad chunk. A short `data` is
+/// allowed only for the record's last chunk.
+pub fn verify(kind: FooterKind, footer: &[u8], first_chunk: u64, data: &[u8]) -> Result<(), u64> {
+    let n = footer.len() / 8;
+    if n == 0 {
+        return if data.is_empty() {
+            Ok(())
+        } else {
+            Err(first_chunk)
+        };
+    }
+    let chunks_in_footer = (n - 1) as u64;
+    let slots = footer.get(..(n - 1) * 8).unwrap_or(&[]);
+    let total = footer.get((n - 1) * 8..n * 8).unwrap_or(&[]);
+    if total != kind.hash(slots).to_le_bytes() {
+        return Err(first_chunk);
+    }
+    for (i, chunk) in data.chunks(CHUNK_SIZE_BYTES as usize).enumerate() {
+        let idx = first_chunk + i as u64;
+        if idx >= chunks_in_footer {
+            return Err(idx);
+        }
+        let off = usize::try_from(idx * 8).map_err(|_| idx)?;
+        let slot = slots.get(off..off + 8).ok_or(idx)?;
+        if slot != kind.hash(chunk).to_le_bytes() {
+            return Err(idx);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn footer_size_follows_the_eblob_formula() {
+        assert_eq!(footer_size(0), 0);
+        assert_eq!(footer_size(1), 16);
+        assert_eq!(footer_size(CHUNK_SIZE_BYTES), 16);
+        assert_eq!(footer_size(CHUNK_SIZE_BYTES + 1), 24);
+    }
+
+    #[test]
+    fn footer_roundtrip_and_detects_corruption_in_any_chunk() {
+        for kind in [FooterKind::Crc32, FooterKind::Murmur] {
+            let mut data = vec![0x5au8; (2 * CHUNK_SIZE_BYTES + 10) as usize];
+            let f = build(kind, &data);
+            assert_eq!(f.len() as u64, footer_size(data.len() as u64));
+            assert_eq!(verify(kind, &f, 0, &data), Ok(()));
+            let second = &data[CHUNK_SIZE_BYTES as usize..2 * CHUNK_SIZE_BYTES as usize];
+            assert_eq!(verify(kind, &f, 1, second), Ok(()));
+            data[(CHUNK_SIZE_BYTES + 3) as usize] ^= 1;
+            assert_eq!(verify(kind, &f, 0, &data), Err(1));
+            let mut bad_footer = f.clone();
+            bad_footer[0] ^= 1;
+            assert!(verify(kind, &bad_footer, 2, &data[..10]).is_err());
+        }
+    }
+}

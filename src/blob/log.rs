@@ -1,0 +1,444 @@
+//! [`BlobLog`]: the state of one log (segments, key index, group commit) and its
+//! lifecycle: open with recovery, allocation and rotation, remove, sync, stats.
+
+use super::disk_control::{DiskControl, DISK_CONTROL_SIZE_BYTES};
+use super::error::BlobError;
+use super::ext_header::EXT_HEADER_SIZE_BYTES;
+use super::index::{KeyIndex, Loc};
+use super::segment::{self, Segment};
+use super::sync::{GroupCommit, KeyLocks, YieldNow};
+use super::{recovery, BlobOptions, BlobStats, RecordMeta};
+use crate::io::IoFile;
+use crate::key::RawId;
+use crate::protocol::record_flags;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Instant;
+
+/// The blob log of one backend on one shard.
+#[derive(Debug)]
+pub struct BlobLog<F: IoFile> {
+    pub(super) opts: BlobOptions,
+    _lock: std::fs::File,
+    pub(super) files: RefCell<BTreeMap<u32, Rc<Segment<F>>>>,
+    pub(super) index: RefCell<KeyIndex>,
+    pub(super) locks: KeyLocks,
+    pub(super) commit: GroupCommit,
+    pub(super) dirty: RefCell<BTreeMap<u32, Rc<Segment<F>>>>,
+    pub(super) read_only: Cell<bool>,
+    last_sync: Cell<Instant>,
+    pub(super) writes: Cell<u64>,
+    pub(super) fsyncs: Cell<u64>,
+    pub(super) defrag_running: Cell<bool>,
+    pub(super) defrag_stop: Cell<super::defrag::DefragStop>,
+}
+
+/// Marks a segment busy while an operation changes its records.
+pub(super) struct Busy<F: IoFile>(pub Rc<Segment<F>>);
+
+impl<F: IoFile> Busy<F> {
+    pub fn new(seg: &Rc<Segment<F>>) -> Self {
+        seg.busy.set(seg.busy.get() + 1);
+        Busy(seg.clone())
+    }
+}
+
+impl<F: IoFile> Drop for Busy<F> {
+    fn drop(&mut self) {
+        self.0.busy.set(self.0.busy.get().saturating_sub(1));
+    }
+}
+
+impl<F: IoFile> BlobLog<F> {
+    /// Lock the log, load sorted indexes of closed files, recover the tail of the others.
+    pub async fn open(opts: BlobOptions) -> Result<Self, BlobError> {
+        let lock = segment::lock(&opts.data_prefix, opts.shard)?;
+        if !opts.read_only {
+            super::defrag::finish_interrupted(&opts)?;
+        }
+        let mut nums = segment::list_files(&opts.data_prefix, opts.shard)?;
+        if nums.is_empty() {
+            nums.push(0);
+        }
+        let log = BlobLog {
+            read_only: Cell::new(opts.read_only),
+            opts,
+            _lock: lock,
+            files: RefCell::new(BTreeMap::new()),
+            index: RefCell::new(KeyIndex::default()),
+            locks: KeyLocks::default(),
+            commit: GroupCommit::default(),
+            dirty: RefCell::new(BTreeMap::new()),
+            last_sync: Cell::new(Instant::now()),
+            writes: Cell::new(0),
+            fsyncs: Cell::new(0),
+            defrag_running: Cell::new(false),
+            defrag_stop: Cell::new(super::defrag::DefragStop::Never),
+        };
+        let mut stale = Vec::new();
+        let last = nums.last().copied().unwrap_or(0);
+        for num in nums {
+            let seg = Rc::new(Segment::open(
+                &log.opts.data_prefix,
+                log.opts.shard,
+                num,
+                log.opts.read_only,
+            )?);
+            let entries = match recovery::load_sorted(&seg).await? {
+                Some(e) if num != last => {
+                    seg.sorted.set(true);
+                    e
+                }
+                _ => recovery::scan(&seg, num == last, !log.opts.read_only).await?,
+            };
+            seg.closed.set(num != last);
+            log.apply_entries(&seg, &entries, &mut stale);
+            log.files.borrow_mut().insert(num, seg);
+        }
+        if !log.opts.read_only {
+            for (seg, loc) in stale {
+                log.mark_removed(&seg, &loc).await?;
+            }
+            let closed: Vec<_> = log.files.borrow().values().cloned().collect();
+            for seg in closed {
+                if seg.closed.get() && !seg.sorted.get() {
+                    log.sort_segment(&seg).await?;
+                }
+            }
+        }
+        Ok(log)
+    }
+
+    /// Put recovered headers of `seg` into the key index; older live copies of a key
+    /// (a crash between writing a new record and removing the old one) go to `stale`.
+    fn apply_entries(
+        &self,
+        seg: &Rc<Segment<F>>,
+        entries: &[DiskControl],
+        stale: &mut Vec<(Rc<Segment<F>>, Loc)>,
+    ) {
+        let mut index = self.index.borrow_mut();
+        let mut tail = 0u64;
+        for (slot, dc) in entries.iter().enumerate() {
+            tail = tail.max(dc.position.saturating_add(dc.disk_size));
+            seg.records.set(seg.records.get() + 1);
+            if dc.flags & record_flags::REMOVE != 0 {
+                seg.removed.set(seg.removed.get() + 1);
+                seg.removed_bytes
+                    .set(seg.removed_bytes.get() + dc.disk_size);
+                continue;
+            }
+            let loc = Loc {
+                position: dc.position,
+                data_size: dc.data_size,
+                disk_size: dc.disk_size,
+                file: seg.num,
+                index_slot: u32::try_from(slot).unwrap_or(u32::MAX),
+                flags: u32::try_from(dc.flags & 0xffff_ffff).unwrap_or(0),
+            };
+            match index.get(&dc.key).copied() {
+                Some(old) if (old.file, old.position) > (loc.file, loc.position) => {
+                    stale.push((seg.clone(), loc));
+                }
+                Some(old) => {
+                    if let Some(old_seg) = self.files.borrow().get(&old.file) {
+                        stale.push((old_seg.clone(), old));
+                    } else if old.file == seg.num {
+                        stale.push((seg.clone(), old));
+                    }
+                    index.insert(dc.key, loc);
+                }
+                None => {
+                    index.insert(dc.key, loc);
+                }
+            }
+        }
+        seg.tail_bytes.set(tail);
+        seg.index_slots
+            .set(u32::try_from(entries.len()).unwrap_or(u32::MAX));
+    }
+
+    pub(super) fn segment(&self, num: u32) -> Result<Rc<Segment<F>>, BlobError> {
+        self.files
+            .borrow()
+            .get(&num)
+            .cloned()
+            .ok_or_else(|| BlobError::Corrupt {
+                path: format!("file {num}"),
+                reason: "index points to a missing file".into(),
+            })
+    }
+
+    /// The location of a live key (uncommitted included) and its segment.
+    pub(super) fn locate(&self, id: &RawId) -> Result<(Loc, Rc<Segment<F>>), BlobError> {
+        let loc = self
+            .index
+            .borrow()
+            .get(id)
+            .copied()
+            .ok_or(BlobError::NotFound)?;
+        Ok((loc, self.segment(loc.file)?))
+    }
+
+    /// Like [`Self::locate`], but uncommitted records do not exist.
+    pub(super) fn locate_visible(&self, id: &RawId) -> Result<(Loc, Rc<Segment<F>>), BlobError> {
+        let (loc, seg) = self.locate(id)?;
+        if u64::from(loc.flags) & record_flags::UNCOMMITTED != 0 {
+            return Err(BlobError::NotFound);
+        }
+        Ok((loc, seg))
+    }
+
+    pub(super) fn check_writable(&self) -> Result<(), BlobError> {
+        if self.read_only.get() {
+            return Err(BlobError::ReadOnly);
+        }
+        if self.commit.poisoned.get() {
+            return Err(BlobError::Poisoned);
+        }
+        Ok(())
+    }
+
+    /// Hand out `disk_size` bytes at the end of the open file, rotating first if it is full.
+    pub(super) fn allocate(&self, disk_size: u64) -> Result<(Rc<Segment<F>>, u64), BlobError> {
+        if self.opts.blob_size_limit_bytes > 0 {
+            let used: u64 = self
+                .files
+                .borrow()
+                .values()
+                .map(|s| s.tail_bytes.get())
+                .sum();
+            if used.saturating_add(disk_size) > self.opts.blob_size_limit_bytes {
+                return Err(BlobError::NoSpace(format!(
+                    "{used} bytes used, limit {}",
+                    self.opts.blob_size_limit_bytes
+                )));
+            }
+        }
+        let mut seg = self.active()?;
+        if seg.records.get() > 0
+            && (seg.tail_bytes.get() >= self.opts.blob_size_bytes
+                || seg.records.get() >= self.opts.records_in_blob)
+        {
+            seg.closed.set(true);
+            let num = seg.num + 1;
+            let next = Rc::new(Segment::open(
+                &self.opts.data_prefix,
+                self.opts.shard,
+                num,
+                false,
+            )?);
+            self.files.borrow_mut().insert(num, next.clone());
+            seg = next;
+        }
+        let position = seg.tail_bytes.get();
+        seg.tail_bytes.set(position + disk_size);
+        seg.records.set(seg.records.get() + 1);
+        Ok((seg, position))
+    }
+
+    /// The open (last) file.
+    pub(super) fn active(&self) -> Result<Rc<Segment<F>>, BlobError> {
+        self.files
+            .borrow()
+            .values()
+            .next_back()
+            .cloned()
+            .ok_or(BlobError::Invalid("log has no files"))
+    }
+
+    /// Append a header to `seg`'s index and return its slot.
+    pub(super) async fn append_index(
+        &self,
+        seg: &Segment<F>,
+        dc: &DiskControl,
+    ) -> Result<u32, BlobError> {
+        let slot = seg.index_slots.get();
+        seg.index_slots.set(slot + 1);
+        let at = u64::from(slot) * DISK_CONTROL_SIZE_BYTES;
+        let res = seg
+            .index
+            .write_all_at(vec![bytes::Bytes::copy_from_slice(&dc.encode())], at)
+            .await;
+        if let Err(e) = res {
+            // A hole in the index would hide every later entry at recovery: stop writing.
+            self.commit.poisoned.set(true);
+            return Err(BlobError::io(&seg.index_path, e));
+        }
+        Ok(slot)
+    }
+
+    /// Set REMOVE on a record on disk and count it as removed.
+    pub(super) async fn mark_removed(
+        &self,
+        seg: &Rc<Segment<F>>,
+        loc: &Loc,
+    ) -> Result<(), BlobError> {
+        let _busy = Busy::new(seg);
+        let flags = u64::from(loc.flags) | record_flags::REMOVE;
+        seg.patch_flags(loc.position, loc.index_slot, flags).await?;
+        seg.removed.set(seg.removed.get() + 1);
+        seg.removed_bytes
+            .set(seg.removed_bytes.get() + loc.disk_size);
+        self.dirty.borrow_mut().insert(seg.num, seg.clone());
+        Ok(())
+    }
+
+    /// Remove a key: tombstone in the data header and the index; -ENOENT if absent.
+    pub async fn remove(&self, id: &RawId) -> Result<(), BlobError> {
+        self.check_writable()?;
+        let _guard = self.locks.lock(*id).await;
+        let (loc, seg) = self.locate(id)?;
+        self.index.borrow_mut().remove(id);
+        if let Err(e) = self.mark_removed(&seg, &loc).await {
+            self.index.borrow_mut().insert(*id, loc);
+            return Err(e);
+        }
+        let seq = self.commit.next_seq();
+        self.made_durable(seq).await
+    }
+
+    /// After a change numbered `seq`: with `sync_s == 0` wait until it is durable.
+    pub(super) async fn made_durable(&self, seq: u64) -> Result<(), BlobError> {
+        if self.opts.sync_s != 0 {
+            return Ok(());
+        }
+        let mut yielded = false;
+        loop {
+            if self.commit.poisoned.get() {
+                return Err(BlobError::Poisoned);
+            }
+            if self.commit.synced_seq.get() >= seq {
+                return Ok(());
+            }
+            if !yielded {
+                // Let writers that are ready now finish their bytes and share this sync.
+                yielded = true;
+                YieldNow::default().await;
+                continue;
+            }
+            if self.commit.in_flight.get() {
+                let seen = self.commit.round_done.generation();
+                self.commit.round_done.wait(seen).await;
+            } else {
+                self.sync_round().await?;
+            }
+        }
+    }
+
+    /// One group-commit round: fdatasync every file changed since the last round.
+    async fn sync_round(&self) -> Result<(), BlobError> {
+        self.commit.in_flight.set(true);
+        let target = self.commit.written_seq.get();
+        let dirty = std::mem::take(&mut *self.dirty.borrow_mut());
+        let mut result = Ok(());
+        for seg in dirty.values() {
+            self.fsyncs.set(self.fsyncs.get() + 2);
+            if let Err(e) = seg.sync_all().await {
+                self.commit.poisoned.set(true);
+                result = Err(e);
+                break;
+            }
+        }
+        if result.is_ok() {
+            self.commit.synced_seq.set(target);
+            self.last_sync.set(Instant::now());
+        }
+        self.commit.in_flight.set(false);
+        self.commit.round_done.notify();
+        result
+    }
+
+    /// Flush everything written so far and write sorted indexes of closed files.
+    pub async fn sync(&self) -> Result<(), BlobError> {
+        if self.commit.poisoned.get() {
+            return Err(BlobError::Poisoned);
+        }
+        while self.commit.in_flight.get() {
+            let seen = self.commit.round_done.generation();
+            self.commit.round_done.wait(seen).await;
+        }
+        self.sync_round().await?;
+        if self.read_only.get() {
+            return Ok(());
+        }
+        let closed: Vec<_> = self.files.borrow().values().cloned().collect();
+        for seg in closed {
+            if seg.closed.get() && !seg.sorted.get() && seg.busy.get() == 0 {
+                self.sort_segment(&seg).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// With `sync_s > 0`: call often; syncs when `sync_s` seconds passed since the last one.
+    pub async fn sync_if_due(&self) -> Result<(), BlobError> {
+        let due_s = u64::try_from(self.opts.sync_s).unwrap_or(0);
+        if due_s > 0 && self.last_sync.get().elapsed().as_secs() >= due_s {
+            return self.sync().await;
+        }
+        Ok(())
+    }
+
+    /// Stop the next defrags at `stop`, leaving their files as a crash would (tests).
+    #[doc(hidden)]
+    pub fn set_defrag_stop(&self, stop: super::defrag::DefragStop) {
+        self.defrag_stop.set(stop);
+    }
+
+    pub fn set_read_only(&self, ro: bool) {
+        self.read_only.set(ro);
+    }
+
+    pub fn options(&self) -> &BlobOptions {
+        &self.opts
+    }
+
+    /// Live keys in `[start, end]`, sorted (uncommitted records excluded).
+    pub fn keys_in_range(&self, start: &RawId, end: &RawId) -> Vec<RawId> {
+        let mut keys: Vec<RawId> = self
+            .index
+            .borrow()
+            .iter()
+            .filter(|(k, l)| {
+                *k >= start && *k <= end && u64::from(l.flags) & record_flags::UNCOMMITTED == 0
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        keys.sort_unstable();
+        keys
+    }
+
+    /// Every live committed record (a snapshot, in no particular order).
+    pub fn iter_meta(&self) -> impl Iterator<Item = (RawId, RecordMeta)> {
+        let snapshot: Vec<(RawId, RecordMeta)> = self
+            .index
+            .borrow()
+            .iter()
+            .filter(|(_, l)| u64::from(l.flags) & record_flags::UNCOMMITTED == 0)
+            .map(|(k, l)| {
+                let meta = RecordMeta {
+                    file: l.file,
+                    position: l.position,
+                    size: l.data_size.saturating_sub(EXT_HEADER_SIZE_BYTES),
+                    record_flags: u64::from(l.flags),
+                };
+                (*k, meta)
+            })
+            .collect();
+        snapshot.into_iter()
+    }
+
+    pub fn stats(&self) -> BlobStats {
+        let files = self.files.borrow();
+        BlobStats {
+            records: self.index.borrow().len() as u64,
+            removed: files.values().map(|s| s.removed.get()).sum(),
+            bytes: files.values().map(|s| s.tail_bytes.get()).sum(),
+            files: files.len() as u64,
+            writes: self.writes.get(),
+            fsyncs: self.fsyncs.get(),
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! Start-up validation of a data file against its index (eblob `eblob_check_record`), and
+//! the sorted index of closed files.
+//!
+//! Each `.index` entry must: have `disk_size >= data_size + 96` (plus the footer unless
+//! NOCSUM or UNCOMMITTED), end inside the data file, match the header copy in the data file
+//! (REMOVE may be set in either), and, for the open file, carry a valid footer. The index is
+//! truncated before the first entry that fails, and the data file after the last valid
+//! record, so a torn record is never served.
+
+use super::disk_control::{DiskControl, DISK_CONTROL_SIZE_BYTES};
+use super::error::BlobError;
+use super::footer::{self, FooterKind};
+use super::index::Loc;
+use super::log::BlobLog;
+use super::segment::{open_rw, Segment};
+use crate::io::IoFile;
+use crate::protocol::record_flags;
+use bytes::Bytes;
+use std::path::Path;
+use std::rc::Rc;
+
+/// Entries read from the index per batch.
+const SCAN_BATCH_ENTRIES: u64 = 1024;
+
+/// Validate the index of `seg` against its data; truncate both at the first bad entry when
+/// `repair`. Returns the valid entries in index order.
+pub async fn scan<F: IoFile>(
+    seg: &Segment<F>,
+    verify_footers: bool,
+    repair: bool,
+) -> Result<Vec<DiskControl>, BlobError> {
+    let data_len = seg.data_len()?;
+    let entries_total = seg.index_len()? / DISK_CONTROL_SIZE_BYTES;
+    let mut valid = Vec::new();
+    let mut footer_ok = Vec::new();
+    let mut bad = false;
+    let mut next = 0u64;
+    while next < entries_total && !bad {
+        let batch = SCAN_BATCH_ENTRIES.min(entries_total - next);
+        let len = usize::try_from(batch * DISK_CONTROL_SIZE_BYTES)
+            .map_err(|_| BlobError::Invalid("index batch too large"))?;
+        let (res, buf) = seg
+            .index
+            .read_exact_at(vec![0u8; len], next * DISK_CONTROL_SIZE_BYTES)
+            .await;
+        res.map_err(|e| BlobError::io(&seg.index_path, e))?;
+        for i in 0..usize::try_from(batch).unwrap_or(0) {
+            let Some(dc) = DiskControl::decode_at(&buf, i) else {
+                bad = true;
+                break;
+            };
+            let verdict = check_entry(seg, &dc, data_len, verify_footers).await?;
+            match verdict {
+                Check::Bad => {
+                    bad = true;
+                    break;
+                }
+                Check::Good { removed } | Check::BadFooter { removed } => {
+                    footer_ok.push(!matches!(verdict, Check::BadFooter { .. }));
+                    let mut dc = dc;
+                    if removed {
+                        dc.flags |= record_flags::REMOVE;
+                    }
+                    valid.push(dc);
+                }
+            }
+        }
+        next += batch;
+    }
+    // A trailing run of records whose footer fails is a torn tail; a bad footer followed by
+    // good records is damage inside the file, kept so that reads answer -EILSEQ.
+    let torn = footer_ok.iter().rev().take_while(|ok| !**ok).count();
+    valid.truncate(valid.len() - torn);
+    if repair {
+        let keep_index = valid.len() as u64 * DISK_CONTROL_SIZE_BYTES;
+        if seg.index_len()? != keep_index {
+            tracing::warn!(file = %seg.index_path, entries = valid.len(), "truncating index after the last valid entry");
+            seg.index
+                .as_std()
+                .set_len(keep_index)
+                .map_err(|e| BlobError::io(&seg.index_path, e))?;
+        }
+        let tail = valid
+            .iter()
+            .map(|d| d.position.saturating_add(d.disk_size))
+            .max()
+            .unwrap_or(0);
+        if data_len > tail {
+            seg.data
+                .as_std()
+                .set_len(tail)
+                .map_err(|e| BlobError::io(&seg.path, e))?;
+        }
+    }
+    Ok(valid)
+}
+
+/// Verdict on one index entry.
+enum Check {
+    Good {
+        removed: bool,
+    },
+    /// Structurally sound, but the data does not match its footer.
+    BadFooter {
+        removed: bool,
+    },
+    Bad,
+}
+
+async fn check_entry<F: IoFile>(
+    seg: &Segment<F>,
+    dc: &DiskControl,
+    data_len: u64,
+    verify_footers: bool,
+) -> Result<Check, BlobError> {
+    let Some(min_disk) = dc.data_size.checked_add(DISK_CONTROL_SIZE_BYTES) else {
+        return Ok(Check::Bad);
+    };
+    let checked = dc.flags & (record_flags::NOCSUM | record_flags::UNCOMMITTED) == 0;
+    let footer_bytes = if checked {
+        footer::footer_size(dc.data_size)
+    } else {
+        0
+    };
+    if dc.disk_size < min_disk.saturating_add(footer_bytes) {
+        return Ok(Check::Bad);
+    }
+    match dc.position.checked_add(dc.disk_size) {
+        Some(end) if end <= data_len => {}
+        _ => return Ok(Check::Bad),
+    }
+    let head = seg.read_data(DISK_CONTROL_SIZE_BYTES, dc.position).await?;
+    let Some(copy) = DiskControl::decode_at(&head, 0) else {
+        return Ok(Check::Bad);
+    };
+    let strip = |d: &DiskControl| DiskControl {
+        flags: d.flags & !record_flags::REMOVE,
+        ..*d
+    };
+    if strip(&copy) != strip(dc) {
+        return Ok(Check::Bad);
+    }
+    let removed = (copy.flags | dc.flags) & record_flags::REMOVE != 0;
+    if verify_footers && checked && !removed {
+        if let Some(kind) = FooterKind::of_flags(dc.flags) {
+            let data = seg
+                .read_data(dc.data_size, dc.position + DISK_CONTROL_SIZE_BYTES)
+                .await?;
+            let foot = seg
+                .read_data(footer_bytes, dc.position + dc.disk_size - footer_bytes)
+                .await?;
+            if footer::verify(kind, &foot, 0, &data).is_err() {
+                return Ok(Check::BadFooter { removed });
+            }
+        }
+    }
+    Ok(Check::Good { removed })
+}
+
+/// The sorted index of a closed file, when present and consistent with its data file.
+pub async fn load_sorted<F: IoFile>(
+    seg: &Segment<F>,
+) -> Result<Option<Vec<DiskControl>>, BlobError> {
+    let path = seg.sorted_path();
+    let Ok(meta) = std::fs::metadata(&path) else {
+        return Ok(None);
+    };
+    let len = meta.len();
+    let data_len = seg.data_len()?;
+    if len % DISK_CONTROL_SIZE_BYTES != 0 || len != seg.index_len()? {
+        return Ok(None);
+    }
+    let file = F::from_std(open_rw(Path::new(&path), true)?);
+    let size = usize::try_from(len).map_err(|_| BlobError::Invalid("sorted index too large"))?;
+    let (res, buf) = file.read_exact_at(vec![0u8; size], 0).await;
+    res.map_err(|e| BlobError::io(&path, e))?;
+    let mut out = Vec::with_capacity(size / 96);
+    for i in 0..size / 96 {
+        let Some(dc) = DiskControl::decode_at(&buf, i) else {
+            return Ok(None);
+        };
+        let fits = dc
+            .data_size
+            .checked_add(DISK_CONTROL_SIZE_BYTES)
+            .is_some_and(|m| m <= dc.disk_size)
+            && dc
+                .position
+                .checked_add(dc.disk_size)
+                .is_some_and(|e| e <= data_len);
+        if !fits {
+            return Ok(None);
+        }
+        out.push(dc);
+    }
+    Ok(Some(out))
+}
+
+impl<F: IoFile> BlobLog<F> {
+    /// The headers a sorted index of `seg` must hold now: every `.index` entry, with the
+    /// in-memory state for live records and REMOVE for the others.
+    fn sorted_entries(
+        &self,
+        seg: &Segment<F>,
+        raw: &[DiskControl],
+    ) -> Vec<(DiskControl, Option<Loc>)> {
+        let index = self.index.borrow();
+        let mut out: Vec<(DiskControl, Option<Loc>)> = raw
+            .iter()
+            .map(|dc| match index.get(&dc.key) {
+                Some(l) if l.file == seg.num && l.position == dc.position => {
+                    let live = DiskControl {
+                        flags: u64::from(l.flags),
+                        data_size: l.data_size,
+                        ..*dc
+                    };
+                    (live, Some(*l))
+                }
+                _ => (
+                    DiskControl {
+                        flags: dc.flags | record_flags::REMOVE,
+                        ..*dc
+                    },
+                    None,
+                ),
+            })
+            .collect();
+        out.sort_unstable_by_key(|a| (a.0.key, a.0.position));
+        out
+    }
+
+    /// Write `.index.sorted` for a closed file and point its in-memory slots into it.
+    /// Skipped while the file holds uncommitted records or is being changed.
+    pub(super) async fn sort_segment(&self, seg: &Rc<Segment<F>>) -> Result<(), BlobError> {
+        let has_uncommitted = self
+            .index
+            .borrow()
+            .values()
+            .any(|l| l.file == seg.num && u64::from(l.flags) & record_flags::UNCOMMITTED != 0);
+        if has_uncommitted || seg.busy.get() > 0 {
+            return Ok(());
+        }
+        seg.sync_all().await?;
+        let raw = scan(seg, false, false).await?;
+        let tmp = format!("{}.tmp", seg.sorted_path());
+        loop {
+            let entries = self.sorted_entries(seg, &raw);
+            let mut bytes = Vec::with_capacity(entries.len() * 96);
+            for (dc, _) in &entries {
+                bytes.extend_from_slice(&dc.encode());
+            }
+            let file = F::from_std(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .write(true)
+                    .truncate(true)
+                    .read(true)
+                    .open(&tmp)
+                    .map_err(|e| BlobError::io(&tmp, e))?,
+            );
+            file.write_all_at(vec![Bytes::from(bytes)], 0)
+                .await
+                .map_err(|e| BlobError::io(&tmp, e))?;
+            file.sync_data().await.map_err(|e| BlobError::io(&tmp, e))?;
+            // No await from here on: the check and the swap see one state.
+            if seg.busy.get() > 0 {
+                return Ok(());
+            }
+            if self.sorted_entries(seg, &raw) != entries {
+                continue;
+            }
+            std::fs::rename(&tmp, seg.sorted_path()).map_err(|e| BlobError::io(&tmp, e))?;
+            let mut index = self.index.borrow_mut();
+            for (slot, (dc, live)) in entries.iter().enumerate() {
+                if live.is_some() {
+                    if let Some(l) = index.get_mut(&dc.key) {
+                        l.index_slot = u32::try_from(slot).unwrap_or(u32::MAX);
+                    }
+                }
+            }
+            seg.sorted.set(true);
+            return Ok(());
+        }
+    }
+}

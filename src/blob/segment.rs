@@ -1,0 +1,224 @@
+//! One data file of the log and its index files: `<prefix>-<shard>.<N>`, `….<N>.index`
+//! (96-byte headers in write order) and, once the file is closed, `….<N>.index.sorted`
+//! (the same headers sorted by key). Owns file naming, creation and the lock file.
+
+use super::disk_control::{DiskControl, DISK_CONTROL_SIZE_BYTES, FLAGS_OFFSET_BYTES};
+use super::error::BlobError;
+use crate::io::IoFile;
+use bytes::Bytes;
+use std::cell::Cell;
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+/// Path of data file `num`.
+pub fn data_path(prefix: &Path, shard: u32, num: u32) -> PathBuf {
+    PathBuf::from(format!("{}-{}.{}", prefix.display(), shard, num))
+}
+
+/// Path of a companion file of data file `num` (`suffix` like ".index").
+pub fn side_path(prefix: &Path, shard: u32, num: u32, suffix: &str) -> PathBuf {
+    PathBuf::from(format!("{}-{}.{}{}", prefix.display(), shard, num, suffix))
+}
+
+/// Path of the lock file.
+pub fn lock_path(prefix: &Path, shard: u32) -> PathBuf {
+    PathBuf::from(format!("{}-{}.lock", prefix.display(), shard))
+}
+
+/// Take the exclusive lock of a log; a second holder gets [`BlobError::Locked`].
+#[allow(clippy::incompatible_msrv)]
+pub fn lock(prefix: &Path, shard: u32) -> Result<File, BlobError> {
+    let path = lock_path(prefix, shard);
+    let shown = path.display().to_string();
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| BlobError::io(&shown, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(BlobError::Locked { path: shown }),
+        Err(std::fs::TryLockError::Error(e)) => Err(BlobError::io(&shown, e)),
+    }
+}
+
+/// Data file numbers present for `prefix`/`shard`, ascending.
+pub fn list_files(prefix: &Path, shard: u32) -> Result<Vec<u32>, BlobError> {
+    let dir = match prefix.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let stem = prefix
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let want = format!("{stem}-{shard}.");
+    let shown = dir.display().to_string();
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir).map_err(|e| BlobError::io(&shown, e))? {
+        let entry = entry.map_err(|e| BlobError::io(&shown, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(rest) = name.strip_prefix(&want) {
+            if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()) {
+                if let Ok(n) = rest.parse::<u32>() {
+                    out.push(n);
+                }
+            }
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+pub(crate) fn open_rw(path: &Path, read_only: bool) -> Result<File, BlobError> {
+    OpenOptions::new()
+        .read(true)
+        .write(!read_only)
+        .create(!read_only)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| BlobError::io(&path.display().to_string(), e))
+}
+
+/// A data file with its index, and the counters the log keeps about it.
+#[derive(Debug)]
+pub struct Segment<F: IoFile> {
+    pub num: u32,
+    pub data: F,
+    pub index: F,
+    pub path: String,
+    pub index_path: String,
+    /// End of the space handed out in the data file.
+    pub tail_bytes: Cell<u64>,
+    /// Entries handed out in the `.index`.
+    pub index_slots: Cell<u32>,
+    /// Records allocated in this file (for `records_in_blob`).
+    pub records: Cell<u64>,
+    /// Removed records and the bytes they occupy.
+    pub removed: Cell<u64>,
+    pub removed_bytes: Cell<u64>,
+    /// No new records go here any more.
+    pub closed: Cell<bool>,
+    /// `.index.sorted` is written and in-memory slots point into it.
+    pub sorted: Cell<bool>,
+    /// Operations currently changing records of this file.
+    pub busy: Cell<u32>,
+}
+
+impl<F: IoFile> Segment<F> {
+    /// Open (creating if allowed) data file `num` and its index.
+    pub fn open(prefix: &Path, shard: u32, num: u32, read_only: bool) -> Result<Self, BlobError> {
+        let dpath = data_path(prefix, shard, num);
+        let ipath = side_path(prefix, shard, num, ".index");
+        let data = F::from_std(open_rw(&dpath, read_only)?);
+        let index = F::from_std(open_rw(&ipath, read_only)?);
+        Ok(Segment {
+            num,
+            data,
+            index,
+            path: dpath.display().to_string(),
+            index_path: ipath.display().to_string(),
+            tail_bytes: Cell::new(0),
+            index_slots: Cell::new(0),
+            records: Cell::new(0),
+            removed: Cell::new(0),
+            removed_bytes: Cell::new(0),
+            closed: Cell::new(false),
+            sorted: Cell::new(false),
+            busy: Cell::new(0),
+        })
+    }
+
+    pub fn data_len(&self) -> Result<u64, BlobError> {
+        self.data
+            .as_std()
+            .metadata()
+            .map(|m| m.len())
+            .map_err(|e| BlobError::io(&self.path, e))
+    }
+
+    pub fn index_len(&self) -> Result<u64, BlobError> {
+        self.index
+            .as_std()
+            .metadata()
+            .map(|m| m.len())
+            .map_err(|e| BlobError::io(&self.index_path, e))
+    }
+
+    /// Path of the sorted index of this file.
+    pub fn sorted_path(&self) -> String {
+        format!("{}.sorted", self.index_path)
+    }
+
+    pub async fn write_data(&self, bufs: Vec<Bytes>, offset: u64) -> Result<(), BlobError> {
+        self.data
+            .write_all_at(bufs, offset)
+            .await
+            .map_err(|e| BlobError::io(&self.path, e))
+    }
+
+    pub async fn read_data(&self, len: u64, offset: u64) -> Result<Vec<u8>, BlobError> {
+        let len = usize::try_from(len).map_err(|_| BlobError::Invalid("read too large"))?;
+        let (res, buf) = self.data.read_exact_at(vec![0u8; len], offset).await;
+        res.map_err(|e| BlobError::io(&self.path, e))?;
+        Ok(buf)
+    }
+
+    /// Write a record header to the data file and to its index entry.
+    pub async fn write_header(&self, dc: &DiskControl, slot: u32) -> Result<(), BlobError> {
+        let bytes = Bytes::copy_from_slice(&dc.encode());
+        self.write_index_entry(bytes.clone(), slot).await?;
+        self.write_data(vec![bytes], dc.position).await
+    }
+
+    async fn write_index_entry(&self, bytes: Bytes, slot: u32) -> Result<(), BlobError> {
+        let at = u64::from(slot) * DISK_CONTROL_SIZE_BYTES;
+        if self.sorted.get() {
+            let path = self.sorted_path();
+            let f = open_rw(Path::new(&path), false)?;
+            let f = F::from_std(f);
+            return f
+                .write_all_at(vec![bytes], at)
+                .await
+                .map_err(|e| BlobError::io(&path, e));
+        }
+        self.index
+            .write_all_at(vec![bytes], at)
+            .await
+            .map_err(|e| BlobError::io(&self.index_path, e))
+    }
+
+    /// Set new `flags` on a record (data header and index entry), as a remove does.
+    pub async fn patch_flags(&self, position: u64, slot: u32, flags: u64) -> Result<(), BlobError> {
+        let bytes = Bytes::copy_from_slice(&flags.to_le_bytes());
+        let at = u64::from(slot) * DISK_CONTROL_SIZE_BYTES + FLAGS_OFFSET_BYTES;
+        if self.sorted.get() {
+            let path = self.sorted_path();
+            let f = F::from_std(open_rw(Path::new(&path), false)?);
+            f.write_all_at(vec![bytes.clone()], at)
+                .await
+                .map_err(|e| BlobError::io(&path, e))?;
+            f.sync_data().await.map_err(|e| BlobError::io(&path, e))?;
+        } else {
+            self.index
+                .write_all_at(vec![bytes.clone()], at)
+                .await
+                .map_err(|e| BlobError::io(&self.index_path, e))?;
+        }
+        self.write_data(vec![bytes], position + FLAGS_OFFSET_BYTES)
+            .await
+    }
+
+    /// fdatasync data and index.
+    pub async fn sync_all(&self) -> Result<(), BlobError> {
+        self.data
+            .sync_data()
+            .await
+            .map_err(|e| BlobError::io(&self.path, e))?;
+        self.index
+            .sync_data()
+            .await
+            .map_err(|e| BlobError::io(&self.index_path, e))
+    }
+}

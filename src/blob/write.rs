@@ -1,0 +1,497 @@
+//! The write paths of Elliptics 2.26 on eblob (spec §5.6): plain write (in place when the
+//! record is big enough, else a new record with the old bytes copied and the old one
+//! removed), APPEND (2x reserve when it moves, 4x for a new key), PREPARE / PLAIN_WRITE /
+//! COMMIT, compare-and-swap on sha512 and on timestamp.
+
+use super::disk_control::{DiskControl, DISK_CONTROL_SIZE_BYTES};
+use super::error::BlobError;
+use super::ext_header::{ExtHeader, EXT_HEADER_SIZE_BYTES};
+use super::footer::{self, FooterKind};
+use super::index::Loc;
+use super::log::{BlobLog, Busy};
+use super::read::record_info;
+use super::segment::Segment;
+use super::{RecordInfo, BLOB_FLAG_NO_FOOTER};
+use crate::io::IoFile;
+use crate::key::RawId;
+use crate::limits::FRAME_PAYLOAD_BYTES_MAX_CEILING;
+use crate::protocol::{io_flags, record_flags, DnetTime, IoAttr};
+use bytes::Bytes;
+use sha2::{Digest, Sha512};
+use std::rc::Rc;
+
+/// Largest value (user bytes) a record may hold; bounds every buffer a write allocates.
+pub const VALUE_SIZE_BYTES_MAX: u64 = FRAME_PAYLOAD_BYTES_MAX_CEILING;
+
+const HEAD_BYTES: u64 = DISK_CONTROL_SIZE_BYTES + EXT_HEADER_SIZE_BYTES;
+
+/// Data bytes (ext header included) a record can hold.
+fn capacity(loc: &Loc) -> u64 {
+    let room = loc.disk_size.saturating_sub(DISK_CONTROL_SIZE_BYTES);
+    if u64::from(loc.flags) & record_flags::NOCSUM != 0 {
+        room
+    } else {
+        room.saturating_sub(footer::footer_size(room))
+    }
+}
+
+/// Whether a record can take a write that wants `csum_flags` without changing its footer.
+fn same_checksum(loc: &Loc, csum_flags: u64) -> bool {
+    let flags = u64::from(loc.flags);
+    if csum_flags & record_flags::NOCSUM != 0 {
+        flags & record_flags::NOCSUM != 0
+    } else {
+        flags & record_flags::NOCSUM == 0 && flags & record_flags::CRC32_CSUM != 0
+    }
+}
+
+fn header_of(id: &RawId, loc: &Loc) -> DiskControl {
+    DiskControl {
+        key: *id,
+        flags: u64::from(loc.flags),
+        data_size: loc.data_size,
+        disk_size: loc.disk_size,
+        position: loc.position,
+    }
+}
+
+fn flags32(flags: u64) -> u32 {
+    u32::try_from(flags & 0xffff_ffff).unwrap_or(0)
+}
+
+fn too_big() -> BlobError {
+    BlobError::Invalid("offset + size exceeds the largest value")
+}
+
+/// What a plain (non-PLAIN_WRITE) write puts where.
+struct Plan {
+    offset: u64,
+    new_user: u64,
+    committed_user: u64,
+    append: bool,
+}
+
+impl<F: IoFile> BlobLog<F> {
+    /// Write a value as `io` describes (flags, offset, num, timestamp, user_flags).
+    pub async fn write(&self, io: &IoAttr, data: Bytes) -> Result<RecordInfo, BlobError> {
+        self.check_writable()?;
+        let _guard = self.locks.lock(io.id).await;
+        self.check_writable()?;
+        let timestamp = if io.timestamp.is_empty() {
+            DnetTime::now()
+        } else {
+            io.timestamp
+        };
+        let ext = ExtHeader {
+            timestamp,
+            user_flags: io.user_flags,
+        };
+        self.check_cas(io, timestamp).await?;
+        let nocsum =
+            io.flags & io_flags::NOCSUM != 0 || self.opts.blob_flags & BLOB_FLAG_NO_FOOTER != 0;
+        let csum_flags = if nocsum {
+            record_flags::NOCSUM
+        } else {
+            record_flags::CRC32_CSUM
+        };
+        let prepare = io.flags & io_flags::PREPARE != 0;
+        let commit = io.flags & io_flags::COMMIT != 0;
+        let mut prepared = None;
+        if prepare {
+            prepared = Some(self.prepare(&io.id, io.num, csum_flags, &ext).await?);
+        }
+        let (seg, loc) = if io.flags & io_flags::PLAIN_WRITE != 0 {
+            let (loc, seg) = self.locate(&io.id)?;
+            if u64::from(loc.flags) & record_flags::UNCOMMITTED == 0 {
+                return Err(BlobError::NotPermitted(
+                    "plain write into a committed record",
+                ));
+            }
+            self.plain_write(&seg, &loc, io.offset, &data, &ext).await?;
+            if commit {
+                let user = if prepare {
+                    io.offset
+                        .checked_add(data.len() as u64)
+                        .ok_or_else(too_big)?
+                } else {
+                    io.num
+                };
+                let csize = user
+                    .checked_add(EXT_HEADER_SIZE_BYTES)
+                    .ok_or_else(too_big)?;
+                let loc = self.commit_record(&io.id, &seg, loc, csize).await?;
+                (seg, loc)
+            } else {
+                (seg, loc)
+            }
+        } else if let (Some(p), true, false) = (prepared.clone(), data.is_empty(), commit) {
+            p
+        } else {
+            self.normal_write(io, &data, &ext, csum_flags).await?
+        };
+        self.writes.set(self.writes.get() + 1);
+        let seq = self.commit.next_seq();
+        self.made_durable(seq).await?;
+        Ok(record_info(&seg, &loc, &ext))
+    }
+
+    async fn check_cas(&self, io: &IoAttr, timestamp: DnetTime) -> Result<(), BlobError> {
+        if io.flags & (io_flags::CAS_TIMESTAMP | io_flags::COMPARE_AND_SWAP) == 0 {
+            return Ok(());
+        }
+        let Ok((loc, seg)) = self.locate_visible(&io.id) else {
+            return Ok(());
+        };
+        if io.flags & io_flags::CAS_TIMESTAMP != 0 {
+            let head = seg
+                .read_data(
+                    EXT_HEADER_SIZE_BYTES,
+                    loc.position + DISK_CONTROL_SIZE_BYTES,
+                )
+                .await?;
+            if ExtHeader::decode_prefix(&head).timestamp > timestamp {
+                return Err(BlobError::CasMismatch("stored timestamp is newer"));
+            }
+        }
+        if io.flags & io_flags::COMPARE_AND_SWAP != 0 {
+            let (_, value) = self.read_value(&seg, &loc, true).await?;
+            let digest: [u8; 64] = Sha512::digest(&value).into();
+            if digest != io.parent.0 {
+                return Err(BlobError::CasMismatch(
+                    "checksum of the stored data differs",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn touch(&self, seg: &Rc<Segment<F>>) {
+        self.dirty.borrow_mut().insert(seg.num, seg.clone());
+    }
+
+    /// Reserve `num` user bytes in an UNCOMMITTED record (reusing a big enough one).
+    async fn prepare(
+        &self,
+        id: &RawId,
+        num: u64,
+        csum_flags: u64,
+        ext: &ExtHeader,
+    ) -> Result<(Rc<Segment<F>>, Loc), BlobError> {
+        if num > VALUE_SIZE_BYTES_MAX {
+            return Err(too_big());
+        }
+        let need = num + EXT_HEADER_SIZE_BYTES;
+        let ext_bytes = Bytes::copy_from_slice(&ext.encode());
+        if let Ok((old, seg)) = self.locate(id) {
+            if capacity(&old) >= need && same_checksum(&old, csum_flags) {
+                let _busy = Busy::new(&seg);
+                let loc = Loc {
+                    flags: old.flags | flags32(record_flags::UNCOMMITTED),
+                    data_size: need,
+                    ..old
+                };
+                self.index.borrow_mut().insert(*id, loc);
+                seg.write_header(&header_of(id, &loc), loc.index_slot)
+                    .await?;
+                seg.write_data(vec![ext_bytes], loc.position + DISK_CONTROL_SIZE_BYTES)
+                    .await?;
+                self.touch(&seg);
+                return Ok((seg, loc));
+            }
+        }
+        let flags = record_flags::EXTHDR | record_flags::UNCOMMITTED | csum_flags;
+        let footer_bytes = if csum_flags & record_flags::NOCSUM != 0 {
+            0
+        } else {
+            footer::footer_size(need)
+        };
+        let disk_size = DISK_CONTROL_SIZE_BYTES + need + footer_bytes;
+        let (seg, position) = self.allocate(disk_size)?;
+        let _busy = Busy::new(&seg);
+        let dc = DiskControl {
+            key: *id,
+            flags,
+            data_size: need,
+            disk_size,
+            position,
+        };
+        let head = Bytes::copy_from_slice(&dc.encode());
+        seg.write_data(vec![head, ext_bytes], position).await?;
+        self.extend_to(&seg, position + disk_size)?;
+        self.new_record_done(id, &seg, dc).await
+    }
+
+    /// Make sure the data file covers `end` (reserved space reads back as zeros).
+    fn extend_to(&self, seg: &Segment<F>, end: u64) -> Result<(), BlobError> {
+        if seg.data_len()? < end {
+            seg.data
+                .as_std()
+                .set_len(end)
+                .map_err(|e| BlobError::io(&seg.path, e))?;
+        }
+        Ok(())
+    }
+
+    /// After a new record's bytes are written: index entry, key index, old copy removed.
+    async fn new_record_done(
+        &self,
+        id: &RawId,
+        seg: &Rc<Segment<F>>,
+        dc: DiskControl,
+    ) -> Result<(Rc<Segment<F>>, Loc), BlobError> {
+        let slot = self.append_index(seg, &dc).await?;
+        let loc = Loc {
+            position: dc.position,
+            data_size: dc.data_size,
+            disk_size: dc.disk_size,
+            file: seg.num,
+            index_slot: slot,
+            flags: flags32(dc.flags),
+        };
+        let old = self.index.borrow_mut().insert(*id, loc);
+        self.touch(seg);
+        if let Some(old) = old {
+            let old_seg = self.segment(old.file)?;
+            self.mark_removed(&old_seg, &old).await?;
+        }
+        Ok((seg.clone(), loc))
+    }
+
+    /// PLAIN_WRITE: the ext header and `data` at `offset` inside an uncommitted record.
+    async fn plain_write(
+        &self,
+        seg: &Rc<Segment<F>>,
+        loc: &Loc,
+        offset: u64,
+        data: &Bytes,
+        ext: &ExtHeader,
+    ) -> Result<(), BlobError> {
+        let end = offset
+            .checked_add(data.len() as u64)
+            .and_then(|e| e.checked_add(EXT_HEADER_SIZE_BYTES))
+            .ok_or_else(too_big)?;
+        if end > capacity(loc) {
+            return Err(BlobError::CommitTooLarge {
+                commit_bytes: end,
+                capacity_bytes: capacity(loc),
+            });
+        }
+        let _busy = Busy::new(seg);
+        let base = loc.position + DISK_CONTROL_SIZE_BYTES;
+        seg.write_data(vec![Bytes::copy_from_slice(&ext.encode())], base)
+            .await?;
+        if !data.is_empty() {
+            seg.write_data(vec![data.clone()], base + EXT_HEADER_SIZE_BYTES + offset)
+                .await?;
+        }
+        self.touch(seg);
+        Ok(())
+    }
+
+    /// COMMIT: `csize` data bytes (ext header included) become the value.
+    async fn commit_record(
+        &self,
+        id: &RawId,
+        seg: &Rc<Segment<F>>,
+        loc: Loc,
+        csize: u64,
+    ) -> Result<Loc, BlobError> {
+        if u64::from(loc.flags) & record_flags::UNCOMMITTED == 0 {
+            return Err(BlobError::NotPermitted("commit of a committed record"));
+        }
+        if csize > capacity(&loc) {
+            return Err(BlobError::CommitTooLarge {
+                commit_bytes: csize,
+                capacity_bytes: capacity(&loc),
+            });
+        }
+        let _busy = Busy::new(seg);
+        let new = Loc {
+            data_size: csize,
+            flags: loc.flags & !flags32(record_flags::UNCOMMITTED),
+            ..loc
+        };
+        self.write_footer(seg, &new).await?;
+        seg.write_header(&header_of(id, &new), new.index_slot)
+            .await?;
+        self.index.borrow_mut().insert(*id, new);
+        self.touch(seg);
+        Ok(new)
+    }
+
+    /// Recompute and write the footer of a record from its data on disk.
+    async fn write_footer(&self, seg: &Segment<F>, loc: &Loc) -> Result<(), BlobError> {
+        if u64::from(loc.flags) & record_flags::NOCSUM != 0 {
+            return Ok(());
+        }
+        let data = seg
+            .read_data(loc.data_size, loc.position + DISK_CONTROL_SIZE_BYTES)
+            .await?;
+        let foot = footer::build(FooterKind::Crc32, &data);
+        let at = loc.position + loc.disk_size - foot.len() as u64;
+        seg.write_data(vec![Bytes::from(foot)], at).await
+    }
+
+    async fn normal_write(
+        &self,
+        io: &IoAttr,
+        data: &Bytes,
+        ext: &ExtHeader,
+        csum_flags: u64,
+    ) -> Result<(Rc<Segment<F>>, Loc), BlobError> {
+        let existing = self.locate(&io.id).ok();
+        let committed_user = match &existing {
+            Some((l, _)) if u64::from(l.flags) & record_flags::UNCOMMITTED == 0 => {
+                l.data_size.saturating_sub(EXT_HEADER_SIZE_BYTES)
+            }
+            _ => 0,
+        };
+        let append = io.flags & io_flags::APPEND != 0;
+        let offset = io
+            .offset
+            .checked_add(if append { committed_user } else { 0 })
+            .ok_or_else(too_big)?;
+        let write_end = offset.checked_add(data.len() as u64).ok_or_else(too_big)?;
+        if write_end > VALUE_SIZE_BYTES_MAX {
+            return Err(too_big());
+        }
+        let new_user = if !append && io.offset == 0 {
+            data.len() as u64
+        } else {
+            committed_user.max(write_end)
+        };
+        let plan = Plan {
+            offset,
+            new_user,
+            committed_user,
+            append,
+        };
+        if let Some((l, seg)) = &existing {
+            let fits = HEAD_BYTES - DISK_CONTROL_SIZE_BYTES + new_user <= capacity(l);
+            if !seg.closed.get()
+                && fits
+                && same_checksum(l, csum_flags)
+                && u64::from(l.flags) & record_flags::EXTHDR != 0
+            {
+                let loc = self
+                    .write_in_place(&io.id, seg, l, &plan, data, ext)
+                    .await?;
+                return Ok((seg.clone(), loc));
+            }
+        }
+        self.write_new_record(&io.id, existing, &plan, data, ext, csum_flags)
+            .await
+    }
+
+    async fn write_in_place(
+        &self,
+        id: &RawId,
+        seg: &Rc<Segment<F>>,
+        old: &Loc,
+        plan: &Plan,
+        data: &Bytes,
+        ext: &ExtHeader,
+    ) -> Result<Loc, BlobError> {
+        let _busy = Busy::new(seg);
+        let base = old.position + DISK_CONTROL_SIZE_BYTES;
+        let ext_bytes = Bytes::copy_from_slice(&ext.encode());
+        let mut bufs = vec![ext_bytes];
+        let mut at = base + EXT_HEADER_SIZE_BYTES;
+        if plan.offset > plan.committed_user {
+            // Bytes between the old end and the write are zeros, not leftovers.
+            let gap = usize::try_from(plan.offset - plan.committed_user).map_err(|_| too_big())?;
+            seg.write_data(vec![Bytes::from(vec![0u8; gap])], at + plan.committed_user)
+                .await?;
+        }
+        if plan.offset == 0 {
+            bufs.push(data.clone());
+        } else {
+            seg.write_data(std::mem::take(&mut bufs), base).await?;
+            at += plan.offset;
+            bufs.push(data.clone());
+        }
+        let start = if plan.offset == 0 { base } else { at };
+        seg.write_data(bufs, start).await?;
+        let mut flags = (u64::from(old.flags) & !record_flags::UNCOMMITTED) | record_flags::EXTHDR;
+        if plan.append {
+            flags |= record_flags::APPEND;
+        }
+        let new = Loc {
+            data_size: plan.new_user + EXT_HEADER_SIZE_BYTES,
+            flags: flags32(flags),
+            ..*old
+        };
+        self.write_footer(seg, &new).await?;
+        seg.write_header(&header_of(id, &new), new.index_slot)
+            .await?;
+        self.index.borrow_mut().insert(*id, new);
+        self.touch(seg);
+        Ok(new)
+    }
+
+    async fn write_new_record(
+        &self,
+        id: &RawId,
+        existing: Option<(Loc, Rc<Segment<F>>)>,
+        plan: &Plan,
+        data: &Bytes,
+        ext: &ExtHeader,
+        csum_flags: u64,
+    ) -> Result<(Rc<Segment<F>>, Loc), BlobError> {
+        let need = plan.new_user + EXT_HEADER_SIZE_BYTES;
+        let reserve = match (plan.append, plan.committed_user > 0) {
+            (true, true) => need * 2,
+            (true, false) => need * 4,
+            _ => need,
+        };
+        let nocsum = csum_flags & record_flags::NOCSUM != 0;
+        let footer_bytes = if nocsum {
+            0
+        } else {
+            footer::footer_size(reserve)
+        };
+        let disk_size = DISK_CONTROL_SIZE_BYTES + reserve + footer_bytes;
+        let content_len = usize::try_from(DISK_CONTROL_SIZE_BYTES + need).map_err(|_| too_big())?;
+        let mut buf = vec![0u8; content_len];
+        let head = usize::try_from(HEAD_BYTES).unwrap_or(144);
+        buf[96..head].copy_from_slice(&ext.encode());
+        if let Some((old, old_seg)) = &existing {
+            let keep = plan.committed_user > 0
+                && (plan.offset > 0 || plan.offset + (data.len() as u64) < plan.new_user);
+            if keep {
+                let (_, value) = self.read_value(old_seg, old, false).await?;
+                let n = value.len().min(content_len - head);
+                buf[head..head + n].copy_from_slice(&value[..n]);
+            }
+        }
+        let at = head + usize::try_from(plan.offset).map_err(|_| too_big())?;
+        buf[at..at + data.len()].copy_from_slice(data);
+        let mut flags = record_flags::EXTHDR | csum_flags;
+        if plan.append {
+            flags |= record_flags::APPEND;
+        }
+        let foot = if nocsum {
+            Vec::new()
+        } else {
+            footer::build(FooterKind::Crc32, &buf[96..])
+        };
+        let (seg, position) = self.allocate(disk_size)?;
+        let _busy = Busy::new(&seg);
+        let dc = DiskControl {
+            key: *id,
+            flags,
+            data_size: need,
+            disk_size,
+            position,
+        };
+        buf[..96].copy_from_slice(&dc.encode());
+        let foot_at = position + disk_size - foot.len() as u64;
+        seg.write_data(vec![Bytes::from(buf)], position).await?;
+        if foot.is_empty() {
+            self.extend_to(&seg, position + disk_size)?;
+        } else {
+            seg.write_data(vec![Bytes::from(foot)], foot_at).await?;
+        }
+        self.new_record_done(id, &seg, dc).await
+    }
+}

@@ -1,0 +1,120 @@
+//! Defragmentation: live data kept, removed records dropped, space returned, crash-safe.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod blob_util;
+
+use blob_util::*;
+use elliptics::blob::{BlobOptions, DefragStop};
+use elliptics::protocol::errno;
+use std::path::Path;
+
+fn fill(dir: &Path) -> BlobOptions {
+    let mut o = opts(dir);
+    o.records_in_blob = 20;
+    let log = open_with(o.clone());
+    for i in 0..50 {
+        write(
+            &log,
+            &format!("k{i}"),
+            format!("value-{i}").repeat(20).as_bytes(),
+        );
+    }
+    for i in (0..40).step_by(2) {
+        run(log.remove(&key(&format!("k{i}")))).unwrap();
+    }
+    o
+}
+
+fn check_contents(log: &Log) {
+    for i in 0..50 {
+        let got = read_all(log, &format!("k{i}"));
+        if i < 40 && i % 2 == 0 {
+            assert_eq!(errno_of(got), errno::ENOENT, "k{i}");
+        } else {
+            assert_eq!(
+                got.unwrap(),
+                format!("value-{i}").repeat(20).as_bytes(),
+                "k{i}"
+            );
+        }
+    }
+}
+
+fn size_of(dir: &Path, name: &str) -> u64 {
+    std::fs::metadata(dir.join(name)).unwrap().len()
+}
+
+#[test]
+fn defrag_keeps_live_data_drops_removed_and_returns_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = fill(dir.path());
+    let log = open_with(o.clone());
+    let before = size_of(dir.path(), "data-0.0");
+    let stats = run(log.defrag()).unwrap();
+    assert_eq!(stats.files_rewritten, 2);
+    assert_eq!(stats.records_dropped, 20);
+    assert!(stats.bytes_after < stats.bytes_before);
+    assert!(size_of(dir.path(), "data-0.0") < before);
+    assert_eq!(log.stats().removed, 0);
+    check_contents(&log);
+    write(&log, "k1", b"rewritten");
+    run(log.remove(&key("k3"))).unwrap();
+    drop(log);
+    let log = open_with(o);
+    assert_eq!(read_all(&log, "k1").unwrap(), b"rewritten");
+    assert_eq!(errno_of(read_all(&log, "k3")), errno::ENOENT);
+    assert_eq!(
+        read_all(&log, "k5").unwrap(),
+        "value-5".repeat(20).as_bytes()
+    );
+}
+
+#[test]
+fn defrag_if_needed_respects_the_percentage() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = fill(dir.path());
+    o.defrag_percentage = 60;
+    let log = open_with(o);
+    assert_eq!(run(log.defrag_if_needed()).unwrap().files_rewritten, 0);
+    drop(log);
+    let mut o = opts(dir.path());
+    o.records_in_blob = 20;
+    o.defrag_percentage = 40;
+    let log = open_with(o);
+    assert_eq!(run(log.defrag_if_needed()).unwrap().files_rewritten, 2);
+    check_contents(&log);
+}
+
+#[test]
+fn crash_before_the_commit_marker_keeps_the_old_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = fill(dir.path());
+    let log = open_with(o.clone());
+    log.set_defrag_stop(DefragStop::BeforeMarker);
+    assert!(run(log.defrag()).is_err());
+    assert!(dir.path().join("data-0.0.defrag").exists());
+    drop(log);
+    let log = open_with(o);
+    assert!(!dir.path().join("data-0.0.defrag").exists());
+    assert_eq!(log.stats().removed, 20);
+    check_contents(&log);
+}
+
+#[test]
+fn crash_after_the_commit_marker_finishes_the_swap_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = fill(dir.path());
+    let log = open_with(o.clone());
+    log.set_defrag_stop(DefragStop::BeforeRename);
+    assert!(run(log.defrag()).is_err());
+    drop(log);
+    let log = open_with(o);
+    assert!(!dir.path().join("data-0.0.defrag.done").exists());
+    // The first file's swap was finished at open; the stop came before the second file.
+    assert_eq!(log.stats().removed, 10);
+    check_contents(&log);
+    assert_eq!(run(log.defrag()).unwrap().files_rewritten, 1);
+    assert_eq!(log.stats().removed, 0);
+    check_contents(&log);
+}
