@@ -321,6 +321,7 @@ impl<F: IoFile> BlobLog<F> {
                 l.index_slot = u32::try_from(slot).unwrap_or(u32::MAX);
             }
         }
+        index.seal(num);
         stats.files_rewritten += 1;
         stats.records_kept += placed.len() as u64;
         stats.records_dropped += seg.records.get().saturating_sub(placed.len() as u64);

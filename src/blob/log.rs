@@ -88,6 +88,7 @@ impl<F: IoFile> BlobLog<F> {
             let entries = match recovery::load_sorted(&seg).await? {
                 Some(e) if num != last => {
                     seg.sorted.set(true);
+                    log.index.borrow_mut().start_sealed(num);
                     e
                 }
                 _ => recovery::scan(&seg, num == last, !log.opts.read_only).await?,

@@ -277,6 +277,7 @@ impl<F: IoFile> BlobLog<F> {
                     }
                 }
             }
+            index.seal(seg.num);
             seg.sorted.set(true);
             return Ok(());
         }
