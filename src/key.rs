@@ -63,6 +63,12 @@ impl RawId {
         RawId(out)
     }
 
+    /// The first 8 bytes as a big-endian u64: the id's coarse position on the ring.
+    pub fn prefix_u64(&self) -> u64 {
+        let [b0, b1, b2, b3, b4, b5, b6, b7, ..] = self.0;
+        u64::from_be_bytes([b0, b1, b2, b3, b4, b5, b6, b7])
+    }
+
     /// Lower-case hex of all 64 bytes.
     pub fn to_hex(&self) -> String {
         hex_string(&self.0)
@@ -112,6 +118,13 @@ mod tests {
             RawId::from_namespaced_key(b"ns", b"k"),
             RawId::from_key(b"ns\0k")
         );
+    }
+
+    #[test]
+    fn prefix_is_the_first_eight_bytes_big_endian() {
+        let id = RawId::from_hex_lenient("0102030405060708ff");
+        assert_eq!(id.prefix_u64(), 0x0102_0304_0506_0708);
+        assert_eq!(RawId::MAX.prefix_u64(), u64::MAX);
     }
 
     #[test]

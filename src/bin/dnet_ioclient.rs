@@ -1,1 +1,500 @@
-fn main() {}
+//! `dnet_ioclient`: the Elliptics 2.26 command-line client. getopt-style short flags
+//! (`-r -g -W -R -D -u -L -I -H -N -c -k -w -U -B -b -d -C -i -O -S -p`), output formats of
+//! the original, non-zero exit status with the message on stderr on failure.
+
+use anyhow::{anyhow, bail, Context, Result};
+use elliptics::client::{
+    backend_command, BackendStatus, ClientConfig, Entry, Key, Node, NodeStatus, Session,
+};
+use elliptics::key::{RawId, ID_SIZE_BYTES};
+use elliptics::protocol::{cmd_flags, DnetTime};
+use std::io::Write;
+
+const OPTSTRING: &str = "i:d:C:A:f:F:M:N:g:u:O:S:m:zsU:aL:w:l:c:k:I:r:W:R:D:hHb:B:p:";
+const DEFAULT_WAIT_TIMEOUT_S: u64 = 60;
+
+#[derive(Debug, Default)]
+struct Options {
+    remotes: Vec<String>,
+    groups: Vec<u32>,
+    write_file: Option<String>,
+    read_file: Option<String>,
+    read_latest: Option<String>,
+    remove: Option<String>,
+    lookup: Option<String>,
+    exec: Option<String>,
+    raw_id: Option<String>,
+    id_is_data: bool,
+    namespace: Option<String>,
+    src_key: i32,
+    wait_s: Option<u64>,
+    node_status: Option<i32>,
+    backend_cmd: Option<String>,
+    backend_id: Option<u32>,
+    defrag: Option<String>,
+    delay_ms: u32,
+    cflags: u64,
+    ioflags: u32,
+    offset: u64,
+    size: u64,
+    help: bool,
+}
+
+fn num<T: std::str::FromStr>(flag: char, v: &str) -> Result<T> {
+    v.trim()
+        .parse()
+        .map_err(|_| anyhow!("invalid value '{v}' for -{flag}"))
+}
+
+/// Parse arguments the way getopt(3) does with `OPTSTRING`: clustered flags, attached or
+/// separate values, the last occurrence wins (remotes accumulate).
+fn parse_args(args: &[String]) -> Result<Options> {
+    let mut o = Options {
+        src_key: -1,
+        ..Options::default()
+    };
+    let mut i = 0;
+    while i < args.len() {
+        let arg = &args[i];
+        i += 1;
+        let Some(flags) = arg.strip_prefix('-').filter(|f| !f.is_empty()) else {
+            continue;
+        };
+        let chars = flags.char_indices();
+        for (pos, flag) in chars {
+            let spec = OPTSTRING
+                .find(flag)
+                .ok_or_else(|| anyhow!("invalid option -- '{flag}'"))?;
+            let takes_value = OPTSTRING[spec + flag.len_utf8()..].starts_with(':');
+            if !takes_value {
+                match flag {
+                    'H' => o.id_is_data = true,
+                    'h' => o.help = true,
+                    _ => {}
+                }
+                continue;
+            }
+            let rest = &flags[pos + flag.len_utf8()..];
+            let value = if !rest.is_empty() {
+                rest.to_string()
+            } else {
+                let v = args
+                    .get(i)
+                    .cloned()
+                    .ok_or_else(|| anyhow!("option requires an argument -- '{flag}'"))?;
+                i += 1;
+                v
+            };
+            apply(&mut o, flag, value)?;
+            break;
+        }
+    }
+    Ok(o)
+}
+
+fn apply(o: &mut Options, flag: char, v: String) -> Result<()> {
+    match flag {
+        'r' => o.remotes.push(v),
+        'g' => {
+            o.groups = v
+                .split(':')
+                .filter(|s| !s.is_empty())
+                .map(|g| num('g', g))
+                .collect::<Result<_>>()?
+        }
+        'W' => o.write_file = Some(v),
+        'R' => o.read_file = Some(v),
+        'D' => o.read_latest = Some(v),
+        'u' => o.remove = Some(v),
+        'L' => o.lookup = Some(v),
+        'c' => o.exec = Some(v),
+        'I' => o.raw_id = Some(v),
+        'N' => o.namespace = Some(v),
+        'k' => o.src_key = num('k', &v)?,
+        'w' => o.wait_s = Some(num('w', &v)?),
+        'U' => o.node_status = Some(num('U', &v)?),
+        'B' => o.backend_cmd = Some(v),
+        'b' => o.backend_id = Some(num('b', &v)?),
+        'd' => o.defrag = Some(v),
+        'p' => o.delay_ms = num('p', &v)?,
+        'C' => o.cflags = parse_flags(&v)?,
+        'i' => {
+            o.ioflags = u32::try_from(parse_flags(&v)?).context("-i flags do not fit 32 bits")?
+        }
+        'O' => o.offset = num('O', &v)?,
+        'S' => o.size = num('S', &v)?,
+        // Accepted for compatibility, no effect here: -A -f -F -M -m -l.
+        _ => {}
+    }
+    Ok(())
+}
+
+fn parse_flags(v: &str) -> Result<u64> {
+    let v = v.trim();
+    match v.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).map_err(|_| anyhow!("invalid flags '{v}'")),
+        None => num('C', v),
+    }
+}
+
+fn usage() -> &'static str {
+    "Usage: dnet_ioclient -r host:port:family -g groups [-W file | -R file | -D key | -u key | -L key | -c \"app@event [data]\"]\n\
+     \x20 -I hexid  -H  -N namespace  -k src_key  -w seconds  -U status  -B cmd -b backend [-p ms]  -d cmd -b backend\n\
+     \x20 -C cflags  -i ioflags  -O offset  -S size"
+}
+
+/// The key for an IO operation: `-I` hex id, `-H` raw bytes of the name, or the name hashed.
+fn key_for(o: &Options, name: &str) -> Key {
+    if let Some(hex) = &o.raw_id {
+        return Key::Id(RawId::from_hex_lenient(hex));
+    }
+    if o.id_is_data {
+        let mut raw = [0u8; ID_SIZE_BYTES];
+        for (slot, b) in raw.iter_mut().zip(name.as_bytes()) {
+            *slot = *b;
+        }
+        return Key::Id(RawId(raw));
+    }
+    Key::from(name)
+}
+
+/// `dnet_print_time`: "YYYY-MM-DD HH:MM:SS.uuuuuu" (UTC).
+fn print_time(t: &DnetTime) -> String {
+    let secs = t.tsec;
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{:06}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        t.tnsec / 1000
+    )
+}
+
+fn addr_of<T>(e: &Entry<T>) -> String {
+    e.address
+        .map_or_else(|| "<unknown>".to_string(), |a| a.to_string())
+}
+
+fn run(o: &Options) -> Result<i32> {
+    if o.help {
+        println!("{}", usage());
+        return Ok(0);
+    }
+    if o.remotes.is_empty() {
+        bail!("You must specify remote address");
+    }
+    let wait_s = o.wait_s.unwrap_or(DEFAULT_WAIT_TIMEOUT_S);
+    let config = ClientConfig {
+        wait_timeout_s: wait_s,
+        check_timeout_s: o.wait_s.unwrap_or(ClientConfig::default().check_timeout_s),
+        no_route_list: o.defrag.is_some(),
+        ..ClientConfig::default()
+    };
+    let node = Node::new(config);
+    let remotes: Vec<&str> = o.remotes.iter().map(String::as_str).collect();
+    node.add_remotes(&remotes)?;
+    let first_remote =
+        elliptics::client::parse_remote(remotes.first().copied().unwrap_or_default())?;
+    let mut s = Session::new(&node);
+    s.set_groups(&o.groups);
+    if let Some(ns) = &o.namespace {
+        s.set_namespace(ns);
+    }
+    s.set_cflags(o.cflags);
+    s.set_ioflags(o.ioflags);
+    let mut status = 0;
+
+    if let Some(flags) = o.node_status {
+        let st = NodeStatus {
+            nflags: -1,
+            status_flags: flags,
+            log_level: u32::MAX,
+        };
+        s.node_status(first_remote, st).wait()?;
+    }
+    if let Some(cmd) = &o.backend_cmd {
+        let backend = o
+            .backend_id
+            .ok_or_else(|| anyhow!("-B needs a backend id (-b)"))?;
+        let code = match cmd.as_str() {
+            "enable" => Some(backend_command::ENABLE),
+            "disable" => Some(backend_command::DISABLE),
+            "enable_write" => Some(backend_command::WRITEABLE),
+            "disable_write" => Some(backend_command::READ_ONLY),
+            "delay" => Some(backend_command::CTL),
+            "status" => None,
+            other => bail!("unknown backend command '{other}'"),
+        };
+        let entries = match code {
+            Some(c) => s
+                .backend_control(first_remote, backend, c, 0, o.delay_ms, &[])
+                .wait()?,
+            None => s.backend_status(first_remote).wait()?,
+        };
+        print_backends(&entries, code.is_none().then_some(backend));
+    }
+    if let Some(cmd) = &o.defrag {
+        let backend = o
+            .backend_id
+            .ok_or_else(|| anyhow!("-d needs a backend id (-b)"))?;
+        let entries = match cmd.as_str() {
+            "start" => s
+                .backend_control(
+                    first_remote,
+                    backend,
+                    backend_command::START_DEFRAG,
+                    0,
+                    0,
+                    &[],
+                )
+                .wait()?,
+            "compact" => s
+                .backend_control(
+                    first_remote,
+                    backend,
+                    backend_command::START_DEFRAG,
+                    1,
+                    0,
+                    &[],
+                )
+                .wait()?,
+            "stop" => s
+                .backend_control(
+                    first_remote,
+                    backend,
+                    backend_command::STOP_DEFRAG,
+                    0,
+                    0,
+                    &[],
+                )
+                .wait()?,
+            "status" => s.backend_status(first_remote).wait()?,
+            other => bail!("unknown defrag command '{other}'"),
+        };
+        print_backends(&entries, Some(backend));
+    }
+    if let Some(file) = &o.write_file {
+        let data = std::fs::read(file).with_context(|| format!("{file}: can not read"))?;
+        let start = usize::try_from(o.offset)
+            .unwrap_or(usize::MAX)
+            .min(data.len());
+        let end = if o.size == 0 {
+            data.len()
+        } else {
+            start
+                .saturating_add(usize::try_from(o.size).unwrap_or(usize::MAX))
+                .min(data.len())
+        };
+        let now = DnetTime::now();
+        s.set_timestamp(DnetTime {
+            tsec: now.tsec,
+            tnsec: 0,
+        });
+        s.write_data(
+            &key_for(o, file),
+            data.get(start..end).unwrap_or(&[]),
+            o.offset,
+        )
+        .wait()?;
+        s.set_timestamp(DnetTime::EMPTY);
+    }
+    if let Some(file) = &o.read_file {
+        let entries = s.read_data(&key_for(o, file), o.offset, o.size).wait()?;
+        let data = entries
+            .iter()
+            .find_map(|e| e.payload.as_ref())
+            .map(|p| p.data.clone())
+            .unwrap_or_default();
+        std::fs::write(file, data).with_context(|| format!("{file}: can not write"))?;
+    }
+    if let Some(key) = &o.read_latest {
+        let entries = s.read_latest(&key_for(o, key), o.offset, o.size).wait()?;
+        if let Some(p) = entries.iter().find_map(|e| e.payload.as_ref()) {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&p.data)?;
+            out.flush()?;
+        }
+    }
+    if let Some(key) = &o.remove {
+        s.remove(&key_for(o, key)).wait()?;
+    }
+    if let Some(key) = &o.lookup {
+        let entries = s.lookup(&key_for(o, key)).wait()?;
+        for e in entries {
+            let Some(info) = &e.payload else { continue };
+            println!("Storage address: {}", info.address);
+            println!("Group: {}", e.group);
+            println!("Backend: {}", e.backend);
+            println!("File path: {}", info.path);
+            println!("File info:");
+            println!("\tsize: {}", info.size);
+            println!("\toffset: {}", info.offset);
+            println!("\tmtime: {}", print_time(&info.mtime));
+        }
+    }
+    if let Some(cmd) = &o.exec {
+        let (event, data) = cmd.split_once(' ').unwrap_or((cmd.as_str(), ""));
+        s.set_cflags(o.cflags | cmd_flags::NOLOCK);
+        let key = (!data.is_empty()).then(|| key_for(o, data));
+        let entries = s
+            .exec_unchecked(key.as_ref(), event, data.as_bytes(), o.src_key)
+            .wait()?;
+        if entries.is_empty() {
+            bail!(
+                "exec {event}: no node to send to in groups {:?}: -6",
+                o.groups
+            );
+        }
+        for e in &entries {
+            if let Some(err) = &e.error {
+                eprintln!(
+                    "{}: failed to process: \"{}\": {}",
+                    addr_of(e),
+                    err.message,
+                    err.status
+                );
+                status = -1;
+            } else if let Some(p) = &e.payload {
+                let addr = p.address.map_or_else(|| addr_of(e), |a| a.to_string());
+                println!(
+                    "{addr}: {} \"{}\"",
+                    p.event,
+                    String::from_utf8_lossy(&p.data)
+                );
+            } else {
+                println!("{}: acknowledge", addr_of(e));
+            }
+        }
+    }
+    Ok(status)
+}
+
+fn print_backends(entries: &[Entry<Vec<BackendStatus>>], only: Option<u32>) {
+    for e in entries {
+        for b in e
+            .payload
+            .iter()
+            .flatten()
+            .filter(|b| only.is_none_or(|id| id == b.backend_id))
+        {
+            let state = match b.state {
+                0 => "disabled",
+                1 => "enabled",
+                2 => "activating",
+                3 => "deactivating",
+                _ => "uninitialized",
+            };
+            let defrag = match b.defrag_state {
+                0 => "not started",
+                1 => "data-sort",
+                2 => "index-sort",
+                3 => "compact",
+                _ => "unknown",
+            };
+            println!("backend_id: {}", b.backend_id);
+            println!("\taddress: {}", addr_of(e));
+            println!("\tbackend state: {state}");
+            println!("\tdefrag state: {defrag}");
+            println!("\tread-only: {}", b.read_only);
+            println!("\tdelay: {}", b.delay_ms);
+            println!("\tlast start: {}", print_time(&b.last_start));
+            println!("\tlast start error: {}", b.last_start_err);
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = parse_args(&args).and_then(|o| run(&o));
+    match outcome {
+        Ok(0) => {}
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("{e:#}");
+            std::process::exit(-1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn getopt_style_values_attached_or_separate_and_last_wins() {
+        let o = parse_args(&args(&[
+            "-r",
+            "localhost:1025:2",
+            "-g1:2",
+            "-g",
+            "3:4",
+            "-D",
+            "TESTKEY",
+            "-H",
+        ]))
+        .expect("parse");
+        assert_eq!(o.remotes, vec!["localhost:1025:2"]);
+        assert_eq!(o.groups, vec![3, 4]);
+        assert_eq!(o.read_latest.as_deref(), Some("TESTKEY"));
+        assert!(o.id_is_data);
+        assert_eq!(o.src_key, -1);
+    }
+
+    #[test]
+    fn exec_argument_keeps_spaces_and_flags_parse_hex() {
+        let o = parse_args(&args(&[
+            "-c",
+            "test_app@test_event SOME DATA",
+            "-C",
+            "0x10",
+            "-k",
+            "5",
+        ]))
+        .expect("parse");
+        assert_eq!(o.exec.as_deref(), Some("test_app@test_event SOME DATA"));
+        assert_eq!((o.cflags, o.src_key), (0x10, 5));
+    }
+
+    #[test]
+    fn unknown_flag_and_missing_value_are_errors() {
+        assert!(parse_args(&args(&["-x"])).is_err());
+        assert!(parse_args(&args(&["-r"])).is_err());
+    }
+
+    #[test]
+    fn time_prints_like_dnet_print_time() {
+        let t = DnetTime {
+            tsec: 1_795_806_197,
+            tnsec: 268_558_000,
+        };
+        assert_eq!(print_time(&t), "2026-11-27 19:03:17.268558");
+    }
+
+    #[test]
+    fn h_flag_uses_the_name_bytes_as_the_id() {
+        let o = Options {
+            id_is_data: true,
+            ..Options::default()
+        };
+        let Key::Id(id) = key_for(&o, "AB") else {
+            panic!("expected raw id")
+        };
+        assert_eq!(&id.0[..3], b"AB\0");
+    }
+}

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use std::future::Future;
 use std::io;
 
+pub mod affinity;
 pub mod sync;
 
 /// A file opened for positional I/O, driven by some backend.

@@ -24,6 +24,13 @@ pub enum DecodeError {
     /// A body holds bytes after the structure it must hold.
     #[error("{field}: {extra} unexpected trailing bytes")]
     Trailing { field: &'static str, extra: usize },
+    /// A length field disagrees with the bytes actually present.
+    #[error("{field} declares {declared} bytes but {actual} are present")]
+    SizeMismatch {
+        field: &'static str,
+        declared: u64,
+        actual: u64,
+    },
     /// A field holds a value outside its domain.
     #[error("{field}: invalid value {value}")]
     InvalidValue { field: &'static str, value: i64 },

@@ -41,7 +41,7 @@ impl CmdHeader {
     pub fn decode(bytes: &[u8]) -> Result<CmdHeader, DecodeError> {
         if bytes.len() < HEADER_SIZE_BYTES {
             return Err(DecodeError::Incomplete {
-                needed: HEADER_SIZE_BYTES - bytes.len(),
+                needed: HEADER_SIZE_BYTES.saturating_sub(bytes.len()),
             });
         }
         let mut r = Reader::new(bytes, "dnet_cmd");
@@ -119,9 +119,12 @@ pub fn split_frame(
     })?;
     let rest = bytes.get(HEADER_SIZE_BYTES..).unwrap_or(&[]);
     match rest.get(..payload_len) {
-        Some(payload) => Ok((Frame { header, payload }, HEADER_SIZE_BYTES + payload_len)),
+        Some(payload) => Ok((
+            Frame { header, payload },
+            HEADER_SIZE_BYTES.saturating_add(payload_len),
+        )),
         None => Err(DecodeError::Incomplete {
-            needed: payload_len - rest.len(),
+            needed: payload_len.saturating_sub(rest.len()),
         }),
     }
 }

@@ -1,0 +1,5 @@
+"""``from cocaine.worker import Worker``."""
+
+from .worker import Worker
+
+__all__ = ["Worker"]

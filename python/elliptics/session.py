@@ -1,0 +1,388 @@
+"""Session: per-call parameters and the key-value operations over a Node.
+
+Owns request building and multi-group behaviour: writes and removes go to the key's owner
+in every session group in parallel; reads and lookups try groups in order and stop at the
+first success; read_latest looks up every group and reads the newest first. Each call runs
+on the node's executor and returns an ``AsyncResult``. Exec lives in ``exec_ops``.
+"""
+
+import errno
+import hashlib
+from typing import Iterable, List, Optional, Tuple
+
+from . import exec_ops, wire
+from .core import Address, ErrorInfo, Id, Time, transform
+from .net import Node, Transaction
+from .results import (AsyncResult, CallbackResultEntry, LookupResultEntry, ReadResultEntry,
+                      check)
+
+DEFAULT_TIMEOUT_S = 5
+CAS_RETRIES_DEFAULT = 10
+
+
+def _as_bytes(data) -> bytes:
+    if data is None:
+        return b""
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    return bytes(data)
+
+
+class RouteList:
+    """``session.routes``: a snapshot view of the route table."""
+
+    def __init__(self, node: Node):
+        self._entries = node.routes.entries()
+
+    def groups(self) -> List[int]:
+        return sorted({e.group_id for e in self._entries})
+
+    def addresses(self) -> List[Address]:
+        out: List[Address] = []
+        for e in self._entries:
+            if e.owner.address not in out:
+                out.append(e.owner.address)
+        return out
+
+    def get_address_groups(self, address: Address) -> List[int]:
+        return sorted({e.group_id for e in self._entries if e.owner.address == address})
+
+    def get_address_backends(self, address: Address) -> List[int]:
+        return sorted({e.backend_id for e in self._entries if e.owner.address == address})
+
+    def filter_by_group(self, group_id: int) -> list:
+        return [e for e in self._entries if e.group_id == group_id]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class Session:
+    def __init__(self, node: Node):
+        self._node = node
+        self._groups: List[int] = []
+        self._timeout_s = DEFAULT_TIMEOUT_S
+        self.cflags = 0
+        self.ioflags = 0
+        self.user_flags = 0
+        self.trace_id = 0
+        self._timestamp = Time()
+        self._namespace = b""
+
+    # -- parameters ---------------------------------------------------------------------
+
+    @property
+    def groups(self) -> List[int]:
+        return list(self._groups)
+
+    @groups.setter
+    def groups(self, groups: Iterable[int]) -> None:
+        self._groups = [int(g) for g in groups]
+
+    def set_groups(self, groups: Iterable[int]) -> None:
+        self.groups = groups
+
+    def add_groups(self, groups: Iterable[int]) -> None:
+        self.groups = self._groups + [int(g) for g in groups]
+
+    def get_groups(self) -> List[int]:
+        return self.groups
+
+    @property
+    def timeout(self) -> int:
+        return self._timeout_s
+
+    @timeout.setter
+    def timeout(self, seconds: int) -> None:
+        self._timeout_s = int(seconds) or DEFAULT_TIMEOUT_S
+
+    def set_timeout(self, seconds: int) -> None:
+        self.timeout = seconds
+
+    @property
+    def timestamp(self) -> Time:
+        return self._timestamp
+
+    @timestamp.setter
+    def timestamp(self, value) -> None:
+        self._timestamp = value if isinstance(value, Time) else Time(*value)
+
+    def set_namespace(self, namespace) -> None:
+        self._namespace = _as_bytes(namespace)
+
+    @property
+    def namespace(self) -> bytes:
+        return self._namespace
+
+    def set_cflags(self, cflags: int) -> None:
+        self.cflags = cflags
+
+    def set_ioflags(self, ioflags: int) -> None:
+        self.ioflags = ioflags
+
+    def set_user_flags(self, user_flags: int) -> None:
+        self.user_flags = user_flags
+
+    def set_trace_id(self, trace_id: int) -> None:
+        self.trace_id = trace_id
+
+    def set_timestamp(self, value) -> None:
+        self.timestamp = value
+
+    @property
+    def routes(self) -> RouteList:
+        return RouteList(self._node)
+
+    def clone(self) -> "Session":
+        other = Session(self._node)
+        other.__dict__.update({k: (list(v) if isinstance(v, list) else v)
+                               for k, v in self.__dict__.items()})
+        return other
+
+    def transform(self, key) -> Id:
+        return Id(transform(key, self._namespace))
+
+    def lookup_address(self, key, group_id: int) -> Address:
+        route = self._node.routes.lookup(group_id, self._key_id(key))
+        if route is None:
+            raise exec_ops.no_route_error(group_id)
+        return route.owner.address
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    @property
+    def node(self) -> Node:
+        return self._node
+
+    def _key_id(self, key) -> bytes:
+        return transform(key, self._namespace)
+
+    def _submit(self, fn, *args) -> AsyncResult:
+        return AsyncResult(self._node.executor.submit(fn, *args))
+
+    def _send(self, group: int, key_id: bytes, cmd: int, payload: bytes,
+              use_backend: bool = True) -> Tuple[Optional[Transaction], int]:
+        """Send to the owner of key_id in group: (transaction, 0) or (None, -ENXIO)."""
+        route = self._node.routes.lookup(group, key_id)
+        if route is None:
+            return None, -errno.ENXIO
+        header = wire.Header(id=key_id, group_id=group, cmd=cmd,
+                             backend_id=route.backend_id if use_backend else 0,
+                             trace_id=self.trace_id,
+                             flags=wire.FLAGS_NEED_ACK | self.cflags)
+        return self._node.request(route.owner, header, payload, self._timeout_s), 0
+
+    def _io(self, key_id: bytes, data: bytes = b"", *, flags: int = 0, offset: int = 0,
+            size: Optional[int] = None, num: int = 0, parent: Optional[bytes] = None,
+            stamp: bool = False) -> wire.IoAttr:
+        ts = self._timestamp if not self._timestamp.is_empty() else Time.now()
+        return wire.IoAttr(parent=parent if parent is not None else b"\0" * 64, id=key_id,
+                           num=num, tsec=ts.tsec if stamp else 0,
+                           tnsec=ts.tnsec if stamp else 0,
+                           user_flags=self.user_flags if stamp else 0,
+                           flags=self.ioflags | flags, offset=offset,
+                           size=len(data) if size is None else size)
+
+    # -- write --------------------------------------------------------------------------
+
+    def _write_op(self, key_id: bytes, data: bytes, io: wire.IoAttr):
+        sent = [(g,) + self._send(g, key_id, wire.CMD_WRITE, io.encode() + data)
+                for g in self._groups]
+        entries, statuses = [], []
+        for group, tx, status in sent:
+            if tx is None:
+                statuses.append(status)
+                continue
+            tx.wait()
+            statuses.append(tx.status)
+            if tx.status:
+                continue
+            reply = None
+            for header, payload in tx.replies:
+                if payload:
+                    try:
+                        reply = wire.LookupReply.decode(payload)
+                    except wire.DecodeError:
+                        reply = None
+            entries.append(LookupResultEntry(tx.conn.address, group,
+                                             tx.replies[-1][0].backend_id if tx.replies else 0,
+                                             reply))
+        return check(entries, statuses or [-errno.ENXIO])
+
+    def write_data(self, key, data, offset: int = 0, chunk_size: int = 0) -> AsyncResult:
+        key_id, raw = self._key_id(key), _as_bytes(data)
+        io = self._io(key_id, raw, offset=offset, stamp=True)
+        return self._submit(self._write_op, key_id, raw, io)
+
+    def write_prepare(self, key, data, remote_offset: int, psize: int) -> AsyncResult:
+        key_id, raw = self._key_id(key), _as_bytes(data)
+        io = self._io(key_id, raw, flags=wire.IO_FLAGS_PREPARE | wire.IO_FLAGS_PLAIN_WRITE,
+                      offset=remote_offset, num=psize, stamp=True)
+        return self._submit(self._write_op, key_id, raw, io)
+
+    def write_plain(self, key, data, remote_offset: int) -> AsyncResult:
+        key_id, raw = self._key_id(key), _as_bytes(data)
+        io = self._io(key_id, raw, flags=wire.IO_FLAGS_PLAIN_WRITE, offset=remote_offset,
+                      num=len(raw) + remote_offset, stamp=True)
+        return self._submit(self._write_op, key_id, raw, io)
+
+    def write_commit(self, key, data, remote_offset: int, csize: int) -> AsyncResult:
+        key_id, raw = self._key_id(key), _as_bytes(data)
+        io = self._io(key_id, raw, flags=wire.IO_FLAGS_COMMIT | wire.IO_FLAGS_PLAIN_WRITE,
+                      offset=remote_offset, num=csize, stamp=True)
+        return self._submit(self._write_op, key_id, raw, io)
+
+    def write_cas(self, key, data, remote_csum=None, remote_offset: int = 0,
+                  count: int = CAS_RETRIES_DEFAULT) -> AsyncResult:
+        """CAS write: with data and the old checksum, or with a converter(old) -> new."""
+        key_id = self._key_id(key)
+        if callable(data):
+            offset = remote_csum if isinstance(remote_csum, int) else remote_offset
+            return self._submit(self._cas_loop, key_id, data, offset, count)
+        csum = remote_csum.id if isinstance(remote_csum, Id) else _as_bytes(remote_csum)
+        raw = _as_bytes(data)
+        io = self._io(key_id, raw, flags=wire.IO_FLAGS_COMPARE_AND_SWAP, offset=remote_offset,
+                      num=len(raw) + remote_offset, parent=csum.ljust(64, b"\0"), stamp=True)
+        return self._submit(self._write_op, key_id, raw, io)
+
+    def _cas_loop(self, key_id: bytes, converter, offset: int, count: int):
+        outcome = ([], None)
+        for _ in range(max(count, 1)):
+            old_entries, err = self._read_op(key_id, 0, 0)
+            old = old_entries[0].data if old_entries else b""
+            if err is not None and err.code != -errno.ENOENT:
+                return [], err
+            csum = hashlib.sha512(old).digest() if old_entries else b"\0" * 64
+            new = _as_bytes(converter(old))
+            io = self._io(key_id, new, flags=wire.IO_FLAGS_COMPARE_AND_SWAP, offset=offset,
+                          num=len(new) + offset, parent=csum, stamp=True)
+            outcome = self._write_op(key_id, new, io)
+            if outcome[1] is None or outcome[1].code != -errno.EBADFD:
+                return outcome
+        return outcome
+
+    def bulk_write(self, datas) -> AsyncResult:
+        items = list(datas.items()) if isinstance(datas, dict) else list(datas)
+        jobs = []
+        for key, data in items:
+            key_id, raw = self._key_id(key), _as_bytes(data)
+            jobs.append((key_id, raw, self._io(key_id, raw, stamp=True)))
+
+        def run():
+            entries, statuses = [], []
+            for key_id, raw, io in jobs:
+                got, err = self._write_op(key_id, raw, io)
+                entries.extend(got)
+                statuses.append(err.code if err is not None else 0)
+            return check(entries, statuses)
+
+        return self._submit(run)
+
+    # -- read / lookup / remove ---------------------------------------------------------
+
+    def _read_one(self, group: int, key_id: bytes, offset: int, size: int):
+        io = self._io(key_id, offset=offset, size=size, parent=key_id)
+        tx, status = self._send(group, key_id, wire.CMD_READ, io.encode())
+        if tx is None:
+            return None, status
+        tx.wait()
+        if tx.status:
+            return None, tx.status
+        for header, payload in tx.replies:
+            if len(payload) >= wire.IO_ATTR_SIZE_BYTES:
+                got = wire.IoAttr.decode(payload)
+                data = payload[wire.IO_ATTR_SIZE_BYTES:]
+                return ReadResultEntry(tx.conn.address, group, header.backend_id, got, data), 0
+        return None, -errno.EPROTO
+
+    def _read_op(self, key_id: bytes, offset: int, size: int, groups=None):
+        statuses = []
+        for group in self._groups if groups is None else groups:
+            entry, status = self._read_one(group, key_id, offset, size)
+            statuses.append(status)
+            if entry is not None:
+                return check([entry], statuses)
+        return check([], statuses or [-errno.ENXIO])
+
+    def read_data(self, key, offset: int = 0, size: int = 0) -> AsyncResult:
+        return self._submit(self._read_op, self._key_id(key), offset, size)
+
+    def _lookup_one(self, group: int, key_id: bytes):
+        tx, status = self._send(group, key_id, wire.CMD_LOOKUP, b"", use_backend=False)
+        if tx is None:
+            return None, status
+        tx.wait()
+        if tx.status:
+            return None, tx.status
+        for header, payload in tx.replies:
+            if payload:
+                try:
+                    reply = wire.LookupReply.decode(payload)
+                except wire.DecodeError:
+                    return None, -errno.EPROTO
+                return LookupResultEntry(tx.conn.address, group, header.backend_id, reply), 0
+        return None, -errno.EPROTO
+
+    def _lookup_op(self, key_id: bytes):
+        statuses = []
+        for group in self._groups:
+            entry, status = self._lookup_one(group, key_id)
+            statuses.append(status)
+            if entry is not None:
+                return check([entry], statuses)
+        return check([], statuses or [-errno.ENXIO])
+
+    def lookup(self, key) -> AsyncResult:
+        return self._submit(self._lookup_op, self._key_id(key))
+
+    def _read_latest_op(self, key_id: bytes, offset: int, size: int):
+        found, statuses = [], []
+        for group in self._groups:
+            entry, status = self._lookup_one(group, key_id)
+            statuses.append(status)
+            if entry is not None:
+                found.append(entry)
+        if not found:
+            return check([], statuses or [-errno.ENXIO])
+        found.sort(key=lambda e: e.timestamp, reverse=True)
+        return self._read_op(key_id, offset, size, groups=[e.group_id for e in found])
+
+    def read_latest(self, key, offset: int = 0, size: int = 0) -> AsyncResult:
+        return self._submit(self._read_latest_op, self._key_id(key), offset, size)
+
+    def _remove_op(self, key_id: bytes):
+        io = self._io(key_id, parent=key_id, size=0)
+        sent = [(g,) + self._send(g, key_id, wire.CMD_DEL, io.encode()) for g in self._groups]
+        entries, statuses = [], []
+        for group, tx, status in sent:
+            if tx is not None:
+                status = tx.wait().status
+                if status == 0:
+                    entries.append(CallbackResultEntry(tx.conn.address, group))
+            statuses.append(status)
+        return check(entries, statuses or [-errno.ENXIO])
+
+    def remove(self, key) -> AsyncResult:
+        return self._submit(self._remove_op, self._key_id(key))
+
+    def bulk_read(self, keys) -> AsyncResult:
+        key_ids = [self._key_id(k) for k in keys]
+        return self._submit(exec_ops.bulk_read_op, self, key_ids)
+
+    # -- exec ---------------------------------------------------------------------------
+
+    def exec_(self, id=None, event=None, data=None, src_key: int = -1) -> AsyncResult:
+        if event is None:
+            raise TypeError("exec_() missing required argument: 'event'")
+        return self._submit(exec_ops.exec_op, self, id, _as_bytes(event), _as_bytes(data),
+                            int(src_key))
+
+    def push(self, id, context, event, data=None) -> AsyncResult:
+        return self._submit(exec_ops.push_op, self, id, context, _as_bytes(event),
+                            _as_bytes(data))
+
+    def reply(self, context, data=None, final: bool = False) -> AsyncResult:
+        return self._submit(exec_ops.reply_op, self, context, _as_bytes(data), bool(final))
+
+
+__all__ = ["Session", "RouteList", "ErrorInfo"]

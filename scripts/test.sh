@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The project's whole test run: formatting, lints, the Rust suite (unit, integration against
+# real dnet_ioserv processes, corpus replay), and the Python package's tests.
+# Installs the Python test dependencies first when they are missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -d python ]; then
+  if ! python3 -c 'import msgpack, pytest' 2>/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check msgpack pytest
+  fi
+fi
+
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
+cargo build --bins
+cargo test --all-targets
+
+if [ -d python/tests ]; then
+  ELLIPTICS_E2E=1 DNET_IOSERV="$PWD/target/debug/dnet_ioserv" \
+    DNET_IOCLIENT="$PWD/target/debug/dnet_ioclient" \
+    python3 -m pytest -q python/tests
+fi

@@ -1,0 +1,233 @@
+//! Connections of one shard: the accept loop, the reader that splits frames and dispatches
+//! them, and the writer that sends queued reply frames in batches (one vectored write per
+//! wake-up). A bad frame closes only its own connection.
+
+use super::dispatch;
+use super::reply::Frames;
+use super::shard::Shard;
+use crate::protocol::{split_frame, DecodeError, HEADER_SIZE_BYTES};
+use crate::runtime::{TcpListener, TcpStream};
+use bytes::Bytes;
+use futures::future::{select, Either};
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::task::{Poll, Waker};
+
+/// Read buffer size for ordinary traffic; large frames grow it up to the frame limit.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Requests one connection may have in flight before reading pauses.
+const CONN_IN_FLIGHT_MAX: usize = 1024;
+
+/// Accept until shutdown begins.
+pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
+    loop {
+        let accepted = {
+            let accept = std::pin::pin!(listener.accept());
+            let stop = std::pin::pin!(shard.shutdown_signal());
+            match select(accept, stop).await {
+                Either::Left((res, _)) => res,
+                Either::Right(_) => break,
+            }
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                shard.counters().connections.fetch_add(1, Ordering::Relaxed);
+                let _ = stream.set_nodelay(true);
+                crate::runtime::spawn(serve_connection(shard.clone(), stream, peer));
+            }
+            Err(e) => {
+                tracing::warn!(shard = shard.index, "accept failed: {e}");
+                crate::runtime::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// Frames waiting to be written to one connection.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    parts: RefCell<Vec<Bytes>>,
+    writer: RefCell<Option<Waker>>,
+    closed: Cell<bool>,
+    in_flight: Cell<usize>,
+    reader: RefCell<Option<Waker>>,
+}
+
+impl Outbox {
+    /// Queue frames for the writer.
+    pub fn push(&self, frames: Frames) {
+        if frames.is_empty() || self.closed.get() {
+            return;
+        }
+        self.parts.borrow_mut().extend(frames.parts);
+        if let Some(w) = self.writer.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    fn close(&self) {
+        self.closed.set(true);
+        if let Some(w) = self.writer.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    fn request_started(&self) {
+        self.in_flight.set(self.in_flight.get() + 1);
+    }
+
+    fn request_finished(&self) {
+        self.in_flight.set(self.in_flight.get().saturating_sub(1));
+        if let Some(w) = self.reader.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    async fn wait_for_room(&self) {
+        std::future::poll_fn(|cx| {
+            if self.in_flight.get() < CONN_IN_FLIGHT_MAX || self.closed.get() {
+                Poll::Ready(())
+            } else {
+                *self.reader.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+
+    /// Next batch to write; `None` once closed and drained.
+    async fn next_batch(&self) -> Option<Vec<Bytes>> {
+        std::future::poll_fn(|cx| {
+            let mut parts = self.parts.borrow_mut();
+            if !parts.is_empty() {
+                return Poll::Ready(Some(std::mem::take(&mut *parts)));
+            }
+            if self.closed.get() && self.in_flight.get() == 0 {
+                return Poll::Ready(None);
+            }
+            *self.writer.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+async fn write_loop(shard: Rc<Shard>, stream: Rc<TcpStream>, out: Rc<Outbox>) {
+    while let Some(batch) = out.next_batch().await {
+        let len: usize = batch.iter().map(Bytes::len).sum();
+        if let Err(e) = stream.write_all(batch).await {
+            tracing::debug!(shard = shard.index, "write failed: {e}");
+            out.closed.set(true);
+            out.parts.borrow_mut().clear();
+            let _ = stream.shutdown();
+            return;
+        }
+        shard
+            .counters()
+            .bytes_out
+            .fetch_add(len as u64, Ordering::Relaxed);
+    }
+    let _ = stream.shutdown();
+}
+
+/// Serve one client or peer connection until it closes or misbehaves.
+async fn serve_connection(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
+    let stream = Rc::new(stream);
+    let out = Rc::new(Outbox::default());
+    crate::runtime::spawn(write_loop(shard.clone(), stream.clone(), out.clone()));
+    let limit = shard.node.config.options.frame_payload_bytes_max;
+    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
+    let mut want = READ_CHUNK_BYTES;
+    'conn: loop {
+        if buf.capacity() - buf.len() < want {
+            buf.reserve(want);
+        }
+        let (res, b) = stream.read(buf).await;
+        buf = b;
+        match res {
+            Ok(0) => break,
+            Ok(n) => shard
+                .counters()
+                .bytes_in
+                .fetch_add(n as u64, Ordering::Relaxed),
+            Err(e) => {
+                tracing::debug!(%peer, "read failed: {e}");
+                break;
+            }
+        };
+        let mut used = 0usize;
+        want = READ_CHUNK_BYTES;
+        loop {
+            let rest = buf.get(used..).unwrap_or(&[]);
+            match split_frame(rest, limit) {
+                Ok((frame, n)) => {
+                    used += n;
+                    let header = frame.header;
+                    let payload = Bytes::copy_from_slice(frame.payload);
+                    out.wait_for_room().await;
+                    if !dispatch_frame(&shard, &out, header, payload) {
+                        break 'conn;
+                    }
+                }
+                Err(DecodeError::Incomplete { needed }) => {
+                    want = want.max(needed);
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(%peer, shard = shard.index, "closing connection: {e}");
+                    reject_frame(&out, rest);
+                    break 'conn;
+                }
+            }
+        }
+        buf.drain(..used);
+    }
+    out.close();
+}
+
+/// Answer a frame we refuse to read (too large): an error ack naming -E2BIG when the header
+/// is intact, then the connection closes.
+fn reject_frame(out: &Outbox, bytes: &[u8]) {
+    if let Ok(header) =
+        crate::protocol::CmdHeader::decode(bytes.get(..HEADER_SIZE_BYTES).unwrap_or(&[]))
+    {
+        let mut frames = Frames::new();
+        frames.error(&header, crate::protocol::errno::E2BIG);
+        out.push(frames);
+    }
+}
+
+/// Hand one frame to its handler. Returns false when the connection must close.
+fn dispatch_frame(
+    shard: &Rc<Shard>,
+    out: &Rc<Outbox>,
+    header: crate::protocol::CmdHeader,
+    payload: Bytes,
+) -> bool {
+    shard.counters().count_command(header.cmd);
+    if header.is_reply() {
+        // Replies to requests this node sent (forwarding, joins) are not used yet.
+        return true;
+    }
+    match dispatch::immediate(shard, &header, &payload) {
+        dispatch::Immediate::Done(frames, keep_open) => {
+            out.push(frames);
+            keep_open
+        }
+        dispatch::Immediate::Async => {
+            let shard = shard.clone();
+            let out = out.clone();
+            out.request_started();
+            shard.request_started();
+            crate::runtime::spawn(async move {
+                let frames = dispatch::execute(&shard, header, payload).await;
+                out.push(frames);
+                out.request_finished();
+                shard.request_finished();
+            });
+            true
+        }
+    }
+}

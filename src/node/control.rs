@@ -1,0 +1,261 @@
+//! Node and backend control: STATUS (read-only and exit flags), MONITOR_STAT (zlib JSON),
+//! BACKEND_STATUS and BACKEND_CONTROL (enable, disable, read-only, writeable, defrag,
+//! SET_IDS). Backend changes are applied on every shard through the mailboxes.
+
+use super::cross;
+use super::reply::Frames;
+use super::shard::{blob_options, Shard};
+use super::state::backend_state;
+use crate::blob::BlobLog;
+use crate::protocol::{
+    errno, BackendControl, BackendStatus, BackendStatusList, CmdHeader, DnetTime,
+    MonitorStatRequest, NodeStatus,
+};
+use bytes::Bytes;
+use std::io::Write;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+
+/// `status_flags` bits of `dnet_node_status`.
+const STATUS_EXIT: i32 = 1;
+const STATUS_RO: i32 = 2;
+
+/// STATUS: apply the flags that are not -1, reply with the current values, then ack.
+pub fn status(shard: &Rc<Shard>, header: &CmdHeader, payload: &[u8], frames: &mut Frames) {
+    let Ok(req) = NodeStatus::decode(payload) else {
+        frames.error(header, errno::EINVAL);
+        return;
+    };
+    let mut exit = false;
+    if req.status_flags != -1 {
+        shard
+            .node
+            .read_only
+            .store(req.status_flags & STATUS_RO != 0, Ordering::Relaxed);
+        exit = req.status_flags & STATUS_EXIT != 0;
+    }
+    let ro = if shard.node.is_read_only() {
+        STATUS_RO
+    } else {
+        0
+    };
+    let current = NodeStatus {
+        nflags: 0,
+        status_flags: ro,
+        log_level: 2,
+    };
+    frames.reply(header, &[&current.encode()], false);
+    frames.ack(header, 0);
+    if exit {
+        let s = shard.clone();
+        crate::runtime::spawn(async move { s.broadcast_shutdown().await });
+    }
+}
+
+/// The monitor JSON for `categories` (all of it for now; categories select nothing yet).
+pub fn monitor_json(node: &super::state::NodeShared) -> serde_json::Value {
+    let shards: Vec<serde_json::Value> = node
+        .counters
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            serde_json::json!({
+                "shard": i,
+                "commands": c.commands_json(),
+                "errors": c.errors.load(Ordering::Relaxed),
+                "connections": c.connections.load(Ordering::Relaxed),
+                "bytes_in": c.bytes_in.load(Ordering::Relaxed),
+                "bytes_out": c.bytes_out.load(Ordering::Relaxed),
+            })
+        })
+        .collect();
+    let backends: Vec<serde_json::Value> = node
+        .backends
+        .iter()
+        .map(|b| {
+            serde_json::json!({
+                "backend_id": b.backend_id,
+                "group": b.group,
+                "state": b.state.load(Ordering::Relaxed),
+                "read_only": b.read_only.load(Ordering::Relaxed),
+                "ids": b.ids.len(),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "monitor_status": "enabled",
+        "uptime_s": node.started.elapsed().as_secs(),
+        "shard_count": node.shard_count,
+        "shards": shards,
+        "backends": backends,
+    })
+}
+
+/// zlib-compress a JSON value as MONITOR_STAT replies carry it.
+pub fn zlib_json(value: &serde_json::Value) -> Vec<u8> {
+    let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    let _ = enc.write_all(value.to_string().as_bytes());
+    enc.finish().unwrap_or_default()
+}
+
+/// MONITOR_STAT: a 44-byte request; the reply is zlib JSON followed by an ack.
+pub fn monitor_stat(shard: &Rc<Shard>, header: &CmdHeader, payload: &[u8], frames: &mut Frames) {
+    if MonitorStatRequest::decode(payload).is_err() {
+        frames.error(header, errno::EINVAL);
+        return;
+    }
+    let body = zlib_json(&monitor_json(&shard.node));
+    frames.reply(header, &[&body], false);
+    frames.ack(header, 0);
+}
+
+/// BACKEND_STATUS: the state of every configured backend.
+pub fn backend_status(shard: &Rc<Shard>, header: &CmdHeader, frames: &mut Frames) {
+    let entries = shard
+        .node
+        .backends
+        .iter()
+        .map(|b| BackendStatus {
+            backend_id: b.backend_id,
+            state: b.state.load(Ordering::Relaxed),
+            read_only: b.read_only.load(Ordering::Relaxed),
+            last_start: DnetTime::default(),
+            ..BackendStatus::default()
+        })
+        .collect();
+    let body = BackendStatusList { backends: entries }.encode();
+    frames.reply(header, &[&body], false);
+    frames.ack(header, 0);
+}
+
+/// BACKEND_CONTROL commands.
+mod op {
+    pub const ENABLE: u32 = 0;
+    pub const DISABLE: u32 = 1;
+    pub const START_DEFRAG: u32 = 2;
+    pub const SET_IDS: u32 = 3;
+    pub const READ_ONLY: u32 = 4;
+    pub const WRITEABLE: u32 = 5;
+}
+
+/// BACKEND_CONTROL: validate, apply on every shard, reply with the backend's status.
+pub async fn backend_control(shard: &Rc<Shard>, header: CmdHeader, payload: Bytes) -> Frames {
+    let mut frames = Frames::new();
+    let result = match BackendControl::decode(&payload) {
+        Ok(req) => apply_control(shard, &req).await,
+        Err(_) => Err(errno::EINVAL),
+    };
+    match result {
+        Ok(()) => {
+            backend_status(shard, &header, &mut frames);
+        }
+        Err(status) => frames.error(&header, status),
+    }
+    frames
+}
+
+async fn apply_control(shard: &Rc<Shard>, req: &BackendControl) -> Result<(), i32> {
+    let idx = shard
+        .node
+        .backend_index(req.backend_id)
+        .ok_or(errno::ENOENT)?;
+    let info = shard.node.backends.get(idx).ok_or(errno::ENOENT)?;
+    let enabled = info.state.load(Ordering::Relaxed) == backend_state::ENABLED;
+    match req.command {
+        op::ENABLE if enabled => Err(errno::EALREADY),
+        op::DISABLE if !enabled => Err(errno::EALREADY),
+        op::READ_ONLY if info.read_only.load(Ordering::Relaxed) => Err(errno::EALREADY),
+        op::WRITEABLE if !info.read_only.load(Ordering::Relaxed) => Err(errno::EALREADY),
+        op::ENABLE | op::DISABLE | op::START_DEFRAG | op::READ_ONLY | op::WRITEABLE => {
+            let command = req.command;
+            let mut status = 0;
+            for target in 0..shard.node.shard_count {
+                let s: i32 = cross::call(shard, target, move |s| async move {
+                    apply_on_shard(&s, idx, command).await
+                })
+                .await;
+                if status == 0 {
+                    status = s;
+                }
+            }
+            match command {
+                op::ENABLE if status == 0 => {
+                    info.state.store(backend_state::ENABLED, Ordering::Relaxed)
+                }
+                op::DISABLE => info.state.store(backend_state::DISABLED, Ordering::Relaxed),
+                op::READ_ONLY => info.read_only.store(true, Ordering::Relaxed),
+                op::WRITEABLE => info.read_only.store(false, Ordering::Relaxed),
+                _ => {}
+            }
+            if status == 0 {
+                Ok(())
+            } else {
+                Err(status)
+            }
+        }
+        op::SET_IDS => {
+            let history = shard
+                .node
+                .config
+                .backends
+                .get(idx)
+                .map(|b| b.history.clone())
+                .ok_or(errno::ENOENT)?;
+            if req.ids.is_empty() {
+                return Err(errno::EINVAL);
+            }
+            crate::history::write_ids(&history, &req.ids).map_err(|_| errno::EIO)?;
+            for target in 0..shard.node.shard_count {
+                let ids = req.ids.clone();
+                cross::call(shard, target, move |s| async move {
+                    if let Some(b) = s.backends.get(idx) {
+                        *b.ids.borrow_mut() = ids;
+                    }
+                })
+                .await;
+            }
+            Ok(())
+        }
+        _ => Err(errno::ENOTSUP),
+    }
+}
+
+async fn apply_on_shard(shard: &Rc<Shard>, idx: usize, command: u32) -> i32 {
+    let Some(b) = shard.backends.get(idx) else {
+        return errno::ENOENT;
+    };
+    match command {
+        op::ENABLE => {
+            let Some(opts) = blob_options(&shard.node, idx, shard.index) else {
+                return errno::EINVAL;
+            };
+            match BlobLog::open(opts).await {
+                Ok(log) => {
+                    *b.log.borrow_mut() = Some(Rc::new(log));
+                    0
+                }
+                Err(e) => e.errno(),
+            }
+        }
+        op::DISABLE => {
+            let log = b.log.borrow_mut().take();
+            if let Some(log) = log {
+                if let Err(e) = log.sync().await {
+                    return e.errno();
+                }
+            }
+            0
+        }
+        op::START_DEFRAG => match b.log() {
+            Some(log) => log.defrag().await.map_or_else(|e| e.errno(), |_| 0),
+            None => errno::ENXIO,
+        },
+        op::READ_ONLY | op::WRITEABLE => {
+            if let Some(log) = b.log() {
+                log.set_read_only(command == op::READ_ONLY);
+            }
+            0
+        }
+        _ => errno::ENOTSUP,
+    }
+}

@@ -1,0 +1,115 @@
+//! Command dispatch: which handler serves a request, and on which shard. Commands that need
+//! no backend are answered at once on the receiving shard; backend commands are routed by
+//! key to the owning shard (crossing its mailbox once) and run there.
+
+use super::cross;
+use super::reply::Frames;
+use super::shard::Shard;
+use super::{control, handshake, io_ops};
+use crate::protocol::{cmd_flags, command, errno, CmdHeader};
+use crate::routing::shard_of;
+use bytes::Bytes;
+use std::rc::Rc;
+
+/// What the receiving shard can do with a request right away.
+#[derive(Debug)]
+pub enum Immediate {
+    /// Answered: these frames, and whether the connection stays open.
+    Done(Frames, bool),
+    /// Needs storage or other shards: run [`execute`] in a task.
+    Async,
+}
+
+/// Handle the commands that touch no backend.
+pub fn immediate(shard: &Rc<Shard>, header: &CmdHeader, payload: &[u8]) -> Immediate {
+    let mut frames = Frames::new();
+    let keep_open = match header.cmd {
+        command::REVERSE_LOOKUP => handshake::reverse_lookup(shard, header, &mut frames),
+        command::ROUTE_LIST => {
+            handshake::route_list(shard, header, &mut frames);
+            true
+        }
+        command::AUTH => handshake::auth(shard, header, payload, &mut frames),
+        command::JOIN => {
+            // Joining peers comes with clustering; acknowledge without adding routes.
+            frames.ack(header, 0);
+            true
+        }
+        command::EXEC => {
+            frames.error(header, errno::ENOTSUP);
+            true
+        }
+        command::STATUS => {
+            control::status(shard, header, payload, &mut frames);
+            true
+        }
+        command::MONITOR_STAT => {
+            control::monitor_stat(shard, header, payload, &mut frames);
+            true
+        }
+        command::BACKEND_STATUS => {
+            control::backend_status(shard, header, &mut frames);
+            true
+        }
+        command::BACKEND_CONTROL
+        | command::LOOKUP
+        | command::WRITE
+        | command::READ
+        | command::DEL
+        | command::BULK_READ
+        | command::READ_RANGE
+        | command::DEL_RANGE => return Immediate::Async,
+        command::UPDATE_IDS => true,
+        _ => {
+            tracing::debug!(cmd = header.cmd, "unsupported command");
+            frames.error(header, errno::ENOTSUP);
+            true
+        }
+    };
+    Immediate::Done(frames, keep_open)
+}
+
+/// Run a backend command (or a node-wide control) and return its frames.
+pub async fn execute(shard: &Rc<Shard>, header: CmdHeader, payload: Bytes) -> Frames {
+    match header.cmd {
+        command::BACKEND_CONTROL => control::backend_control(shard, header, payload).await,
+        command::BULK_READ => io_ops::bulk_read(shard, header, payload).await,
+        command::READ_RANGE | command::DEL_RANGE => io_ops::range(shard, header, payload).await,
+        _ => {
+            let target = shard_of(&header.id, shard.node.shard_count);
+            cross::call(shard, target, move |s| async move {
+                io_ops::single_key(&s, header, payload).await
+            })
+            .await
+        }
+    }
+}
+
+/// The index of the local backend that serves `header`: the one named by `backend_id` when
+/// DIRECT_BACKEND is set, else the enabled backend of the request's group that owns the key.
+pub fn backend_for(shard: &Shard, header: &CmdHeader) -> Result<usize, i32> {
+    if header.flags & cmd_flags::DIRECT_BACKEND != 0 {
+        let id = u32::try_from(header.backend_id).map_err(|_| errno::ENXIO)?;
+        return shard
+            .backends
+            .iter()
+            .position(|b| b.backend_id == id)
+            .ok_or(errno::ENXIO);
+    }
+    let mut best: Option<(usize, crate::key::RawId)> = None;
+    let mut wrap: Option<(usize, crate::key::RawId)> = None;
+    for (i, b) in shard.backends.iter().enumerate() {
+        if b.group != header.group_id {
+            continue;
+        }
+        for point in b.ids.borrow().iter() {
+            if *point <= header.id && best.is_none_or(|(_, p)| *point > p) {
+                best = Some((i, *point));
+            }
+            if wrap.is_none_or(|(_, p)| *point > p) {
+                wrap = Some((i, *point));
+            }
+        }
+    }
+    best.or(wrap).map(|(i, _)| i).ok_or(errno::ENXIO)
+}

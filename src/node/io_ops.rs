@@ -1,0 +1,290 @@
+//! The IO commands on the owning shard: LOOKUP, WRITE, READ, DEL for one key, and BULK_READ,
+//! READ_RANGE, DEL_RANGE, which fan out to every shard and gather the answers.
+//!
+//! WRITE, READ and LOOKUP clear NEED_ACK before touching the backend, so success is one
+//! final data reply; DEL keeps it and ends with an ack. Errors are always an ack with -errno.
+
+use super::cross;
+use super::dispatch::backend_for;
+use super::reply::Frames;
+use super::shard::{Shard, ShardLog};
+use crate::blob::RecordInfo;
+use crate::key::RawId;
+use crate::protocol::{
+    cmd_flags, command, errno, io_flags, CmdHeader, DnetAddr, FileInfo, IoAttr, LookupReply,
+    IO_ATTR_SIZE_BYTES,
+};
+use crate::routing::shard_of;
+use bytes::Bytes;
+use sha2::{Digest, Sha512};
+use std::rc::Rc;
+
+/// Serve a single-key command on the shard that owns the key.
+pub async fn single_key(shard: &Rc<Shard>, mut header: CmdHeader, payload: Bytes) -> Frames {
+    let mut frames = Frames::new();
+    let log = match local_log(shard, &header) {
+        Ok(log) => log,
+        Err(status) => {
+            frames.error(&header, status);
+            return frames;
+        }
+    };
+    let result = match header.cmd {
+        command::LOOKUP => {
+            header.flags &= !cmd_flags::NEED_ACK;
+            lookup(shard, &log, &header, &mut frames).await
+        }
+        command::WRITE => write(shard, &log, &mut header, &payload, &mut frames).await,
+        command::READ => {
+            header.flags &= !cmd_flags::NEED_ACK;
+            read(&log, &header, &payload, &mut frames).await
+        }
+        command::DEL => remove(shard, &log, &header).await,
+        _ => Err(errno::ENOTSUP),
+    };
+    match result {
+        Ok(()) => frames.ack(&header, 0),
+        Err(status) => {
+            shard
+                .counters()
+                .errors
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            frames.error(&header, status);
+        }
+    }
+    frames
+}
+
+fn local_log(shard: &Shard, header: &CmdHeader) -> Result<Rc<ShardLog>, i32> {
+    let b = backend_for(shard, header)?;
+    shard
+        .backends
+        .get(b)
+        .and_then(|b| b.log())
+        .ok_or(errno::ENXIO)
+}
+
+fn backend_id_of(shard: &Shard, header: &CmdHeader) -> i32 {
+    backend_for(shard, header)
+        .ok()
+        .and_then(|b| shard.backends.get(b))
+        .and_then(|b| i32::try_from(b.backend_id).ok())
+        .unwrap_or(header.backend_id)
+}
+
+/// `dnet_addr` + `dnet_file_info` + path with its NUL: the LOOKUP and WRITE reply payload.
+pub fn file_info_payload(shard: &Shard, info: &RecordInfo) -> Vec<u8> {
+    let addr = shard
+        .node
+        .addresses
+        .first()
+        .copied()
+        .unwrap_or(shard.node.listen_addr);
+    let fi = FileInfo {
+        checksum: info.checksum.unwrap_or([0u8; 64]),
+        record_flags: info.record_flags,
+        size: info.size,
+        offset: info.data_offset,
+        mtime: info.timestamp,
+    };
+    LookupReply::new(DnetAddr::from(addr), fi, &info.path).encode()
+}
+
+async fn lookup(
+    shard: &Shard,
+    log: &ShardLog,
+    header: &CmdHeader,
+    frames: &mut Frames,
+) -> Result<(), i32> {
+    let checksum = header.flags & cmd_flags::CHECKSUM != 0;
+    let info = log
+        .lookup(&header.id, checksum)
+        .await
+        .map_err(|e| e.errno())?;
+    let mut reply = *header;
+    reply.backend_id = backend_id_of(shard, header);
+    frames.reply(&reply, &[&file_info_payload(shard, &info)], false);
+    Ok(())
+}
+
+async fn write(
+    shard: &Shard,
+    log: &ShardLog,
+    header: &mut CmdHeader,
+    payload: &Bytes,
+    frames: &mut Frames,
+) -> Result<(), i32> {
+    let (io, data) = IoAttr::decode_with_data(payload).map_err(|_| errno::EINVAL)?;
+    if shard.node.is_read_only() {
+        return Err(errno::EROFS);
+    }
+    let data_offset = payload.len() - data.len();
+    let data = payload.slice(data_offset..);
+    let info = log.write(&io, data).await.map_err(|e| e.errno())?;
+    if io.flags & io_flags::WRITE_NO_FILE_INFO != 0 {
+        header.flags |= cmd_flags::NEED_ACK;
+        return Ok(());
+    }
+    header.flags &= !cmd_flags::NEED_ACK;
+    let mut reply = *header;
+    reply.backend_id = backend_id_of(shard, header);
+    frames.reply(&reply, &[&file_info_payload(shard, &info)], false);
+    Ok(())
+}
+
+async fn read(
+    log: &ShardLog,
+    header: &CmdHeader,
+    payload: &[u8],
+    frames: &mut Frames,
+) -> Result<(), i32> {
+    let io = IoAttr::decode(payload).map_err(|_| errno::EINVAL)?;
+    let key = header.id;
+    let verify = io.flags & io_flags::NOCSUM == 0;
+    let outcome = log
+        .read(&key, io.offset, io.size, verify)
+        .await
+        .map_err(|e| e.errno())?;
+    let mut reply_io = io;
+    reply_io.id = key;
+    reply_io.offset = io.offset;
+    reply_io.size = outcome.data.len() as u64;
+    reply_io.total_size = outcome.info.size;
+    reply_io.timestamp = outcome.info.timestamp;
+    reply_io.user_flags = outcome.info.user_flags;
+    reply_io.record_flags = outcome.info.record_flags;
+    if io.flags & io_flags::CHECKSUM != 0 {
+        reply_io.parent = RawId(Sha512::digest(&outcome.data).into());
+    }
+    frames.reply_with_tail(header, &reply_io.encode(), Bytes::from(outcome.data), false);
+    Ok(())
+}
+
+async fn remove(shard: &Shard, log: &ShardLog, header: &CmdHeader) -> Result<(), i32> {
+    if shard.node.is_read_only() {
+        return Err(errno::EROFS);
+    }
+    log.remove(&header.id).await.map_err(|e| e.errno())
+}
+
+/// BULK_READ: one io_attr (size = N x 208) then N io_attrs. Each found key gets its own READ
+/// reply (MORE set); missing keys are skipped; a final ack closes the transaction. Keys are
+/// read on their owning shards.
+pub async fn bulk_read(shard: &Rc<Shard>, header: CmdHeader, payload: Bytes) -> Frames {
+    let mut frames = Frames::new();
+    let keys = match bulk_keys(&payload) {
+        Ok(keys) => keys,
+        Err(status) => {
+            frames.error(&header, status);
+            return frames;
+        }
+    };
+    for io in keys {
+        let mut h = header;
+        h.cmd = command::READ;
+        h.id = io.id;
+        h.flags |= cmd_flags::NEED_ACK;
+        let mut sub_payload = io;
+        sub_payload.offset = 0;
+        sub_payload.size = 0;
+        let body = Bytes::copy_from_slice(&sub_payload.encode());
+        let target = shard_of(&io.id, shard.node.shard_count);
+        let sub = cross::call(shard, target, move |s| async move {
+            let mut f = Frames::new();
+            if let Ok(log) = local_log(&s, &h) {
+                let _ = read(&log, &h, &body, &mut f).await;
+            }
+            f
+        })
+        .await;
+        for part in sub.parts {
+            frames.push_raw(part);
+        }
+    }
+    frames.ack(&header, 0);
+    frames
+}
+
+fn bulk_keys(payload: &[u8]) -> Result<Vec<IoAttr>, i32> {
+    let head = IoAttr::decode(payload).map_err(|_| errno::EINVAL)?;
+    let rest = payload.get(IO_ATTR_SIZE_BYTES..).ok_or(errno::EINVAL)?;
+    if head.size != rest.len() as u64 || rest.len() % IO_ATTR_SIZE_BYTES != 0 {
+        return Err(errno::EINVAL);
+    }
+    rest.chunks_exact(IO_ATTR_SIZE_BYTES)
+        .map(|c| IoAttr::decode(c).map_err(|_| errno::EINVAL))
+        .collect()
+}
+
+/// READ_RANGE / DEL_RANGE over [io.id, io.parent] on the local backend of the request's group:
+/// keys are gathered from every shard, sorted, limited by start/num, then read or removed.
+pub async fn range(shard: &Rc<Shard>, header: CmdHeader, payload: Bytes) -> Frames {
+    let mut frames = Frames::new();
+    let Ok(io) = IoAttr::decode(&payload) else {
+        frames.error(&header, errno::EINVAL);
+        return frames;
+    };
+    let mut keys: Vec<RawId> = Vec::new();
+    for target in 0..shard.node.shard_count {
+        let h = header;
+        let part: Vec<RawId> = cross::call(shard, target, move |s| async move {
+            local_log(&s, &h)
+                .map(|log| log.keys_in_range(&io.id, &io.parent))
+                .unwrap_or_default()
+        })
+        .await;
+        keys.extend(part);
+    }
+    keys.sort_unstable();
+    let start = usize::try_from(io.start).unwrap_or(usize::MAX);
+    let num = usize::try_from(io.num).unwrap_or(usize::MAX);
+    let selected: Vec<RawId> = keys.into_iter().skip(start).take(num).collect();
+    let mut done = 0u64;
+    for key in &selected {
+        let mut h = header;
+        h.id = *key;
+        let target = shard_of(key, shard.node.shard_count);
+        let is_read = header.cmd == command::READ_RANGE;
+        let nodata = io.flags & io_flags::NODATA != 0;
+        let sub: (Frames, bool) = cross::call(shard, target, move |s| async move {
+            let mut f = Frames::new();
+            let Ok(log) = local_log(&s, &h) else {
+                return (f, false);
+            };
+            if is_read {
+                if nodata {
+                    return (f, true);
+                }
+                let mut rh = h;
+                rh.cmd = command::READ;
+                rh.flags |= cmd_flags::NEED_ACK;
+                let body = IoAttr {
+                    id: h.id,
+                    ..IoAttr::default()
+                }
+                .encode();
+                let ok = read(&log, &rh, &body, &mut f).await.is_ok();
+                (f, ok)
+            } else {
+                (f, log.remove(&h.id).await.is_ok())
+            }
+        })
+        .await;
+        if sub.1 {
+            done += 1;
+        }
+        for part in sub.0.parts {
+            frames.push_raw(part);
+        }
+    }
+    let mut summary = IoAttr {
+        id: io.id,
+        parent: io.parent,
+        num: done,
+        ..IoAttr::default()
+    };
+    summary.flags = io.flags;
+    frames.reply(&header, &[&summary.encode()], false);
+    frames.ack(&header, 0);
+    frames
+}

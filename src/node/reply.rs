@@ -1,0 +1,148 @@
+//! Reply and acknowledgement frames under the 2.26 rules (`dnet_send_reply`,
+//! `dnet_send_ack`). Pure functions: they build frames, they send nothing.
+//!
+//! - a data reply copies the request header, sets `size`, sets REPLY, clears NEED_ACK, and
+//!   sets MORE when the request still wanted an ack or more replies follow;
+//! - an ack is sent only while the request has NEED_ACK: `size` 0, `status` = the error,
+//!   NEED_ACK and MORE cleared, REPLY set; it is the final frame of the transaction;
+//! - any error forces NEED_ACK back on, so every failure reaches the client as an ack.
+
+use crate::protocol::{cmd_flags, CmdHeader, HEADER_SIZE_BYTES};
+use bytes::{BufMut, Bytes, BytesMut};
+
+/// Encoded frames ready for the socket, in order.
+#[derive(Debug, Default)]
+pub struct Frames {
+    pub parts: Vec<Bytes>,
+}
+
+impl Frames {
+    pub fn new() -> Self {
+        Self { parts: Vec::new() }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    /// Append a data reply to `request`; `more` marks that further replies follow.
+    pub fn reply(&mut self, request: &CmdHeader, payload: &[&[u8]], more: bool) {
+        let header = reply_header(request, payload_len(payload), more);
+        let mut buf = BytesMut::with_capacity(HEADER_SIZE_BYTES + payload_len_usize(payload));
+        buf.put_slice(&header.encode());
+        for part in payload {
+            buf.put_slice(part);
+        }
+        self.parts.push(buf.freeze());
+    }
+
+    /// Append a data reply whose large tail is an owned buffer (no copy of `tail`).
+    pub fn reply_with_tail(&mut self, request: &CmdHeader, head: &[u8], tail: Bytes, more: bool) {
+        let len = head.len() as u64 + tail.len() as u64;
+        let header = reply_header(request, len, more);
+        let mut buf = BytesMut::with_capacity(HEADER_SIZE_BYTES + head.len());
+        buf.put_slice(&header.encode());
+        buf.put_slice(head);
+        self.parts.push(buf.freeze());
+        if !tail.is_empty() {
+            self.parts.push(tail);
+        }
+    }
+
+    /// Append the final ack with `status`, if the request still asks for one.
+    pub fn ack(&mut self, request: &CmdHeader, status: i32) {
+        if let Some(header) = ack_header(request, status) {
+            self.parts.push(Bytes::copy_from_slice(&header.encode()));
+        }
+    }
+
+    /// Append an error: NEED_ACK is forced on, so the error always reaches the client.
+    pub fn error(&mut self, request: &CmdHeader, status: i32) {
+        let mut forced = *request;
+        forced.flags |= cmd_flags::NEED_ACK;
+        self.ack(&forced, status);
+    }
+
+    /// Append a frame that was encoded elsewhere.
+    pub fn push_raw(&mut self, frame: Bytes) {
+        self.parts.push(frame);
+    }
+}
+
+fn payload_len(payload: &[&[u8]]) -> u64 {
+    payload.iter().map(|p| p.len() as u64).sum()
+}
+
+fn payload_len_usize(payload: &[&[u8]]) -> usize {
+    payload.iter().map(|p| p.len()).sum()
+}
+
+/// The header of a data reply to `request` carrying `size` payload bytes.
+pub fn reply_header(request: &CmdHeader, size: u64, more: bool) -> CmdHeader {
+    let mut h = *request;
+    h.size = size;
+    h.status = 0;
+    let wanted_ack = h.flags & cmd_flags::NEED_ACK != 0;
+    h.flags &= !(cmd_flags::NEED_ACK | cmd_flags::MORE);
+    h.flags |= cmd_flags::REPLY;
+    if wanted_ack || more {
+        h.flags |= cmd_flags::MORE;
+    }
+    h
+}
+
+/// The header of the final ack, or `None` when the request did not ask for one.
+pub fn ack_header(request: &CmdHeader, status: i32) -> Option<CmdHeader> {
+    if request.flags & cmd_flags::NEED_ACK == 0 {
+        return None;
+    }
+    let mut h = *request;
+    h.size = 0;
+    h.status = status;
+    h.flags &= !(cmd_flags::NEED_ACK | cmd_flags::MORE);
+    h.flags |= cmd_flags::REPLY;
+    Some(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(flags: u64) -> CmdHeader {
+        CmdHeader {
+            cmd: 5,
+            trans: 3,
+            flags,
+            group_id: 1,
+            ..CmdHeader::default()
+        }
+    }
+
+    #[test]
+    fn data_reply_without_ack_is_final() {
+        let h = reply_header(&request(0), 10, false);
+        assert_eq!(h.flags, cmd_flags::REPLY);
+        assert_eq!(h.trans, 3);
+        assert_eq!(h.size, 10);
+    }
+
+    #[test]
+    fn data_reply_to_an_acked_request_carries_more() {
+        let h = reply_header(&request(cmd_flags::NEED_ACK | cmd_flags::NOLOCK), 1, false);
+        assert_eq!(
+            h.flags,
+            cmd_flags::REPLY | cmd_flags::MORE | cmd_flags::NOLOCK
+        );
+    }
+
+    #[test]
+    fn ack_is_sent_only_when_asked_and_errors_force_it() {
+        let mut f = Frames::new();
+        f.ack(&request(0), 0);
+        assert!(f.is_empty());
+        f.error(&request(0), -2);
+        assert_eq!(f.parts.len(), 1);
+        let h = CmdHeader::decode(&f.parts[0]).unwrap();
+        assert_eq!((h.status, h.size, h.flags), (-2, 0, cmd_flags::REPLY));
+    }
+}

@@ -1,0 +1,99 @@
+//! Node-wide facts shared by every shard: what was configured and resolved at start-up,
+//! plus per-shard counters that only their own shard writes (relaxed atomics, no locks).
+
+use crate::config::NodeConfig;
+use crate::key::RawId;
+use crate::protocol::command;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::time::Instant;
+
+/// Backend states as BACKEND_STATUS reports them.
+pub mod backend_state {
+    pub const DISABLED: i32 = 0;
+    pub const ENABLED: i32 = 1;
+}
+
+/// Highest command number counted per shard.
+pub const COMMAND_SLOTS: usize = 32;
+
+/// Counters of one shard. Written by that shard only.
+#[derive(Debug)]
+pub struct ShardCounters {
+    pub commands: [AtomicU64; COMMAND_SLOTS],
+    pub errors: AtomicU64,
+    pub connections: AtomicU64,
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+}
+
+impl Default for ShardCounters {
+    fn default() -> Self {
+        Self {
+            commands: std::array::from_fn(|_| AtomicU64::new(0)),
+            errors: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+        }
+    }
+}
+
+impl ShardCounters {
+    pub fn count_command(&self, cmd: i32) {
+        if let Some(slot) = usize::try_from(cmd).ok().and_then(|i| self.commands.get(i)) {
+            slot.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// `{"WRITE": n, ...}` for the commands seen so far.
+    pub fn commands_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut map = serde_json::Map::new();
+        for (i, c) in self.commands.iter().enumerate() {
+            let n = c.load(Ordering::Relaxed);
+            let name = i32::try_from(i).ok().and_then(command::name);
+            if let (true, Some(name)) = (n > 0, name) {
+                map.insert(name.to_string(), n.into());
+            }
+        }
+        map
+    }
+}
+
+/// One configured backend as every shard sees it.
+#[derive(Debug)]
+pub struct BackendInfo {
+    pub backend_id: u32,
+    pub group: u32,
+    /// Ring points at start-up (shards keep their own copy for SET_IDS).
+    pub ids: Vec<RawId>,
+    pub state: AtomicI32,
+    pub read_only: AtomicBool,
+}
+
+/// Everything a shard needs to know about the node it belongs to.
+#[derive(Debug)]
+pub struct NodeShared {
+    pub config: NodeConfig,
+    /// Advertised addresses, as clients dial them.
+    pub addresses: Vec<SocketAddr>,
+    pub listen_addr: SocketAddr,
+    pub shard_count: usize,
+    pub backends: Vec<BackendInfo>,
+    pub counters: Vec<ShardCounters>,
+    pub started: Instant,
+    pub read_only: AtomicBool,
+    pub shutting_down: AtomicBool,
+}
+
+impl NodeShared {
+    pub fn is_read_only(&self) -> bool {
+        self.read_only.load(Ordering::Relaxed)
+    }
+
+    pub fn backend_index(&self, backend_id: u32) -> Option<usize> {
+        self.backends
+            .iter()
+            .position(|b| b.backend_id == backend_id)
+    }
+}

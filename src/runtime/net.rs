@@ -1,0 +1,341 @@
+//! TCP on the ring: a listener with multishot accept and a stream with owned-buffer reads and
+//! vectored writes.
+//!
+//! Sockets are kept as `Rc<std::net::…>`: every in-flight operation holds a clone, so the fd
+//! is closed only after the kernel is done with all of its operations, even when the user
+//! drops the stream first. A stream can be shared (via `Rc`) by a reader task and a writer
+//! task: one read and one write may be in flight at the same time.
+#![allow(unsafe_code)]
+
+use super::op::{MultiOp, Op};
+use super::reactor::cqe_result;
+use bytes::Bytes;
+use io_uring::{opcode, types};
+use std::cell::RefCell;
+use std::future::poll_fn;
+use std::io;
+use std::net::{self, SocketAddr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
+use std::task::Poll;
+
+/// At most this many iovecs go into one send (the kernel's UIO_MAXIOV).
+const IOVECS_PER_SEND_MAX: usize = 1024;
+
+/// A socket address in the kernel's layout, boxed so its address is stable.
+enum RawAddr {
+    V4(libc::sockaddr_in),
+    V6(libc::sockaddr_in6),
+}
+
+impl RawAddr {
+    fn new(addr: SocketAddr) -> Box<RawAddr> {
+        Box::new(match addr {
+            SocketAddr::V4(a) => RawAddr::V4(libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            }),
+            SocketAddr::V6(a) => RawAddr::V6(libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            }),
+        })
+    }
+
+    fn as_ptr(&self) -> (*const libc::sockaddr, libc::socklen_t) {
+        match self {
+            RawAddr::V4(a) => (
+                (a as *const libc::sockaddr_in).cast(),
+                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            ),
+            RawAddr::V6(a) => (
+                (a as *const libc::sockaddr_in6).cast(),
+                std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+            ),
+        }
+    }
+
+    fn family(&self) -> libc::c_int {
+        match self {
+            RawAddr::V4(_) => libc::AF_INET,
+            RawAddr::V6(_) => libc::AF_INET6,
+        }
+    }
+}
+
+fn syscall(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn new_socket(family: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2) call with constant arguments.
+    let fd = syscall(unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: `fd` was just returned by socket(2) and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn set_int_opt(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: the option value points at a live c_int for the duration of the call.
+    syscall(unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}
+
+/// Close a file descriptor that a late accept completion produced after its future was gone.
+fn close_orphan_fd(result: i32) {
+    if result >= 0 {
+        // SAFETY: the kernel just created this fd for us and nobody else has seen it.
+        drop(unsafe { OwnedFd::from_raw_fd(result) });
+    }
+}
+
+/// A listening TCP socket whose accepts run on this thread's ring.
+#[derive(Debug)]
+pub struct TcpListener {
+    socket: Rc<net::TcpListener>,
+    /// The armed multishot accept, re-armed whenever the kernel ends it.
+    accepts: RefCell<Option<MultiOp<Rc<net::TcpListener>>>>,
+}
+
+impl TcpListener {
+    /// Bind with `SO_REUSEADDR` and `SO_REUSEPORT` (so every shard can own a listener on the
+    /// same port) and listen with `backlog`.
+    pub fn bind_reuseport(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+        let raw = RawAddr::new(addr);
+        let fd = new_socket(raw.family())?;
+        set_int_opt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+        set_int_opt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
+        let (ptr, len) = raw.as_ptr();
+        // SAFETY: `ptr`/`len` describe the live sockaddr inside `raw`.
+        syscall(unsafe { libc::bind(fd.as_raw_fd(), ptr, len) })?;
+        let backlog = libc::c_int::try_from(backlog).unwrap_or(libc::c_int::MAX);
+        // SAFETY: listen(2) on a socket we own.
+        syscall(unsafe { libc::listen(fd.as_raw_fd(), backlog) })?;
+        Ok(TcpListener {
+            socket: Rc::new(net::TcpListener::from(fd)),
+            accepts: RefCell::new(None),
+        })
+    }
+
+    /// The bound address (with the actual port when bound to port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    /// Accept the next connection. Uses one multishot accept that stays armed between
+    /// calls; accepted fds that arrive after the listener is dropped are closed. Meant for
+    /// one accepting task per listener.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        loop {
+            let fd = poll_fn(|cx| {
+                let mut armed = self.accepts.borrow_mut();
+                loop {
+                    if armed.is_none() {
+                        let entry = opcode::AcceptMulti::new(types::Fd(self.socket.as_raw_fd()))
+                            .flags(libc::SOCK_CLOEXEC)
+                            .build();
+                        // SAFETY: the entry holds no pointers; the op keeps the listening
+                        // socket alive until the multishot ends.
+                        let op = unsafe {
+                            MultiOp::submit(entry, Rc::clone(&self.socket), close_orphan_fd)
+                        };
+                        *armed = Some(op?);
+                    }
+                    let Some(op) = armed.as_mut() else { continue };
+                    match op.poll_next(cx) {
+                        Poll::Ready(Some(result)) => {
+                            if result < 0 && op.is_finished() {
+                                *armed = None;
+                            }
+                            return Poll::Ready(cqe_result(result).map(|fd| fd as RawFd));
+                        }
+                        Poll::Ready(None) => *armed = None,
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
+            })
+            .await?;
+            // SAFETY: the kernel created `fd` for this accept and handed it to us alone.
+            let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+            let stream = net::TcpStream::from(owned);
+            // A peer that already went away is not an error of the listener: skip it.
+            if let Ok(peer) = stream.peer_addr() {
+                return Ok((
+                    TcpStream {
+                        socket: Rc::new(stream),
+                    },
+                    peer,
+                ));
+            }
+        }
+    }
+}
+
+/// A connected TCP stream whose reads and writes run on this thread's ring.
+#[derive(Debug)]
+pub struct TcpStream {
+    socket: Rc<net::TcpStream>,
+}
+
+/// Buffers of one vectored send; every pointer in `msg` points into this struct's heap.
+struct SendState {
+    bufs: Vec<Bytes>,
+    iovecs: Vec<libc::iovec>,
+    msg: Box<libc::msghdr>,
+    _socket: Rc<net::TcpStream>,
+}
+
+impl TcpStream {
+    /// Connect to `addr`.
+    pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+        let raw = RawAddr::new(addr);
+        let socket = Rc::new(net::TcpStream::from(new_socket(raw.family())?));
+        let (ptr, len) = raw.as_ptr();
+        let entry = opcode::Connect::new(types::Fd(socket.as_raw_fd()), ptr, len).build();
+        // SAFETY: the entry points at the boxed address, owned by the op with the socket.
+        let op = unsafe { Op::submit(entry, (raw, Rc::clone(&socket))) }.map_err(|(e, _)| e)?;
+        let (result, _) = op.await;
+        cqe_result(result)?;
+        Ok(TcpStream { socket })
+    }
+
+    /// Read into the spare capacity after `buf.len()`, extend `buf.len()` by the bytes read
+    /// and return their count; 0 means end of stream. A buffer without spare capacity is
+    /// an `InvalidInput` error. The buffer comes back in every case.
+    pub async fn read(&self, mut buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+        let filled = buf.len();
+        let spare = u32::try_from(buf.capacity() - filled).unwrap_or(u32::MAX);
+        if spare == 0 {
+            let err = io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "read buffer has no spare capacity",
+            );
+            return (Err(err), buf);
+        }
+        // SAFETY: `filled <= capacity`, so the pointer stays inside the allocation.
+        let ptr = unsafe { buf.as_mut_ptr().add(filled) };
+        let entry = opcode::Recv::new(types::Fd(self.socket.as_raw_fd()), ptr, spare).build();
+        // SAFETY: the entry points into `buf`'s heap allocation, owned by the op.
+        let op = match unsafe { Op::submit(entry, (buf, Rc::clone(&self.socket))) } {
+            Ok(op) => op,
+            Err((e, (buf, _))) => return (Err(e), buf),
+        };
+        let (result, (mut buf, _)) = op.await;
+        match cqe_result(result) {
+            Ok(n) => {
+                let n = (n as usize).min(buf.capacity() - filled);
+                // SAFETY: the kernel initialised `n` bytes after `filled`, within capacity.
+                unsafe { buf.set_len(filled + n) };
+                (Ok(n), buf)
+            }
+            Err(e) => (Err(e), buf),
+        }
+    }
+
+    /// Send every byte of `bufs` in order, with vectored sends, looping on short writes.
+    pub async fn write_all(&self, bufs: Vec<Bytes>) -> io::Result<()> {
+        let mut state = SendState {
+            bufs,
+            iovecs: Vec::new(),
+            // SAFETY: msghdr is a plain C struct for which all-zero bytes are valid.
+            msg: Box::new(unsafe { std::mem::zeroed() }),
+            _socket: Rc::clone(&self.socket),
+        };
+        let (mut index, mut offset) = (0usize, 0usize);
+        loop {
+            state.iovecs.clear();
+            for (i, b) in state.bufs.iter().enumerate().skip(index) {
+                let skip = if i == index { offset } else { 0 };
+                let rest = b.get(skip..).unwrap_or_default();
+                if !rest.is_empty() {
+                    state.iovecs.push(libc::iovec {
+                        iov_base: rest.as_ptr() as *mut libc::c_void,
+                        iov_len: rest.len(),
+                    });
+                }
+                if state.iovecs.len() == IOVECS_PER_SEND_MAX {
+                    break;
+                }
+            }
+            if state.iovecs.is_empty() {
+                return Ok(());
+            }
+            state.msg.msg_iov = state.iovecs.as_mut_ptr();
+            state.msg.msg_iovlen = state.iovecs.len() as _;
+            let msg_ptr: *const libc::msghdr = &*state.msg;
+            let entry = opcode::SendMsg::new(types::Fd(self.socket.as_raw_fd()), msg_ptr)
+                .flags(libc::MSG_NOSIGNAL as u32)
+                .build();
+            // SAFETY: the msghdr, its iovec array and the bytes they describe are all heap
+            // memory owned by `state`, which the op owns until its CQE.
+            let op = unsafe { Op::submit(entry, state) }.map_err(|(e, _)| e)?;
+            let (result, back) = op.await;
+            state = back;
+            let mut sent = match cqe_result(result) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => n as usize,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
+                Err(e) => return Err(e),
+            };
+            while sent > 0 {
+                let Some(b) = state.bufs.get(index) else {
+                    break;
+                };
+                let left = b.len() - offset;
+                if sent >= left {
+                    sent -= left;
+                    index += 1;
+                    offset = 0;
+                } else {
+                    offset += sent;
+                    sent = 0;
+                }
+            }
+        }
+    }
+
+    /// Enable or disable `TCP_NODELAY`.
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.socket.set_nodelay(on)
+    }
+
+    /// The remote address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.peer_addr()
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    /// Shut down both directions; pending reads then see end of stream.
+    pub fn shutdown(&self) -> io::Result<()> {
+        self.socket.shutdown(net::Shutdown::Both)
+    }
+}

@@ -1,0 +1,215 @@
+//! Shared test helper: start a real `dnet_ioserv` from a generated ioserv.json in a temp
+//! directory on a free 127.0.0.1 port, wait until it accepts connections, and kill it on
+//! drop. Use from an integration test with `mod common;`.
+
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a node may take to start listening.
+pub const NODE_START_TIMEOUT_MS: u64 = 15_000;
+
+/// What to put in the generated config.
+#[derive(Debug, Clone)]
+pub struct NodeSpec {
+    /// One backend per entry: (backend_id, group).
+    pub backends: Vec<(u32, u32)>,
+    /// Peers to JOIN ("host:port:family").
+    pub remotes: Vec<String>,
+    /// Path of an srw.json, when exec should work.
+    pub srw_config: Option<PathBuf>,
+    pub wait_timeout_s: u64,
+    pub check_timeout_s: u64,
+    /// Extra `options` keys as raw JSON members, e.g. `"\"cache\": {\"size\": 1048576}"`.
+    pub extra_options: Vec<String>,
+    /// Per-backend `blob_size` / `records_in_blob`, as strings.
+    pub blob_size: String,
+    pub records_in_blob: String,
+}
+
+impl Default for NodeSpec {
+    fn default() -> Self {
+        NodeSpec {
+            backends: vec![(1, 1)],
+            remotes: Vec::new(),
+            srw_config: None,
+            wait_timeout_s: 5,
+            check_timeout_s: 20,
+            extra_options: Vec::new(),
+            blob_size: "10M".into(),
+            records_in_blob: "1000000".into(),
+        }
+    }
+}
+
+/// A running node; killed when dropped.
+#[derive(Debug)]
+pub struct TestNode {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    child: Option<Child>,
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().expect("local addr").port()
+}
+
+fn json_str(s: &str) -> String {
+    serde_json::to_string(s).expect("json string")
+}
+
+/// The ioserv.json text for `spec` with data under `dir`.
+pub fn render_config(spec: &NodeSpec, dir: &Path, port: u16) -> String {
+    let backends: Vec<String> = spec
+        .backends
+        .iter()
+        .map(|(id, group)| {
+            let history = dir.join(format!("history-{id}"));
+            let data = dir.join(format!("eblob-{id}"));
+            std::fs::create_dir_all(&history).expect("history dir");
+            std::fs::create_dir_all(&data).expect("data dir");
+            format!(
+                r#"{{"backend_id": {id}, "type": "blob", "group": {group}, "history": {h}, "data": {d}, "sync": 0, "blob_flags": "158", "blob_size": {bs}, "records_in_blob": {rb}}}"#,
+                h = json_str(&history.display().to_string()),
+                d = json_str(&data.join("data").display().to_string()),
+                bs = json_str(&spec.blob_size),
+                rb = json_str(&spec.records_in_blob),
+            )
+        })
+        .collect();
+    let remotes: Vec<String> = spec.remotes.iter().map(|r| json_str(r)).collect();
+    let mut options = vec![
+        "\"join\": true".to_string(),
+        "\"flags\": 4".to_string(),
+        format!("\"remote\": [{}]", remotes.join(", ")),
+        format!(
+            "\"address\": [{}]",
+            json_str(&format!("127.0.0.1:{port}:2-0"))
+        ),
+        format!("\"wait_timeout\": {}", spec.wait_timeout_s),
+        format!("\"check_timeout\": {}", spec.check_timeout_s),
+        "\"io_thread_num\": 2".to_string(),
+        "\"nonblocking_io_thread_num\": 2".to_string(),
+        "\"net_thread_num\": 1".to_string(),
+        "\"auth_cookie\": \"test-cookie\"".to_string(),
+    ];
+    if let Some(srw) = &spec.srw_config {
+        options.push(format!(
+            "\"srw_config\": {}",
+            json_str(&srw.display().to_string())
+        ));
+    }
+    options.extend(spec.extra_options.iter().cloned());
+    let log = dir.join("ioserv.log");
+    format!(
+        r#"{{"logger": {{"level": "info", "frontends": [{{"formatter": {{"type": "string", "pattern": "%(message)s"}}, "sink": {{"type": "files", "path": {log}, "autoflush": true}}}}]}},
+ "options": {{{options}}},
+ "backends": [{backends}]}}"#,
+        log = json_str(&log.display().to_string()),
+        options = options.join(", "),
+        backends = backends.join(", "),
+    )
+}
+
+impl TestNode {
+    /// A node with one backend per group (backend ids 1, 2, …).
+    pub fn start(groups: &[u32]) -> TestNode {
+        let backends = groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (i as u32 + 1, *g))
+            .collect();
+        TestNode::start_with(NodeSpec {
+            backends,
+            ..NodeSpec::default()
+        })
+    }
+
+    /// Start a node from `spec` and wait until it accepts connections.
+    pub fn start_with(spec: NodeSpec) -> TestNode {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let config_path = dir.path().join("ioserv.json");
+        std::fs::write(&config_path, render_config(&spec, dir.path(), port)).expect("write config");
+        let child = Command::new(env!("CARGO_BIN_EXE_dnet_ioserv"))
+            .arg("-c")
+            .arg(&config_path)
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn dnet_ioserv");
+        let mut node = TestNode {
+            port,
+            dir,
+            config_path,
+            child: Some(child),
+        };
+        node.wait_until_accepting();
+        node
+    }
+
+    fn wait_until_accepting(&mut self) {
+        let deadline = Instant::now() + Duration::from_millis(NODE_START_TIMEOUT_MS);
+        loop {
+            if TcpStream::connect_timeout(&self.addr(), Duration::from_millis(200)).is_ok() {
+                return;
+            }
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    let mut err = String::new();
+                    if let Some(mut e) = child.stderr.take() {
+                        let _ = e.read_to_string(&mut err);
+                    }
+                    panic!(
+                        "dnet_ioserv exited with {status} before listening:\n{err}\n{}",
+                        self.log()
+                    );
+                }
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "dnet_ioserv did not accept on {} within {NODE_START_TIMEOUT_MS} ms\n{}",
+                    self.addr(),
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// "127.0.0.1:<port>:2", the form `-r` and `add_remotes` take.
+    pub fn remote(&self) -> String {
+        format!("127.0.0.1:{}:2", self.port)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// The node's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("ioserv.log")).unwrap_or_default()
+    }
+
+    /// Kill the node now (SIGKILL) and reap it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

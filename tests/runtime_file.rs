@@ -1,0 +1,69 @@
+//! UringFile: positional writes, reads and fdatasync on the runtime's ring.
+
+#![allow(clippy::unwrap_used)]
+
+use bytes::Bytes;
+use elliptics::io::IoFile;
+use elliptics::runtime::{self, UringFile};
+use std::io;
+
+fn probe() {
+    if let Err(e) = runtime::probe() {
+        panic!("{e}");
+    }
+}
+
+fn open_temp() -> (tempfile::TempDir, std::fs::File) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(dir.path().join("data"))
+        .unwrap();
+    (dir, file)
+}
+
+#[test]
+fn write_read_sync_round_trip_is_byte_exact() {
+    probe();
+    let (_dir, file) = open_temp();
+    runtime::block_on(32, async move {
+        let f = UringFile::from_std(file);
+        let parts = vec![
+            Bytes::from_static(b"header:"),
+            Bytes::from(vec![0xabu8; 300_000]),
+            Bytes::from_static(b":trailer"),
+        ];
+        f.write_all_at(parts, 4096).await.unwrap();
+        f.sync_data().await.unwrap();
+        assert_eq!(f.as_std().metadata().unwrap().len(), 4096 + 7 + 300_000 + 8);
+        let (res, buf) = f.read_exact_at(vec![0u8; 7], 4096).await;
+        res.unwrap();
+        assert_eq!(&buf, b"header:");
+        let (res, buf) = f.read_exact_at(vec![0u8; 300_008], 4096 + 7).await;
+        res.unwrap();
+        assert!(buf[..300_000].iter().all(|&b| b == 0xab));
+        assert_eq!(&buf[300_000..], b":trailer");
+    })
+    .unwrap();
+}
+
+#[test]
+fn reading_past_end_of_file_is_unexpected_eof() {
+    probe();
+    let (_dir, file) = open_temp();
+    runtime::block_on(32, async move {
+        let f = UringFile::from_std(file);
+        f.write_all_at(vec![Bytes::from_static(b"0123456789")], 0)
+            .await
+            .unwrap();
+        let (res, buf) = f.read_exact_at(vec![0u8; 8], 6).await;
+        assert_eq!(res.unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+        assert_eq!(buf.len(), 8, "the buffer comes back");
+        let (res, _) = f.read_exact_at(vec![0u8; 1], 1 << 40).await;
+        assert_eq!(res.unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+    })
+    .unwrap();
+}
