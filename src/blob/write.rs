@@ -285,7 +285,9 @@ impl<F: IoFile> BlobLog<F> {
         };
         let disk_size = DISK_CONTROL_SIZE_BYTES + reserve + footer_bytes;
         let content_len = usize::try_from(DISK_CONTROL_SIZE_BYTES + need).map_err(|_| too_big())?;
-        let mut buf = vec![0u8; content_len];
+        let footer_room = usize::try_from(footer::footer_size(need)).map_err(|_| too_big())?;
+        let mut buf = Vec::with_capacity(content_len + footer_room);
+        buf.resize(content_len, 0u8);
         let head = usize::try_from(HEAD_BYTES).unwrap_or(144);
         buf[96..head].copy_from_slice(&ext.encode());
         if let Some((old, old_seg)) = &existing {
@@ -319,11 +321,20 @@ impl<F: IoFile> BlobLog<F> {
         };
         buf[..96].copy_from_slice(&dc.encode());
         let foot_at = position + disk_size - foot.len() as u64;
-        seg.write_data(vec![Bytes::from(buf)], position).await?;
-        if foot.is_empty() {
-            self.extend_to(&seg, position + disk_size)?;
+        let buf_len = buf.len() + foot.len();
+        let no_footer = foot.is_empty();
+        if foot_at == position + buf.len() as u64 {
+            // No slack: the footer goes out with the record in one write.
+            buf.extend_from_slice(&foot);
+            seg.write_data(vec![Bytes::from(buf)], position).await?;
         } else {
-            seg.write_data(vec![Bytes::from(foot)], foot_at).await?;
+            seg.write_data(vec![Bytes::from(buf)], position).await?;
+            if !foot.is_empty() {
+                seg.write_data(vec![Bytes::from(foot)], foot_at).await?;
+            }
+        }
+        if no_footer && (buf_len as u64) < disk_size {
+            self.extend_to(&seg, position + disk_size)?;
         }
         self.new_record_done(id, &seg, dc).await
     }
