@@ -73,13 +73,43 @@ impl<F: IoFile> BlobLog<F> {
         if self.read_only.get() {
             return Ok(());
         }
+        self.sort_closed().await
+    }
+
+    /// Write sorted indexes of closed files that no operation is changing. Runs after a
+    /// rotation (from the writes that follow it) and from [`Self::sync`]; one at a time.
+    pub(super) async fn sort_closed(&self) -> Result<(), BlobError> {
+        if self.sorting.replace(true) {
+            return Ok(());
+        }
         let closed: Vec<_> = self.files.borrow().values().cloned().collect();
+        let mut result = Ok(());
+        let mut pending = false;
         for seg in closed {
-            if seg.closed.get() && !seg.sorted.get() && seg.busy.get() == 0 {
-                self.sort_segment(&seg).await?;
+            if seg.closed.get() && !seg.sorted.get() {
+                if seg.busy.get() == 0 {
+                    if let Err(e) = self.sort_segment(&seg).await {
+                        result = Err(e);
+                        break;
+                    }
+                }
+                pending |= !seg.sorted.get();
             }
         }
-        Ok(())
+        self.needs_sort.set(pending || result.is_err());
+        self.sorting.set(false);
+        result
+    }
+
+    /// Periodic upkeep for the owner of the log: sync when due, sort closed files, and
+    /// defragment files whose removed share reached `defrag_percentage`.
+    pub async fn maintain(&self) -> Result<(), BlobError> {
+        self.sync_if_due().await?;
+        if self.read_only.get() {
+            return Ok(());
+        }
+        self.sort_closed().await?;
+        self.defrag_if_needed().await.map(|_| ())
     }
 
     /// With `sync_s > 0`: call often; syncs when `sync_s` seconds passed since the last one.

@@ -31,6 +31,9 @@ pub struct BlobLog<F: IoFile> {
     pub(super) writes: Cell<u64>,
     pub(super) fsyncs: Cell<u64>,
     pub(super) defrag_running: Cell<bool>,
+    /// A closed file still lacks its sorted index.
+    pub(super) needs_sort: Cell<bool>,
+    pub(super) sorting: Cell<bool>,
     pub(super) defrag_stop: Cell<super::defrag::DefragStop>,
 }
 
@@ -74,6 +77,8 @@ impl<F: IoFile> BlobLog<F> {
             writes: Cell::new(0),
             fsyncs: Cell::new(0),
             defrag_running: Cell::new(false),
+            needs_sort: Cell::new(false),
+            sorting: Cell::new(false),
             defrag_stop: Cell::new(super::defrag::DefragStop::Never),
         };
         let mut stale = Vec::new();
@@ -223,6 +228,7 @@ impl<F: IoFile> BlobLog<F> {
                 || seg.records.get() >= self.opts.records_in_blob)
         {
             seg.closed.set(true);
+            self.needs_sort.set(true);
             let num = seg.num + 1;
             let next = Rc::new(Segment::open(
                 &self.opts.data_prefix,
