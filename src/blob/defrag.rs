@@ -56,13 +56,7 @@ fn shown(p: &Path) -> String {
 }
 
 fn sync_dir(opts: &BlobOptions) -> Result<(), BlobError> {
-    let dir = match opts.data_prefix.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::File::open(&dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| BlobError::io(&shown(&dir), e))
+    segment::sync_dir(&opts.data_prefix)
 }
 
 /// Move the new files of a committed defrag of file `num` into place.

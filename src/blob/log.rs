@@ -61,7 +61,8 @@ impl<F: IoFile> BlobLog<F> {
             super::defrag::finish_interrupted(&opts)?;
         }
         let mut nums = segment::list_files(&opts.data_prefix, opts.shard)?;
-        if nums.is_empty() {
+        let fresh = nums.is_empty();
+        if fresh {
             nums.push(0);
         }
         let log = BlobLog {
@@ -103,6 +104,9 @@ impl<F: IoFile> BlobLog<F> {
             log.files.borrow_mut().insert(num, seg);
         }
         if !log.opts.read_only {
+            if fresh {
+                segment::sync_dir(&log.opts.data_prefix)?;
+            }
             for (seg, loc) in stale {
                 log.mark_removed(&seg, &loc).await?;
             }
@@ -236,6 +240,7 @@ impl<F: IoFile> BlobLog<F> {
                 num,
                 false,
             )?);
+            segment::sync_dir(&self.opts.data_prefix)?;
             self.files.borrow_mut().insert(num, next.clone());
             seg = next;
         }
