@@ -237,7 +237,11 @@ pub async fn range(shard: &Rc<Shard>, header: CmdHeader, payload: Bytes) -> Fram
     }
     keys.sort_unstable();
     let start = usize::try_from(io.start).unwrap_or(usize::MAX);
-    let num = usize::try_from(io.num).unwrap_or(usize::MAX);
+    // A zero limit means no limit: a plain range remove sends start 0, num 0.
+    let num = match io.num {
+        0 => usize::MAX,
+        n => usize::try_from(n).unwrap_or(usize::MAX),
+    };
     let selected: Vec<RawId> = keys.into_iter().skip(start).take(num).collect();
     let mut done = 0u64;
     for key in &selected {
