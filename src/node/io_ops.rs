@@ -55,7 +55,17 @@ pub async fn single_key(shard: &Rc<Shard>, mut header: CmdHeader, payload: Bytes
     frames
 }
 
+/// The log of the local backend serving `header` on this (owning) shard; counts the key.
 fn local_log(shard: &Shard, header: &CmdHeader) -> Result<Rc<ShardLog>, i32> {
+    shard
+        .counters()
+        .keys_served
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    backend_log(shard, header)
+}
+
+/// The log of the local backend serving `header` on this shard.
+fn backend_log(shard: &Shard, header: &CmdHeader) -> Result<Rc<ShardLog>, i32> {
     let b = backend_for(shard, header)?;
     shard
         .backends
@@ -228,7 +238,7 @@ pub async fn range(shard: &Rc<Shard>, header: CmdHeader, payload: Bytes) -> Fram
     for target in 0..shard.node.shard_count {
         let h = header;
         let part: Vec<RawId> = cross::call(shard, target, move |s| async move {
-            local_log(&s, &h)
+            backend_log(&s, &h)
                 .map(|log| log.keys_in_range(&io.id, &io.parent))
                 .unwrap_or_default()
         })
