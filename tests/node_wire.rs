@@ -246,3 +246,32 @@ fn handshake_reply_advertises_the_configured_address_and_backend() {
     assert_eq!(groups, vec![(1, 1), (2, 2)]);
     assert!(ids.backends.iter().all(|b| !b.ids.is_empty()));
 }
+
+#[test]
+fn connections_opened_right_after_a_closed_one_are_served() {
+    let node = TestNode::start(&[1]);
+    let mut failures = 0;
+    for _ in 0..200 {
+        drop(TcpStream::connect(node.addr()).expect("probe"));
+        let mut c = RawConn::connect(node.addr());
+        c.send(&handshake_header([2, 26, 11, 1]), &[]);
+        if c.recv().is_none() {
+            failures += 1;
+        }
+    }
+    assert_eq!(failures, 0, "handshakes dropped out of 200");
+}
+
+#[test]
+fn first_connection_after_start_is_served() {
+    let mut failures = 0;
+    for _ in 0..10 {
+        let node = TestNode::start(&[1]);
+        let mut c = RawConn::connect(node.addr());
+        c.send(&handshake_header([2, 26, 11, 1]), &[]);
+        if c.recv().is_none() {
+            failures += 1;
+        }
+    }
+    assert_eq!(failures, 0, "first handshakes dropped out of 10");
+}
