@@ -187,6 +187,7 @@ fn first_connection_after_restart_on_a_full_disk_is_answered() {
     let mut node = TestNode::start_with(NodeSpec {
         backends: vec![(1, 1)],
         data_root: Some(mount.path()),
+        extra_options: vec!["\"shard_count\": 1".into()],
         ..NodeSpec::default()
     });
     fill(&node, |i| vec![i as u8; 48 * 1024]);

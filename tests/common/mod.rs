@@ -32,6 +32,8 @@ pub struct NodeSpec {
     /// Per-backend `blob_size` / `records_in_blob`, as strings.
     pub blob_size: String,
     pub records_in_blob: String,
+    /// `sync` of every backend: 0 = each write is durable before its reply.
+    pub sync_s: u32,
     /// `blob_flags` of every backend ("158" has NO_FOOTER, bit 3: no data checksums).
     pub blob_flags: String,
     /// Where the `eblob-<id>` data directories go; `None` = the node's temp directory.
@@ -49,6 +51,7 @@ impl Default for NodeSpec {
             extra_options: Vec::new(),
             blob_size: "10M".into(),
             records_in_blob: "1000000".into(),
+            sync_s: 0,
             blob_flags: "158".into(),
             data_root: None,
         }
@@ -89,9 +92,10 @@ pub fn render_config(spec: &NodeSpec, dir: &Path, port: u16) -> String {
             std::fs::create_dir_all(&history).expect("history dir");
             std::fs::create_dir_all(&data).expect("data dir");
             format!(
-                r#"{{"backend_id": {id}, "type": "blob", "group": {group}, "history": {h}, "data": {d}, "sync": 0, "blob_flags": {bf}, "blob_size": {bs}, "records_in_blob": {rb}}}"#,
+                r#"{{"backend_id": {id}, "type": "blob", "group": {group}, "history": {h}, "data": {d}, "sync": {sync}, "blob_flags": {bf}, "blob_size": {bs}, "records_in_blob": {rb}}}"#,
                 h = json_str(&history.display().to_string()),
                 d = json_str(&data.join("data").display().to_string()),
+                sync = spec.sync_s,
                 bf = json_str(&spec.blob_flags),
                 bs = json_str(&spec.blob_size),
                 rb = json_str(&spec.records_in_blob),
