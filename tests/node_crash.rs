@@ -152,8 +152,19 @@ impl Drop for TmpfsMount {
 
 /// Wait (bounded) until the node completes a handshake. The first connection right after a
 /// restart on a full disk is sometimes closed unanswered; see the ignored test below.
-fn wait_for_handshake(node: &TestNode) {
+fn wait_for_handshake(node: &mut TestNode) {
     for _ in 0..100 {
+        if std::net::TcpStream::connect(node.addr()).is_err() {
+            let ss = Command::new("ss")
+                .args(["-tanp"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            let port = format!(":{}", node.port);
+            let mine: Vec<&str> = ss.lines().filter(|l| l.contains(&port)).collect();
+            let status = node.wait_exit(1000);
+            panic!("node gone ({status:?}):\n{}\n{mine:#?}", node.log());
+        }
         let mut c = RawConn::connect(node.addr());
         c.send(&handshake_header([2, 26, 11, 1]), &[]);
         if c.recv().is_some() {
@@ -251,7 +262,7 @@ fn full_disk_answers_enospc_keeps_reads_and_leaves_no_half_record() {
     assert!(free_bytes(&mount.path()) < 48 * 1024);
     drop(s);
     node.restart();
-    wait_for_handshake(&node);
+    wait_for_handshake(&mut node);
     let s = session(&node, &[1]);
     for i in &acked {
         assert_eq!(
