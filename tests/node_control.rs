@@ -98,7 +98,7 @@ fn keys_of_one_bulk_request_are_served_by_every_shard() {
 fn set_status(s: &Session, node: &TestNode, flags: i32) -> Result<NodeStatus, i32> {
     let status = NodeStatus {
         status_flags: flags,
-        ..NodeStatus::QUERY
+        ..NodeStatus::UNCHANGED
     };
     s.node_status(node.addr(), status)
         .wait()
