@@ -1,4 +1,5 @@
-//! The wire captures of the original 2.26.11.1 server (`tests/captures/*.txt`) as frames:
+//! The wire captures of the original 2.26.11.1 server (`../shared/spec/wire-captures/*.txt`,
+//! beside the checkout) as frames:
 //! each message's direction and its bytes, read back from the hexdump rows.
 
 use std::path::PathBuf;
@@ -13,9 +14,14 @@ pub struct Message {
 /// Every message of capture `name`, in order.
 pub fn load(name: &str) -> Vec<Message> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/captures")
+        .join("../shared/spec/wire-captures")
         .join(name);
-    let text = std::fs::read_to_string(&path).expect("capture file");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "the 2.26 wire captures must sit beside the checkout ({}): {e}",
+            path.display()
+        )
+    });
     let mut out: Vec<Message> = Vec::new();
     for line in text.lines() {
         if line.starts_with("message #") {
