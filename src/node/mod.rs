@@ -9,9 +9,12 @@ mod conn;
 mod control;
 mod cross;
 mod dispatch;
+mod forward;
 mod handshake;
 mod io_ops;
+mod iterator;
 mod monitor;
+mod peers;
 pub mod reply;
 mod shard;
 mod state;
@@ -118,6 +121,7 @@ pub fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         started: Instant::now(),
         read_only: AtomicBool::new(false),
         shutting_down: AtomicBool::new(false),
+        iterators: iterator::Registry::default(),
     });
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..shard_count)
         .map(|_| mailbox::channel(MAILBOX_CAPACITY))

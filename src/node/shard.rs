@@ -41,6 +41,8 @@ pub struct Shard {
     pub backends: Vec<LocalBackend>,
     pub peers: Vec<mailbox::Sender<ShardMsg>>,
     pub pending: PendingCalls,
+    /// The other DHT nodes as this shard sees them, and its links to them.
+    pub cluster: super::peers::Cluster,
     shutdown: Cell<bool>,
     shutdown_waiters: RefCell<Vec<Waker>>,
     in_flight: Cell<usize>,
@@ -155,12 +157,14 @@ pub async fn shard_main(
         backends,
         peers,
         pending: PendingCalls::default(),
+        cluster: super::peers::Cluster::default(),
         shutdown: Cell::new(false),
         shutdown_waiters: RefCell::new(Vec::new()),
         in_flight: Cell::new(0),
     });
     crate::runtime::spawn(cross::serve_mailbox(shard.clone(), inbox));
     spawn_background_sync(&shard);
+    super::peers::start_joining(&shard);
     super::conn::accept_loop(shard.clone(), listener).await;
     drain_and_sync(&shard).await;
     Ok(())
