@@ -194,3 +194,85 @@ fn handshake_that_does_not_advertise_the_dialled_address_is_eproto() {
     assert_eq!(err.status, -71);
     peer.join().expect("peer");
 }
+
+/// Serve one exec: check what arrived, answer a data reply (MORE) and the final ack.
+fn answer_exec(s: &mut TcpStream, port: u16) -> (CmdHeader, Vec<u8>) {
+    let (h, body) = read_frame(s).expect("exec");
+    assert_eq!(h.cmd, command::EXEC);
+    let mut reply = body.clone();
+    reply.truncate(
+        128 + usize::try_from(i32::from_le_bytes(body[80..84].try_into().expect("4")))
+            .expect("size"),
+    );
+    reply[64..72].copy_from_slice(&5u64.to_le_bytes());
+    reply[96..128].copy_from_slice(&addr_bytes(port));
+    reply.extend_from_slice(b"hello");
+    let flags = cmd_flags::REPLY | cmd_flags::MORE;
+    send(s, CmdHeader { flags, ..h }, &reply);
+    send(
+        s,
+        CmdHeader {
+            flags: cmd_flags::REPLY,
+            ..h
+        },
+        &[],
+    );
+    (h, body)
+}
+
+#[test]
+fn exec_goes_to_the_key_owner_or_to_each_node_and_collects_replies() {
+    let (l, port) = listener();
+    let peer = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().expect("accept");
+        handshake(&mut s, port);
+        answer_route_list(&mut s);
+        let broadcast = answer_exec(&mut s, port);
+        let keyed = answer_exec(&mut s, port);
+        (broadcast, keyed)
+    });
+    let node = Node::new(ClientConfig::default());
+    node.add_remotes(&[&format!("127.0.0.1:{port}:2")])
+        .expect("connect");
+    let mut s = Session::new(&node);
+    s.set_groups(&[1]);
+    let all = s
+        .exec(None, "app@event", b"", -1)
+        .wait()
+        .expect("broadcast exec");
+    assert_eq!(all.len(), 2, "one data reply and one ack");
+    let data = all[0].payload.as_ref().expect("data reply");
+    assert_eq!(
+        (data.event.as_str(), data.data.as_slice()),
+        ("app@event", &b"hello"[..])
+    );
+    assert_eq!(
+        data.address,
+        Some(format!("127.0.0.1:{port}").parse().expect("addr"))
+    );
+    assert!(all[1].payload.is_none() && all[1].status == 0);
+    s.exec(
+        Some(&Key::from("routing key")),
+        "app@event",
+        b"routing key",
+        7,
+    )
+    .wait()
+    .expect("keyed exec");
+    let ((bh, bbody), (kh, kbody)) = peer.join().expect("peer");
+    // Broadcast: cmd.id and sph.src are the node's first ring id; SRC_BLOCK; src_key -1.
+    assert_eq!(
+        (bh.id.0, bh.group_id, bh.flags),
+        ([0x24u8; 64], 1, cmd_flags::NEED_ACK)
+    );
+    assert_eq!(&bbody[..64], &[0x24u8; 64]);
+    assert_eq!(&bbody[72..80], &1u64.to_le_bytes());
+    assert_eq!(&bbody[92..96], &(-1i32).to_le_bytes());
+    assert_eq!(&bbody[128..], b"app@event");
+    // Keyed: cmd.id and sph.src are sha512 of the key; the data follows the event.
+    let id = elliptics::key::RawId::from_key(b"routing key");
+    assert_eq!((kh.id, kh.group_id), (id, 1));
+    assert_eq!(&kbody[..64], &id.0);
+    assert_eq!(&kbody[92..96], &7i32.to_le_bytes());
+    assert_eq!(&kbody[128..], b"app@eventrouting key");
+}

@@ -14,10 +14,14 @@ struct Message {
 }
 
 fn capture(name: &str) -> Vec<Message> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/captures")
-        .join(name);
-    let text = std::fs::read_to_string(&path).expect("capture file");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/spec/wire-captures");
+    let path = dir.join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "the 2.26 wire captures must sit beside the checkout ({}): {e}",
+            path.display()
+        )
+    });
     let mut out: Vec<Message> = Vec::new();
     for line in text.lines() {
         if line.starts_with("message #") {

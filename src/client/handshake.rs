@@ -3,49 +3,23 @@
 //! reply checks Elliptics makes: status 0, same major.minor, no wildcard address, and one
 //! advertised address equal to the one dialled (-EPROTO otherwise).
 //!
-//! ```text
-//! REVERSE_LOOKUP cmd.id: 0 major i32  4 minor i32  8 patch i32  12 build i32
-//!                       16 zero[4]   20 indexes_shard_count i32  24 zero[40]
-//! ```
+//! The version block layout is `protocol::HandshakeVersion`.
 
 use super::conn::read_frame;
 use super::error::ClientError;
-use super::wire::{read_addr_list, read_id_container, AddrList, BackendIds};
-use crate::key::RawId;
-use crate::protocol::{cmd_flags, command, errno, CmdHeader, Reader, PROTOCOL_VERSION};
+use super::wire::{AddrList, BackendIds};
+use crate::address::AddrSpec;
+use crate::protocol::{cmd_flags, command, errno, CmdHeader, HandshakeVersion, NodeAnnouncement};
 use std::io::Write;
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-/// Parse "host:port:family" (split at the last two ':'), resolving the host for the family
-/// (2 = IPv4, 10 = IPv6). A "-N" route-group suffix on the family is accepted and ignored.
+/// Parse "host:port:family" (see `address::AddrSpec`) and resolve it; errors are -EINVAL
+/// with the address named.
 pub fn parse_remote(text: &str) -> Result<SocketAddr, ClientError> {
-    let bad = |why: &str| {
-        ClientError::new(
-            errno::EINVAL,
-            format!("invalid address '{text}': {why}: -22"),
-        )
-    };
-    let (rest, family) = text
-        .rsplit_once(':')
-        .ok_or_else(|| bad("expected host:port:family"))?;
-    let (host, port) = rest
-        .rsplit_once(':')
-        .ok_or_else(|| bad("expected host:port:family"))?;
-    let family = family.split('-').next().unwrap_or("");
-    let family: u16 = family.parse().map_err(|_| bad("family must be 2 or 10"))?;
-    let port: u16 = port.parse().map_err(|_| bad("bad port"))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let want_v4 = match family {
-        2 => true,
-        10 => false,
-        _ => return Err(bad("family must be 2 or 10")),
-    };
-    (host, port)
-        .to_socket_addrs()
-        .map_err(|e| bad(&e.to_string()))?
-        .find(|a| a.is_ipv4() == want_v4)
-        .ok_or_else(|| bad("host does not resolve for this family"))
+    AddrSpec::parse(text)
+        .and_then(|spec| spec.resolve())
+        .map_err(|e| ClientError::new(errno::EINVAL, format!("invalid address '{text}': {e}: -22")))
 }
 
 /// What a node told us about itself.
@@ -58,24 +32,13 @@ pub struct Handshake {
 
 /// The REVERSE_LOOKUP request header exactly as dnet_ioclient 2.26.11.1 sends it.
 pub fn reverse_lookup_request(indexes_shard_count: i32) -> CmdHeader {
-    let mut id = [0u8; 64];
-    for (slot, v) in id.chunks_exact_mut(4).zip(PROTOCOL_VERSION) {
-        slot.copy_from_slice(&v.to_le_bytes());
-    }
-    id[20..24].copy_from_slice(&indexes_shard_count.to_le_bytes());
     CmdHeader {
-        id: RawId(id),
+        id: HandshakeVersion::ours(indexes_shard_count).to_id(),
         cmd: command::REVERSE_LOOKUP,
         flags: cmd_flags::DIRECT | cmd_flags::NOLOCK,
         trans: 0,
         ..CmdHeader::default()
     }
-}
-
-fn version_of(id: &RawId) -> (i32, i32) {
-    let major = i32::from_le_bytes([id.0[0], id.0[1], id.0[2], id.0[3]]);
-    let minor = i32::from_le_bytes([id.0[4], id.0[5], id.0[6], id.0[7]]);
-    (major, minor)
 }
 
 /// Connect to `addr` and run the handshake within `timeout`.
@@ -115,16 +78,16 @@ pub fn dial(
     if reply.header.cmd != command::REVERSE_LOOKUP {
         return Err(proto(format!("reply is command {}", reply.header.cmd)));
     }
-    let theirs = version_of(&reply.header.id);
-    let ours = (PROTOCOL_VERSION[0], PROTOCOL_VERSION[1]);
-    if theirs != ours {
+    let theirs = HandshakeVersion::from_id(&reply.header.id);
+    let ours = HandshakeVersion::ours(indexes_shard_count);
+    if !ours.is_compatible_with(&theirs) {
         return Err(proto(format!(
             "version {}.{} differs from {}.{}",
-            theirs.0, theirs.1, ours.0, ours.1
+            theirs.version[0], theirs.version[1], ours.version[0], ours.version[1]
         )));
     }
-    let mut r = Reader::new(&reply.payload, "reverse lookup reply");
-    let addrs = read_addr_list(&mut r).map_err(|e| proto(e.to_string()))?;
+    let ann = NodeAnnouncement::decode(&reply.payload).map_err(|e| proto(e.to_string()))?;
+    let addrs = AddrList::from_container(&ann.addrs).map_err(|e| proto(e.to_string()))?;
     if addrs.addrs.iter().any(|a| a.ip().is_unspecified()) {
         return Err(proto("node advertises a wildcard address".into()));
     }
@@ -133,8 +96,7 @@ pub fn dial(
             "node does not advertise the dialled address {addr}"
         )));
     }
-    let backends = read_id_container(Reader::new(r.rest(), "dnet_id_container"))
-        .map_err(|e| proto(e.to_string()))?;
+    let backends = ann.ids.backends;
     Ok(Handshake {
         stream,
         addrs,

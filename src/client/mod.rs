@@ -29,6 +29,7 @@ mod service;
 mod session;
 mod wire;
 
+pub use crate::protocol::sph_flags;
 pub use entry::{check, Entry, ExecPacket, Key, LookupInfo, NodeStatus, ReadData, Results};
 pub use error::ClientError;
 pub use handshake::{parse_remote, reverse_lookup_request};
@@ -36,4 +37,3 @@ pub use node::{ClientConfig, Node};
 pub use result::{join_all, pending, AsyncResult, Completer};
 pub use service::{backend_command, BackendStatus, MONITOR_JSON_BYTES_MAX};
 pub use session::Session;
-pub use wire::sph_flags;

@@ -8,9 +8,9 @@ use super::error::ClientError;
 use super::handshake::{dial, parse_remote};
 use super::result::AsyncResult;
 use super::routes::{apply_update, Route, RouteTable};
-use super::wire::{read_addr_list, read_id_container, BackendIds};
+use super::wire::{AddrList, BackendIds};
 use crate::key::RawId;
-use crate::protocol::{cmd_flags, command, errno, CmdHeader, Reader};
+use crate::protocol::{cmd_flags, command, errno, AddrContainer, CmdHeader, IdContainer};
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -203,8 +203,8 @@ impl Node {
                 .iter()
                 .filter(|r| r.header.status == 0 && !r.payload.is_empty())
             {
-                let Ok(list) = read_addr_list(&mut Reader::new(&reply.payload, "route list"))
-                else {
+                let decoded = AddrContainer::decode(&reply.payload);
+                let Ok(list) = decoded.and_then(|c| AddrList::from_container(&c)) else {
                     continue;
                 };
                 let per_node = list.node_addr_num.max(1);
@@ -266,12 +266,11 @@ impl Node {
             .into_iter()
             .filter_map(|addr| {
                 let conn = net.conns.get(addr)?.clone();
-                let b = net
-                    .backends
-                    .get(addr)?
-                    .iter()
-                    .find(|b| groups.contains(&b.group_id) && !b.ids.is_empty())?;
-                Some((conn, b.group_id, b.backend_id, *b.ids.first()?))
+                let (group, b) = net.backends.get(addr)?.iter().find_map(|b| {
+                    let g = u32::try_from(b.group_id).ok()?;
+                    (groups.contains(&g) && !b.ids.is_empty()).then_some((g, b))
+                })?;
+                Some((conn, group, b.backend_id, *b.ids.first()?))
             })
             .collect()
     }
@@ -299,8 +298,8 @@ fn handle_push(inner: &NodeInner, conn: &Arc<Conn>, header: &CmdHeader, payload:
         tracing::debug!(addr = %conn.addr, cmd = header.cmd, "unexpected request from node ignored");
         return;
     }
-    match read_id_container(Reader::new(payload, "UPDATE_IDS")) {
-        Ok(update) => {
+    match IdContainer::decode(payload) {
+        Ok(IdContainer { backends: update }) => {
             let mut net = inner.lock();
             let list = net.backends.entry(conn.addr).or_default();
             apply_update(list, update);

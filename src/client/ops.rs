@@ -8,8 +8,9 @@ use super::entry::{
 use super::error::ClientError;
 use super::result::{join_all, pending, AsyncResult, Completer};
 use super::session::Session;
-use super::wire::{encode_exec, sph_flags};
+use super::wire::encode_exec;
 use crate::key::RawId;
+use crate::protocol::sph_flags;
 use crate::protocol::{cmd_flags, command, io_flags, IoAttr, IO_ATTR_SIZE_BYTES};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -233,9 +234,10 @@ impl Session {
         self.range(command::READ_RANGE, begin, end, start, num)
     }
 
-    /// DEL_RANGE over [`begin`, `end`]; the removed count comes back in `io.num`.
+    /// DEL_RANGE over [`begin`, `end`]; the removed count comes back in `io.num`. The
+    /// limit is sent as "no limit" (`num` = all ones), which eblob also reads `num` 0 as.
     pub fn remove_data_range(&self, begin: &RawId, end: &RawId) -> AsyncResult<Results<ReadData>> {
-        self.range(command::DEL_RANGE, begin, end, 0, 0)
+        self.range(command::DEL_RANGE, begin, end, 0, u64::MAX)
     }
 
     fn range(

@@ -4,7 +4,8 @@
 
 use super::wire::BackendIds;
 use crate::key::RawId;
-use std::collections::{BTreeMap, HashMap};
+use crate::routing::Routes;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
 /// Who owns a ring point.
@@ -14,47 +15,48 @@ pub struct Route {
     pub backend_id: i32,
 }
 
-/// Ring points per group.
+/// Ring points per group, over the shared `routing::Routes`.
 #[derive(Debug, Default, Clone)]
 pub struct RouteTable {
-    groups: BTreeMap<u32, BTreeMap<RawId, Route>>,
+    routes: Routes<Route>,
 }
 
 impl RouteTable {
     /// Build from every node's backends. Nodes are taken in address order so the result
-    /// does not depend on hash order; a point already present is ignored, as Elliptics does.
+    /// does not depend on hash order; a point already present is ignored, as Elliptics does
+    /// (a backend whose points all exist already is skipped: -EEXIST in the original).
     pub fn build(nodes: &HashMap<SocketAddr, Vec<BackendIds>>) -> RouteTable {
         let mut addrs: Vec<&SocketAddr> = nodes.keys().collect();
         addrs.sort();
-        let mut groups: BTreeMap<u32, BTreeMap<RawId, Route>> = BTreeMap::new();
+        let mut routes = Routes::new();
         for addr in addrs {
             for backend in nodes.get(addr).into_iter().flatten() {
-                let ring = groups.entry(backend.group_id).or_default();
-                for id in &backend.ids {
-                    ring.entry(*id).or_insert(Route {
-                        addr: *addr,
-                        backend_id: backend.backend_id,
-                    });
+                let Ok(group) = u32::try_from(backend.group_id) else {
+                    continue;
+                };
+                let owner = Route {
+                    addr: *addr,
+                    backend_id: backend.backend_id,
+                };
+                if let Err(e) = routes.insert_points(group, &backend.ids, owner) {
+                    tracing::warn!(%addr, backend = backend.backend_id, error = %e, "backend ids not added");
                 }
             }
         }
-        RouteTable { groups }
+        RouteTable { routes }
     }
 
     /// The owner of `id` in `group`, or `None` when the group has no points (-ENXIO).
     pub fn owner(&self, group: u32, id: &RawId) -> Option<Route> {
-        let ring = self.groups.get(&group)?;
-        ring.range(..=*id)
-            .next_back()
-            .or_else(|| ring.iter().next_back())
-            .map(|(_, r)| *r)
+        self.routes.owner(group, id).ok().copied()
     }
 
     /// Every (group, point, owner), in group then point order.
     pub fn entries(&self) -> Vec<(u32, RawId, Route)> {
-        self.groups
-            .iter()
-            .flat_map(|(g, ring)| ring.iter().map(move |(id, r)| (*g, *id, *r)))
+        self.routes
+            .groups()
+            .filter_map(|g| self.routes.table(g).map(|t| (g, t)))
+            .flat_map(|(g, t)| t.iter().map(move |(id, r)| (g, *id, *r)))
             .collect()
     }
 }
