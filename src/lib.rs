@@ -11,6 +11,8 @@
 //! - [`blob`]: the per-shard blob log (eblob format).
 //! - [`node`]: the storage node (`dnet_ioserv`).
 //! - [`client`]: the Rust client (`Node`, `Session`).
+//! - [`srw`]: server-side processing (apps in the store, worker pools per shard);
+//!   [`worker`]: the Rust worker SDK.
 //!
 //! Glossary: a *frame* is a header plus payload on the wire; a *request* is a decoded
 //! command; a *record* is a value on disk; a *shard* is one core's thread with its ring,
@@ -29,3 +31,5 @@ pub mod protocol;
 pub mod recovery;
 pub mod routing;
 pub mod runtime;
+pub mod srw;
+pub mod worker;

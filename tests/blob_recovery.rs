@@ -213,3 +213,20 @@ fn closed_files_get_a_sorted_index_that_is_loaded_on_reopen() {
         }
     }
 }
+
+#[test]
+fn closed_files_are_sorted_by_later_writes_without_an_explicit_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(dir.path());
+    o.records_in_blob = 5;
+    let log = open_with(o);
+    for i in 0..12 {
+        write(&log, &format!("k{i}"), b"v");
+    }
+    assert!(dir.path().join("data-0.0.index.sorted").exists());
+    assert!(dir.path().join("data-0.1.index.sorted").exists());
+    assert!(!dir.path().join("data-0.2.index.sorted").exists());
+    run(log.remove(&key("k1"))).unwrap();
+    assert_eq!(errno_of(read_all(&log, "k1")), errno::ENOENT);
+    assert_eq!(read_all(&log, "k7").unwrap(), b"v");
+}

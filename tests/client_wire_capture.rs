@@ -3,53 +3,12 @@
 //! advertised addresses) and checks that `dnet_ioclient` sends the captured client frames
 //! byte for byte (only the write timestamp may differ).
 
+mod common;
+
+use common::capture::{load as capture, Message};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::process::Command;
-
-struct Message {
-    from_client: bool,
-    bytes: Vec<u8>,
-}
-
-fn capture(name: &str) -> Vec<Message> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/spec/wire-captures");
-    let path = dir.join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "the 2.26 wire captures must sit beside the checkout ({}): {e}",
-            path.display()
-        )
-    });
-    let mut out: Vec<Message> = Vec::new();
-    for line in text.lines() {
-        if line.starts_with("message #") {
-            out.push(Message {
-                from_client: line.contains("(client -> server)"),
-                bytes: Vec::new(),
-            });
-            continue;
-        }
-        // Hexdump rows: 4 spaces, 4 hex offset digits, 2 spaces, up to 16 bytes, ASCII.
-        let Some(row) = line.strip_prefix("    ") else {
-            continue;
-        };
-        let Some((offset, rest)) = row.split_once("  ") else {
-            continue;
-        };
-        if offset.len() != 4 || !offset.chars().all(|c| c.is_ascii_hexdigit()) {
-            continue;
-        }
-        let hex = rest.get(..48).unwrap_or(rest);
-        let msg = out.last_mut().expect("row before message");
-        msg.bytes.extend(
-            hex.split_whitespace()
-                .map(|b| u8::from_str_radix(b, 16).expect("hex byte")),
-        );
-    }
-    out
-}
 
 /// Replace every advertised 127.0.0.1:1025 (sockaddr_in: 02 00 04 01 7f 00 00 01) with `port`.
 fn patch_port(bytes: &mut [u8], port: u16) {

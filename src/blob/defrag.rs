@@ -56,13 +56,7 @@ fn shown(p: &Path) -> String {
 }
 
 fn sync_dir(opts: &BlobOptions) -> Result<(), BlobError> {
-    let dir = match opts.data_prefix.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::File::open(&dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| BlobError::io(&shown(&dir), e))
+    segment::sync_dir(&opts.data_prefix)
 }
 
 /// Move the new files of a committed defrag of file `num` into place.
@@ -321,6 +315,7 @@ impl<F: IoFile> BlobLog<F> {
                 l.index_slot = u32::try_from(slot).unwrap_or(u32::MAX);
             }
         }
+        index.seal(num);
         stats.files_rewritten += 1;
         stats.records_kept += placed.len() as u64;
         stats.records_dropped += seg.records.get().saturating_sub(placed.len() as u64);

@@ -1,10 +1,15 @@
 //! The in-memory key index: one packed location per live (or uncommitted) key.
 //!
+//! Keys of files still being written live in a hash map (about 2x its entry size per key,
+//! from the load factor). Once a file is sealed (closed and its sorted index written) its
+//! keys move to a key-sorted array: 104 bytes per key, searched by bisection, with removed
+//! keys marked dead in place until the next defrag of that file compacts the array.
 //! Keys are sha512 outputs, so the map hashes them by their first 8 bytes instead of
 //! running SipHash over 64 bytes. Removed keys are not kept: a tombstone on disk is enough.
 
 use crate::key::RawId;
-use std::collections::HashMap;
+use crate::protocol::record_flags;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// Where a record lives and what its header says (40 bytes).
@@ -40,8 +45,144 @@ impl Hasher for IdHasher {
     }
 }
 
-/// Map from key to location.
-pub type KeyIndex = HashMap<RawId, Loc, BuildHasherDefault<IdHasher>>;
+type HotMap = HashMap<RawId, Loc, BuildHasherDefault<IdHasher>>;
+
+/// A live location never has REMOVE set, so the bit marks dead slots of sealed arrays.
+const DEAD: u32 = record_flags::REMOVE as u32;
+
+fn is_live(l: &Loc) -> bool {
+    l.flags & DEAD == 0
+}
+
+/// Map from key to location: a hash map for open files, sorted arrays for sealed ones.
+#[derive(Debug, Default)]
+pub struct KeyIndex {
+    hot: HotMap,
+    sealed: BTreeMap<u32, Vec<(RawId, Loc)>>,
+    live: usize,
+}
+
+impl KeyIndex {
+    fn find_sealed(&self, key: &RawId) -> Option<(u32, usize)> {
+        for (num, v) in self.sealed.iter().rev() {
+            if let Ok(i) = v.binary_search_by(|(k, _)| k.cmp(key)) {
+                if v.get(i).is_some_and(|(_, l)| is_live(l)) {
+                    return Some((*num, i));
+                }
+            }
+        }
+        None
+    }
+
+    pub fn get(&self, key: &RawId) -> Option<&Loc> {
+        if let Some(l) = self.hot.get(key) {
+            return Some(l);
+        }
+        let (num, i) = self.find_sealed(key)?;
+        self.sealed.get(&num)?.get(i).map(|(_, l)| l)
+    }
+
+    pub fn get_mut(&mut self, key: &RawId) -> Option<&mut Loc> {
+        if self.hot.contains_key(key) {
+            return self.hot.get_mut(key);
+        }
+        let (num, i) = self.find_sealed(key)?;
+        self.sealed.get_mut(&num)?.get_mut(i).map(|(_, l)| l)
+    }
+
+    /// Set the location of `key`, returning the one it replaces.
+    pub fn insert(&mut self, key: RawId, loc: Loc) -> Option<Loc> {
+        debug_assert!(is_live(&loc));
+        let old = self.remove(&key);
+        self.live += 1;
+        let Some(v) = self.sealed.get_mut(&loc.file) else {
+            self.hot.insert(key, loc);
+            return old;
+        };
+        match v.last() {
+            Some((last, _)) if *last >= key => match v.binary_search_by(|(k, _)| k.cmp(&key)) {
+                Ok(i) => {
+                    if let Some(slot) = v.get_mut(i) {
+                        slot.1 = loc;
+                    }
+                }
+                Err(i) => v.insert(i, (key, loc)),
+            },
+            _ => v.push((key, loc)),
+        }
+        old
+    }
+
+    pub fn remove(&mut self, key: &RawId) -> Option<Loc> {
+        let old = match self.hot.remove(key) {
+            Some(l) => Some(l),
+            None => {
+                let (num, i) = self.find_sealed(key)?;
+                let slot = self.sealed.get_mut(&num)?.get_mut(i)?;
+                let l = slot.1;
+                slot.1.flags |= DEAD;
+                Some(l)
+            }
+        };
+        self.live -= 1;
+        old
+    }
+
+    /// Live keys and locations, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&RawId, &Loc)> {
+        let sealed = self
+            .sealed
+            .values()
+            .flat_map(|v| v.iter())
+            .filter(|(_, l)| is_live(l))
+            .map(|(k, l)| (k, l));
+        self.hot.iter().chain(sealed)
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &Loc> {
+        self.iter().map(|(_, l)| l)
+    }
+
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// From now on keys of file `num` go to a sorted array (fast path: ascending inserts).
+    pub fn start_sealed(&mut self, num: u32) {
+        self.sealed.entry(num).or_default();
+    }
+
+    /// Move the keys of file `num` from the hash map into its sorted array.
+    pub fn seal(&mut self, num: u32) {
+        let keys: Vec<RawId> = self
+            .hot
+            .iter()
+            .filter(|(_, l)| l.file == num)
+            .map(|(k, _)| *k)
+            .collect();
+        let v = self.sealed.entry(num).or_default();
+        for k in keys {
+            if let Some(l) = self.hot.remove(&k) {
+                v.push((k, l));
+            }
+        }
+        v.sort_unstable_by_key(|(k, _)| *k);
+        v.retain(|(_, l)| is_live(l));
+        v.shrink_to_fit();
+        self.hot.shrink_to_fit();
+    }
+
+    /// Bytes held by the index structures (capacity, not only the live part).
+    pub fn allocated_bytes(&self) -> usize {
+        let slot = std::mem::size_of::<(RawId, Loc)>();
+        let sealed: usize = self.sealed.values().map(|v| v.capacity() * slot).sum();
+        sealed + self.hot.capacity() * (slot + 1)
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -55,6 +196,7 @@ mod tests {
     #[test]
     fn index_finds_keys_that_share_a_prefix() {
         let mut idx = KeyIndex::default();
+        idx.start_sealed(1);
         let mut a = [1u8; 64];
         let b = [1u8; 64];
         a[63] = 2;
@@ -70,5 +212,38 @@ mod tests {
         idx.insert(RawId(b), Loc { position: 9, ..loc });
         assert_eq!(idx.get(&RawId(a)).map(|l| l.position), Some(1));
         assert_eq!(idx.get(&RawId(b)).map(|l| l.position), Some(9));
+    }
+
+    #[test]
+    fn sealed_keys_are_found_replaced_and_removed_like_hot_ones() {
+        let mut idx = KeyIndex::default();
+        let loc = |file, position| Loc {
+            position,
+            data_size: 50,
+            disk_size: 200,
+            file,
+            index_slot: 0,
+            flags: 0,
+        };
+        for i in 0..100u8 {
+            idx.insert(RawId([i; 64]), loc(0, u64::from(i)));
+        }
+        idx.seal(0);
+        idx.insert(RawId([200; 64]), loc(1, 0));
+        assert_eq!(idx.len(), 101);
+        assert_eq!(idx.get(&RawId([42; 64])).map(|l| l.position), Some(42));
+        assert_eq!(idx.remove(&RawId([42; 64])).map(|l| l.position), Some(42));
+        assert!(idx.get(&RawId([42; 64])).is_none());
+        assert!(idx.remove(&RawId([42; 64])).is_none());
+        let old = idx.insert(RawId([43; 64]), loc(1, 7));
+        assert_eq!(old.map(|l| l.file), Some(0));
+        assert_eq!(
+            idx.get(&RawId([43; 64])).map(|l| (l.file, l.position)),
+            Some((1, 7))
+        );
+        idx.insert(RawId([42; 64]), loc(0, 99));
+        assert_eq!(idx.get(&RawId([42; 64])).map(|l| l.position), Some(99));
+        assert_eq!(idx.len(), 101);
+        assert_eq!(idx.iter().count(), 101);
     }
 }

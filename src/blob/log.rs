@@ -6,7 +6,7 @@ use super::error::BlobError;
 use super::ext_header::EXT_HEADER_SIZE_BYTES;
 use super::index::{KeyIndex, Loc};
 use super::segment::{self, Segment};
-use super::sync::{GroupCommit, KeyLocks, YieldNow};
+use super::sync::{GroupCommit, KeyLocks};
 use super::{recovery, BlobOptions, BlobStats, RecordMeta};
 use crate::io::IoFile;
 use crate::key::RawId;
@@ -27,10 +27,13 @@ pub struct BlobLog<F: IoFile> {
     pub(super) commit: GroupCommit,
     pub(super) dirty: RefCell<BTreeMap<u32, Rc<Segment<F>>>>,
     pub(super) read_only: Cell<bool>,
-    last_sync: Cell<Instant>,
+    pub(super) last_sync: Cell<Instant>,
     pub(super) writes: Cell<u64>,
     pub(super) fsyncs: Cell<u64>,
     pub(super) defrag_running: Cell<bool>,
+    /// A closed file still lacks its sorted index.
+    pub(super) needs_sort: Cell<bool>,
+    pub(super) sorting: Cell<bool>,
     pub(super) defrag_stop: Cell<super::defrag::DefragStop>,
 }
 
@@ -58,7 +61,8 @@ impl<F: IoFile> BlobLog<F> {
             super::defrag::finish_interrupted(&opts)?;
         }
         let mut nums = segment::list_files(&opts.data_prefix, opts.shard)?;
-        if nums.is_empty() {
+        let fresh = nums.is_empty();
+        if fresh {
             nums.push(0);
         }
         let log = BlobLog {
@@ -74,6 +78,8 @@ impl<F: IoFile> BlobLog<F> {
             writes: Cell::new(0),
             fsyncs: Cell::new(0),
             defrag_running: Cell::new(false),
+            needs_sort: Cell::new(false),
+            sorting: Cell::new(false),
             defrag_stop: Cell::new(super::defrag::DefragStop::Never),
         };
         let mut stale = Vec::new();
@@ -88,6 +94,7 @@ impl<F: IoFile> BlobLog<F> {
             let entries = match recovery::load_sorted(&seg).await? {
                 Some(e) if num != last => {
                     seg.sorted.set(true);
+                    log.index.borrow_mut().start_sealed(num);
                     e
                 }
                 _ => recovery::scan(&seg, num == last, !log.opts.read_only).await?,
@@ -97,6 +104,9 @@ impl<F: IoFile> BlobLog<F> {
             log.files.borrow_mut().insert(num, seg);
         }
         if !log.opts.read_only {
+            if fresh {
+                segment::sync_dir(&log.opts.data_prefix)?;
+            }
             for (seg, loc) in stale {
                 log.mark_removed(&seg, &loc).await?;
             }
@@ -222,6 +232,7 @@ impl<F: IoFile> BlobLog<F> {
                 || seg.records.get() >= self.opts.records_in_blob)
         {
             seg.closed.set(true);
+            self.needs_sort.set(true);
             let num = seg.num + 1;
             let next = Rc::new(Segment::open(
                 &self.opts.data_prefix,
@@ -229,6 +240,7 @@ impl<F: IoFile> BlobLog<F> {
                 num,
                 false,
             )?);
+            segment::sync_dir(&self.opts.data_prefix)?;
             self.files.borrow_mut().insert(num, next.clone());
             seg = next;
         }
@@ -297,88 +309,6 @@ impl<F: IoFile> BlobLog<F> {
         }
         let seq = self.commit.next_seq();
         self.made_durable(seq).await
-    }
-
-    /// After a change numbered `seq`: with `sync_s == 0` wait until it is durable.
-    pub(super) async fn made_durable(&self, seq: u64) -> Result<(), BlobError> {
-        if self.opts.sync_s != 0 {
-            return Ok(());
-        }
-        let mut yielded = false;
-        loop {
-            if self.commit.poisoned.get() {
-                return Err(BlobError::Poisoned);
-            }
-            if self.commit.synced_seq.get() >= seq {
-                return Ok(());
-            }
-            if !yielded {
-                // Let writers that are ready now finish their bytes and share this sync.
-                yielded = true;
-                YieldNow::default().await;
-                continue;
-            }
-            if self.commit.in_flight.get() {
-                let seen = self.commit.round_done.generation();
-                self.commit.round_done.wait(seen).await;
-            } else {
-                self.sync_round().await?;
-            }
-        }
-    }
-
-    /// One group-commit round: fdatasync every file changed since the last round.
-    async fn sync_round(&self) -> Result<(), BlobError> {
-        self.commit.in_flight.set(true);
-        let target = self.commit.written_seq.get();
-        let dirty = std::mem::take(&mut *self.dirty.borrow_mut());
-        let mut result = Ok(());
-        for seg in dirty.values() {
-            self.fsyncs.set(self.fsyncs.get() + 2);
-            if let Err(e) = seg.sync_all().await {
-                self.commit.poisoned.set(true);
-                result = Err(e);
-                break;
-            }
-        }
-        if result.is_ok() {
-            self.commit.synced_seq.set(target);
-            self.last_sync.set(Instant::now());
-        }
-        self.commit.in_flight.set(false);
-        self.commit.round_done.notify();
-        result
-    }
-
-    /// Flush everything written so far and write sorted indexes of closed files.
-    pub async fn sync(&self) -> Result<(), BlobError> {
-        if self.commit.poisoned.get() {
-            return Err(BlobError::Poisoned);
-        }
-        while self.commit.in_flight.get() {
-            let seen = self.commit.round_done.generation();
-            self.commit.round_done.wait(seen).await;
-        }
-        self.sync_round().await?;
-        if self.read_only.get() {
-            return Ok(());
-        }
-        let closed: Vec<_> = self.files.borrow().values().cloned().collect();
-        for seg in closed {
-            if seg.closed.get() && !seg.sorted.get() && seg.busy.get() == 0 {
-                self.sort_segment(&seg).await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// With `sync_s > 0`: call often; syncs when `sync_s` seconds passed since the last one.
-    pub async fn sync_if_due(&self) -> Result<(), BlobError> {
-        let due_s = u64::try_from(self.opts.sync_s).unwrap_or(0);
-        if due_s > 0 && self.last_sync.get().elapsed().as_secs() >= due_s {
-            return self.sync().await;
-        }
-        Ok(())
     }
 
     /// Stop the next defrags at `stop`, leaving their files as a crash would (tests).

@@ -26,7 +26,9 @@ pub mod segment;
 pub mod sync;
 
 mod defrag;
+mod durability;
 mod log;
+mod prepare;
 mod read;
 mod recovery;
 mod write;

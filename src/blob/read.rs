@@ -90,11 +90,22 @@ impl<F: IoFile> BlobLog<F> {
         let last_chunk = end.saturating_sub(1).max(start) / CHUNK_SIZE_BYTES;
         let from = first_chunk * CHUNK_SIZE_BYTES;
         let to = ((last_chunk + 1) * CHUNK_SIZE_BYTES).min(loc.data_size);
-        let buf = seg.read_data(to.saturating_sub(from), base + from).await?;
         let footer_bytes = footer::footer_size(loc.data_size);
-        let foot = seg
-            .read_data(footer_bytes, loc.position + loc.disk_size - footer_bytes)
-            .await?;
+        let footer_at = loc.position + loc.disk_size - footer_bytes;
+        let (buf, foot) = if to == loc.data_size && base + to == footer_at {
+            // The footer follows the data: one read for both.
+            let mut buf = seg
+                .read_data(to.saturating_sub(from) + footer_bytes, base + from)
+                .await?;
+            let split = buf
+                .len()
+                .saturating_sub(usize::try_from(footer_bytes).unwrap_or(0));
+            let foot = buf.split_off(split);
+            (buf, foot)
+        } else {
+            let buf = seg.read_data(to.saturating_sub(from), base + from).await?;
+            (buf, seg.read_data(footer_bytes, footer_at).await?)
+        };
         if let Err(chunk) = footer::verify(kind, &foot, first_chunk, &buf) {
             return Err(BlobError::ChecksumMismatch {
                 path: seg.path.clone(),

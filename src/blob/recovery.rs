@@ -129,8 +129,15 @@ async fn check_entry<F: IoFile>(
         Some(end) if end <= data_len => {}
         _ => return Ok(Check::Bad),
     }
-    let head = seg.read_data(DISK_CONTROL_SIZE_BYTES, dc.position).await?;
-    let Some(copy) = DiskControl::decode_at(&head, 0) else {
+    // Verifying reads the whole record at once (its size is bounded by the file above).
+    let kind = FooterKind::of_flags(dc.flags).filter(|_| verify_footers && checked);
+    let read_len = if kind.is_some() {
+        dc.disk_size
+    } else {
+        DISK_CONTROL_SIZE_BYTES
+    };
+    let record = seg.read_data(read_len, dc.position).await?;
+    let Some(copy) = DiskControl::decode_at(&record, 0) else {
         return Ok(Check::Bad);
     };
     let strip = |d: &DiskControl| DiskControl {
@@ -141,17 +148,13 @@ async fn check_entry<F: IoFile>(
         return Ok(Check::Bad);
     }
     let removed = (copy.flags | dc.flags) & record_flags::REMOVE != 0;
-    if verify_footers && checked && !removed {
-        if let Some(kind) = FooterKind::of_flags(dc.flags) {
-            let data = seg
-                .read_data(dc.data_size, dc.position + DISK_CONTROL_SIZE_BYTES)
-                .await?;
-            let foot = seg
-                .read_data(footer_bytes, dc.position + dc.disk_size - footer_bytes)
-                .await?;
-            if footer::verify(kind, &foot, 0, &data).is_err() {
-                return Ok(Check::BadFooter { removed });
-            }
+    if let (Some(kind), false) = (kind, removed) {
+        let data_end = usize::try_from(DISK_CONTROL_SIZE_BYTES + dc.data_size).unwrap_or(0);
+        let foot_at = usize::try_from(dc.disk_size - footer_bytes).unwrap_or(0);
+        let data = record.get(96..data_end).unwrap_or(&[]);
+        let foot = record.get(foot_at..).unwrap_or(&[]);
+        if footer::verify(kind, foot, 0, data).is_err() {
+            return Ok(Check::BadFooter { removed });
         }
     }
     Ok(Check::Good { removed })
@@ -277,6 +280,7 @@ impl<F: IoFile> BlobLog<F> {
                     }
                 }
             }
+            index.seal(seg.num);
             seg.sorted.set(true);
             return Ok(());
         }

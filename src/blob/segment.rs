@@ -43,6 +43,17 @@ pub fn lock(prefix: &Path, shard: u32) -> Result<File, BlobError> {
     }
 }
 
+/// fsync the directory holding the log, so that created and renamed files persist.
+pub fn sync_dir(prefix: &Path) -> Result<(), BlobError> {
+    let dir = match prefix.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| BlobError::io(&dir.display().to_string(), e))
+}
+
 /// Data file numbers present for `prefix`/`shard`, ascending.
 pub fn list_files(prefix: &Path, shard: u32) -> Result<Vec<u32>, BlobError> {
     let dir = match prefix.parent() {

@@ -23,10 +23,10 @@ use std::rc::Rc;
 /// Largest value (user bytes) a record may hold; bounds every buffer a write allocates.
 pub const VALUE_SIZE_BYTES_MAX: u64 = FRAME_PAYLOAD_BYTES_MAX_CEILING;
 
-const HEAD_BYTES: u64 = DISK_CONTROL_SIZE_BYTES + EXT_HEADER_SIZE_BYTES;
+pub(super) const HEAD_BYTES: u64 = DISK_CONTROL_SIZE_BYTES + EXT_HEADER_SIZE_BYTES;
 
 /// Data bytes (ext header included) a record can hold.
-fn capacity(loc: &Loc) -> u64 {
+pub(super) fn capacity(loc: &Loc) -> u64 {
     let room = loc.disk_size.saturating_sub(DISK_CONTROL_SIZE_BYTES);
     if u64::from(loc.flags) & record_flags::NOCSUM != 0 {
         room
@@ -36,7 +36,7 @@ fn capacity(loc: &Loc) -> u64 {
 }
 
 /// Whether a record can take a write that wants `csum_flags` without changing its footer.
-fn same_checksum(loc: &Loc, csum_flags: u64) -> bool {
+pub(super) fn same_checksum(loc: &Loc, csum_flags: u64) -> bool {
     let flags = u64::from(loc.flags);
     if csum_flags & record_flags::NOCSUM != 0 {
         flags & record_flags::NOCSUM != 0
@@ -45,7 +45,7 @@ fn same_checksum(loc: &Loc, csum_flags: u64) -> bool {
     }
 }
 
-fn header_of(id: &RawId, loc: &Loc) -> DiskControl {
+pub(super) fn header_of(id: &RawId, loc: &Loc) -> DiskControl {
     DiskControl {
         key: *id,
         flags: u64::from(loc.flags),
@@ -55,11 +55,11 @@ fn header_of(id: &RawId, loc: &Loc) -> DiskControl {
     }
 }
 
-fn flags32(flags: u64) -> u32 {
+pub(super) fn flags32(flags: u64) -> u32 {
     u32::try_from(flags & 0xffff_ffff).unwrap_or(0)
 }
 
-fn too_big() -> BlobError {
+pub(super) fn too_big() -> BlobError {
     BlobError::Invalid("offset + size exceeds the largest value")
 }
 
@@ -132,6 +132,13 @@ impl<F: IoFile> BlobLog<F> {
         self.writes.set(self.writes.get() + 1);
         let seq = self.commit.next_seq();
         self.made_durable(seq).await?;
+        drop(_guard);
+        if self.needs_sort.get() {
+            // Best effort: a failure here is retried by the next write or sync.
+            if let Err(e) = self.sort_closed().await {
+                tracing::warn!("sorting a closed blob file failed: {e}");
+            }
+        }
         Ok(record_info(&seg, &loc, &ext))
     }
 
@@ -163,173 +170,6 @@ impl<F: IoFile> BlobLog<F> {
             }
         }
         Ok(())
-    }
-
-    fn touch(&self, seg: &Rc<Segment<F>>) {
-        self.dirty.borrow_mut().insert(seg.num, seg.clone());
-    }
-
-    /// Reserve `num` user bytes in an UNCOMMITTED record (reusing a big enough one).
-    async fn prepare(
-        &self,
-        id: &RawId,
-        num: u64,
-        csum_flags: u64,
-        ext: &ExtHeader,
-    ) -> Result<(Rc<Segment<F>>, Loc), BlobError> {
-        if num > VALUE_SIZE_BYTES_MAX {
-            return Err(too_big());
-        }
-        let need = num + EXT_HEADER_SIZE_BYTES;
-        let ext_bytes = Bytes::copy_from_slice(&ext.encode());
-        if let Ok((old, seg)) = self.locate(id) {
-            if capacity(&old) >= need && same_checksum(&old, csum_flags) {
-                let _busy = Busy::new(&seg);
-                let loc = Loc {
-                    flags: old.flags | flags32(record_flags::UNCOMMITTED),
-                    data_size: need,
-                    ..old
-                };
-                self.index.borrow_mut().insert(*id, loc);
-                seg.write_header(&header_of(id, &loc), loc.index_slot)
-                    .await?;
-                seg.write_data(vec![ext_bytes], loc.position + DISK_CONTROL_SIZE_BYTES)
-                    .await?;
-                self.touch(&seg);
-                return Ok((seg, loc));
-            }
-        }
-        let flags = record_flags::EXTHDR | record_flags::UNCOMMITTED | csum_flags;
-        let footer_bytes = if csum_flags & record_flags::NOCSUM != 0 {
-            0
-        } else {
-            footer::footer_size(need)
-        };
-        let disk_size = DISK_CONTROL_SIZE_BYTES + need + footer_bytes;
-        let (seg, position) = self.allocate(disk_size)?;
-        let _busy = Busy::new(&seg);
-        let dc = DiskControl {
-            key: *id,
-            flags,
-            data_size: need,
-            disk_size,
-            position,
-        };
-        let head = Bytes::copy_from_slice(&dc.encode());
-        seg.write_data(vec![head, ext_bytes], position).await?;
-        self.extend_to(&seg, position + disk_size)?;
-        self.new_record_done(id, &seg, dc).await
-    }
-
-    /// Make sure the data file covers `end` (reserved space reads back as zeros).
-    fn extend_to(&self, seg: &Segment<F>, end: u64) -> Result<(), BlobError> {
-        if seg.data_len()? < end {
-            seg.data
-                .as_std()
-                .set_len(end)
-                .map_err(|e| BlobError::io(&seg.path, e))?;
-        }
-        Ok(())
-    }
-
-    /// After a new record's bytes are written: index entry, key index, old copy removed.
-    async fn new_record_done(
-        &self,
-        id: &RawId,
-        seg: &Rc<Segment<F>>,
-        dc: DiskControl,
-    ) -> Result<(Rc<Segment<F>>, Loc), BlobError> {
-        let slot = self.append_index(seg, &dc).await?;
-        let loc = Loc {
-            position: dc.position,
-            data_size: dc.data_size,
-            disk_size: dc.disk_size,
-            file: seg.num,
-            index_slot: slot,
-            flags: flags32(dc.flags),
-        };
-        let old = self.index.borrow_mut().insert(*id, loc);
-        self.touch(seg);
-        if let Some(old) = old {
-            let old_seg = self.segment(old.file)?;
-            self.mark_removed(&old_seg, &old).await?;
-        }
-        Ok((seg.clone(), loc))
-    }
-
-    /// PLAIN_WRITE: the ext header and `data` at `offset` inside an uncommitted record.
-    async fn plain_write(
-        &self,
-        seg: &Rc<Segment<F>>,
-        loc: &Loc,
-        offset: u64,
-        data: &Bytes,
-        ext: &ExtHeader,
-    ) -> Result<(), BlobError> {
-        let end = offset
-            .checked_add(data.len() as u64)
-            .and_then(|e| e.checked_add(EXT_HEADER_SIZE_BYTES))
-            .ok_or_else(too_big)?;
-        if end > capacity(loc) {
-            return Err(BlobError::CommitTooLarge {
-                commit_bytes: end,
-                capacity_bytes: capacity(loc),
-            });
-        }
-        let _busy = Busy::new(seg);
-        let base = loc.position + DISK_CONTROL_SIZE_BYTES;
-        seg.write_data(vec![Bytes::copy_from_slice(&ext.encode())], base)
-            .await?;
-        if !data.is_empty() {
-            seg.write_data(vec![data.clone()], base + EXT_HEADER_SIZE_BYTES + offset)
-                .await?;
-        }
-        self.touch(seg);
-        Ok(())
-    }
-
-    /// COMMIT: `csize` data bytes (ext header included) become the value.
-    async fn commit_record(
-        &self,
-        id: &RawId,
-        seg: &Rc<Segment<F>>,
-        loc: Loc,
-        csize: u64,
-    ) -> Result<Loc, BlobError> {
-        if u64::from(loc.flags) & record_flags::UNCOMMITTED == 0 {
-            return Err(BlobError::NotPermitted("commit of a committed record"));
-        }
-        if csize > capacity(&loc) {
-            return Err(BlobError::CommitTooLarge {
-                commit_bytes: csize,
-                capacity_bytes: capacity(&loc),
-            });
-        }
-        let _busy = Busy::new(seg);
-        let new = Loc {
-            data_size: csize,
-            flags: loc.flags & !flags32(record_flags::UNCOMMITTED),
-            ..loc
-        };
-        self.write_footer(seg, &new).await?;
-        seg.write_header(&header_of(id, &new), new.index_slot)
-            .await?;
-        self.index.borrow_mut().insert(*id, new);
-        self.touch(seg);
-        Ok(new)
-    }
-
-    /// Recompute and write the footer of a record from its data on disk.
-    async fn write_footer(&self, seg: &Segment<F>, loc: &Loc) -> Result<(), BlobError> {
-        if u64::from(loc.flags) & record_flags::NOCSUM != 0 {
-            return Ok(());
-        }
-        let data = seg
-            .read_data(loc.data_size, loc.position + DISK_CONTROL_SIZE_BYTES)
-            .await?;
-        let foot = footer::build(FooterKind::Crc32, &data);
-        let at = loc.position + loc.disk_size - foot.len() as u64;
-        seg.write_data(vec![Bytes::from(foot)], at).await
     }
 
     async fn normal_write(
@@ -452,7 +292,9 @@ impl<F: IoFile> BlobLog<F> {
         };
         let disk_size = DISK_CONTROL_SIZE_BYTES + reserve + footer_bytes;
         let content_len = usize::try_from(DISK_CONTROL_SIZE_BYTES + need).map_err(|_| too_big())?;
-        let mut buf = vec![0u8; content_len];
+        let footer_room = usize::try_from(footer::footer_size(need)).map_err(|_| too_big())?;
+        let mut buf = Vec::with_capacity(content_len + footer_room);
+        buf.resize(content_len, 0u8);
         let head = usize::try_from(HEAD_BYTES).unwrap_or(144);
         buf[96..head].copy_from_slice(&ext.encode());
         if let Some((old, old_seg)) = &existing {
@@ -486,11 +328,20 @@ impl<F: IoFile> BlobLog<F> {
         };
         buf[..96].copy_from_slice(&dc.encode());
         let foot_at = position + disk_size - foot.len() as u64;
-        seg.write_data(vec![Bytes::from(buf)], position).await?;
-        if foot.is_empty() {
-            self.extend_to(&seg, position + disk_size)?;
+        let buf_len = buf.len() + foot.len();
+        let no_footer = foot.is_empty();
+        if foot_at == position + buf.len() as u64 {
+            // No slack: the footer goes out with the record in one write.
+            buf.extend_from_slice(&foot);
+            seg.write_data(vec![Bytes::from(buf)], position).await?;
         } else {
-            seg.write_data(vec![Bytes::from(foot)], foot_at).await?;
+            seg.write_data(vec![Bytes::from(buf)], position).await?;
+            if !foot.is_empty() {
+                seg.write_data(vec![Bytes::from(foot)], foot_at).await?;
+            }
+        }
+        if no_footer && (buf_len as u64) < disk_size {
+            self.extend_to(&seg, position + disk_size)?;
         }
         self.new_record_done(id, &seg, dc).await
     }

@@ -66,6 +66,7 @@ pub fn monitor_json(node: &super::state::NodeShared) -> serde_json::Value {
                 "connections": c.connections.load(Ordering::Relaxed),
                 "bytes_in": c.bytes_in.load(Ordering::Relaxed),
                 "bytes_out": c.bytes_out.load(Ordering::Relaxed),
+                "keys_served": c.keys_served.load(Ordering::Relaxed),
             })
         })
         .collect();

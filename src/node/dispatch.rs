@@ -5,7 +5,7 @@
 use super::cross;
 use super::reply::Frames;
 use super::shard::Shard;
-use super::{control, handshake, io_ops};
+use super::{control, exec, handshake, io_ops};
 use crate::protocol::{cmd_flags, command, errno, CmdHeader};
 use crate::routing::shard_of;
 use bytes::Bytes;
@@ -35,10 +35,11 @@ pub fn immediate(shard: &Rc<Shard>, header: &CmdHeader, payload: &[u8]) -> Immed
             frames.ack(header, 0);
             true
         }
-        command::EXEC => {
+        command::EXEC if shard.srw.is_none() => {
             frames.error(header, errno::ENOTSUP);
             true
         }
+        command::EXEC => return Immediate::Async,
         command::STATUS => {
             control::status(shard, header, payload, &mut frames);
             true
@@ -74,6 +75,7 @@ pub async fn execute(shard: &Rc<Shard>, header: CmdHeader, payload: Bytes) -> Fr
     match header.cmd {
         command::BACKEND_CONTROL => control::backend_control(shard, header, payload).await,
         command::BULK_READ => io_ops::bulk_read(shard, header, payload).await,
+        command::EXEC => exec::exec(shard, header, payload).await,
         command::READ_RANGE | command::DEL_RANGE => io_ops::range(shard, header, payload).await,
         _ => {
             let target = shard_of(&header.id, shard.node.shard_count);

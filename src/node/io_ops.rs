@@ -55,7 +55,17 @@ pub async fn single_key(shard: &Rc<Shard>, mut header: CmdHeader, payload: Bytes
     frames
 }
 
+/// The log of the local backend serving `header` on this (owning) shard; counts the key.
 fn local_log(shard: &Shard, header: &CmdHeader) -> Result<Rc<ShardLog>, i32> {
+    shard
+        .counters()
+        .keys_served
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    backend_log(shard, header)
+}
+
+/// The log of the local backend serving `header` on this shard.
+fn backend_log(shard: &Shard, header: &CmdHeader) -> Result<Rc<ShardLog>, i32> {
     let b = backend_for(shard, header)?;
     shard
         .backends
@@ -228,7 +238,7 @@ pub async fn range(shard: &Rc<Shard>, header: CmdHeader, payload: Bytes) -> Fram
     for target in 0..shard.node.shard_count {
         let h = header;
         let part: Vec<RawId> = cross::call(shard, target, move |s| async move {
-            local_log(&s, &h)
+            backend_log(&s, &h)
                 .map(|log| log.keys_in_range(&io.id, &io.parent))
                 .unwrap_or_default()
         })
@@ -237,7 +247,11 @@ pub async fn range(shard: &Rc<Shard>, header: CmdHeader, payload: Bytes) -> Fram
     }
     keys.sort_unstable();
     let start = usize::try_from(io.start).unwrap_or(usize::MAX);
-    let num = usize::try_from(io.num).unwrap_or(usize::MAX);
+    // A zero limit means no limit: a plain range remove sends start 0, num 0.
+    let num = match io.num {
+        0 => usize::MAX,
+        n => usize::try_from(n).unwrap_or(usize::MAX),
+    };
     let selected: Vec<RawId> = keys.into_iter().skip(start).take(num).collect();
     let mut done = 0u64;
     for key in &selected {

@@ -9,6 +9,7 @@ mod conn;
 mod control;
 mod cross;
 mod dispatch;
+mod exec;
 mod forward;
 mod handshake;
 mod io_ops;

@@ -43,6 +43,8 @@ pub struct Shard {
     pub pending: PendingCalls,
     /// The other DHT nodes as this shard sees them, and its links to them.
     pub cluster: super::peers::Cluster,
+    /// Server-side processing state; `None` without `options.srw_config`.
+    pub srw: Option<crate::srw::ShardSrw>,
     shutdown: Cell<bool>,
     shutdown_waiters: RefCell<Vec<Waker>>,
     in_flight: Cell<usize>,
@@ -148,6 +150,7 @@ pub async fn shard_main(
     ready: std::sync::mpsc::Sender<Result<(), String>>,
 ) -> Result<(), String> {
     let backends = open_backends(&node, index).await?;
+    let srw = open_srw(&node, index)?;
     let listener = TcpListener::bind_reuseport(node.listen_addr, 1024)
         .map_err(|e| format!("cannot listen on {}: {e}", node.listen_addr))?;
     let _ = ready.send(Ok(()));
@@ -158,6 +161,7 @@ pub async fn shard_main(
         peers,
         pending: PendingCalls::default(),
         cluster: super::peers::Cluster::default(),
+        srw,
         shutdown: Cell::new(false),
         shutdown_waiters: RefCell::new(Vec::new()),
         in_flight: Cell::new(0),
@@ -166,8 +170,27 @@ pub async fn shard_main(
     spawn_background_sync(&shard);
     super::peers::start_joining(&shard);
     super::conn::accept_loop(shard.clone(), listener).await;
+    if let Some(srw) = &shard.srw {
+        srw.shutdown().await;
+    }
     drain_and_sync(&shard).await;
     Ok(())
+}
+
+/// The srw state of shard `index` from `options.srw_config`, if set.
+fn open_srw(node: &NodeShared, index: usize) -> Result<Option<crate::srw::ShardSrw>, String> {
+    let Some(path) = &node.config.options.srw_config else {
+        return Ok(None);
+    };
+    let cfg = crate::config::SrwConfig::load(path).map_err(|e| e.to_string())?;
+    if index == 0 {
+        for key in &cfg.ignored_keys {
+            tracing::debug!(key = %key, "srw config: ignoring a Cocaine-only key");
+        }
+    }
+    crate::srw::ShardSrw::new(&cfg, index, node.shard_count)
+        .map(Some)
+        .map_err(|e| e.to_string())
 }
 
 /// Backends with `sync > 0` get a background fdatasync every `sync` seconds.

@@ -25,6 +25,8 @@ pub struct ShardCounters {
     pub connections: AtomicU64,
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
+    /// Keys this shard served as their owner (single-key, bulk and range commands).
+    pub keys_served: AtomicU64,
 }
 
 impl Default for ShardCounters {
@@ -35,6 +37,7 @@ impl Default for ShardCounters {
             connections: AtomicU64::new(0),
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
+            keys_served: AtomicU64::new(0),
         }
     }
 }

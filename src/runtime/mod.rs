@@ -20,12 +20,14 @@ mod probe;
 mod reactor;
 pub mod sync;
 mod time;
+mod unix;
 
 pub use executor::{block_on, spawn, JoinHandle};
 pub use file::UringFile;
 pub use net::{TcpListener, TcpStream};
 pub use probe::probe;
 pub use time::{sleep, timeout, Elapsed};
+pub use unix::{UnixListener, UnixStream};
 
 use std::io;
 

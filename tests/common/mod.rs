@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+pub mod capture;
+pub mod raw;
+
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -29,6 +32,12 @@ pub struct NodeSpec {
     /// Per-backend `blob_size` / `records_in_blob`, as strings.
     pub blob_size: String,
     pub records_in_blob: String,
+    /// `sync` of every backend: 0 = each write is durable before its reply.
+    pub sync_s: u32,
+    /// `blob_flags` of every backend ("158" has NO_FOOTER, bit 3: no data checksums).
+    pub blob_flags: String,
+    /// Where the `eblob-<id>` data directories go; `None` = the node's temp directory.
+    pub data_root: Option<PathBuf>,
 }
 
 impl Default for NodeSpec {
@@ -42,6 +51,9 @@ impl Default for NodeSpec {
             extra_options: Vec::new(),
             blob_size: "10M".into(),
             records_in_blob: "1000000".into(),
+            sync_s: 0,
+            blob_flags: "158".into(),
+            data_root: None,
         }
     }
 }
@@ -72,13 +84,19 @@ pub fn render_config(spec: &NodeSpec, dir: &Path, port: u16) -> String {
         .iter()
         .map(|(id, group)| {
             let history = dir.join(format!("history-{id}"));
-            let data = dir.join(format!("eblob-{id}"));
+            let data = spec
+                .data_root
+                .as_deref()
+                .unwrap_or(dir)
+                .join(format!("eblob-{id}"));
             std::fs::create_dir_all(&history).expect("history dir");
             std::fs::create_dir_all(&data).expect("data dir");
             format!(
-                r#"{{"backend_id": {id}, "type": "blob", "group": {group}, "history": {h}, "data": {d}, "sync": 0, "blob_flags": "158", "blob_size": {bs}, "records_in_blob": {rb}}}"#,
+                r#"{{"backend_id": {id}, "type": "blob", "group": {group}, "history": {h}, "data": {d}, "sync": {sync}, "blob_flags": {bf}, "blob_size": {bs}, "records_in_blob": {rb}}}"#,
                 h = json_str(&history.display().to_string()),
                 d = json_str(&data.join("data").display().to_string()),
+                sync = spec.sync_s,
+                bf = json_str(&spec.blob_flags),
                 bs = json_str(&spec.blob_size),
                 rb = json_str(&spec.records_in_blob),
             )
@@ -138,22 +156,72 @@ impl TestNode {
         let port = free_port();
         let config_path = dir.path().join("ioserv.json");
         std::fs::write(&config_path, render_config(&spec, dir.path(), port)).expect("write config");
-        let child = Command::new(env!("CARGO_BIN_EXE_dnet_ioserv"))
-            .arg("-c")
-            .arg(&config_path)
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn dnet_ioserv");
         let mut node = TestNode {
             port,
             dir,
             config_path,
-            child: Some(child),
+            child: None,
         };
+        node.spawn();
         node.wait_until_accepting();
         node
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new(env!("CARGO_BIN_EXE_dnet_ioserv"))
+            .arg("-c")
+            .arg(&self.config_path)
+            .current_dir(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn dnet_ioserv");
+        self.child = Some(child);
+    }
+
+    /// Start the node again on the same config, data and port (after `kill` or an exit).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+        self.wait_until_accepting();
+    }
+
+    /// The node's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Send `signal` to the node process.
+    pub fn signal(&self, signal: i32) {
+        if let Some(pid) = self.pid() {
+            // Our own child, not yet reaped: the pid cannot name another process.
+            let rc = send_signal(pid, signal);
+            assert_eq!(rc, 0, "kill({pid}, {signal}) failed");
+        }
+    }
+
+    /// Wait up to `timeout_ms` for the node to exit; its status, or `None` if still running.
+    pub fn wait_exit(&mut self, timeout_ms: u64) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+        loop {
+            let child = self.child.as_mut()?;
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether the node process is still running.
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
     }
 
     fn wait_until_accepting(&mut self) {
@@ -206,6 +274,31 @@ impl TestNode {
             let _ = child.wait();
         }
     }
+}
+
+/// Signal `pid` through the `kill` command, so tests need no `unsafe`.
+fn send_signal(pid: u32, signal: i32) -> i32 {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    if status.success() {
+        0
+    } else {
+        -1
+    }
+}
+
+/// A client session on `node` over `groups`.
+pub fn session(node: &TestNode, groups: &[u32]) -> elliptics::client::Session {
+    let client = elliptics::client::Node::new(elliptics::client::ClientConfig::default());
+    client
+        .add_remotes(&[&node.remote()])
+        .expect("connect to the node");
+    let mut s = elliptics::client::Session::new(&client);
+    s.set_groups(groups);
+    s
 }
 
 impl Drop for TestNode {

@@ -1,0 +1,220 @@
+//! Blob log benchmarks against plain-syscall baselines. Short runs; prints one line per
+//! measurement with the ratio to its baseline. `cargo bench --bench blob`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use bytes::Bytes;
+use elliptics::blob::index::{KeyIndex, Loc};
+use elliptics::blob::{BlobLog, BlobOptions};
+use elliptics::io::sync::StdFile;
+use elliptics::key::RawId;
+use elliptics::protocol::IoAttr;
+use futures::executor::{block_on, LocalPool};
+use futures::task::LocalSpawnExt;
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::rc::Rc;
+use std::time::Instant;
+
+type Log = BlobLog<StdFile>;
+
+const VALUE_BYTES: usize = 4096;
+
+fn key(i: u64) -> RawId {
+    RawId::from_key(&i.to_le_bytes())
+}
+
+fn io(i: u64) -> IoAttr {
+    IoAttr {
+        id: key(i),
+        size: VALUE_BYTES as u64,
+        timestamp: elliptics::protocol::DnetTime::EMPTY,
+        ..IoAttr::default()
+    }
+}
+
+fn open(dir: &Path, sync_s: i64) -> Log {
+    let mut o = BlobOptions::new(dir.join("data"));
+    o.sync_s = sync_s;
+    o.blob_size_bytes = 256 << 20;
+    block_on(Log::open(o)).unwrap()
+}
+
+fn per_s(n: u64, started: Instant) -> f64 {
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+fn append_no_sync(dir: &Path, n: u64) {
+    let value = Bytes::from(vec![7u8; VALUE_BYTES]);
+    let log = open(&dir.join("a"), 3600);
+    let t = Instant::now();
+    for i in 0..n {
+        block_on(log.write(&io(i), value.clone())).unwrap();
+    }
+    let ours = per_s(n, t);
+    let mut f = File::create(dir.join("plain")).unwrap();
+    let t = Instant::now();
+    for _ in 0..n {
+        f.write_all(&value).unwrap();
+    }
+    let base = per_s(n, t);
+    println!(
+        "append 4KiB no sync: {ours:.0} writes/s; plain write loop {base:.0}/s; ratio {:.2}",
+        ours / base
+    );
+}
+
+fn append_group_commit(dir: &Path, writers: u64, per_writer: u64) {
+    let log = Rc::new(open(&dir.join("g"), 0));
+    let mut pool = LocalPool::new();
+    let t = Instant::now();
+    for w in 0..writers {
+        let log = log.clone();
+        pool.spawner()
+            .spawn_local(async move {
+                let value = Bytes::from(vec![7u8; VALUE_BYTES]);
+                for i in 0..per_writer {
+                    log.write(&io(w * 1_000_000 + i), value.clone())
+                        .await
+                        .unwrap();
+                }
+            })
+            .unwrap();
+    }
+    pool.run();
+    let n = writers * per_writer;
+    let ours = per_s(n, t);
+    let stats = log.stats();
+    let rounds = stats.fsyncs / 2;
+    let mut f = File::create(dir.join("serial")).unwrap();
+    let serial_n = 200u64;
+    let value = vec![7u8; VALUE_BYTES];
+    let t = Instant::now();
+    for _ in 0..serial_n {
+        f.write_all(&value).unwrap();
+        f.sync_data().unwrap();
+    }
+    let base = per_s(serial_n, t);
+    println!(
+        "append 4KiB sync=0, {writers} writers: {ours:.0} writes/s, {:.1} writes per sync round \
+         ({} fdatasync calls for {n} writes); write+fdatasync per write {base:.0}/s; ratio {:.2}",
+        n as f64 / rounds.max(1) as f64,
+        stats.fsyncs,
+        ours / base
+    );
+}
+
+fn read_cached(dir: &Path, n: u64, reads: u64) {
+    let value = Bytes::from(vec![9u8; VALUE_BYTES]);
+    let log = open(&dir.join("r"), 3600);
+    let mut offsets = Vec::new();
+    for i in 0..n {
+        offsets.push(block_on(log.write(&io(i), value.clone())).unwrap());
+    }
+    let mut x = 12345u64;
+    let mut pick = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    for verify in [true, false] {
+        let t = Instant::now();
+        for _ in 0..reads {
+            let r = block_on(log.read(&key(pick()), 0, 0, verify)).unwrap();
+            assert_eq!(r.data.len(), VALUE_BYTES);
+        }
+        let ours = per_s(reads, t);
+        let f = File::open(&offsets[0].path).unwrap();
+        let mut buf = vec![0u8; VALUE_BYTES];
+        let t = Instant::now();
+        for _ in 0..reads {
+            let info = &offsets[usize::try_from(pick()).unwrap()];
+            f.read_exact_at(&mut buf, info.data_offset).unwrap();
+        }
+        let base = per_s(reads, t);
+        println!(
+            "read 4KiB page cache (verify {verify}): {ours:.0} reads/s; plain pread {base:.0}/s; ratio {:.2}",
+            ours / base
+        );
+    }
+}
+
+fn index_load(dir: &Path, n: u64) {
+    let d = dir.join("l");
+    let mut o = BlobOptions::new(d.join("data"));
+    o.sync_s = 3600;
+    o.records_in_blob = 50_000;
+    std::fs::create_dir_all(&d).unwrap();
+    {
+        let log = block_on(Log::open(o.clone())).unwrap();
+        let small = Bytes::from_static(b"small value");
+        for i in 0..n {
+            let mut a = io(i);
+            a.size = small.len() as u64;
+            block_on(log.write(&a, small.clone())).unwrap();
+        }
+        block_on(log.sync()).unwrap();
+    }
+    let t = Instant::now();
+    let log = block_on(Log::open(o)).unwrap();
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    println!(
+        "index load: {} records in {} files opened in {ms:.1} ms ({:.0} records/s)",
+        log.stats().records,
+        log.stats().files,
+        n as f64 / (ms / 1e3)
+    );
+}
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+fn resident_per_key(n: u64) {
+    let before = rss_bytes();
+    let mut index = KeyIndex::default();
+    for i in 0..n {
+        let loc = Loc {
+            position: i * 200,
+            data_size: 100,
+            disk_size: 200,
+            file: 0,
+            index_slot: u32::try_from(i).unwrap(),
+            flags: 0,
+        };
+        index.insert(key(i), loc);
+    }
+    let after = rss_bytes();
+    println!(
+        "index bytes per key, {n} keys of the open file (hash map): resident {:.1}, allocated {:.1}",
+        (after.saturating_sub(before)) as f64 / n as f64,
+        index.allocated_bytes() as f64 / n as f64
+    );
+    index.seal(0);
+    println!(
+        "index bytes per key, {n} keys of a sealed file (sorted array): allocated {:.1}",
+        index.allocated_bytes() as f64 / n as f64
+    );
+    drop(index);
+}
+
+fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    for sub in ["a", "g", "r", "l"] {
+        std::fs::create_dir_all(p.join(sub)).unwrap();
+    }
+    resident_per_key(1_000_000);
+    append_no_sync(p, 20_000);
+    append_group_commit(p, 64, 20);
+    read_cached(p, 10_000, 50_000);
+    index_load(p, 200_000);
+}

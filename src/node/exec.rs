@@ -1,0 +1,392 @@
+//! EXEC on the node (spec §1.10, §7): split `app@event` at the first `@`; `start-task`,
+//! `start-multiple-task`, `stop-task` and `info` are handled here and fan out to every
+//! shard; REPLY/FINISH packets are forwarded to the blocked job they name; any other event
+//! goes to the app's workers on the shard that owns the key (`shard_of(cmd.id)`).
+//!
+//! A blocked caller (SRC_BLOCK) gets each worker chunk as a reply (`sph` + event + chunk,
+//! MORE set) and then the final ack: 0 on close, `-code` on a worker error, -104 when the
+//! worker died. Without SRC_BLOCK the ack goes out as soon as the event is queued.
+
+use super::cross;
+use super::reply::Frames;
+use super::shard::Shard;
+use crate::client::{ClientConfig, Key, Node, Session};
+use crate::key::RawId;
+use crate::protocol::{errno, sph_flags, CmdHeader, DecodeError, DnetAddr, ExecPayload, Sph};
+use crate::routing::shard_of;
+use crate::srw::info::{merge, styled, ShardAppInfo};
+use crate::srw::pool::{PreparedApp, Reply, WORKER_LOST_STATUS};
+use crate::srw::store::{self, Manifest, Profile};
+use crate::srw::{chan, spool};
+use bytes::Bytes;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// `start-multiple-task` needs `idle-timeout` 0 or at least this (30 days).
+const MULTIPLE_TASK_IDLE_MIN: Duration = Duration::from_secs(2_592_000);
+
+/// Serve one EXEC frame.
+pub async fn exec(shard: &Rc<Shard>, header: CmdHeader, payload: Bytes) -> Frames {
+    let mut frames = Frames::new();
+    if shard.srw.is_none() {
+        frames.error(&header, errno::ENOTSUP);
+        return frames;
+    }
+    let parsed = match ExecPayload::decode(&payload) {
+        Ok(p) => p,
+        Err(DecodeError::SizeMismatch { .. }) => {
+            frames.error(&header, errno::E2BIG);
+            return frames;
+        }
+        Err(_) => {
+            frames.error(&header, errno::EINVAL);
+            return frames;
+        }
+    };
+    let flags = parsed.sph.flags;
+    let data = parsed.data.to_vec();
+    let Some((app, method)) = std::str::from_utf8(parsed.event)
+        .ok()
+        .and_then(|e| e.split_once('@'))
+        .map(|(a, m)| (a.to_string(), m.to_string()))
+    else {
+        frames.error(&header, errno::EINVAL);
+        return frames;
+    };
+    let status = match method.as_str() {
+        "start-task" => start(shard, &app, None).await,
+        "start-multiple-task" => start(shard, &app, Some(data)).await,
+        "stop-task" => {
+            for i in 0..shard.node.shard_count {
+                let name = app.clone();
+                cross::call(shard, i, move |s| async move {
+                    s.srw.as_ref().is_some_and(|w| w.stop_app(&name))
+                })
+                .await;
+            }
+            0
+        }
+        "info" => return info(shard, header, &app).await,
+        _ => {
+            let target = shard_of(&header.id, shard.node.shard_count);
+            return cross::call(shard, target, move |s| async move {
+                if flags & (sph_flags::REPLY | sph_flags::FINISH) != 0 {
+                    forward_reply(&s, header, payload, &app)
+                } else {
+                    event(&s, header, payload, app, method).await
+                }
+            })
+            .await;
+        }
+    };
+    if status == 0 {
+        frames.ack(&header, 0);
+    } else {
+        frames.error(&header, status);
+    }
+    frames
+}
+
+/// An ordinary event on the shard that owns the key.
+async fn event(
+    shard: &Rc<Shard>,
+    header: CmdHeader,
+    payload: Bytes,
+    app: String,
+    method: String,
+) -> Frames {
+    let mut frames = Frames::new();
+    let (Some(srw), Ok(p)) = (shard.srw.as_ref(), ExecPayload::decode(&payload)) else {
+        frames.error(&header, errno::EINVAL);
+        return frames;
+    };
+    let Some(pool) = srw.app(&app) else {
+        frames.error(&header, errno::ENOENT);
+        return frames;
+    };
+    let full_event = String::from_utf8_lossy(p.event).into_owned();
+    let mut sph = p.sph;
+    let blocked = sph.flags & sph_flags::SRC_BLOCK != 0;
+    let (tx, rx) = chan::channel();
+    let job = blocked.then(|| {
+        let key = srw.register_job(tx.clone());
+        sph.src_key = key;
+        sph.src = header.id;
+        key
+    });
+    pool.count(&full_event, |c| {
+        if blocked {
+            c.blocked += 1;
+        } else {
+            c.nonblocked += 1;
+        }
+    });
+    let chunk = ExecPayload {
+        sph,
+        event: p.event,
+        data: p.data,
+    }
+    .encode();
+    if let Err(status) = pool.enqueue(method.into_bytes(), chunk, tx) {
+        if let Some(k) = job {
+            srw.finish_job(k);
+        }
+        frames.error(&header, status);
+        return frames;
+    }
+    let Some(job) = job else {
+        crate::runtime::spawn(async move { while rx.recv().await.is_some() {} });
+        frames.ack(&header, 0);
+        return frames;
+    };
+    let (mut forwarded, mut finished, mut status) = (false, false, None);
+    while let Some(r) = rx.recv().await {
+        match r {
+            Reply::Chunk(c) => {
+                let mut h = sph;
+                h.event_size = i32::try_from(p.event.len()).unwrap_or(i32::MAX);
+                h.data_size = c.len() as u64;
+                frames.reply(&header, &[&h.encode(), p.event, &c], true);
+            }
+            Reply::Forwarded(packet) => {
+                forwarded = true;
+                frames.reply(&header, &[&packet], true);
+            }
+            Reply::Finish => finished = true,
+            Reply::Done(s) => status = Some(s),
+        }
+        if status.is_some_and(|s| s != 0 || !forwarded || finished) {
+            break;
+        }
+    }
+    srw.finish_job(job);
+    match status.unwrap_or(WORKER_LOST_STATUS) {
+        0 => frames.ack(&header, 0),
+        s => frames.error(&header, s),
+    }
+    frames
+}
+
+/// A REPLY/FINISH packet from a worker's client session: hand it to the blocked job.
+fn forward_reply(shard: &Rc<Shard>, header: CmdHeader, payload: Bytes, app: &str) -> Frames {
+    let mut frames = Frames::new();
+    let Some(srw) = shard.srw.as_ref() else {
+        frames.error(&header, errno::ENOTSUP);
+        return frames;
+    };
+    let Ok(p) = ExecPayload::decode(&payload) else {
+        frames.error(&header, errno::EINVAL);
+        return frames;
+    };
+    let Some(job) = srw.job(p.sph.src_key) else {
+        frames.error(&header, errno::ENOENT);
+        return frames;
+    };
+    if let Some(pool) = srw.app(app) {
+        pool.count(&String::from_utf8_lossy(p.event), |c| c.reply += 1);
+    }
+    job.send(Reply::Forwarded(payload.to_vec()));
+    if p.sph.flags & sph_flags::FINISH != 0 {
+        job.send(Reply::Finish);
+    }
+    frames.ack(&header, 0);
+    frames
+}
+
+/// `app@info`: every shard's share merged into one styled JSON reply.
+async fn info(shard: &Rc<Shard>, header: CmdHeader, app: &str) -> Frames {
+    let mut frames = Frames::new();
+    let mut shards = Vec::with_capacity(shard.node.shard_count);
+    for i in 0..shard.node.shard_count {
+        let name = app.to_string();
+        shards.push(
+            cross::call(shard, i, move |s| async move {
+                let pool = s.srw.as_ref().and_then(|w| w.app(&name));
+                ShardAppInfo::of(i, pool.as_deref())
+            })
+            .await,
+        );
+    }
+    let Some(doc) = merge(app, &shards) else {
+        frames.error(&header, errno::ENOENT);
+        return frames;
+    };
+    let json = styled(&doc);
+    let event = format!("{app}@info");
+    let sph = Sph {
+        event_size: i32::try_from(event.len()).unwrap_or(i32::MAX),
+        data_size: json.len() as u64,
+        addr: shard
+            .node
+            .addresses
+            .first()
+            .map(|a| DnetAddr::from(*a))
+            .unwrap_or_default(),
+        ..Sph::default()
+    };
+    frames.reply(
+        &header,
+        &[&sph.encode(), event.as_bytes(), json.as_bytes()],
+        true,
+    );
+    frames.ack(&header, 0);
+    frames
+}
+
+/// `start-task` (and `start-multiple-task` with its task id): read the app's records,
+/// spool the package, start the pool on every shard.
+async fn start(shard: &Rc<Shard>, app: &str, multiple: Option<Vec<u8>>) -> i32 {
+    if store::check_name(app).is_err() {
+        return errno::EINVAL;
+    }
+    let running = shard.srw.as_ref().is_some_and(|w| w.app(app).is_some());
+    if running {
+        tracing::info!(app, "start-task: already running");
+        return 0;
+    }
+    let Some(spool_dir) = shard.srw.as_ref().map(|w| w.spool.join(app)) else {
+        return errno::ENOTSUP;
+    };
+    let records = match fetch_records(shard, app).await {
+        Ok(r) => r,
+        Err(status) => return status,
+    };
+    let name = app.to_string();
+    let prepared = run_blocking(move || prepare(name, records, &spool_dir)).await;
+    let prepared = match prepared {
+        Some(Ok(p)) => p,
+        Some(Err(e)) => {
+            tracing::error!(app, "start-task failed: {e}");
+            return errno::EINVAL;
+        }
+        None => return errno::EINVAL,
+    };
+    if multiple.is_some() {
+        let idle = prepared.profile.idle_timeout;
+        if !idle.is_zero() && idle < MULTIPLE_TASK_IDLE_MIN {
+            tracing::error!(
+                app,
+                "start-multiple-task: idle-timeout must be 0 or >= 30 days"
+            );
+            return errno::EINVAL;
+        }
+    }
+    for i in 0..shard.node.shard_count {
+        let p = prepared.clone();
+        let status = cross::call(shard, i, move |s| async move {
+            match s.srw.as_ref().map(|w| w.start_app(p)) {
+                Some(Ok(())) => 0,
+                Some(Err(e)) => {
+                    tracing::error!(shard = s.index, "start-task failed: {e}");
+                    errno::EINVAL
+                }
+                None => errno::ENOTSUP,
+            }
+        })
+        .await;
+        if status != 0 {
+            return status;
+        }
+    }
+    tracing::info!(app, "app started on {} shard(s)", shard.node.shard_count);
+    0
+}
+
+/// Decode the records, check them, unpack the package. Runs off the shard thread.
+fn prepare(
+    name: String,
+    [package, manifest, profile]: [Vec<u8>; 3],
+    dir: &std::path::Path,
+) -> Result<PreparedApp, crate::srw::SrwError> {
+    let package = store::decode_package(&package)?;
+    let manifest = Manifest::from_json(&store::decode_document(&manifest, "manifest")?)?;
+    let profile = Profile::from_json(&store::decode_document(&profile, "profile")?)?;
+    spool::check_package(&package, &manifest.slave)?;
+    spool::unpack(&package, dir)?;
+    Ok(PreparedApp {
+        name,
+        manifest,
+        profile,
+        app_dir: dir.to_path_buf(),
+    })
+}
+
+/// Run `f` on a plain thread and wait for it without blocking the shard loop.
+async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("srw-start".into())
+        .spawn(move || {
+            let _ = tx.send(f());
+        })
+        .ok()?;
+    loop {
+        match rx.try_recv() {
+            Ok(v) => return Some(v),
+            Err(std::sync::mpsc::TryRecvError::Empty) => {
+                crate::runtime::sleep(Duration::from_millis(2)).await;
+            }
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => return None,
+        }
+    }
+}
+
+/// `apps/N`, `manifests/N`, `profiles/N`: from the local backends when this node holds
+/// them, otherwise through the client from the node's groups.
+async fn fetch_records(shard: &Rc<Shard>, app: &str) -> Result<[Vec<u8>; 3], i32> {
+    let namespaces = [
+        store::APPS_NAMESPACE,
+        store::MANIFESTS_NAMESPACE,
+        store::PROFILES_NAMESPACE,
+    ];
+    let mut local = Vec::with_capacity(3);
+    for ns in namespaces {
+        let id = RawId::from_namespaced_key(ns.as_bytes(), app.as_bytes());
+        local.push(read_local(shard, id).await);
+    }
+    if let [Some(a), Some(m), Some(p)] = <[Option<Vec<u8>>; 3]>::try_from(local).unwrap_or_default()
+    {
+        return Ok([a, m, p]);
+    }
+    let remote = shard.node.listen_addr.to_string();
+    let groups: Vec<u32> = shard.node.backends.iter().map(|b| b.group).collect();
+    let name = app.to_string();
+    let fetched = run_blocking(move || {
+        let node = Node::new(ClientConfig::default());
+        node.add_remotes(&[remote.as_str()]).ok()?;
+        let mut out = Vec::with_capacity(3);
+        for ns in namespaces {
+            let mut s = Session::new(&node);
+            s.set_groups(&groups);
+            s.set_namespace(ns);
+            let read = s.read_data(&Key::from(name.as_str()), 0, 0).wait().ok()?;
+            out.push(read.into_iter().find_map(|e| e.payload)?.data);
+        }
+        <[Vec<u8>; 3]>::try_from(out).ok()
+    })
+    .await
+    .flatten();
+    fetched.ok_or_else(|| {
+        tracing::error!(
+            app,
+            "start-task: the app, its manifest or its profile is not in the store"
+        );
+        errno::ENOENT
+    })
+}
+
+/// The value of `id` from this node's backends, read on the shard that owns it.
+async fn read_local(shard: &Rc<Shard>, id: RawId) -> Option<Vec<u8>> {
+    let target = shard_of(&id, shard.node.shard_count);
+    cross::call(shard, target, move |s| async move {
+        for b in &s.backends {
+            if let Some(log) = b.log() {
+                if let Ok(o) = log.read(&id, 0, 0, true).await {
+                    return Some(o.data);
+                }
+            }
+        }
+        None
+    })
+    .await
+}

@@ -1,0 +1,405 @@
+//! One shard's share of one app: its exec queue, its worker pool, the unix socket the
+//! workers connect to, and the supervisor that enforces the profile's timers.
+//!
+//! Everything runs on the shard's thread and ring. A request is queued (or refused at once
+//! with -EXFULL when `queue-limit` is reached), handed to the least-loaded active worker
+//! below `concurrency` as invoke + one chunk + close, and its replies flow back through a
+//! [`chan`](super::chan) to the waiting exec. The pool grows on demand up to this shard's
+//! share of `pool-limit` and always keeps one worker while the app runs.
+
+use super::chan;
+use super::frame::{self, kind, terminate_code, Frame, CONTROL_CHANNEL, FIRST_REQUEST_CHANNEL};
+use super::process;
+use super::store::{Manifest, Profile};
+use super::worker_conn::{self, WorkerSlot, WorkerState};
+use crate::protocol::errno;
+use crate::runtime::{JoinHandle, UnixListener};
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// How often the supervisor checks timers.
+const SUPERVISOR_TICK: Duration = Duration::from_millis(200);
+/// Status of requests whose worker died or whose app stopped under them.
+pub const WORKER_LOST_STATUS: i32 = -104; // -ECONNRESET
+
+/// What flows back to a waiting exec.
+#[derive(Debug)]
+pub enum Reply {
+    /// A response chunk from the worker.
+    Chunk(Vec<u8>),
+    /// A whole exec packet a worker sent back through a client session (REPLY flag).
+    Forwarded(Vec<u8>),
+    /// A forwarded packet carried FINISH.
+    Finish,
+    /// The worker closed the response (0) or failed it (-code).
+    Done(i32),
+}
+
+/// Per-event counters as srw kept them.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct EventCounters {
+    pub blocked: u64,
+    pub nonblocked: u64,
+    pub reply: u64,
+}
+
+/// App state names of the info JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppState {
+    Running,
+    Stopping,
+}
+
+/// A queued request.
+#[derive(Debug)]
+struct Job {
+    event: Vec<u8>,
+    chunk: Vec<u8>,
+    reply: chan::Sender<Reply>,
+}
+
+/// Everything needed to start an app on a shard; built once per start-task.
+#[derive(Debug, Clone, Default)]
+pub struct PreparedApp {
+    pub name: String,
+    pub manifest: Manifest,
+    pub profile: Profile,
+    pub app_dir: PathBuf,
+}
+
+/// One shard's share of an app.
+#[derive(Debug)]
+pub struct AppPool {
+    pub name: String,
+    pub profile: Profile,
+    manifest: Manifest,
+    app_dir: PathBuf,
+    pub endpoint: PathBuf,
+    pool_share: usize,
+    state: Cell<AppState>,
+    queue: RefCell<VecDeque<Job>>,
+    pub(super) workers: RefCell<Vec<Rc<WorkerSlot>>>,
+    pub counters: RefCell<BTreeMap<String, EventCounters>>,
+    pub served: Cell<u64>,
+    accept_task: RefCell<Option<JoinHandle>>,
+}
+
+impl AppPool {
+    /// Bind the app's socket on this shard, start the accept loop, the supervisor and the
+    /// first worker.
+    pub fn start(
+        app: PreparedApp,
+        runtime_dir: &std::path::Path,
+        shard: usize,
+        shard_count: usize,
+    ) -> Result<Rc<AppPool>, super::SrwError> {
+        let endpoint = runtime_dir.join(format!("{}.{}.{shard}", app.name, std::process::id()));
+        let listener = UnixListener::bind(&endpoint)
+            .map_err(|e| super::SrwError::Io(format!("{}: {e}", endpoint.display())))?;
+        let pool_share = app.profile.pool_limit.div_ceil(shard_count.max(1)).max(1);
+        let pool = Rc::new(AppPool {
+            name: app.name,
+            profile: app.profile,
+            manifest: app.manifest,
+            app_dir: app.app_dir,
+            endpoint,
+            pool_share,
+            state: Cell::new(AppState::Running),
+            queue: RefCell::new(VecDeque::new()),
+            workers: RefCell::new(Vec::new()),
+            counters: RefCell::new(BTreeMap::new()),
+            served: Cell::new(0),
+            accept_task: RefCell::new(None),
+        });
+        let accept = crate::runtime::spawn(accept_loop(pool.clone(), listener));
+        *pool.accept_task.borrow_mut() = Some(accept);
+        crate::runtime::spawn(supervise(pool.clone()));
+        pool.pump();
+        Ok(pool)
+    }
+
+    pub fn state(&self) -> AppState {
+        self.state.get()
+    }
+
+    pub fn queue_depth(&self) -> usize {
+        self.queue.borrow().len()
+    }
+
+    /// Per-worker loads (open requests), for the info JSON.
+    pub fn loads(&self) -> Vec<usize> {
+        self.workers.borrow().iter().map(|w| w.load()).collect()
+    }
+
+    /// Count an event under its full `app@event` name.
+    pub fn count(&self, full_event: &str, f: impl FnOnce(&mut EventCounters)) {
+        f(self
+            .counters
+            .borrow_mut()
+            .entry(full_event.to_string())
+            .or_default());
+    }
+
+    /// Queue a request for `event` whose single chunk is `chunk`. -ENOENT when stopping,
+    /// -EXFULL when the queue is at `queue-limit`.
+    pub fn enqueue(
+        self: &Rc<Self>,
+        event: Vec<u8>,
+        chunk: Vec<u8>,
+        reply: chan::Sender<Reply>,
+    ) -> Result<(), i32> {
+        if self.state.get() != AppState::Running {
+            return Err(errno::ENOENT);
+        }
+        let limit = self.profile.queue_limit;
+        if limit > 0 && self.queue.borrow().len() >= limit {
+            return Err(errno::EXFULL);
+        }
+        self.queue.borrow_mut().push_back(Job {
+            event,
+            chunk,
+            reply,
+        });
+        self.pump();
+        Ok(())
+    }
+
+    /// Hand queued requests to workers with room, and start a worker when work waits and
+    /// none is starting (or when the pool is empty).
+    pub(super) fn pump(self: &Rc<Self>) {
+        if self.state.get() != AppState::Running {
+            return;
+        }
+        loop {
+            if self.queue.borrow().is_empty() {
+                break;
+            }
+            let best = self
+                .workers
+                .borrow()
+                .iter()
+                .filter(|w| w.state.get() == WorkerState::Active)
+                .filter(|w| w.load() < self.profile.concurrency)
+                .min_by_key(|w| w.load())
+                .cloned();
+            let Some(worker) = best else { break };
+            let Some(job) = self.queue.borrow_mut().pop_front() else {
+                break;
+            };
+            if !job.reply.is_open() {
+                continue;
+            }
+            self.served.set(self.served.get() + 1);
+            worker.assign(&job.event, &job.chunk, job.reply);
+        }
+        let (total, starting) = {
+            let w = self.workers.borrow();
+            let starting = w
+                .iter()
+                .filter(|w| w.state.get() == WorkerState::Starting)
+                .count();
+            (w.len(), starting)
+        };
+        let work_waits = !self.queue.borrow().is_empty();
+        if (work_waits || total == 0) && starting == 0 && total < self.pool_share {
+            self.spawn_worker();
+        }
+    }
+
+    fn spawn_worker(self: &Rc<Self>) {
+        let uuid = process::new_uuid();
+        match process::spawn(
+            &self.name,
+            &self.manifest,
+            &self.app_dir,
+            &self.endpoint,
+            &uuid,
+        ) {
+            Ok(child) => {
+                tracing::info!(app = %self.name, worker = %uuid, pid = child.pid, "worker spawned");
+                self.workers
+                    .borrow_mut()
+                    .push(Rc::new(WorkerSlot::new(uuid, child)));
+            }
+            Err(e) => {
+                tracing::error!(app = %self.name, "cannot spawn a worker: {e}");
+                let failed: Vec<Job> = self.queue.borrow_mut().drain(..).collect();
+                for job in failed {
+                    job.reply.send(Reply::Done(-libc::ENOEXEC));
+                }
+            }
+        }
+    }
+
+    /// The starting worker that spawned with `uuid`, if any.
+    pub(super) fn starting_worker(&self, uuid: &str) -> Option<Rc<WorkerSlot>> {
+        self.workers
+            .borrow()
+            .iter()
+            .find(|w| w.uuid == uuid && w.state.get() == WorkerState::Starting)
+            .cloned()
+    }
+
+    /// A frame from an active worker. False when the worker must be dropped.
+    pub(super) fn on_frame(self: &Rc<Self>, worker: &Rc<WorkerSlot>, f: Frame) -> bool {
+        if f.channel == CONTROL_CHANNEL {
+            return match f.kind {
+                kind::VALUE => {
+                    worker.last_beat.set(Instant::now());
+                    worker.send(frame::heartbeat());
+                    true
+                }
+                kind::ERROR => {
+                    let (code, reason) = (f.args.first().and_then(|v| v.as_i64()), f.bytes_arg(1));
+                    tracing::info!(
+                        app = %self.name, worker = %worker.uuid, code,
+                        reason = %String::from_utf8_lossy(reason.unwrap_or_default()),
+                        "worker terminates"
+                    );
+                    worker.begin_closing();
+                    true
+                }
+                _ => false,
+            };
+        }
+        if f.channel < FIRST_REQUEST_CHANNEL {
+            return false;
+        }
+        let freed = match f.kind {
+            kind::VALUE => {
+                if let (Some(reply), Some(bytes)) = (worker.channel(f.channel), f.bytes_arg(0)) {
+                    reply.send(Reply::Chunk(bytes.to_vec()));
+                }
+                false
+            }
+            kind::CLOSE => worker.finish(f.channel, 0),
+            kind::ERROR => {
+                let (code, reason) = f.error_code();
+                tracing::info!(app = %self.name, worker = %worker.uuid, "{reason}: {code}");
+                let status = i32::try_from(code.unsigned_abs()).map_or(i32::MIN, |c| -c);
+                worker.finish(f.channel, if status == 0 { -1 } else { status })
+            }
+            _ => return false,
+        };
+        if freed {
+            self.pump();
+        }
+        true
+    }
+
+    /// A worker's connection ended or the worker was killed: fail what it held, forget it,
+    /// and replace it if needed.
+    pub(super) fn worker_gone(self: &Rc<Self>, worker: &Rc<WorkerSlot>, why: &str) {
+        if worker.state.get() == WorkerState::Dead {
+            return;
+        }
+        tracing::info!(app = %self.name, worker = %worker.uuid, "worker gone: {why}");
+        worker.die(WORKER_LOST_STATUS);
+        self.workers.borrow_mut().retain(|w| !Rc::ptr_eq(w, worker));
+        self.pump();
+    }
+
+    /// One supervisor pass; false once the app is stopped and every worker is gone.
+    fn tick(self: &Rc<Self>) -> bool {
+        let now = Instant::now();
+        let workers: Vec<Rc<WorkerSlot>> = self.workers.borrow().clone();
+        let total = workers.len();
+        for w in &workers {
+            match w.state.get() {
+                WorkerState::Starting if now - w.started > self.profile.startup_timeout => {
+                    self.worker_gone(w, "no handshake within startup-timeout");
+                }
+                WorkerState::Active if now - w.last_beat.get() > self.profile.heartbeat_timeout => {
+                    w.send(frame::terminate(
+                        terminate_code::HEARTBEAT_TIMEOUT,
+                        "heartbeat timeout",
+                    ));
+                    self.worker_gone(w, "no heartbeat within heartbeat-timeout");
+                }
+                WorkerState::Active
+                    if total > 1
+                        && w.load() == 0
+                        && !self.profile.idle_timeout.is_zero()
+                        && now - w.idle_since.get() > self.profile.idle_timeout =>
+                {
+                    w.send(frame::terminate(terminate_code::IDLE, "slave is idle"));
+                    w.begin_closing();
+                }
+                WorkerState::Closing
+                    if w.closing_since
+                        .get()
+                        .is_some_and(|t| now - t > self.profile.termination_timeout) =>
+                {
+                    self.worker_gone(w, "ignored terminate for termination-timeout");
+                }
+                _ => {}
+            }
+        }
+        self.pump();
+        !(self.state.get() == AppState::Stopping && self.workers.borrow().is_empty())
+    }
+
+    /// Stop: refuse new requests, fail queued ones, ask every worker to terminate (the
+    /// supervisor kills those that ignore it after `termination-timeout`).
+    pub fn stop(self: &Rc<Self>) {
+        if self.state.get() == AppState::Stopping {
+            return;
+        }
+        self.state.set(AppState::Stopping);
+        if let Some(t) = self.accept_task.borrow_mut().take() {
+            t.abort();
+        }
+        let queued: Vec<Job> = self.queue.borrow_mut().drain(..).collect();
+        for job in queued {
+            job.reply.send(Reply::Done(WORKER_LOST_STATUS));
+        }
+        let workers: Vec<Rc<WorkerSlot>> = self.workers.borrow().clone();
+        for w in &workers {
+            if w.state.get() == WorkerState::Starting {
+                self.worker_gone(w, "app stopped before the handshake");
+            } else {
+                w.send(frame::terminate(
+                    terminate_code::ENGINE_STOPPING,
+                    "the engine is shutting down",
+                ));
+                w.begin_closing();
+            }
+        }
+    }
+}
+
+impl AppPool {
+    /// Drop every remaining worker at once (node shutdown).
+    pub fn kill_all(self: &Rc<Self>) {
+        let workers: Vec<Rc<WorkerSlot>> = self.workers.borrow().clone();
+        for w in &workers {
+            self.worker_gone(w, "node shutdown");
+        }
+    }
+}
+
+async fn accept_loop(pool: Rc<AppPool>, listener: UnixListener) {
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                crate::runtime::spawn(worker_conn::serve(pool.clone(), stream));
+            }
+            Err(e) => {
+                tracing::warn!(app = %pool.name, "worker accept failed: {e}");
+                crate::runtime::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn supervise(pool: Rc<AppPool>) {
+    loop {
+        crate::runtime::sleep(SUPERVISOR_TICK).await;
+        if !pool.tick() {
+            break;
+        }
+    }
+}

@@ -1,0 +1,391 @@
+//! How apps live in the store (the layout cocaine-tool wrote through Cocaine's elliptics
+//! storage), and the manifest and profile documents.
+//!
+//! ```text
+//! namespace   key       value
+//! apps        <name>    msgpack str (raw) holding the .tar / .tar.gz bytes
+//! manifests   <name>    msgpack map of the manifest JSON
+//! profiles    <name>    msgpack map of the profile JSON
+//! apps        .list     msgpack array of str: app names (our own list record)
+//! profiles    .list     msgpack array of str: profile names (our own list record)
+//! ```
+//! Key ids are `sha512(namespace ‖ 0 ‖ key)`. Cocaine listed apps through secondary tag
+//! indexes, which this store does not have; the `.list` records replace them (a leading dot
+//! cannot clash with an app name, which [`check_name`] refuses).
+
+use super::SrwError;
+use rmpv::Value;
+use std::time::Duration;
+
+pub const APPS_NAMESPACE: &str = "apps";
+pub const MANIFESTS_NAMESPACE: &str = "manifests";
+pub const PROFILES_NAMESPACE: &str = "profiles";
+/// Key of the list record inside `apps` and `profiles`.
+pub const LIST_KEY: &str = ".list";
+
+/// An app or profile name: non-empty, no `@`, `/`, NUL, and not starting with a dot.
+pub fn check_name(name: &str) -> Result<(), SrwError> {
+    let bad = name.is_empty()
+        || name.starts_with('.')
+        || name.len() > 255
+        || name.chars().any(|c| matches!(c, '@' | '/' | '\0' | ' '));
+    if bad {
+        return Err(SrwError::BadName(name.to_string()));
+    }
+    Ok(())
+}
+
+/// JSON that may carry trailing commas before `}` or `]` (the tutorial's manifest does):
+/// they are removed outside strings, then the text is parsed strictly.
+pub fn parse_relaxed_json(text: &str) -> Result<serde_json::Value, SrwError> {
+    let mut out = String::with_capacity(text.len());
+    let mut in_str = false;
+    let mut escaped = false;
+    let chars: Vec<char> = text.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if in_str {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        if c == '"' {
+            in_str = true;
+        }
+        if c == ',' {
+            let next = chars.iter().skip(i + 1).find(|n| !n.is_whitespace());
+            if matches!(next, Some('}') | Some(']')) {
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    serde_json::from_str(&out).map_err(|e| SrwError::Json(e.to_string()))
+}
+
+/// JSON to msgpack (objects become maps with str keys).
+pub fn json_to_msgpack(v: &serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Null => Value::Nil,
+        serde_json::Value::Bool(b) => Value::Boolean(*b),
+        serde_json::Value::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                Value::from(u)
+            } else if let Some(i) = n.as_i64() {
+                Value::from(i)
+            } else {
+                Value::F64(n.as_f64().unwrap_or(0.0))
+            }
+        }
+        serde_json::Value::String(s) => Value::from(s.as_str()),
+        serde_json::Value::Array(a) => Value::Array(a.iter().map(json_to_msgpack).collect()),
+        serde_json::Value::Object(o) => Value::Map(
+            o.iter()
+                .map(|(k, v)| (Value::from(k.as_str()), json_to_msgpack(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// msgpack to JSON (str/bin keys and strings as lossy UTF-8).
+pub fn msgpack_to_json(v: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        Value::Nil => J::Null,
+        Value::Boolean(b) => J::Bool(*b),
+        Value::Integer(i) => i
+            .as_u64()
+            .map(J::from)
+            .or_else(|| i.as_i64().map(J::from))
+            .unwrap_or(J::Null),
+        Value::F32(f) => J::from(f64::from(*f)),
+        Value::F64(f) => J::from(*f),
+        Value::String(_) | Value::Binary(_) => J::String(
+            super::frame::value_bytes(v)
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default(),
+        ),
+        Value::Array(a) => J::Array(a.iter().map(msgpack_to_json).collect()),
+        Value::Map(m) => J::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let key = super::frame::value_bytes(k)
+                        .map(|b| String::from_utf8_lossy(b).into_owned())
+                        .unwrap_or_else(|| k.to_string());
+                    (key, msgpack_to_json(v))
+                })
+                .collect(),
+        ),
+        Value::Ext(_, _) => J::Null,
+    }
+}
+
+fn encode(v: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    let _ = rmpv::encode::write_value(&mut out, v);
+    out
+}
+
+fn decode(bytes: &[u8], what: &'static str) -> Result<Value, SrwError> {
+    let mut cur = std::io::Cursor::new(bytes);
+    let v = rmpv::decode::read_value(&mut cur).map_err(|e| SrwError::Record {
+        what,
+        problem: e.to_string(),
+    })?;
+    if usize::try_from(cur.position()).ok() != Some(bytes.len()) {
+        return Err(SrwError::Record {
+            what,
+            problem: "trailing bytes after the msgpack value".into(),
+        });
+    }
+    Ok(v)
+}
+
+/// The `apps/<name>` record: the package as a msgpack str, as cocaine-tool wrote it.
+pub fn encode_package(package: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(package.len() + 5);
+    let len = u32::try_from(package.len()).unwrap_or(u32::MAX);
+    let _ = rmp::encode::write_str_len(&mut out, len);
+    out.extend_from_slice(package);
+    out
+}
+
+/// The package bytes of an `apps/<name>` record (str or bin).
+pub fn decode_package(record: &[u8]) -> Result<Vec<u8>, SrwError> {
+    match decode(record, "apps record")? {
+        Value::String(s) => Ok(s.into_bytes()),
+        Value::Binary(b) => Ok(b),
+        _ => Err(SrwError::Record {
+            what: "apps record",
+            problem: "not a msgpack string".into(),
+        }),
+    }
+}
+
+/// A `manifests/<name>` or `profiles/<name>` record from its JSON document.
+pub fn encode_document(doc: &serde_json::Value) -> Vec<u8> {
+    encode(&json_to_msgpack(doc))
+}
+
+/// The JSON document of a manifest or profile record (must be a map).
+pub fn decode_document(record: &[u8], what: &'static str) -> Result<serde_json::Value, SrwError> {
+    let v = decode(record, what)?;
+    if !v.is_map() {
+        return Err(SrwError::Record {
+            what,
+            problem: "not a msgpack map".into(),
+        });
+    }
+    Ok(msgpack_to_json(&v))
+}
+
+/// A `.list` record.
+pub fn encode_list(names: &[String]) -> Vec<u8> {
+    encode(&Value::Array(
+        names.iter().map(|n| Value::from(n.as_str())).collect(),
+    ))
+}
+
+/// The names in a `.list` record.
+pub fn decode_list(record: &[u8]) -> Result<Vec<String>, SrwError> {
+    match decode(record, "list record")? {
+        Value::Array(a) => Ok(a
+            .iter()
+            .filter_map(super::frame::value_bytes)
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect()),
+        _ => Err(SrwError::Record {
+            what: "list record",
+            problem: "not a msgpack array".into(),
+        }),
+    }
+}
+
+/// What the node uses from a manifest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Manifest {
+    /// Executable, relative to the app's spool directory or absolute.
+    pub slave: String,
+    /// Appended to the inherited environment.
+    pub environment: Vec<(String, String)>,
+}
+
+impl Manifest {
+    /// `slave` is required; `environment` must map strings to strings; other keys are
+    /// ignored, as Cocaine did.
+    pub fn from_json(doc: &serde_json::Value) -> Result<Manifest, SrwError> {
+        let obj = doc
+            .as_object()
+            .ok_or_else(|| SrwError::Manifest("not a JSON object".into()))?;
+        let slave = match obj.get("slave") {
+            Some(serde_json::Value::String(s)) if !s.is_empty() => s.clone(),
+            _ => {
+                return Err(SrwError::Manifest(
+                    "app runnable object has not been specified (\"slave\" is required)".into(),
+                ))
+            }
+        };
+        let mut environment = Vec::new();
+        if let Some(env) = obj.get("environment") {
+            let env = env
+                .as_object()
+                .ok_or_else(|| SrwError::Manifest("\"environment\" must be an object".into()))?;
+            for (k, v) in env {
+                let v = v.as_str().ok_or_else(|| {
+                    SrwError::Manifest(format!("\"environment.{k}\" must be a string"))
+                })?;
+                environment.push((k.clone(), v.to_string()));
+            }
+        }
+        Ok(Manifest { slave, environment })
+    }
+}
+
+/// Pool and timer settings of a profile, with the Cocaine 0.11 defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    pub pool_limit: usize,
+    /// 0 = unbounded.
+    pub queue_limit: usize,
+    pub concurrency: usize,
+    pub startup_timeout: Duration,
+    pub heartbeat_timeout: Duration,
+    /// Zero disables idle termination.
+    pub idle_timeout: Duration,
+    pub termination_timeout: Duration,
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Profile {
+            pool_limit: 10,
+            queue_limit: 100,
+            concurrency: 10,
+            startup_timeout: Duration::from_secs(10),
+            heartbeat_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(600),
+            termination_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Profile {
+    /// Read the top-level keys (0.11 names; the 0.12 `terminate-timeout` and
+    /// `handshake-timeout` are accepted as aliases). Unknown keys are ignored.
+    pub fn from_json(doc: &serde_json::Value) -> Result<Profile, SrwError> {
+        let obj = doc
+            .as_object()
+            .ok_or_else(|| SrwError::Profile("not a JSON object".into()))?;
+        let mut p = Profile::default();
+        let count = |key: &str, min: u64| -> Result<Option<usize>, SrwError> {
+            match obj.get(key) {
+                None => Ok(None),
+                Some(v) => match v.as_u64() {
+                    Some(n) if n >= min => Ok(Some(usize::try_from(n).unwrap_or(usize::MAX))),
+                    _ => Err(SrwError::Profile(format!(
+                        "\"{key}\" must be an integer >= {min}"
+                    ))),
+                },
+            }
+        };
+        let secs = |keys: &[&str], allow_zero: bool| -> Result<Option<Duration>, SrwError> {
+            for key in keys {
+                if let Some(v) = obj.get(*key) {
+                    let s = v.as_f64().filter(|s| {
+                        s.is_finite() && *s <= 1e9 && (*s > 0.0 || (allow_zero && *s == 0.0))
+                    });
+                    return match s {
+                        Some(s) => Ok(Some(Duration::from_secs_f64(s))),
+                        None => Err(SrwError::Profile(format!(
+                            "\"{key}\" must be a number of seconds {}",
+                            if allow_zero { ">= 0" } else { "> 0" }
+                        ))),
+                    };
+                }
+            }
+            Ok(None)
+        };
+        if let Some(n) = count("pool-limit", 1)? {
+            p.pool_limit = n;
+        }
+        if let Some(n) = count("queue-limit", 0)? {
+            p.queue_limit = n;
+        }
+        if let Some(n) = count("concurrency", 1)? {
+            p.concurrency = n;
+        }
+        if let Some(d) = secs(&["startup-timeout", "handshake-timeout"], false)? {
+            p.startup_timeout = d;
+        }
+        if let Some(d) = secs(&["heartbeat-timeout"], false)? {
+            p.heartbeat_timeout = d;
+        }
+        if let Some(d) = secs(&["idle-timeout"], true)? {
+            p.idle_timeout = d;
+        }
+        if let Some(d) = secs(&["termination-timeout", "terminate-timeout"], false)? {
+            p.termination_timeout = d;
+        }
+        Ok(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn tutorial_manifest_with_trailing_comma_parses() {
+        let doc = parse_relaxed_json("{\n    \"slave\" : \"test_app.py\",\n}\n").unwrap();
+        let m = Manifest::from_json(&doc).unwrap();
+        assert_eq!(m.slave, "test_app.py");
+        let kept = parse_relaxed_json(r#"{"a": "x,}", "b": [1,2,]}"#).unwrap();
+        assert_eq!(kept["a"], "x,}");
+        assert_eq!(kept["b"], serde_json::json!([1, 2]));
+    }
+
+    #[test]
+    fn manifest_without_slave_is_refused() {
+        let doc = serde_json::json!({"type": "python"});
+        assert!(matches!(
+            Manifest::from_json(&doc),
+            Err(SrwError::Manifest(_))
+        ));
+    }
+
+    #[test]
+    fn package_record_is_a_msgpack_str_of_the_tar_bytes() {
+        let tar = vec![0u8, 1, 2, 255];
+        let rec = encode_package(&tar);
+        assert_eq!(rec[0], 0xa4);
+        assert_eq!(decode_package(&rec).unwrap(), tar);
+    }
+
+    #[test]
+    fn documents_and_lists_roundtrip() {
+        let doc = serde_json::json!({"slave": "x", "environment": {"A": "1"}, "n": 3});
+        let back = decode_document(&encode_document(&doc), "manifest").unwrap();
+        assert_eq!(back, doc);
+        let names = vec!["a".to_string(), "b".to_string()];
+        assert_eq!(decode_list(&encode_list(&names)).unwrap(), names);
+    }
+
+    #[test]
+    fn profile_defaults_and_overrides() {
+        let p = Profile::from_json(&serde_json::json!({"isolate": {}})).unwrap();
+        assert_eq!(p, Profile::default());
+        let p = Profile::from_json(&serde_json::json!({
+            "pool-limit": 2, "queue-limit": 0, "heartbeat-timeout": 1.5, "idle-timeout": 0
+        }))
+        .unwrap();
+        assert_eq!((p.pool_limit, p.queue_limit), (2, 0));
+        assert_eq!(p.heartbeat_timeout, Duration::from_millis(1500));
+        assert_eq!(p.idle_timeout, Duration::ZERO);
+        assert!(Profile::from_json(&serde_json::json!({"pool-limit": 0})).is_err());
+    }
+}

@@ -1,0 +1,181 @@
+//! The log under a backend whose every operation yields to the executor first (as io_uring
+//! does): interleaved writers, removers, readers, syncs and defrags; and fdatasync failure.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod blob_util;
+
+use blob_util::{attr, key};
+use bytes::Bytes;
+use elliptics::blob::sync::YieldNow;
+use elliptics::blob::{BlobLog, BlobOptions};
+use elliptics::io::sync::StdFile;
+use elliptics::io::IoFile;
+use elliptics::protocol::{errno, io_flags};
+use futures::executor::{block_on, LocalPool};
+use futures::task::LocalSpawnExt;
+use std::cell::Cell;
+use std::fs::File;
+use std::io;
+use std::rc::Rc;
+
+thread_local! {
+    static FAIL_SYNC: Cell<bool> = const { Cell::new(false) };
+}
+
+/// [`StdFile`] that yields once before each operation and can fail fdatasync.
+#[derive(Debug)]
+struct Yielding(StdFile);
+
+impl IoFile for Yielding {
+    fn from_std(file: File) -> Self {
+        Yielding(StdFile::from_std(file))
+    }
+    fn as_std(&self) -> &File {
+        self.0.as_std()
+    }
+    async fn read_exact_at(&self, buf: Vec<u8>, offset: u64) -> (io::Result<()>, Vec<u8>) {
+        YieldNow::default().await;
+        self.0.read_exact_at(buf, offset).await
+    }
+    async fn write_all_at(&self, bufs: Vec<Bytes>, offset: u64) -> io::Result<()> {
+        YieldNow::default().await;
+        self.0.write_all_at(bufs, offset).await
+    }
+    async fn sync_data(&self) -> io::Result<()> {
+        YieldNow::default().await;
+        if FAIL_SYNC.with(Cell::get) {
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
+        self.0.sync_data().await
+    }
+}
+
+type Log = BlobLog<Yielding>;
+
+fn options(dir: &std::path::Path) -> BlobOptions {
+    let mut o = BlobOptions::new(dir.join("data"));
+    o.records_in_blob = 16;
+    o
+}
+
+fn value(task: u32, key_no: u32, round: u32) -> Vec<u8> {
+    format!("t{task}-k{key_no}-r{round}-")
+        .repeat(1 + (round as usize % 5))
+        .into_bytes()
+}
+
+#[test]
+fn interleaved_writers_removers_syncs_and_defrags_keep_every_key_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Rc::new(block_on(Log::open(options(dir.path()))).unwrap());
+    let mut pool = LocalPool::new();
+    let tasks = 12u32;
+    let done = Rc::new(Cell::new(0u32));
+    for t in 0..tasks {
+        let (log, done) = (log.clone(), done.clone());
+        pool.spawner()
+            .spawn_local(async move {
+                for round in 0..12u32 {
+                    for k in 0..3u32 {
+                        let name = format!("t{t}-k{k}");
+                        let v = value(t, k, round);
+                        let flags = if round % 3 == 1 { io_flags::APPEND } else { 0 };
+                        let before = log.read(&key(&name), 0, 0, true).await.map(|r| r.data);
+                        log.write(&attr(&name, flags, 0, &v), Bytes::from(v.clone()))
+                            .await
+                            .unwrap();
+                        let mut expect = v.clone();
+                        if flags == io_flags::APPEND {
+                            if let Ok(mut old) = before {
+                                old.extend_from_slice(&v);
+                                expect = old;
+                            }
+                        }
+                        let got = log.read(&key(&name), 0, 0, true).await.unwrap().data;
+                        assert_eq!(got, expect, "{name} round {round}");
+                        if round % 4 == 3 && k == 0 {
+                            log.remove(&key(&name)).await.unwrap();
+                            let err = log.read(&key(&name), 0, 0, true).await.unwrap_err();
+                            assert_eq!(err.errno(), errno::ENOENT);
+                        }
+                    }
+                }
+                done.set(done.get() + 1);
+            })
+            .unwrap();
+    }
+    let rewritten = Rc::new(Cell::new(0u64));
+    {
+        let (log, done, rewritten) = (log.clone(), done.clone(), rewritten.clone());
+        pool.spawner()
+            .spawn_local(async move {
+                while done.get() < tasks {
+                    log.sync().await.unwrap();
+                    let stats = log.defrag().await.unwrap();
+                    rewritten.set(rewritten.get() + stats.files_rewritten);
+                    YieldNow::default().await;
+                }
+            })
+            .unwrap();
+    }
+    pool.run();
+    assert_eq!(done.get(), tasks);
+    assert!(
+        rewritten.get() > 0,
+        "defrag must have run alongside the writers"
+    );
+    let expected: Vec<(String, Option<Vec<u8>>)> = (0..tasks)
+        .flat_map(|t| (0..3).map(move |k| (t, k)))
+        .map(|(t, k)| {
+            let name = format!("t{t}-k{k}");
+            let data = block_on(log.read(&key(&name), 0, 0, true))
+                .ok()
+                .map(|r| r.data);
+            assert_eq!(
+                data.is_none(),
+                k == 0,
+                "{name}: k0 ends removed, the others live"
+            );
+            (name, data)
+        })
+        .collect();
+    assert!(log.stats().files > 3);
+    drop(pool);
+    drop(Rc::try_unwrap(log).unwrap());
+    let log = block_on(Log::open(options(dir.path()))).unwrap();
+    for (name, data) in expected {
+        let got = block_on(log.read(&key(&name), 0, 0, true))
+            .ok()
+            .map(|r| r.data);
+        assert_eq!(got, data, "{name}");
+    }
+}
+
+#[test]
+fn failed_fdatasync_refuses_writes_until_reopened() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = block_on(Log::open(options(dir.path()))).unwrap();
+    block_on(log.write(&attr("a", 0, 0, b"1"), Bytes::from_static(b"1"))).unwrap();
+    FAIL_SYNC.with(|f| f.set(true));
+    let err = block_on(log.write(&attr("b", 0, 0, b"2"), Bytes::from_static(b"2"))).unwrap_err();
+    assert_eq!(err.errno(), errno::EIO);
+    FAIL_SYNC.with(|f| f.set(false));
+    let err = block_on(log.write(&attr("c", 0, 0, b"3"), Bytes::from_static(b"3"))).unwrap_err();
+    assert_eq!(err.errno(), errno::EIO);
+    assert_eq!(
+        block_on(log.remove(&key("a"))).unwrap_err().errno(),
+        errno::EIO
+    );
+    assert_eq!(
+        block_on(log.read(&key("a"), 0, 0, true)).unwrap().data,
+        b"1"
+    );
+    drop(log);
+    let log = block_on(Log::open(options(dir.path()))).unwrap();
+    block_on(log.write(&attr("c", 0, 0, b"3"), Bytes::from_static(b"3"))).unwrap();
+    assert_eq!(
+        block_on(log.read(&key("a"), 0, 0, true)).unwrap().data,
+        b"1"
+    );
+}

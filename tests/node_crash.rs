@@ -1,0 +1,278 @@
+//! Durability of `dnet_ioserv`: SIGTERM while writing exits 0 and keeps every acknowledged
+//! record; kill -9 at random points with `sync: 0` loses no acknowledged record; a full
+//! disk answers -ENOSPC, keeps serving reads and leaves no half record behind.
+
+mod common;
+
+use common::raw::{handshake_header, RawConn};
+use common::{session, NodeSpec, TestNode};
+use elliptics::client::{Key, Session};
+use elliptics::protocol::errno;
+use rand::Rng;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Bytes stored under key number `i` of round `round`: size and content depend on both.
+fn value(round: u32, i: u32) -> Vec<u8> {
+    let len = 1 + ((i.wrapping_mul(7919) + round * 131) % 8192) as usize;
+    (0..len)
+        .map(|j| (j as u32 ^ i.wrapping_mul(31) ^ round) as u8)
+        .collect()
+}
+
+fn key(round: u32, i: u32) -> String {
+    format!("r{round}-k{i}")
+}
+
+fn read(s: &Session, key: &str) -> Result<Vec<u8>, i32> {
+    let entries = s
+        .read_data(&Key::from(key), 0, 0)
+        .wait()
+        .map_err(|e| e.status)?;
+    entries
+        .into_iter()
+        .find_map(|e| e.payload.map(|p| p.data))
+        .ok_or(errno::ENOENT)
+}
+
+/// Write keys of `round` until a write fails or `stop` is set; returns the acknowledged ones.
+fn spawn_writer(
+    node: &TestNode,
+    round: u32,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Vec<u32>> {
+    let s = session(node, &[1]);
+    std::thread::spawn(move || {
+        let mut acked = Vec::new();
+        let mut i = 0;
+        while !stop.load(Ordering::Relaxed) {
+            if s.write_data(&Key::from(key(round, i).as_str()), &value(round, i), 0)
+                .wait()
+                .is_err()
+            {
+                break;
+            }
+            acked.push(i);
+            i += 1;
+        }
+        acked
+    })
+}
+
+fn assert_all_readable(node: &TestNode, acked: &[(u32, u32)]) {
+    let s = session(node, &[1]);
+    for (round, i) in acked {
+        assert_eq!(
+            read(&s, &key(*round, *i)).map(|d| d == value(*round, *i)),
+            Ok(true),
+            "acknowledged {} lost or changed",
+            key(*round, *i)
+        );
+    }
+}
+
+#[test]
+fn sigterm_while_writing_exits_zero_and_keeps_acknowledged_records() {
+    let mut node = TestNode::start(&[1]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = spawn_writer(&node, 0, stop.clone());
+    std::thread::sleep(Duration::from_millis(300));
+    node.signal(15);
+    let status = node.wait_exit(10_000).expect("node exits after SIGTERM");
+    stop.store(true, Ordering::Relaxed);
+    assert_eq!(status.code(), Some(0), "{}", node.log());
+    let acked = writer.join().expect("writer");
+    assert!(
+        acked.len() > 10,
+        "only {} writes before SIGTERM",
+        acked.len()
+    );
+    node.restart();
+    let acked: Vec<(u32, u32)> = acked.into_iter().map(|i| (0, i)).collect();
+    assert_all_readable(&node, &acked);
+}
+
+#[test]
+fn kill_9_at_random_points_loses_no_acknowledged_record() {
+    let mut node = TestNode::start(&[1]);
+    let mut rng = rand::thread_rng();
+    let mut all: Vec<(u32, u32)> = Vec::new();
+    for round in 0..4 {
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = spawn_writer(&node, round, stop.clone());
+        std::thread::sleep(Duration::from_millis(rng.gen_range(30..400)));
+        node.signal(9);
+        let status = node.wait_exit(10_000).expect("killed node is reaped");
+        stop.store(true, Ordering::Relaxed);
+        assert_eq!(status.code(), None, "killed by a signal");
+        all.extend(
+            writer
+                .join()
+                .expect("writer")
+                .into_iter()
+                .map(|i| (round, i)),
+        );
+        node.restart();
+        assert_all_readable(&node, &all);
+    }
+    assert!(all.len() > 40, "only {} writes in all rounds", all.len());
+}
+
+/// A tmpfs of `size` mounted on a fresh directory, unmounted on drop.
+struct TmpfsMount {
+    dir: tempfile::TempDir,
+}
+
+impl TmpfsMount {
+    fn new(size: &str) -> TmpfsMount {
+        let dir = tempfile::tempdir().expect("mount point");
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("run mount")
+            .success();
+        assert!(ok, "mounting a tmpfs needs root");
+        TmpfsMount { dir }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+}
+
+impl Drop for TmpfsMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+/// Wait (bounded) until the node completes a handshake. The first connection right after a
+/// restart on a full disk is sometimes closed unanswered; see the ignored test below.
+fn wait_for_handshake(node: &mut TestNode) {
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(node.addr()).is_err() {
+            let ss = Command::new("ss")
+                .args(["-tanp"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            let port = format!(":{}", node.port);
+            let mine: Vec<&str> = ss.lines().filter(|l| l.contains(&port)).collect();
+            let status = node.wait_exit(1000);
+            panic!("node gone ({status:?}):\n{}\n{mine:#?}", node.log());
+        }
+        let mut c = RawConn::connect(node.addr());
+        c.send(&handshake_header([2, 26, 11, 1]), &[]);
+        if c.recv().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("no handshake within 2 s:\n{}", node.log());
+}
+
+/// Fill a 2 MiB tmpfs through `node` until -ENOSPC; the acknowledged key numbers.
+fn fill(node: &TestNode, chunk: impl Fn(u32) -> Vec<u8>) -> Vec<u32> {
+    let s = session(node, &[1]);
+    let mut acked = Vec::new();
+    for i in 0..200u32 {
+        if s.write_data(&Key::from(format!("fill-{i}").as_str()), &chunk(i), 0)
+            .wait()
+            .is_err()
+        {
+            break;
+        }
+        acked.push(i);
+    }
+    acked
+}
+
+#[test]
+#[ignore = "known bug: the first connection after restarting on a full disk is closed unanswered"]
+fn first_connection_after_restart_on_a_full_disk_is_answered() {
+    let mount = TmpfsMount::new("2m");
+    let mut node = TestNode::start_with(NodeSpec {
+        backends: vec![(1, 1)],
+        data_root: Some(mount.path()),
+        extra_options: vec!["\"shard_count\": 1".into()],
+        ..NodeSpec::default()
+    });
+    fill(&node, |i| vec![i as u8; 48 * 1024]);
+    node.restart();
+    let mut c = RawConn::connect(node.addr());
+    c.send(&handshake_header([2, 26, 11, 1]), &[]);
+    assert!(c.recv().is_some(), "{}", node.log());
+    node.kill();
+}
+
+fn free_bytes(path: &Path) -> u64 {
+    let out = Command::new("df")
+        .args(["--output=avail", "-B1"])
+        .arg(path)
+        .output()
+        .expect("df");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(1)
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn full_disk_answers_enospc_keeps_reads_and_leaves_no_half_record() {
+    let mount = TmpfsMount::new("2m");
+    let mut node = TestNode::start_with(NodeSpec {
+        backends: vec![(1, 1)],
+        data_root: Some(mount.path()),
+        ..NodeSpec::default()
+    });
+    let s = session(&node, &[1]);
+    let chunk = |i: u32| vec![(i % 251) as u8; 48 * 1024];
+    let mut acked = Vec::new();
+    let mut refused = None;
+    for i in 0..200u32 {
+        match s
+            .write_data(&Key::from(format!("fill-{i}").as_str()), &chunk(i), 0)
+            .wait()
+        {
+            Ok(_) => acked.push(i),
+            Err(e) => {
+                assert_eq!(e.status, errno::ENOSPC, "{}", e.message);
+                refused = Some(i);
+                break;
+            }
+        }
+    }
+    let refused = refused.expect("a 2 MiB disk fills up");
+    assert!(acked.len() > 5, "only {} writes fit", acked.len());
+    assert_eq!(
+        s.write_data(&Key::from("after-full"), &chunk(0), 0)
+            .wait()
+            .map_err(|e| e.status)
+            .err(),
+        Some(errno::ENOSPC)
+    );
+    for i in &acked {
+        assert_eq!(read(&s, &format!("fill-{i}")), Ok(chunk(*i)), "fill-{i}");
+    }
+    assert!(free_bytes(&mount.path()) < 48 * 1024);
+    drop(s);
+    node.restart();
+    wait_for_handshake(&mut node);
+    let s = session(&node, &[1]);
+    for i in &acked {
+        assert_eq!(
+            read(&s, &format!("fill-{i}")),
+            Ok(chunk(*i)),
+            "fill-{i} after restart"
+        );
+    }
+    assert_eq!(read(&s, &format!("fill-{refused}")), Err(errno::ENOENT));
+    assert_eq!(read(&s, "after-full"), Err(errno::ENOENT));
+    node.kill();
+    drop(node);
+}

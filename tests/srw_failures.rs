@@ -1,0 +1,128 @@
+//! Failure handling with real processes: a worker that crashes mid-request, one that never
+//! answers, a full queue, an unsafe package; and per-shard worker pools.
+
+mod common;
+mod srw_common;
+
+use elliptics::client::{ClientConfig, Key, Node, Session};
+use elliptics::key::RawId;
+use elliptics::routing::shard_of;
+use srw_common::{script_tar, srw, srw_node, text, upload_echo};
+use std::time::{Duration, Instant};
+
+fn session(node: &common::TestNode, timeout_s: u64) -> Session {
+    let n = Node::new(ClientConfig::default());
+    n.add_remotes(&[node.remote().as_str()]).expect("connect");
+    let mut s = Session::new(&n);
+    s.set_groups(&[1]);
+    s.set_timeout(timeout_s);
+    s
+}
+
+fn status_of(s: &Session, key: &str, event: &str) -> i32 {
+    let entries = s
+        .exec_unchecked(Some(&Key::from(key)), event, b"x", -1)
+        .wait()
+        .expect("exec");
+    entries
+        .iter()
+        .map(|e| e.status)
+        .find(|s| *s != 0)
+        .unwrap_or(0)
+}
+
+#[test]
+fn crashed_worker_fails_its_request_and_a_fresh_worker_serves_the_next() {
+    let node = srw_node(1);
+    upload_echo(&node, "crashy", "{}", "{}");
+    let s = session(&node, 10);
+    assert_eq!(status_of(&s, "k", "crashy@echo"), 0);
+    let st = status_of(&s, "k", "crashy@crash");
+    assert!(st < 0, "crash must fail the request, got {st}");
+    let start = Instant::now();
+    assert_eq!(status_of(&s, "k", "crashy@echo"), 0);
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn hung_worker_hits_the_client_timeout_and_full_queue_answers_exfull_at_once() {
+    let node = srw_node(1);
+    let profile = r#"{"pool-limit": 1, "concurrency": 1, "queue-limit": 1}"#;
+    upload_echo(&node, "slow", profile, "{}");
+    let s = session(&node, 2);
+    let first = s.exec_unchecked(Some(&Key::from("a")), "slow@hang", b"", -1);
+    std::thread::sleep(Duration::from_millis(300));
+    let second = s.exec_unchecked(Some(&Key::from("b")), "slow@hang", b"", -1);
+    std::thread::sleep(Duration::from_millis(300));
+    let start = Instant::now();
+    assert_eq!(status_of(&s, "c", "slow@echo"), -54);
+    assert!(start.elapsed() < Duration::from_secs(1));
+    let first = first.wait().expect("exec");
+    assert!(first.iter().any(|e| e.status == -110), "{first:?}");
+    drop(second.wait());
+}
+
+#[test]
+fn package_with_dotdot_paths_is_refused() {
+    let node = srw_node(1);
+    let dir = node.dir.path();
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(3);
+    h.set_mode(0o755);
+    let name = b"../evil.sh";
+    h.as_gnu_mut().expect("gnu").name[..name.len()].copy_from_slice(name);
+    h.set_cksum();
+    b.append(&h, &b"x\n\n"[..]).expect("append");
+    let tar = dir.join("evil.tar");
+    std::fs::write(&tar, b.into_inner().expect("tar")).expect("write");
+    let manifest = dir.join("evil.json");
+    std::fs::write(&manifest, r#"{"slave": "../evil.sh"}"#).expect("manifest");
+    let out = srw(
+        &node,
+        &[
+            "app",
+            "upload",
+            "--manifest",
+            manifest.to_str().expect("utf8"),
+            "--package",
+            tar.to_str().expect("utf8"),
+            "--name",
+            "evil",
+        ],
+    );
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("escapes"),
+        "{}",
+        text(&out)
+    );
+    let good = script_tar(dir, "ok.sh", "#!/bin/sh\n");
+    assert!(good.exists());
+}
+
+#[test]
+fn keys_of_different_shards_are_served_by_those_shards_workers() {
+    let node = srw_node(2);
+    upload_echo(&node, "spread", "{}", "{}");
+    let s = session(&node, 10);
+    let mut expected = [0u64; 2];
+    for i in 0..16 {
+        let key = format!("key-{i}");
+        let shard = shard_of(&RawId::from_key(key.as_bytes()), 2);
+        expected[shard] += 1;
+        assert_eq!(status_of(&s, &key, "spread@echo"), 0);
+    }
+    assert!(expected[0] > 0 && expected[1] > 0, "keys cover both shards");
+    let info = s.exec(None, "spread@info", b"", -1).wait().expect("info");
+    let body = info.iter().find_map(|e| e.payload.as_ref()).expect("info");
+    let doc: serde_json::Value = serde_json::from_slice(&body.data).expect("json");
+    let shards = doc["shards"].as_array().expect("shards");
+    assert_eq!(shards.len(), 2);
+    for sh in shards {
+        let i = sh["shard"].as_u64().expect("shard") as usize;
+        assert!(sh["workers"].as_u64().expect("workers") >= 1);
+        // The broadcast info itself is not a worker request.
+        assert_eq!(sh["served"].as_u64(), Some(expected[i]), "{doc}");
+    }
+}
