@@ -28,6 +28,7 @@ pub mod key;
 pub mod limits;
 pub mod node;
 pub mod protocol;
+pub mod recovery;
 pub mod routing;
 pub mod runtime;
 pub mod srw;
