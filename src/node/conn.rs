@@ -53,6 +53,10 @@ pub struct Outbox {
     closed: Cell<bool>,
     in_flight: Cell<usize>,
     reader: RefCell<Option<Waker>>,
+    /// Bytes pushed and not yet written to the socket (queued or in the current write).
+    unwritten_bytes: Cell<usize>,
+    /// Streaming requests waiting for `unwritten_bytes` to drop.
+    room_waiters: RefCell<Vec<Waker>>,
 }
 
 impl Outbox {
@@ -61,8 +65,33 @@ impl Outbox {
         if frames.is_empty() || self.closed.get() {
             return;
         }
+        let len: usize = frames.parts.iter().map(Bytes::len).sum();
+        self.unwritten_bytes
+            .set(self.unwritten_bytes.get().saturating_add(len));
         self.parts.borrow_mut().extend(frames.parts);
         if let Some(w) = self.writer.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    /// Resolves once fewer than `limit_bytes` wait to be written (or the connection is
+    /// gone): how a streaming request keeps a slow reader from piling up its replies.
+    pub async fn wait_for_write_room(&self, limit_bytes: usize) {
+        std::future::poll_fn(|cx| {
+            if self.unwritten_bytes.get() < limit_bytes || self.closed.get() {
+                Poll::Ready(())
+            } else {
+                self.room_waiters.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+
+    fn written(&self, len: usize) {
+        self.unwritten_bytes
+            .set(self.unwritten_bytes.get().saturating_sub(len));
+        for w in self.room_waiters.borrow_mut().drain(..) {
             w.wake();
         }
     }
@@ -121,9 +150,11 @@ pub(super) async fn write_loop(shard: Rc<Shard>, stream: Rc<TcpStream>, out: Rc<
             tracing::debug!(shard = shard.index, "write failed: {e}");
             out.closed.set(true);
             out.parts.borrow_mut().clear();
+            out.written(usize::MAX);
             let _ = stream.shutdown();
             return;
         }
+        out.written(len);
         shard
             .counters()
             .bytes_out
@@ -245,7 +276,7 @@ fn dispatch_frame(
             out.request_started();
             shard.request_started();
             crate::runtime::spawn(async move {
-                let frames = dispatch::execute(&shard, header, payload).await;
+                let frames = dispatch::execute(&shard, &out, header, payload).await;
                 out.push(frames);
                 out.request_finished();
                 shard.request_finished();
