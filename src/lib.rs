@@ -11,12 +11,14 @@
 //! - [`blob`]: the per-shard blob log (eblob format).
 //! - [`node`]: the storage node (`dnet_ioserv`).
 //! - [`client`]: the Rust client (`Node`, `Session`).
+//! - [`bench`]: the 2.26 load generator behind `dnet_bench`.
 //!
 //! Glossary: a *frame* is a header plus payload on the wire; a *request* is a decoded
 //! command; a *record* is a value on disk; a *shard* is one core's thread with its ring,
 //! its share of the key space, its blob logs and its exec queue.
 
 pub mod address;
+pub mod bench;
 pub mod blob;
 pub mod client;
 pub mod config;
