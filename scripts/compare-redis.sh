@@ -8,7 +8,7 @@
 # CPU 0 ("cross-core"); the node gets one shard per server CPU.
 #
 # Knobs (environment): ROUNDS (3), DURATION_S (2, per dnet_bench point), KEYS (10000),
-# CONNS (50), IDLE_MIN_PCT (85), IDLE_WAIT_S (3: longest wait for an idle machine per point).
+# CONNS (50), IDLE_MIN_PCT (85), IDLE_WAIT_S (1: longest wait for an idle machine per point).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +17,7 @@ DURATION_S=${DURATION_S:-2}
 KEYS=${KEYS:-10000}
 CONNS=${CONNS:-50}
 IDLE_MIN_PCT=${IDLE_MIN_PCT:-85}
-IDLE_WAIT_S=${IDLE_WAIT_S:-3}
+IDLE_WAIT_S=${IDLE_WAIT_S:-1}
 
 say() { echo "compare-redis: $*" >&2; }
 
@@ -185,7 +185,7 @@ row="durable write 4096B ${CONNS}x1"
 say "$row (ours sync: 0, redis appendfsync always)"
 for _ in $(seq 1 "$ROUNDS"); do
   ours "$row" "$DUR_PORT" "$DUR_PID" write 4096 1
-  theirs "$row" "$REDIS_AOF" set 4096 1 60000
+  theirs "$row" "$REDIS_AOF" set 4096 1 20000
 done
 
 EXEC_NOTE=""
