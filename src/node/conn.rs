@@ -285,3 +285,34 @@ fn dispatch_frame(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::FutureExt;
+
+    fn frames_of(len: usize) -> Frames {
+        let mut f = Frames::new();
+        f.push_raw(Bytes::from(vec![0u8; len]));
+        f
+    }
+
+    #[test]
+    fn stream_waits_while_unwritten_bytes_fill_the_window_and_resumes_after_a_write() {
+        let out = Outbox::default();
+        out.push(frames_of(60));
+        out.push(frames_of(40));
+        assert!(out.wait_for_write_room(100).now_or_never().is_none());
+        assert!(out.wait_for_write_room(101).now_or_never().is_some());
+        out.written(60);
+        assert!(out.wait_for_write_room(100).now_or_never().is_some());
+    }
+
+    #[test]
+    fn a_closed_connection_never_holds_a_stream_back() {
+        let out = Outbox::default();
+        out.push(frames_of(1000));
+        out.close();
+        assert!(out.wait_for_write_room(1).now_or_never().is_some());
+    }
+}
