@@ -90,7 +90,7 @@ fn sigterm_while_writing_exits_zero_and_keeps_acknowledged_records() {
         "only {} writes before SIGTERM",
         acked.len()
     );
-    node.restart();
+    restart_until_listening(&mut node);
     let acked: Vec<(u32, u32)> = acked.into_iter().map(|i| (0, i)).collect();
     assert_all_readable(&node, &acked);
 }
@@ -115,7 +115,7 @@ fn kill_9_at_random_points_loses_no_acknowledged_record() {
                 .into_iter()
                 .map(|i| (round, i)),
         );
-        node.restart();
+        restart_until_listening(&mut node);
         assert_all_readable(&node, &all);
     }
     assert!(all.len() > 40, "only {} writes in all rounds", all.len());
