@@ -14,9 +14,11 @@ mod forward;
 mod handshake;
 mod io_ops;
 mod iterator;
+mod join;
 mod monitor;
 mod peers;
 pub mod reply;
+mod server_send;
 mod shard;
 mod state;
 
