@@ -214,7 +214,9 @@ fn dispatch_frame(
         // Replies to requests this node sent (forwarding, joins) are not used yet.
         return true;
     }
-    if let Some((frames, keep_open)) = super::peers::intercept(shard, joined, &header, &payload) {
+    if let Some((frames, keep_open)) =
+        super::peers::intercept(shard, out, joined, &header, &payload)
+    {
         out.push(frames);
         return keep_open;
     }

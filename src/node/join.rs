@@ -4,6 +4,7 @@
 //! owner keeps the announcement logic in one place; the traffic itself goes over each
 //! shard's own forward links (`forward`).
 
+use super::conn::{write_loop, Outbox};
 use super::forward::{dial_with_reply, FrameReader};
 use super::handshake;
 use super::peers::{broadcast, collides, socket_addrs, Change, Source};
@@ -137,7 +138,12 @@ async fn join_once(shard: &Rc<Shard>, remote: SocketAddr) -> Result<(), i32> {
         source: Source::Outgoing,
     };
     broadcast(shard, up).await;
+    // The peer holds our ids from the JOIN: it hears our UPDATE_IDS on this link.
+    let out = Rc::new(Outbox::default());
+    crate::runtime::spawn(write_loop(shard.clone(), stream.clone(), out.clone()));
+    shard.cluster.subscribe(&out);
     watch(shard, &stream, &mut reader, first, limit).await;
+    out.close();
     broadcast(
         shard,
         Change::Down {

@@ -5,20 +5,22 @@
 //! learnt on one shard (a join link up or down, a JOIN, an UPDATE_IDS) is applied to every
 //! shard through the mailboxes. The outgoing join links live in `join`.
 
+use super::conn::Outbox;
 use super::cross;
 use super::handshake;
 use super::reply::Frames;
 use super::shard::Shard;
 use crate::key::RawId;
 use crate::protocol::{
-    command, errno, AddrContainer, BackendIds, CmdHeader, DnetAddr, IdContainer, NodeAnnouncement,
-    BACKEND_IDS_FLAG_DISABLE,
+    cmd_flags, command, errno, AddrContainer, BackendIds, CmdHeader, DnetAddr, IdContainer,
+    NodeAnnouncement, BACKEND_IDS_FLAG_DISABLE,
 };
 use crate::routing::Routes;
+use bytes::Bytes;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 pub use super::join::start_joining;
 
@@ -64,6 +66,9 @@ pub struct Cluster {
     nodes: RefCell<HashMap<SocketAddr, PeerNode>>,
     routes: RefCell<Routes<SocketAddr>>,
     pub(super) links: RefCell<HashMap<SocketAddr, Rc<super::forward::Link>>>,
+    /// Connections this shard sent its node's ids on (REVERSE_LOOKUP replies, join links):
+    /// they receive every UPDATE_IDS push. Dropped connections fall out on the next push.
+    subscribers: RefCell<Vec<Weak<Outbox>>>,
 }
 
 impl Cluster {
@@ -145,6 +150,23 @@ impl Cluster {
         *self.routes.borrow_mut() = routes;
     }
 
+    /// `out` has received our ids and gets every later UPDATE_IDS.
+    pub fn subscribe(&self, out: &Rc<Outbox>) {
+        self.subscribers.borrow_mut().push(Rc::downgrade(out));
+    }
+
+    /// Queue `frame` on every live subscriber; forget the closed ones.
+    fn push_to_subscribers(&self, frame: &Bytes) -> usize {
+        let mut subs = self.subscribers.borrow_mut();
+        subs.retain(|w| w.strong_count() > 0);
+        for out in subs.iter().filter_map(Weak::upgrade) {
+            let mut frames = Frames::new();
+            frames.push_raw(frame.clone());
+            out.push(frames);
+        }
+        subs.len()
+    }
+
     fn has_incoming(&self, first: &SocketAddr) -> bool {
         self.nodes
             .borrow()
@@ -162,6 +184,49 @@ pub async fn broadcast(shard: &Rc<Shard>, change: Change) {
         })
         .await;
     }
+}
+
+/// One UPDATE_IDS frame announcing (or, with `disable`, withdrawing) backend `idx` as
+/// `shard` sees it now: flags DIRECT|NOLOCK, no NEED_ACK, trans 0.
+fn update_ids_frame(shard: &Shard, idx: usize, disable: bool) -> Option<Bytes> {
+    let b = shard.backends.get(idx)?;
+    let payload = IdContainer {
+        backends: vec![BackendIds {
+            backend_id: i32::try_from(b.backend_id).ok()?,
+            group_id: i32::try_from(b.group).ok()?,
+            flags: if disable { BACKEND_IDS_FLAG_DISABLE } else { 0 },
+            ids: b.ids.borrow().clone(),
+        }],
+    }
+    .encode();
+    let header = CmdHeader {
+        cmd: command::UPDATE_IDS,
+        flags: cmd_flags::DIRECT | cmd_flags::NOLOCK,
+        group_id: b.group,
+        size: payload.len() as u64,
+        ..CmdHeader::default()
+    };
+    let mut frame = header.encode().to_vec();
+    frame.extend_from_slice(&payload);
+    Some(Bytes::from(frame))
+}
+
+/// Tell every connection that holds our ids (on every shard) that backend `idx` changed:
+/// its current ids, or its removal when `disable`. Returns how many connections were told.
+pub async fn announce_backend(shard: &Rc<Shard>, idx: usize, disable: bool) -> usize {
+    let Some(frame) = update_ids_frame(shard, idx, disable) else {
+        return 0;
+    };
+    let mut told = 0;
+    for target in 0..shard.node.shard_count {
+        let f = frame.clone();
+        told += cross::call(shard, target, move |s| async move {
+            s.cluster.push_to_subscribers(&f)
+        })
+        .await;
+    }
+    tracing::info!(idx, disable, told, "UPDATE_IDS pushed");
+    told
 }
 
 /// Whether a backend announced by `first` collides with the ring: every one of its points
@@ -208,15 +273,24 @@ pub struct ConnPeer {
     joined: Cell<Option<SocketAddr>>,
 }
 
-/// JOIN and AUTH on a served connection. `None` for any other command.
+/// REVERSE_LOOKUP, JOIN, AUTH and UPDATE_IDS on a served connection. `None` for any other
+/// command. A connection that got our ids in a REVERSE_LOOKUP reply gets UPDATE_IDS later.
 pub fn intercept(
     shard: &Rc<Shard>,
+    out: &Rc<Outbox>,
     peer: &ConnPeer,
     header: &CmdHeader,
     payload: &[u8],
 ) -> Option<(Frames, bool)> {
     let mut frames = Frames::new();
     match header.cmd {
+        command::REVERSE_LOOKUP => {
+            let keep = handshake::reverse_lookup(shard, header, &mut frames);
+            if keep {
+                shard.cluster.subscribe(out);
+            }
+            Some((frames, keep))
+        }
         command::JOIN => {
             let Ok(ann) = NodeAnnouncement::decode(payload) else {
                 frames.error(header, errno::EINVAL);
