@@ -8,6 +8,7 @@
 mod conn;
 mod control;
 mod cross;
+mod dial;
 mod dispatch;
 mod exec;
 mod forward;

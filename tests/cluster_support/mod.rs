@@ -121,6 +121,18 @@ impl ClusterNode {
         std::fs::read_to_string(self.dir.join("ioserv.log")).unwrap_or_default()
     }
 
+    /// Freeze (SIGSTOP) or thaw (SIGCONT) the process: its sockets stay open, nothing answers.
+    pub fn freeze(&self, frozen: bool) {
+        let Some(c) = &self.child else { return };
+        let sig = if frozen { "-STOP" } else { "-CONT" };
+        let ok = Command::new("kill")
+            .arg(sig)
+            .arg(c.id().to_string())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill {sig} {}", c.id());
+    }
+
     /// SIGKILL and reap.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
