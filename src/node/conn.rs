@@ -67,6 +67,15 @@ impl Outbox {
         }
     }
 
+    /// Frame parts queued and not yet written (streaming producers wait while it is high).
+    pub fn queued_parts(&self) -> usize {
+        self.parts.borrow().len()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+
     pub(super) fn close(&self) {
         self.closed.set(true);
         if let Some(w) = self.writer.borrow_mut().take() {

@@ -4,7 +4,8 @@
 //! backend of the request's group, on every shard, filtered by key ranges (KEY_RANGE) and
 //! time range (TS_RANGE), and streams one `dnet_iterator_response` per key (with the value
 //! when DATA is set; user_flags and timestamp zeroed with NO_META), a keepalive (status 1)
-//! every 10 000 skipped keys, then the final ack. PAUSE / CONTINUE / CANCEL find the running
+//! every 10 000 skipped keys, then the final ack (-ENOEXEC after CANCEL, as in Elliptics).
+//! A connection with many unwritten frames holds the iterator back. PAUSE / CONTINUE / CANCEL find the running
 //! iterator by id from any connection through the node-wide [`Registry`].
 //! SEND (server-send) streams into the connection the same way; it lives in `server_send`.
 
@@ -30,6 +31,12 @@ use std::time::Duration;
 const KEEPALIVE_SKIPPED_KEYS: u64 = 10_000;
 /// How often a paused iterator checks for CONTINUE or CANCEL.
 const PAUSE_POLL_MS: u64 = 20;
+/// An iterator stops producing while its connection has more frame parts queued than this.
+const QUEUED_PARTS_MAX: usize = 64;
+/// How often a producer held back by a full connection checks it again.
+const DRAIN_POLL_MS: u64 = 1;
+/// -EINTR: the iterator stopped because its requester disconnected.
+const EINTR: i32 = -4;
 
 const RUNNING: u32 = 0;
 const PAUSED: u32 = 1;
@@ -192,11 +199,19 @@ async fn iterate(shard: &Rc<Shard>, out: &Outbox, header: CmdHeader, payload: &[
     keys.sort_unstable_by_key(|k| k.0);
     let total_keys = keys.len() as u64;
     let mut skipped = 0u64;
+    let mut end_status = 0;
     for (n, (key, backend_id, info)) in keys.into_iter().enumerate() {
         while control.load(Ordering::Relaxed) == PAUSED {
             crate::runtime::sleep(Duration::from_millis(PAUSE_POLL_MS)).await;
         }
         if control.load(Ordering::Relaxed) == CANCELLED {
+            // As Elliptics' flow control: a cancelled iterator ends with -ENOEXEC.
+            end_status = errno::ENOEXEC;
+            break;
+        }
+        if !wait_for_room(out).await {
+            // The requester is gone (Elliptics interrupts with -EINTR).
+            end_status = EINTR;
             break;
         }
         let ts_ok = req.flags & iflags::TS_RANGE == 0
@@ -238,6 +253,15 @@ async fn iterate(shard: &Rc<Shard>, out: &Outbox, header: CmdHeader, payload: &[
         push_response(out, &header, &resp, &data);
     }
     registry.finish(id);
-    frames.error(&header, 0);
+    frames.error(&header, end_status);
     out.push(frames);
+}
+
+/// Wait while the connection holds many unwritten frames, so a slow reader holds back the
+/// iterator (and PAUSE takes effect mid-stream). `false` once the connection is closed.
+async fn wait_for_room(out: &Outbox) -> bool {
+    while out.queued_parts() > QUEUED_PARTS_MAX && !out.is_closed() {
+        crate::runtime::sleep(Duration::from_millis(DRAIN_POLL_MS)).await;
+    }
+    !out.is_closed()
 }
