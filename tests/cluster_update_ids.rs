@@ -77,6 +77,11 @@ fn client_routes_follow_disable_enable_and_set_ids() {
         client.connections().len() == 2
     });
     assert_eq!(points_of(&client, b, 1), vec![point(0x80)]);
+    assert_eq!(
+        route_list_len(a),
+        2,
+        "ROUTE_LIST names joined nodes, never clients"
+    );
     let mut s = Session::new(&client);
 
     control(&s, b, 2, backend_command::DISABLE, &[]);
