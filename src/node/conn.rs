@@ -96,6 +96,15 @@ impl Outbox {
         }
     }
 
+    /// Frame parts queued and not yet written (streaming producers wait while it is high).
+    pub fn queued_parts(&self) -> usize {
+        self.parts.borrow().len()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+
     pub(super) fn close(&self) {
         self.closed.set(true);
         if let Some(w) = self.writer.borrow_mut().take() {
@@ -245,7 +254,9 @@ fn dispatch_frame(
         // Replies to requests this node sent (forwarding, joins) are not used yet.
         return true;
     }
-    if let Some((frames, keep_open)) = super::peers::intercept(shard, joined, &header, &payload) {
+    if let Some((frames, keep_open)) =
+        super::peers::intercept(shard, out, joined, &header, &payload)
+    {
         out.push(frames);
         return keep_open;
     }

@@ -8,15 +8,18 @@
 mod conn;
 mod control;
 mod cross;
+mod dial;
 mod dispatch;
 mod exec;
 mod forward;
 mod handshake;
 mod io_ops;
 mod iterator;
+mod join;
 mod monitor;
 mod peers;
 pub mod reply;
+mod server_send;
 mod shard;
 mod state;
 
