@@ -80,12 +80,27 @@ pub async fn exec(
         }
         "info" => return info(shard, header, &app).await,
         _ => {
-            let target = shard_of(&header.id, shard.node.shard_count);
+            let replying = flags & (sph_flags::REPLY | sph_flags::FINISH) != 0;
+            let named = if replying {
+                None
+            } else {
+                let pool = shard.srw.as_ref().and_then(|w| w.app(&app));
+                pool.and_then(|p| {
+                    p.task
+                        .as_ref()
+                        .map(|t| t.worker_for(&app, parsed.sph.src_key))
+                })
+            };
+            let target = match &named {
+                Some(w) => w.index % shard.node.shard_count.max(1),
+                None => shard_of(&header.id, shard.node.shard_count),
+            };
+            let tag = named.map(|w| w.name);
             return cross::call_streaming(shard, out, target, move |s, stream| async move {
-                if flags & (sph_flags::REPLY | sph_flags::FINISH) != 0 {
+                if replying {
                     forward_reply(&s, header, payload, &app)
                 } else {
-                    event(&s, &stream, header, payload, app, method).await
+                    event(&s, &stream, header, payload, app, method, tag).await
                 }
             })
             .await;
@@ -99,7 +114,8 @@ pub async fn exec(
     frames
 }
 
-/// An ordinary event on the shard that owns the key; replies go out through `stream`.
+/// An ordinary event on the shard that owns the key (or the named worker `tag` of a
+/// `start-multiple-task` app); replies go out through `stream`.
 async fn event(
     shard: &Rc<Shard>,
     stream: &ReplyStream,
@@ -107,6 +123,7 @@ async fn event(
     payload: Bytes,
     app: String,
     method: String,
+    tag: Option<String>,
 ) -> Frames {
     let mut frames = Frames::new();
     let (Some(srw), Ok(p)) = (shard.srw.as_ref(), ExecPayload::decode(&payload)) else {
@@ -140,7 +157,7 @@ async fn event(
         data: p.data,
     }
     .encode();
-    if let Err(status) = pool.enqueue(method.into_bytes(), chunk, tx) {
+    if let Err(status) = pool.enqueue(tag, method.into_bytes(), chunk, tx) {
         if let Some(k) = job {
             srw.finish_job(k);
         }
@@ -270,7 +287,7 @@ async fn start(shard: &Rc<Shard>, app: &str, multiple: Option<Vec<u8>>) -> i32 {
     };
     let name = app.to_string();
     let prepared = run_blocking(move || prepare(name, records, &spool_dir)).await;
-    let prepared = match prepared {
+    let mut prepared = match prepared {
         Some(Ok(p)) => p,
         Some(Err(e)) => {
             tracing::error!(app, "start-task failed: {e}");
@@ -278,7 +295,7 @@ async fn start(shard: &Rc<Shard>, app: &str, multiple: Option<Vec<u8>>) -> i32 {
         }
         None => return errno::EINVAL,
     };
-    if multiple.is_some() {
+    if let Some(task_id) = multiple {
         let idle = prepared.profile.idle_timeout;
         if !idle.is_zero() && idle < MULTIPLE_TASK_IDLE_MIN {
             tracing::error!(
@@ -287,6 +304,7 @@ async fn start(shard: &Rc<Shard>, app: &str, multiple: Option<Vec<u8>>) -> i32 {
             );
             return errno::EINVAL;
         }
+        prepared.task_id = Some(task_id);
     }
     for i in 0..shard.node.shard_count {
         let p = prepared.clone();
@@ -325,6 +343,7 @@ fn prepare(
         manifest,
         profile,
         app_dir: dir.to_path_buf(),
+        task_id: None,
     })
 }
 

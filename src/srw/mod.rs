@@ -17,6 +17,7 @@ pub mod pool;
 pub mod process;
 pub mod spool;
 pub mod store;
+pub mod task;
 mod worker_conn;
 
 use crate::config::SrwConfig;

@@ -5,12 +5,15 @@
 //! with -EXFULL when `queue-limit` is reached), handed to the least-loaded active worker
 //! below `concurrency` as invoke + one chunk + close, and its replies flow back through a
 //! [`chan`](super::chan) to the waiting exec. The pool grows on demand up to this shard's
-//! share of `pool-limit` and always keeps one worker while the app runs.
+//! share of `pool-limit` and always keeps one worker while the app runs. An app started
+//! with `start-multiple-task` ([`MultipleTask`]) instead queues tagged requests, each
+//! served only by the worker whose uuid is its tag, spawned on demand.
 
 use super::chan;
 use super::frame::{self, kind, terminate_code, Frame, CONTROL_CHANNEL, FIRST_REQUEST_CHANNEL};
 use super::process;
 use super::store::{Manifest, Profile};
+use super::task::MultipleTask;
 use super::worker_conn::{self, WorkerSlot, WorkerState};
 use crate::protocol::errno;
 use crate::runtime::{JoinHandle, UnixListener};
@@ -59,6 +62,8 @@ pub enum AppState {
 /// A queued request.
 #[derive(Debug)]
 struct Job {
+    /// The named worker that must serve it (`start-multiple-task`), else any worker.
+    tag: Option<String>,
     event: Vec<u8>,
     chunk: Vec<u8>,
     reply: chan::Sender<Reply>,
@@ -71,6 +76,8 @@ pub struct PreparedApp {
     pub manifest: Manifest,
     pub profile: Profile,
     pub app_dir: PathBuf,
+    /// The task id (exec data) of `start-multiple-task`; None for `start-task`.
+    pub task_id: Option<Vec<u8>>,
 }
 
 /// One shard's share of an app.
@@ -82,6 +89,8 @@ pub struct AppPool {
     app_dir: PathBuf,
     pub endpoint: PathBuf,
     pool_share: usize,
+    /// Set when the app was started with `start-multiple-task`.
+    pub task: Option<MultipleTask>,
     state: Cell<AppState>,
     queue: RefCell<VecDeque<Job>>,
     pub(super) workers: RefCell<Vec<Rc<WorkerSlot>>>,
@@ -103,6 +112,10 @@ impl AppPool {
         let listener = UnixListener::bind(&endpoint)
             .map_err(|e| super::SrwError::Io(format!("{}: {e}", endpoint.display())))?;
         let pool_share = app.profile.pool_limit.div_ceil(shard_count.max(1)).max(1);
+        let task = app
+            .task_id
+            .as_deref()
+            .map(|id| MultipleTask::new(id, app.profile.pool_limit));
         let pool = Rc::new(AppPool {
             name: app.name,
             profile: app.profile,
@@ -110,6 +123,7 @@ impl AppPool {
             app_dir: app.app_dir,
             endpoint,
             pool_share,
+            task,
             state: Cell::new(AppState::Running),
             queue: RefCell::new(VecDeque::new()),
             workers: RefCell::new(Vec::new()),
@@ -146,10 +160,11 @@ impl AppPool {
             .or_default());
     }
 
-    /// Queue a request for `event` whose single chunk is `chunk`. -ENOENT when stopping,
-    /// -EXFULL when the queue is at `queue-limit`.
+    /// Queue a request for `event` whose single chunk is `chunk`, for the worker named
+    /// `tag` if given. -ENOENT when stopping, -EXFULL when the queue is at `queue-limit`.
     pub fn enqueue(
         self: &Rc<Self>,
+        tag: Option<String>,
         event: Vec<u8>,
         chunk: Vec<u8>,
         reply: chan::Sender<Reply>,
@@ -162,6 +177,7 @@ impl AppPool {
             return Err(errno::EXFULL);
         }
         self.queue.borrow_mut().push_back(Job {
+            tag,
             event,
             chunk,
             reply,
@@ -171,25 +187,26 @@ impl AppPool {
     }
 
     /// Hand queued requests to workers with room, and start a worker when work waits and
-    /// none is starting (or when the pool is empty).
+    /// none is starting (or when the pool is empty). Tagged requests wait for their named
+    /// worker only, so they are skipped over rather than blocking the queue.
     pub(super) fn pump(self: &Rc<Self>) {
         if self.state.get() != AppState::Running {
             return;
         }
+        let mut at = 0;
         loop {
-            if self.queue.borrow().is_empty() {
-                break;
-            }
-            let best = self
-                .workers
-                .borrow()
-                .iter()
-                .filter(|w| w.state.get() == WorkerState::Active)
-                .filter(|w| w.load() < self.profile.concurrency)
-                .min_by_key(|w| w.load())
-                .cloned();
-            let Some(worker) = best else { break };
-            let Some(job) = self.queue.borrow_mut().pop_front() else {
+            let tag = match self.queue.borrow().get(at) {
+                Some(job) => job.tag.clone(),
+                None => break,
+            };
+            let Some(worker) = self.free_worker(tag.as_deref()) else {
+                if tag.is_none() && self.task.is_none() {
+                    break;
+                }
+                at += 1;
+                continue;
+            };
+            let Some(job) = self.queue.borrow_mut().remove(at) else {
                 break;
             };
             if !job.reply.is_open() {
@@ -197,6 +214,10 @@ impl AppPool {
             }
             self.served.set(self.served.get() + 1);
             worker.assign(&job.event, &job.chunk, job.reply);
+        }
+        if self.task.is_some() {
+            self.spawn_named_workers();
+            return;
         }
         let (total, starting) = {
             let w = self.workers.borrow();
@@ -208,12 +229,56 @@ impl AppPool {
         };
         let work_waits = !self.queue.borrow().is_empty();
         if (work_waits || total == 0) && starting == 0 && total < self.pool_share {
-            self.spawn_worker();
+            self.spawn_worker(process::new_uuid());
         }
     }
 
-    fn spawn_worker(self: &Rc<Self>) {
-        let uuid = process::new_uuid();
+    /// The least-loaded active worker below `concurrency`; only the one named `tag` when
+    /// a tag is given.
+    fn free_worker(&self, tag: Option<&str>) -> Option<Rc<WorkerSlot>> {
+        self.workers
+            .borrow()
+            .iter()
+            .filter(|w| w.state.get() == WorkerState::Active)
+            .filter(|w| tag.is_none_or(|t| w.uuid == t))
+            .filter(|w| w.load() < self.profile.concurrency)
+            .min_by_key(|w| w.load())
+            .cloned()
+    }
+
+    /// Spawn each named worker that queued requests wait for and that does not exist yet,
+    /// never more than `pool-limit` named workers.
+    fn spawn_named_workers(self: &Rc<Self>) {
+        let mut wanted: Vec<String> = Vec::new();
+        for job in self.queue.borrow().iter() {
+            if let Some(tag) = &job.tag {
+                let exists = self.workers.borrow().iter().any(|w| &w.uuid == tag);
+                if !exists && !wanted.contains(tag) {
+                    wanted.push(tag.clone());
+                }
+            }
+        }
+        for name in wanted {
+            if self.workers.borrow().len() >= self.profile.pool_limit.max(1) {
+                tracing::warn!(app = %self.name, worker = %name, "the pool is full");
+                self.fail_queued(|j| j.tag.as_ref() == Some(&name), errno::EXFULL);
+                continue;
+            }
+            self.spawn_worker(name);
+        }
+    }
+
+    /// Fail and drop the queued requests `which` selects.
+    fn fail_queued(&self, which: impl Fn(&Job) -> bool, status: i32) {
+        let (failed, kept): (VecDeque<Job>, VecDeque<Job>) =
+            self.queue.borrow_mut().drain(..).partition(|j| which(j));
+        *self.queue.borrow_mut() = kept;
+        for job in failed {
+            job.reply.send(Reply::Done(status));
+        }
+    }
+
+    fn spawn_worker(self: &Rc<Self>, uuid: String) {
         match process::spawn(
             &self.name,
             &self.manifest,
@@ -229,10 +294,7 @@ impl AppPool {
             }
             Err(e) => {
                 tracing::error!(app = %self.name, "cannot spawn a worker: {e}");
-                let failed: Vec<Job> = self.queue.borrow_mut().drain(..).collect();
-                for job in failed {
-                    job.reply.send(Reply::Done(-libc::ENOEXEC));
-                }
+                self.fail_queued(|_| true, -libc::ENOEXEC);
             }
         }
     }

@@ -65,9 +65,17 @@ pub fn script_tar(dir: &Path, name: &str, script: &str) -> PathBuf {
 
 /// Upload the echo app as `name` with `profile` JSON, and start it.
 pub fn upload_echo(node: &TestNode, name: &str, profile: &str, env: &str) {
-    let dir = node.dir.path();
     let script = format!("#!/bin/sh\nexec {} \"$@\"\n", echo_worker_bin().display());
-    let tar = script_tar(dir, "run.sh", &script);
+    upload_script(node, name, profile, env, &script);
+    let out = ioclient(node, &["-c", &format!("{name}@start-task")]);
+    assert!(out.status.success(), "start-task: {}", text(&out));
+}
+
+/// Upload an app as `name` whose slave is the shell `script`, with `profile` JSON and the
+/// manifest environment `env`; does not start it.
+pub fn upload_script(node: &TestNode, name: &str, profile: &str, env: &str, script: &str) {
+    let dir = node.dir.path();
+    let tar = script_tar(dir, "run.sh", script);
     let manifest = dir.join(format!("{name}.manifest.json"));
     std::fs::write(
         &manifest,
@@ -110,8 +118,6 @@ pub fn upload_echo(node: &TestNode, name: &str, profile: &str, env: &str) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = ioclient(node, &["-c", &format!("{name}@start-task")]);
-    assert!(out.status.success(), "start-task: {}", text(&out));
 }
 
 pub fn srw(node: &TestNode, args: &[&str]) -> Output {
