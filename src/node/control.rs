@@ -52,46 +52,6 @@ pub fn status(shard: &Rc<Shard>, header: &CmdHeader, payload: &[u8], frames: &mu
     }
 }
 
-/// The monitor JSON for `categories` (all of it for now; categories select nothing yet).
-pub fn monitor_json(node: &super::state::NodeShared) -> serde_json::Value {
-    let shards: Vec<serde_json::Value> = node
-        .counters
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            serde_json::json!({
-                "shard": i,
-                "commands": c.commands_json(),
-                "errors": c.errors.load(Ordering::Relaxed),
-                "connections": c.connections.load(Ordering::Relaxed),
-                "bytes_in": c.bytes_in.load(Ordering::Relaxed),
-                "bytes_out": c.bytes_out.load(Ordering::Relaxed),
-                "keys_served": c.keys_served.load(Ordering::Relaxed),
-            })
-        })
-        .collect();
-    let backends: Vec<serde_json::Value> = node
-        .backends
-        .iter()
-        .map(|b| {
-            serde_json::json!({
-                "backend_id": b.backend_id,
-                "group": b.group,
-                "state": b.state.load(Ordering::Relaxed),
-                "read_only": b.read_only.load(Ordering::Relaxed),
-                "ids": b.ids.len(),
-            })
-        })
-        .collect();
-    serde_json::json!({
-        "monitor_status": "enabled",
-        "uptime_s": node.started.elapsed().as_secs(),
-        "shard_count": node.shard_count,
-        "shards": shards,
-        "backends": backends,
-    })
-}
-
 /// zlib-compress a JSON value as MONITOR_STAT replies carry it.
 pub fn zlib_json(value: &serde_json::Value) -> Vec<u8> {
     let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -99,13 +59,14 @@ pub fn zlib_json(value: &serde_json::Value) -> Vec<u8> {
     enc.finish().unwrap_or_default()
 }
 
-/// MONITOR_STAT: a 44-byte request; the reply is zlib JSON followed by an ack.
+/// MONITOR_STAT: a 44-byte request; the reply is the zlib JSON of the requested categories
+/// followed by an ack.
 pub fn monitor_stat(shard: &Rc<Shard>, header: &CmdHeader, payload: &[u8], frames: &mut Frames) {
-    if MonitorStatRequest::decode(payload).is_err() {
+    let Ok(req) = MonitorStatRequest::decode(payload) else {
         frames.error(header, errno::EINVAL);
         return;
-    }
-    let body = zlib_json(&monitor_json(&shard.node));
+    };
+    let body = zlib_json(&super::monitor::monitor_json(&shard.node, req.categories));
     frames.reply(header, &[&body], false);
     frames.ack(header, 0);
 }

@@ -42,6 +42,10 @@ pub async fn single_key(shard: &Rc<Shard>, mut header: CmdHeader, payload: Bytes
         command::DEL => remove(shard, &log, &header).await,
         _ => Err(errno::ENOTSUP),
     };
+    if result.is_ok() && matches!(header.cmd, command::WRITE | command::READ) {
+        let data_bytes = payload.len().saturating_sub(IO_ATTR_SIZE_BYTES) as u64;
+        shard.counters().note_key(&header.id, data_bytes);
+    }
     match result {
         Ok(()) => frames.ack(&header, 0),
         Err(status) => {

@@ -1,17 +1,289 @@
-//! The monitor's HTTP side: `GET /`, `/all`, `/backend`, `/commands`, ... on
-//! `options.monitor.port` answer the same JSON as MONITOR_STAT, uncompressed. It runs on
-//! its own plain thread, off the shards' data path, and reads only relaxed counters.
+//! The monitor: the JSON of MONITOR_STAT by categories (spec §1.9), its HTTP side, and
+//! the "top keys" statistics.
+//!
+//! HTTP: `GET /all` (also `/`), `/cache`, `/io`, `/io_histograms`, `/commands`, `/backend`,
+//! `/stats`, `/procfs`, `/top`, `/list` and `/?categories=N` on `options.monitor.port`
+//! answer the same JSON as MONITOR_STAT, uncompressed. It runs on its own plain thread, off
+//! the shards' data path, reads relaxed counters and locks each shard's [`TopKeys`] only
+//! to copy it.
+//!
+//! Top keys: each shard keeps at most [`TOP_EVENTS_MAX`] recently touched keys with their
+//! byte weight, halved every [`TOP_PERIOD`] of silence and dropped once idle for
+//! [`TOP_PERIOD`] × 4; a request merges the shards and lists the heaviest
+//! [`TOP_LENGTH_MAX`] as `top.top_by_size`.
 
-use super::control::monitor_json;
 use super::state::NodeShared;
+use crate::key::RawId;
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Largest request head we read before answering.
 const REQUEST_HEAD_BYTES_MAX: u64 = 8 * 1024;
+/// Keys one shard remembers for the top (the original's `events_size`).
+pub const TOP_EVENTS_MAX: usize = 1000;
+/// Entries listed in `top.top_by_size` (the original's `top_length`).
+pub const TOP_LENGTH_MAX: usize = 50;
+/// Half-life of a key's weight (the original's `period_in_seconds`, 300 s).
+pub const TOP_PERIOD: Duration = Duration::from_secs(300);
+/// Idle periods after which a key leaves the top.
+const TOP_EXPIRY_PERIODS: u32 = 4;
+
+/// MONITOR_STAT category bits.
+pub mod category {
+    pub const CACHE: u64 = 1;
+    pub const IO: u64 = 2;
+    pub const COMMANDS: u64 = 4;
+    pub const BACKEND: u64 = 16;
+    pub const STATS: u64 = 32;
+    pub const PROCFS: u64 = 64;
+    pub const TOP: u64 = 128;
+    /// `-1` on the wire.
+    pub const ALL: u64 = u64::MAX;
+}
+
+/// The HTTP paths and the categories they select; `/list` names them.
+const PATHS: [(&str, u64); 10] = [
+    ("/all", category::ALL),
+    ("/cache", category::CACHE),
+    ("/io", category::IO),
+    ("/io_histograms", category::IO),
+    ("/commands", category::COMMANDS),
+    ("/backend", category::BACKEND),
+    ("/stats", category::STATS),
+    ("/procfs", category::PROCFS),
+    ("/top", category::TOP),
+    ("/list", 0),
+];
+
+/// One remembered key.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TopEntry {
+    /// Bytes moved for the key, decayed by age.
+    pub size_bytes: f64,
+    pub frequency: u64,
+    last_seen: Instant,
+}
+
+impl TopEntry {
+    fn weight_at(&self, now: Instant) -> f64 {
+        let periods =
+            now.saturating_duration_since(self.last_seen).as_secs_f64() / TOP_PERIOD.as_secs_f64();
+        self.size_bytes * 0.5f64.powf(periods)
+    }
+
+    fn expired_at(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.last_seen) > TOP_PERIOD * TOP_EXPIRY_PERIODS
+    }
+}
+
+/// One shard's recently hot keys; bounded to `capacity` entries.
+#[derive(Debug)]
+pub struct TopKeys {
+    entries: HashMap<RawId, TopEntry>,
+    capacity: usize,
+}
+
+impl Default for TopKeys {
+    fn default() -> Self {
+        TopKeys::with_capacity(TOP_EVENTS_MAX)
+    }
+}
+
+impl TopKeys {
+    pub fn with_capacity(capacity: usize) -> TopKeys {
+        TopKeys {
+            entries: HashMap::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Count `size_bytes` moved for `id` at `now`. A new key in a full table first drops
+    /// expired keys, then the lightest one.
+    pub fn record(&mut self, id: RawId, size_bytes: u64, now: Instant) {
+        if let Some(e) = self.entries.get_mut(&id) {
+            e.size_bytes = e.weight_at(now) + size_bytes as f64;
+            e.frequency = e.frequency.saturating_add(1);
+            e.last_seen = now;
+            return;
+        }
+        if self.entries.len() >= self.capacity {
+            self.entries.retain(|_, e| !e.expired_at(now));
+        }
+        if self.entries.len() >= self.capacity {
+            let lightest = self
+                .entries
+                .iter()
+                .min_by(|a, b| a.1.weight_at(now).total_cmp(&b.1.weight_at(now)))
+                .map(|(k, _)| *k);
+            if let Some(k) = lightest {
+                self.entries.remove(&k);
+            }
+        }
+        self.entries.insert(
+            id,
+            TopEntry {
+                size_bytes: size_bytes as f64,
+                frequency: 1,
+                last_seen: now,
+            },
+        );
+    }
+
+    /// The live keys with their weight at `now`.
+    pub fn snapshot(&self, now: Instant) -> Vec<(RawId, u64, u64)> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| !e.expired_at(now))
+            .map(|(k, e)| (*k, e.weight_at(now).round() as u64, e.frequency))
+            .collect()
+    }
+}
+
+/// `{"top_by_size": [{"id": hex, "size": bytes, "frequency": n}, ...]}`: every shard's
+/// keys merged, heaviest first, at most [`TOP_LENGTH_MAX`].
+pub fn top_json(node: &NodeShared) -> serde_json::Value {
+    let now = Instant::now();
+    let mut all: Vec<(RawId, u64, u64)> = Vec::new();
+    for c in &node.counters {
+        if let Ok(top) = c.top_keys.lock() {
+            all.extend(top.snapshot(now));
+        }
+    }
+    all.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)));
+    all.truncate(TOP_LENGTH_MAX);
+    let list: Vec<serde_json::Value> = all
+        .into_iter()
+        .map(|(id, size, frequency)| {
+            serde_json::json!({"id": id.to_hex(), "size": size, "frequency": frequency})
+        })
+        .collect();
+    serde_json::json!({ "top_by_size": list, "top_length": TOP_LENGTH_MAX,
+        "events_size": TOP_EVENTS_MAX, "period_in_seconds": TOP_PERIOD.as_secs() })
+}
+
+/// The monitor JSON: the sections `categories` selects (bits of [`category`]).
+pub fn monitor_json(node: &NodeShared, categories: u64) -> serde_json::Value {
+    let has = |bit: u64| categories & bit != 0;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let mut doc = serde_json::json!({
+        "monitor_status": "enabled",
+        "timestamp": {"tv_sec": now.as_secs(), "tv_usec": now.subsec_micros()},
+    });
+    let Some(map) = doc.as_object_mut() else {
+        return doc;
+    };
+    let total =
+        |f: fn(&super::state::ShardCounters) -> u64| -> u64 { node.counters.iter().map(f).sum() };
+    if has(category::CACHE) {
+        map.insert("cache".into(), serde_json::json!({"enabled": false}));
+    }
+    if has(category::IO) {
+        map.insert(
+            "io".into(),
+            serde_json::json!({
+                "connections": total(|c| c.connections.load(Ordering::Relaxed)),
+                "bytes_in": total(|c| c.bytes_in.load(Ordering::Relaxed)),
+                "bytes_out": total(|c| c.bytes_out.load(Ordering::Relaxed)),
+                "errors": total(|c| c.errors.load(Ordering::Relaxed)),
+            }),
+        );
+    }
+    if has(category::COMMANDS) {
+        let mut merged = serde_json::Map::new();
+        for c in &node.counters {
+            for (name, n) in c.commands_json() {
+                let sum = merged.get(&name).and_then(|v| v.as_u64()).unwrap_or(0);
+                merged.insert(name, (sum + n.as_u64().unwrap_or(0)).into());
+            }
+        }
+        map.insert("commands".into(), merged.into());
+    }
+    if has(category::BACKEND) {
+        let backends: Vec<serde_json::Value> = node
+            .backends
+            .iter()
+            .map(|b| {
+                serde_json::json!({
+                    "backend_id": b.backend_id,
+                    "group": b.group,
+                    "state": b.state.load(Ordering::Relaxed),
+                    "read_only": b.read_only.load(Ordering::Relaxed),
+                    "ids": b.ids.len(),
+                })
+            })
+            .collect();
+        map.insert("backends".into(), backends.into());
+    }
+    if has(category::STATS) {
+        let shards: Vec<serde_json::Value> = node
+            .counters
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                serde_json::json!({
+                    "shard": i,
+                    "commands": c.commands_json(),
+                    "errors": c.errors.load(Ordering::Relaxed),
+                    "connections": c.connections.load(Ordering::Relaxed),
+                    "bytes_in": c.bytes_in.load(Ordering::Relaxed),
+                    "bytes_out": c.bytes_out.load(Ordering::Relaxed),
+                    "keys_served": c.keys_served.load(Ordering::Relaxed),
+                })
+            })
+            .collect();
+        map.insert("uptime_s".into(), node.started.elapsed().as_secs().into());
+        map.insert("shard_count".into(), node.shard_count.into());
+        map.insert("shards".into(), shards.into());
+    }
+    if has(category::PROCFS) {
+        map.insert("procfs".into(), procfs_json());
+    }
+    if has(category::TOP) {
+        map.insert("top".into(), top_json(node));
+    }
+    doc
+}
+
+/// Memory and load of this process from `/proc` (empty fields where unreadable).
+fn procfs_json() -> serde_json::Value {
+    let page_bytes = 4096u64;
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let mut pages = statm
+        .split_whitespace()
+        .map(|n| n.parse::<u64>().unwrap_or(0));
+    let (vm_pages, rss_pages) = (pages.next().unwrap_or(0), pages.next().unwrap_or(0));
+    let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let la: Vec<f64> = loadavg
+        .split_whitespace()
+        .take(3)
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    serde_json::json!({
+        "vm": {"size_bytes": vm_pages * page_bytes, "rss_bytes": rss_pages * page_bytes},
+        "la": la,
+    })
+}
+
+/// The categories an HTTP path selects; None for an unknown path, Some(0) for `/list`.
+pub fn path_categories(path: &str) -> Option<u64> {
+    if path == "/" {
+        return Some(category::ALL);
+    }
+    if let Some(query) = path.strip_prefix("/?") {
+        return query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("categories="))
+            .and_then(|n| n.parse::<i64>().ok())
+            .map(|n| n as u64);
+    }
+    PATHS.iter().find(|(p, _)| *p == path).map(|(_, c)| *c)
+}
 
 /// Start the HTTP monitor when a port is configured.
 pub fn spawn_http(node: &Arc<NodeShared>) {
@@ -50,13 +322,19 @@ fn answer(node: &NodeShared, stream: TcpStream) -> std::io::Result<()> {
     let mut line = String::new();
     reader.read_line(&mut line)?;
     let path = line.split_whitespace().nth(1).unwrap_or("/");
-    let (status, body) = if path.starts_with('/') {
-        ("200 OK", monitor_json(node).to_string())
-    } else {
-        (
-            "400 Bad Request",
-            String::from("{\"error\":\"bad request\"}"),
-        )
+    let (status, body) = match path_categories(path) {
+        Some(0) => {
+            let list: Vec<&str> = PATHS.iter().map(|(p, _)| *p).collect();
+            (
+                "200 OK",
+                serde_json::json!({ "handlers": list }).to_string(),
+            )
+        }
+        Some(categories) => ("200 OK", monitor_json(node, categories).to_string()),
+        None => (
+            "404 Not Found",
+            String::from("{\"error\":\"unknown path\"}"),
+        ),
     };
     let mut out = &stream;
     write!(
@@ -64,4 +342,52 @@ fn answer(node: &NodeShared, stream: TcpStream) -> std::io::Result<()> {
         "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u8) -> RawId {
+        RawId::from_key(&[n])
+    }
+
+    #[test]
+    fn full_table_evicts_the_lightest_key_and_keeps_its_bound() {
+        let now = Instant::now();
+        let mut top = TopKeys::with_capacity(3);
+        for (n, size) in [(1, 100), (2, 5), (3, 300)] {
+            top.record(id(n), size, now);
+        }
+        top.record(id(4), 50, now);
+        let mut kept: Vec<u64> = top.snapshot(now).iter().map(|e| e.1).collect();
+        kept.sort_unstable();
+        assert_eq!(kept, [50, 100, 300]);
+    }
+
+    #[test]
+    fn weight_halves_each_period_and_idle_keys_expire() {
+        let start = Instant::now();
+        let mut top = TopKeys::default();
+        top.record(id(1), 1000, start);
+        top.record(id(1), 1000, start);
+        assert_eq!(top.snapshot(start), [(id(1), 2000, 2)]);
+        assert_eq!(top.snapshot(start + TOP_PERIOD)[0].1, 1000);
+        assert!(top
+            .snapshot(start + TOP_PERIOD * (TOP_EXPIRY_PERIODS + 1))
+            .is_empty());
+    }
+
+    #[test]
+    fn http_paths_select_their_categories() {
+        assert_eq!(path_categories("/"), Some(category::ALL));
+        assert_eq!(path_categories("/all"), Some(category::ALL));
+        assert_eq!(path_categories("/top"), Some(category::TOP));
+        assert_eq!(path_categories("/backend"), Some(category::BACKEND));
+        assert_eq!(path_categories("/list"), Some(0));
+        assert_eq!(path_categories("/?categories=130"), Some(130));
+        assert_eq!(path_categories("/?categories=-1"), Some(category::ALL));
+        assert_eq!(path_categories("/nope"), None);
+        assert_eq!(path_categories("/?categories=x"), None);
+    }
 }

@@ -1,11 +1,13 @@
 //! Node-wide facts shared by every shard: what was configured and resolved at start-up,
 //! plus per-shard counters that only their own shard writes (relaxed atomics, no locks).
 
+use super::monitor::TopKeys;
 use crate::config::NodeConfig;
 use crate::key::RawId;
 use crate::protocol::command;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
 /// Backend states as BACKEND_STATUS reports them.
@@ -27,6 +29,8 @@ pub struct ShardCounters {
     pub bytes_out: AtomicU64,
     /// Keys this shard served as their owner (single-key, bulk and range commands).
     pub keys_served: AtomicU64,
+    /// Recently hot keys; locked by this shard per IO and by the monitor to copy.
+    pub top_keys: Mutex<TopKeys>,
 }
 
 impl Default for ShardCounters {
@@ -38,6 +42,7 @@ impl Default for ShardCounters {
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             keys_served: AtomicU64::new(0),
+            top_keys: Mutex::new(TopKeys::default()),
         }
     }
 }
@@ -46,6 +51,13 @@ impl ShardCounters {
     pub fn count_command(&self, cmd: i32) {
         if let Some(slot) = usize::try_from(cmd).ok().and_then(|i| self.commands.get(i)) {
             slot.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Count `size_bytes` moved for `id` in the top keys.
+    pub fn note_key(&self, id: &RawId, size_bytes: u64) {
+        if let Ok(mut top) = self.top_keys.lock() {
+            top.record(*id, size_bytes, Instant::now());
         }
     }
 
