@@ -3,6 +3,12 @@
 //! until it dies, and retry every `check_timeout`. Joins are rare and long-lived, so one
 //! owner keeps the announcement logic in one place; the traffic itself goes over each
 //! shard's own forward links (`forward`).
+//!
+//! Route discovery (spec §1.6 step 7): every `check_timeout` shard 0 asks each node it
+//! joins or knows for its ROUTE_LIST and starts a join link to every node named there that
+//! it neither knows nor already joins, never to one of its own addresses. A discovered
+//! link stands by while its node is known through another link (such as that node's own
+//! JOIN to us), so two nodes that find each other do not race to join twice.
 
 use super::conn::{write_loop, Outbox};
 use super::forward::{dial_with_reply, FrameReader};
@@ -14,6 +20,8 @@ use crate::protocol::{
     NodeAnnouncement,
 };
 use bytes::Bytes;
+use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
@@ -24,27 +32,137 @@ pub fn start_joining(shard: &Rc<Shard>) {
     if shard.index != 0 || !opts.join {
         return;
     }
+    let joining: Rc<RefCell<BTreeSet<SocketAddr>>> = Rc::default();
     for remote in &opts.remote {
         match remote.resolve() {
             Ok(addr) if !shard.node.addresses.contains(&addr) => {
-                crate::runtime::spawn(join_loop(shard.clone(), addr));
+                if joining.borrow_mut().insert(addr) {
+                    crate::runtime::spawn(join_loop(shard.clone(), addr, false));
+                }
             }
             Ok(_) => {}
             Err(e) => tracing::warn!("remote {remote:?} cannot be resolved: {e}"),
         }
     }
+    crate::runtime::spawn(discover_loop(shard.clone(), joining));
 }
 
-async fn join_loop(shard: Rc<Shard>, remote: SocketAddr) {
+/// Wait one `check_timeout`; false when the node shuts down meanwhile.
+async fn wait_period(shard: &Rc<Shard>) -> bool {
     let period = Duration::from_secs(shard.node.config.options.check_timeout_s.max(1));
+    let stop = std::pin::pin!(shard.shutdown_signal());
+    let wait = std::pin::pin!(crate::runtime::sleep(period));
+    futures::future::select(stop, wait).await;
+    !shard.is_shutting_down()
+}
+
+/// Whether some link (ours or the peer's JOIN) already made `addr`'s node known.
+fn is_known(shard: &Shard, addr: SocketAddr) -> bool {
+    shard
+        .cluster
+        .nodes()
+        .iter()
+        .any(|(first, addrs)| *first == addr || addrs.contains(&addr))
+}
+
+/// Every `check_timeout`: ask the joined and known nodes for their ROUTE_LIST and join
+/// the nodes they name that are new to us.
+async fn discover_loop(shard: Rc<Shard>, joining: Rc<RefCell<BTreeSet<SocketAddr>>>) {
+    while wait_period(&shard).await {
+        let mut ask: BTreeSet<SocketAddr> = joining.borrow().clone();
+        ask.extend(shard.cluster.nodes().into_iter().map(|(first, _)| first));
+        for remote in ask {
+            let named = match route_list_of(&shard, remote).await {
+                Ok(named) => named,
+                Err(status) => {
+                    tracing::debug!(%remote, status, "route list not available");
+                    continue;
+                }
+            };
+            for addr in named {
+                let ours = shard.node.addresses.contains(&addr);
+                if ours || is_known(&shard, addr) || !joining.borrow_mut().insert(addr) {
+                    continue;
+                }
+                tracing::info!(%addr, via = %remote, "route list names a new node; joining it");
+                crate::runtime::spawn(join_loop(shard.clone(), addr, true));
+            }
+        }
+    }
+}
+
+/// Ask `remote` for its ROUTE_LIST: the dial address of each node it names (the address
+/// at the index `remote` has in its own list).
+async fn route_list_of(shard: &Rc<Shard>, remote: SocketAddr) -> Result<Vec<SocketAddr>, i32> {
+    let opts = &shard.node.config.options;
+    let limit = opts.frame_payload_bytes_max;
+    let timeout = Duration::from_secs(opts.wait_timeout_s.max(1));
+    let dialled = crate::runtime::timeout(
+        timeout,
+        dial_with_reply(remote, opts.indexes_shard_count, limit),
+    )
+    .await
+    .map_err(|_| errno::ETIMEDOUT)?;
+    let (stream, mut reader, payload) = dialled?;
+    let ann = NodeAnnouncement::decode(&payload).map_err(|_| errno::EPROTO)?;
+    let index = socket_addrs(&ann.addrs)
+        .iter()
+        .position(|a| *a == remote)
+        .unwrap_or(0);
+    let ask = CmdHeader {
+        cmd: command::ROUTE_LIST,
+        flags: cmd_flags::NEED_ACK | cmd_flags::DIRECT | cmd_flags::NOLOCK,
+        trans: 1,
+        ..CmdHeader::default()
+    };
+    let sent = stream
+        .write_all(vec![Bytes::copy_from_slice(&ask.encode())])
+        .await;
+    let mut named = Vec::new();
+    let result = match sent {
+        Ok(_) => loop {
+            let next = crate::runtime::timeout(timeout, reader.next(&stream, limit)).await;
+            let Ok(Ok(Some((h, body)))) = next else {
+                break Err(errno::ECONNRESET);
+            };
+            if !h.is_reply() || h.cmd != command::ROUTE_LIST {
+                continue;
+            }
+            if h.status != 0 {
+                break Err(h.status);
+            }
+            if let Ok(list) = AddrContainer::decode(&body) {
+                let per_node = usize::try_from(list.node_addr_num).unwrap_or(0).max(1);
+                let addrs = socket_addrs(&list);
+                named.extend(addrs.chunks(per_node).filter_map(|n| n.get(index).copied()));
+            }
+            if h.flags & cmd_flags::MORE == 0 {
+                break Ok(named);
+            }
+        },
+        Err(_) => Err(errno::ECONNRESET),
+    };
+    let _ = stream.shutdown();
+    result
+}
+
+/// Keep a join link to `remote` up, retrying every `check_timeout`. A `discovered` link
+/// stands by while the node is known through another link.
+async fn join_loop(shard: Rc<Shard>, remote: SocketAddr, discovered: bool) {
     while !shard.is_shutting_down() {
+        if discovered && is_known(&shard, remote) {
+            if !wait_period(&shard).await {
+                return;
+            }
+            continue;
+        }
         match join_once(&shard, remote).await {
             Ok(()) => tracing::info!(%remote, "join link closed; will reconnect"),
             Err(status) => tracing::debug!(%remote, status, "join failed; will retry"),
         }
-        let stop = std::pin::pin!(shard.shutdown_signal());
-        let wait = std::pin::pin!(crate::runtime::sleep(period));
-        futures::future::select(stop, wait).await;
+        if !wait_period(&shard).await {
+            return;
+        }
     }
 }
 
