@@ -158,7 +158,7 @@ class Session:
         return transform(key, self._namespace)
 
     def _submit(self, fn, *args) -> AsyncResult:
-        return AsyncResult(self._node.executor.submit(fn, *args))
+        return AsyncResult(self._node.submit(fn, *args))
 
     def _send(self, group: int, key_id: bytes, cmd: int, payload: bytes,
               use_backend: bool = True) -> Tuple[Optional[Transaction], int]:
