@@ -208,3 +208,38 @@ def test_worker_environment_shim_is_what_makes_pypi_cocaine_import():
     no_shim = dict(full, PYTHONPATH=str(PYTHON_DIR))
     out = subprocess.run([str(python), "-c", probe], env=no_shim, capture_output=True, text=True)
     assert out.returncode != 0 and "MutableMapping" in out.stderr
+
+
+def worker_pids(app: str) -> set:
+    """Pids of the processes started with ``--app <app>``."""
+    pids = set()
+    for proc in pathlib.Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--app" in argv and argv[argv.index(b"--app") + 1:][:1] == [app.encode()]:
+            pids.add(int(proc.name))
+    return pids
+
+
+def test_pypi_cocaine_workers_outlive_their_heartbeat_timers(single_node, single_session,
+                                                             tmp_path):
+    # The real Worker sends a heartbeat at start and every 20 s, and quits ("disowned")
+    # when no reply comes within 5 s: workers alive after 26 s got their replies.
+    deploy(tmp_path, single_node[0], real_cocaine_env(), name="test_app_hb")
+    before = worker_pids("test_app_hb")
+    assert before
+    time.sleep(26)
+    assert worker_pids("test_app_hb") == before
+    forget_testkey(single_session)
+    run_tool("dnet_ioclient", single_node[0], "-c", "test_app_hb@test_event AFTER_HEARTBEATS")
+    data = eventually(lambda: single_session.read_data("TESTKEY").get())[0].data
+    assert data == b"AFTER_HEARTBEATS"
+    assert worker_pids("test_app_hb") == before
+    # stop-task terminates them: the real Worker echoes the terminate and exits.
+    run_tool("dnet_ioclient", single_node[0], "-c", "test_app_hb@stop-task")
+    deadline = time.monotonic() + 10
+    while worker_pids("test_app_hb") & before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not worker_pids("test_app_hb") & before
