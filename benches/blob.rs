@@ -142,7 +142,12 @@ fn read_cached(dir: &Path, n: u64, reads: u64) {
 }
 
 fn index_load(dir: &Path, n: u64) {
-    let d = dir.join("l");
+    index_load_with(dir, n, false);
+}
+
+/// Open a log of `n` small records; with `measure_rss`, report resident bytes per key.
+fn index_load_with(dir: &Path, n: u64, measure_rss: bool) {
+    let d = dir.join(if measure_rss { "m" } else { "l" });
     let mut o = BlobOptions::new(d.join("data"));
     o.sync_s = 3600;
     o.records_in_blob = 50_000;
@@ -157,9 +162,18 @@ fn index_load(dir: &Path, n: u64) {
         }
         block_on(log.sync()).unwrap();
     }
+    let rss_before = rss_bytes();
     let t = Instant::now();
     let log = block_on(Log::open(o)).unwrap();
     let ms = t.elapsed().as_secs_f64() * 1e3;
+    if measure_rss {
+        println!(
+            "log resident bytes per key after opening {} records: {:.1}",
+            log.stats().records,
+            rss_bytes().saturating_sub(rss_before) as f64 / n as f64
+        );
+        return;
+    }
     println!(
         "index load: {} records in {} files opened in {ms:.1} ms ({:.0} records/s)",
         log.stats().records,
@@ -217,4 +231,5 @@ fn main() {
     append_group_commit(p, 64, 20);
     read_cached(p, 10_000, 50_000);
     index_load(p, 200_000);
+    index_load_with(p, 1_000_000, true);
 }

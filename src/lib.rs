@@ -11,6 +11,7 @@
 //! - [`blob`]: the per-shard blob log (eblob format).
 //! - [`node`]: the storage node (`dnet_ioserv`).
 //! - [`client`]: the Rust client (`Node`, `Session`).
+//! - [`bench`]: the 2.26 load generator behind `dnet_bench`.
 //! - [`srw`]: server-side processing (apps in the store, worker pools per shard);
 //!   [`worker`]: the Rust worker SDK.
 //!
@@ -19,6 +20,7 @@
 //! its share of the key space, its blob logs and its exec queue.
 
 pub mod address;
+pub mod bench;
 pub mod blob;
 pub mod client;
 pub mod config;
@@ -28,6 +30,7 @@ pub mod key;
 pub mod limits;
 pub mod node;
 pub mod protocol;
+pub mod recovery;
 pub mod routing;
 pub mod runtime;
 pub mod srw;

@@ -59,3 +59,24 @@ fn write_that_hits_enospc_fails_cleanly_and_acked_records_survive() {
         assert_eq!(read_all(&log, name).unwrap(), value);
     }
 }
+
+#[test]
+fn blob_size_limit_answers_enospc_and_keeps_serving_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(dir.path());
+    o.blob_size_limit_bytes = 10_000;
+    let log = open_with(o);
+    let value = vec![1u8; 1000];
+    let mut written = 0;
+    let err = loop {
+        match put(&log, &attr(&format!("k{written}"), 0, 0, &value), &value) {
+            Ok(_) => written += 1,
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(err.errno(), errno::ENOSPC);
+    assert!((8..=10).contains(&written), "{written} writes fit");
+    assert_eq!(read_all(&log, "k0").unwrap(), value);
+    run(log.remove(&key("k0"))).unwrap();
+    assert!(log.stats().bytes <= 10_000);
+}

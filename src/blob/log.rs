@@ -245,6 +245,10 @@ impl<F: IoFile> BlobLog<F> {
             seg = next;
         }
         let position = seg.tail_bytes.get();
+        assert!(
+            disk_size >= DISK_CONTROL_SIZE_BYTES,
+            "a record holds at least its header"
+        );
         seg.tail_bytes.set(position + disk_size);
         seg.records.set(seg.records.get() + 1);
         Ok((seg, position))
@@ -267,6 +271,7 @@ impl<F: IoFile> BlobLog<F> {
         dc: &DiskControl,
     ) -> Result<u32, BlobError> {
         let slot = seg.index_slots.get();
+        debug_assert!(dc.position + dc.disk_size <= seg.tail_bytes.get());
         seg.index_slots.set(slot + 1);
         let at = u64::from(slot) * DISK_CONTROL_SIZE_BYTES;
         let res = seg

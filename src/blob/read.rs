@@ -70,17 +70,16 @@ impl<F: IoFile> BlobLog<F> {
         len: u64,
         kind: Option<FooterKind>,
     ) -> Result<(ExtHeader, Vec<u8>), BlobError> {
+        debug_assert!(loc.data_size + DISK_CONTROL_SIZE_BYTES <= loc.disk_size);
         let base = loc.position + DISK_CONTROL_SIZE_BYTES;
         let end = start.saturating_add(len).min(loc.data_size);
         let start = start.min(end);
         let Some(kind) = kind else {
             if start <= EXT_HEADER_SIZE_BYTES {
-                let buf = seg.read_data(end, base).await?;
+                let mut buf = seg.read_data(end, base).await?;
                 let ext = ExtHeader::decode_prefix(&buf);
-                let data = buf
-                    .get(usize::try_from(start).unwrap_or(0)..)
-                    .unwrap_or(&[]);
-                return Ok((ext, data.to_vec()));
+                buf.drain(..usize::try_from(start).unwrap_or(0).min(buf.len()));
+                return Ok((ext, buf));
             }
             let head = seg.read_data(EXT_HEADER_SIZE_BYTES, base).await?;
             let data = seg.read_data(end - start, base + start).await?;
@@ -118,9 +117,12 @@ impl<F: IoFile> BlobLog<F> {
         } else {
             ExtHeader::decode_prefix(&seg.read_data(EXT_HEADER_SIZE_BYTES, base).await?)
         };
-        let lo = usize::try_from(start - from).unwrap_or(0);
-        let hi = usize::try_from(end - from).unwrap_or(0);
-        Ok((head, buf.get(lo..hi).unwrap_or(&[]).to_vec()))
+        let mut buf = buf;
+        let hi = usize::try_from(end - from).unwrap_or(0).min(buf.len());
+        buf.truncate(hi);
+        let lo = usize::try_from(start - from).unwrap_or(0).min(buf.len());
+        buf.drain(..lo);
+        Ok((head, buf))
     }
 
     /// The whole value of a located record, verified when it carries a footer.

@@ -67,18 +67,18 @@ impl Outbox {
         }
     }
 
-    fn close(&self) {
+    pub(super) fn close(&self) {
         self.closed.set(true);
         if let Some(w) = self.writer.borrow_mut().take() {
             w.wake();
         }
     }
 
-    fn request_started(&self) {
+    pub(super) fn request_started(&self) {
         self.in_flight.set(self.in_flight.get() + 1);
     }
 
-    fn request_finished(&self) {
+    pub(super) fn request_finished(&self) {
         self.in_flight.set(self.in_flight.get().saturating_sub(1));
         if let Some(w) = self.reader.borrow_mut().take() {
             w.wake();
@@ -114,7 +114,7 @@ impl Outbox {
     }
 }
 
-async fn write_loop(shard: Rc<Shard>, stream: Rc<TcpStream>, out: Rc<Outbox>) {
+pub(super) async fn write_loop(shard: Rc<Shard>, stream: Rc<TcpStream>, out: Rc<Outbox>) {
     while let Some(batch) = out.next_batch().await {
         let len: usize = batch.iter().map(Bytes::len).sum();
         if let Err(e) = stream.write_all(batch).await {
@@ -140,6 +140,7 @@ async fn serve_connection(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr)
     let limit = shard.node.config.options.frame_payload_bytes_max;
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
     let mut want = READ_CHUNK_BYTES;
+    let joined = super::peers::ConnPeer::default();
     'conn: loop {
         if buf.capacity() - buf.len() < want {
             buf.reserve(want);
@@ -167,7 +168,7 @@ async fn serve_connection(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr)
                     let header = frame.header;
                     let payload = Bytes::copy_from_slice(frame.payload);
                     out.wait_for_room().await;
-                    if !dispatch_frame(&shard, &out, header, payload) {
+                    if !dispatch_frame(&shard, &out, &joined, header, payload) {
                         break 'conn;
                     }
                 }
@@ -184,6 +185,7 @@ async fn serve_connection(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr)
         }
         buf.drain(..used);
     }
+    super::peers::connection_closed(&shard, &joined);
     out.close();
 }
 
@@ -203,6 +205,7 @@ fn reject_frame(out: &Outbox, bytes: &[u8]) {
 fn dispatch_frame(
     shard: &Rc<Shard>,
     out: &Rc<Outbox>,
+    joined: &super::peers::ConnPeer,
     header: crate::protocol::CmdHeader,
     payload: Bytes,
 ) -> bool {
@@ -210,6 +213,26 @@ fn dispatch_frame(
     if header.is_reply() {
         // Replies to requests this node sent (forwarding, joins) are not used yet.
         return true;
+    }
+    if let Some((frames, keep_open)) = super::peers::intercept(shard, joined, &header, &payload) {
+        out.push(frames);
+        return keep_open;
+    }
+    if super::iterator::intercept(shard, out, &header, &payload) {
+        return true;
+    }
+    match super::forward::target(shard, &header) {
+        super::forward::Target::Local => {}
+        super::forward::Target::Peer(peer) => {
+            super::forward::forward(shard, out, header, &payload, peer);
+            return true;
+        }
+        super::forward::Target::Refuse(status) => {
+            let mut frames = Frames::new();
+            frames.error(&header, status);
+            out.push(frames);
+            return true;
+        }
     }
     match dispatch::immediate(shard, &header, &payload) {
         dispatch::Immediate::Done(frames, keep_open) => {

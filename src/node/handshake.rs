@@ -86,11 +86,17 @@ pub fn id_container(shard: &Shard) -> IdContainer {
     IdContainer { backends }
 }
 
-/// ROUTE_LIST: one final reply listing the addresses of the nodes we know (ourselves
-/// included; clients never appear in it).
+/// ROUTE_LIST: one final reply listing the addresses of the DHT nodes we know: ourselves,
+/// then every joined peer with the same address count (clients never appear in it).
 pub fn route_list(shard: &Rc<Shard>, header: &CmdHeader, frames: &mut Frames) {
-    let addrs = our_addresses(shard);
-    let node_addr_num = i32::try_from(addrs.len()).unwrap_or(i32::MAX);
+    let mut addrs = our_addresses(shard);
+    let per_node = addrs.len();
+    let node_addr_num = i32::try_from(per_node).unwrap_or(i32::MAX);
+    for (_, peer) in shard.cluster.nodes() {
+        if peer.len() == per_node {
+            addrs.extend(peer.into_iter().map(DnetAddr::from));
+        }
+    }
     let payload = AddrContainer {
         node_addr_num,
         addrs,

@@ -10,9 +10,12 @@ mod control;
 mod cross;
 mod dispatch;
 mod exec;
+mod forward;
 mod handshake;
 mod io_ops;
+mod iterator;
 mod monitor;
+mod peers;
 pub mod reply;
 mod shard;
 mod state;
@@ -119,6 +122,7 @@ pub fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         started: Instant::now(),
         read_only: AtomicBool::new(false),
         shutting_down: AtomicBool::new(false),
+        iterators: iterator::Registry::default(),
     });
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..shard_count)
         .map(|_| mailbox::channel(MAILBOX_CAPACITY))

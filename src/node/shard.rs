@@ -41,6 +41,8 @@ pub struct Shard {
     pub backends: Vec<LocalBackend>,
     pub peers: Vec<mailbox::Sender<ShardMsg>>,
     pub pending: PendingCalls,
+    /// The other DHT nodes as this shard sees them, and its links to them.
+    pub cluster: super::peers::Cluster,
     /// Server-side processing state; `None` without `options.srw_config`.
     pub srw: Option<crate::srw::ShardSrw>,
     shutdown: Cell<bool>,
@@ -158,6 +160,7 @@ pub async fn shard_main(
         backends,
         peers,
         pending: PendingCalls::default(),
+        cluster: super::peers::Cluster::default(),
         srw,
         shutdown: Cell::new(false),
         shutdown_waiters: RefCell::new(Vec::new()),
@@ -165,6 +168,7 @@ pub async fn shard_main(
     });
     crate::runtime::spawn(cross::serve_mailbox(shard.clone(), inbox));
     spawn_background_sync(&shard);
+    super::peers::start_joining(&shard);
     super::conn::accept_loop(shard.clone(), listener).await;
     if let Some(srw) = &shard.srw {
         srw.shutdown().await;

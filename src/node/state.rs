@@ -87,6 +87,8 @@ pub struct NodeShared {
     pub started: Instant,
     pub read_only: AtomicBool,
     pub shutting_down: AtomicBool,
+    /// Running ITERATORs, so PAUSE/CONTINUE/CANCEL reach them from any connection.
+    pub iterators: super::iterator::Registry,
 }
 
 impl NodeShared {

@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# Side-by-side: dnet_ioserv driven by dnet_bench against redis-server driven by
+# redis-benchmark, on this machine, in one run. Builds release, starts both servers in a
+# temporary directory, alternates the two load tools row by row (ours, redis, ours, redis,
+# ... ROUNDS times) and prints one table of medians: rate, ratio and p99 of each.
+#
+# Placement: with more than one CPU the servers run on CPUs 1..N-1 and the load tools on
+# CPU 0 ("cross-core"); the node gets one shard per server CPU.
+#
+# Knobs (environment): ROUNDS (3), DURATION_S (2, per dnet_bench point), KEYS (10000),
+# CONNS (50), IDLE_MIN_PCT (85), IDLE_WAIT_S (1: longest wait for an idle machine per point).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-3}
+DURATION_S=${DURATION_S:-2}
+KEYS=${KEYS:-10000}
+CONNS=${CONNS:-50}
+IDLE_MIN_PCT=${IDLE_MIN_PCT:-85}
+IDLE_WAIT_S=${IDLE_WAIT_S:-1}
+
+say() { echo "compare-redis: $*" >&2; }
+
+if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
+  say "installing redis-server and redis-tools"
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server redis-tools >/dev/null
+fi
+
+say "building release"
+cargo build --release --quiet --bin dnet_ioserv --bin dnet_bench
+BIN="$PWD/target/release"
+
+CPUS=$(nproc)
+if [ "$CPUS" -gt 1 ]; then
+  SERVER_CPUS="1-$((CPUS - 1))"
+  CLIENT_CPUS="0"
+  SHARDS=$((CPUS - 1))
+  PLACEMENT="cross-core: servers on CPU $SERVER_CPUS, load tools on CPU $CLIENT_CPUS"
+else
+  SERVER_CPUS="0"
+  CLIENT_CPUS="0"
+  SHARDS=1
+  PLACEMENT="same-core (1 CPU)"
+fi
+
+WORK=$(mktemp -d -t compare-redis.XXXXXX)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+wait_port() {
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  say "nothing listens on port $1"; exit 1
+}
+
+# start_node NAME SYNC -> sets NODE_PORT, NODE_PID
+start_node() {
+  local dir="$WORK/$1"
+  mkdir -p "$dir/history" "$dir/blob"
+  NODE_PORT=$(free_port)
+  cat >"$dir/ioserv.json" <<EOF
+{"logger": {"level": "error", "frontends": [{"formatter": {"type": "string", "pattern": "%(message)s"},
+   "sink": {"type": "files", "path": "$dir/ioserv.log", "autoflush": true}}]},
+ "options": {"join": true, "flags": 4, "remote": [], "address": ["127.0.0.1:$NODE_PORT:2-0"],
+   "wait_timeout": 5, "check_timeout": 20, "auth_cookie": "compare", "shard_count": $SHARDS},
+ "backends": [{"backend_id": 1, "type": "blob", "group": 1, "history": "$dir/history",
+   "data": "$dir/blob/data", "sync": $2, "blob_flags": "158", "blob_size": "1G",
+   "records_in_blob": "10000000"}]}
+EOF
+  taskset -c "$SERVER_CPUS" "$BIN/dnet_ioserv" -c "$dir/ioserv.json" >"$dir/stdout" 2>&1 &
+  NODE_PID=$!
+  PIDS+=("$NODE_PID")
+  wait_port "$NODE_PORT"
+}
+
+# start_redis NAME EXTRA_ARGS... -> sets REDIS_PORT
+start_redis() {
+  local dir="$WORK/$1"; shift
+  mkdir -p "$dir"
+  REDIS_PORT=$(free_port)
+  taskset -c "$SERVER_CPUS" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$dir" \
+    --daemonize no --logfile "$dir/redis.log" "$@" &
+  PIDS+=("$!")
+  wait_port "$REDIS_PORT"
+}
+
+# Percent idle of the whole machine over 0.5 s.
+idle_pct() {
+  local a b
+  a=($(head -1 /proc/stat)); sleep 0.5; b=($(head -1 /proc/stat))
+  local total=0 i
+  for i in 1 2 3 4 5 6 7 8; do total=$((total + b[i] - a[i])); done
+  local idle=$((b[4] - a[4] + b[5] - a[5]))
+  echo $((total > 0 ? 100 * idle / total : 100))
+}
+
+# Wait (at most IDLE_WAIT_S) for the machine to be idle; print the last idle figure.
+gate() {
+  local deadline=$((SECONDS + IDLE_WAIT_S)) pct
+  while :; do
+    pct=$(idle_pct)
+    if [ "$pct" -ge "$IDLE_MIN_PCT" ] || [ "$SECONDS" -ge "$deadline" ]; then echo "$pct"; return; fi
+  done
+}
+
+RESULTS="$WORK/results.tsv"   # row  tool  rate  p99_us  idle_pct  server_cpu_us_per_op
+: >"$RESULTS"
+
+# ours ROW NODE_PORT NODE_PID OP SIZE PIPELINE
+ours() {
+  local idle json
+  idle=$(gate)
+  json=$(taskset -c "$CLIENT_CPUS" "$BIN/dnet_bench" -r "127.0.0.1:$2:2" -g 1 --op "$4" -s "$5" \
+    -c "$CONNS" -P "$6" -k "$KEYS" -t "$DURATION_S" -w 0.5 --server-pid "$3" --json)
+  python3 - "$1" "$idle" "$json" >>"$RESULTS" <<'EOF'
+import json, sys
+row, idle, r = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+if r["errors"]:
+    sys.stderr.write(f"compare-redis: {row}: dnet_bench errors {r['errors_by_errno']}\n")
+cpu = r.get("server_cpu_us_per_op")
+print(f"{row}\tours\t{r['ops_per_s']:.0f}\t{r['p99_us']:.0f}\t{idle}\t{'' if cpu is None else f'{cpu:.1f}'}")
+EOF
+}
+
+# theirs ROW REDIS_PORT TEST SIZE PIPELINE REQUESTS
+theirs() {
+  local idle csv
+  idle=$(gate)
+  csv=$(taskset -c "$CLIENT_CPUS" redis-benchmark -h 127.0.0.1 -p "$2" -t "$3" -d "$4" \
+    -c "$CONNS" -P "$5" -r "$KEYS" -n "$6" --csv)
+  python3 - "$1" "$idle" "$csv" >>"$RESULTS" <<'EOF'
+import csv, io, sys
+row, idle, text = sys.argv[1], sys.argv[2], sys.argv[3]
+rows = list(csv.reader(io.StringIO(text)))
+head, data = rows[0], rows[1]
+rps = float(data[head.index("rps")])
+p99_us = float(data[head.index("p99_latency_ms")]) * 1000
+print(f"{row}\tredis\t{rps:.0f}\t{p99_us:.0f}\t{idle}\t")
+EOF
+}
+
+say "$PLACEMENT; node shard_count $SHARDS; $ROUNDS rounds, ${DURATION_S}s points"
+
+start_node mem 60
+MEM_PORT=$NODE_PORT MEM_PID=$NODE_PID
+start_redis redis-mem --save "" --appendonly no
+REDIS_MEM=$REDIS_PORT
+
+for size in 100 4096; do
+  say "pre-filling $KEYS keys of $size B in both servers"
+  taskset -c "$CLIENT_CPUS" "$BIN/dnet_bench" -r "127.0.0.1:$MEM_PORT:2" -g 1 --op write --fill \
+    -s "$size" -c "$CONNS" -P 16 -k "$KEYS" -n 1 -w 0 --json >/dev/null
+  taskset -c "$CLIENT_CPUS" redis-benchmark -h 127.0.0.1 -p "$REDIS_MEM" -t set -d "$size" \
+    -c "$CONNS" -P 16 -r "$KEYS" -n $((KEYS * 10)) -q >/dev/null
+  for pipeline in 1 16; do
+    if [ "$pipeline" -eq 1 ]; then n=120000; elif [ "$size" -eq 100 ]; then n=800000; else n=400000; fi
+    for op in write read; do
+      if [ "$op" = write ]; then test=set; else test=get; fi
+      row="$op ${size}B ${CONNS}x$pipeline"
+      say "$row"
+      for _ in $(seq 1 "$ROUNDS"); do
+        ours "$row" "$MEM_PORT" "$MEM_PID" "$op" "$size" "$pipeline"
+        theirs "$row" "$REDIS_MEM" "$test" "$size" "$pipeline" "$n"
+      done
+    done
+  done
+done
+
+start_node durable 0
+DUR_PORT=$NODE_PORT DUR_PID=$NODE_PID
+start_redis redis-aof --save "" --appendonly yes --appendfsync always
+REDIS_AOF=$REDIS_PORT
+row="durable write 4096B ${CONNS}x1"
+say "$row (ours sync: 0, redis appendfsync always)"
+for _ in $(seq 1 "$ROUNDS"); do
+  ours "$row" "$DUR_PORT" "$DUR_PID" write 4096 1
+  theirs "$row" "$REDIS_AOF" set 4096 1 20000
+done
+
+EXEC_NOTE=""
+if [ -x "$BIN/dnet_srw" ]; then
+  EXEC_NOTE="exec: n/a: dnet_srw is built, but this script does not yet deploy an echo app"
+else
+  EXEC_NOTE="exec: n/a: server-side processing (srw, dnet_srw) is not in this build"
+fi
+
+python3 - "$RESULTS" "$PLACEMENT" "$SHARDS" "$EXEC_NOTE" <<'EOF'
+import statistics, sys
+path, placement, shards, exec_note = sys.argv[1:5]
+rows, order = {}, []
+for line in open(path):
+    row, tool, rate, p99, idle, cpu = line.rstrip("\n").split("\t")
+    if row not in rows:
+        rows[row] = {"ours": [], "redis": []}
+        order.append(row)
+    rows[row][tool].append((float(rate), float(p99), int(idle), float(cpu) if cpu else None))
+
+def med(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+def k(x):
+    return f"{x/1000:.1f}k"
+
+print(f"\nElliptics node (dnet_bench) vs redis-server (redis-benchmark); {placement}; node shard_count {shards}")
+print("memory rows: node sync 60 (no fsync per write) vs redis --save '' --appendonly no; durable: node sync 0 vs appendfsync always")
+hdr = f"{'workload':<26} {'ours ops/s':>11} {'redis ops/s':>12} {'ratio':>6} {'our p99':>9} {'redis p99':>10} {'srv us/op':>9} {'idle%':>6}  runs (ours | redis)"
+print(hdr)
+print("-" * len(hdr))
+for row in order:
+    o, r = rows[row]["ours"], rows[row]["redis"]
+    orate, rrate = med([x[0] for x in o]), med([x[0] for x in r])
+    op99, rp99 = med([x[1] for x in o]), med([x[1] for x in r])
+    cpus = [x[3] for x in o if x[3] is not None]
+    idle = min(x[2] for x in o + r)
+    runs = " ".join(k(x[0]) for x in o) + " | " + " ".join(k(x[0]) for x in r)
+    ratio = orate / rrate if rrate else float("nan")
+    cpu = f"{med(cpus):.1f}" if cpus else "-"
+    print(f"{row:<26} {k(orate):>11} {k(rrate):>12} {ratio:>6.2f} {op99/1000:>7.2f}ms {rp99/1000:>8.2f}ms {cpu:>9} {idle:>6}  {runs}")
+print(f"{'exec 100B 50x1':<26} {'n/a':>11} {'n/a':>12} {'n/a':>6}  ({exec_note})")
+print("idle% is the lowest machine idle figure seen before any point of the row")
+EOF

@@ -1,0 +1,389 @@
+//! Forwarding: a backend request (non-REPLY, non-DIRECT) whose key another node owns is
+//! re-sent to that node with a new trans, and every reply is relayed back to the requester
+//! with the original trans. DIRECT to a non-owner answers -ENOTSUP.
+//!
+//! Each shard keeps its own link to each peer it forwards to (dialled on first use, plain
+//! REVERSE_LOOKUP handshake, no JOIN): a forwarded request never crosses a mailbox, and the
+//! replies land on the shard that holds the requester's connection. A dead link completes
+//! every request it carries with -ECONNRESET at once. The same links carry requests the node
+//! makes itself (server-send), whose replies are collected instead of relayed.
+
+use super::conn::{write_loop, Outbox};
+use super::reply::Frames;
+use super::shard::Shard;
+use crate::key::RawId;
+use crate::protocol::{
+    cmd_flags, command, errno, split_frame, CmdHeader, DecodeError, HandshakeVersion,
+};
+use crate::runtime::sync::{oneshot, OneshotSender};
+use crate::runtime::TcpStream;
+use bytes::Bytes;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Read buffer of a peer link.
+const LINK_READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Where a request for a key goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// Serve it here.
+    Local,
+    /// Forward it to the node listening first on this address.
+    Peer(SocketAddr),
+    /// Refuse it with this errno.
+    Refuse(i32),
+}
+
+fn is_forwardable(cmd: i32) -> bool {
+    matches!(
+        cmd,
+        command::LOOKUP | command::WRITE | command::READ | command::DEL
+    )
+}
+
+/// The greatest point <= `id` and the greatest point overall, among `points`.
+fn floor_and_max<'a>(
+    id: &RawId,
+    points: impl Iterator<Item = &'a RawId>,
+) -> (Option<RawId>, Option<RawId>) {
+    let mut floor: Option<RawId> = None;
+    let mut max: Option<RawId> = None;
+    for p in points {
+        if p <= id && floor.is_none_or(|f| *p > f) {
+            floor = Some(*p);
+        }
+        if max.is_none_or(|m| *p > m) {
+            max = Some(*p);
+        }
+    }
+    (floor, max)
+}
+
+/// Decide where `header` is served: the owner of its key in its group among our enabled
+/// backends and the joined peers' ring points.
+pub fn target(shard: &Shard, header: &CmdHeader) -> Target {
+    if header.is_reply()
+        || !is_forwardable(header.cmd)
+        || header.flags & cmd_flags::DIRECT_BACKEND != 0
+    {
+        return Target::Local;
+    }
+    let Some((peer_point, peer)) = shard.cluster.owner_point(header.group_id, &header.id) else {
+        return Target::Local;
+    };
+    let local_points: Vec<RawId> = shard
+        .backends
+        .iter()
+        .filter(|b| b.group == header.group_id && b.log.borrow().is_some())
+        .flat_map(|b| b.ids.borrow().clone())
+        .collect();
+    let (local_floor, local_max) = floor_and_max(&header.id, local_points.iter());
+    let peer_is_floor = peer_point <= header.id;
+    let peer_wins = match (local_floor, peer_is_floor) {
+        (Some(l), true) => peer_point > l,
+        (Some(_), false) => false,
+        (None, true) => true,
+        (None, false) => local_max.is_none_or(|m| peer_point > m),
+    };
+    if !peer_wins {
+        Target::Local
+    } else if header.flags & cmd_flags::DIRECT != 0 {
+        Target::Refuse(errno::ENOTSUP)
+    } else {
+        Target::Peer(peer)
+    }
+}
+
+/// Who waits for the replies of one request on a link.
+enum Waiter {
+    /// Relay to a requester's connection under its original header.
+    Relay { out: Rc<Outbox>, orig: CmdHeader },
+    /// Collect for a request the node made itself.
+    Collect {
+        frames: Vec<(CmdHeader, Bytes)>,
+        done: OneshotSender<Result<Vec<(CmdHeader, Bytes)>, i32>>,
+    },
+}
+
+/// One shard's link to one peer.
+pub struct Link {
+    addr: SocketAddr,
+    out: Rc<Outbox>,
+    waiters: RefCell<HashMap<u64, Waiter>>,
+    next_trans: Cell<u64>,
+    dead: Cell<bool>,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link")
+            .field("addr", &self.addr)
+            .field("waiting", &self.waiters.borrow().len())
+            .finish()
+    }
+}
+
+impl Link {
+    fn send(&self, mut header: CmdHeader, payload: &[u8], waiter: Waiter) -> u64 {
+        let trans = self.next_trans.get();
+        self.next_trans.set(trans.wrapping_add(1).max(1));
+        header.trans = trans;
+        header.size = payload.len() as u64;
+        let mut frame = header.encode().to_vec();
+        frame.extend_from_slice(payload);
+        self.waiters.borrow_mut().insert(trans, waiter);
+        let mut frames = Frames::new();
+        frames.push_raw(frame.into());
+        self.out.push(frames);
+        trans
+    }
+
+    fn deliver(&self, header: CmdHeader, payload: Bytes) {
+        let last = header.flags & cmd_flags::MORE == 0;
+        let mut waiters = self.waiters.borrow_mut();
+        let Some(waiter) = waiters.get_mut(&header.trans) else {
+            tracing::debug!(peer = %self.addr, trans = header.trans, "reply for unknown trans");
+            return;
+        };
+        match waiter {
+            Waiter::Relay { out, orig } => {
+                let mut relayed = header;
+                relayed.trans = orig.trans;
+                relayed.flags |= cmd_flags::REPLY;
+                let mut frame = relayed.encode().to_vec();
+                frame.extend_from_slice(&payload);
+                let mut frames = Frames::new();
+                frames.push_raw(frame.into());
+                out.push(frames);
+            }
+            Waiter::Collect { frames, .. } => frames.push((header, payload)),
+        }
+        if last {
+            if let Some(w) = waiters.remove(&header.trans) {
+                finish(w, 0);
+            }
+        }
+    }
+
+    /// The link is gone: every waiter completes with `status` now.
+    fn fail_all(&self, status: i32) {
+        self.dead.set(true);
+        let waiters: Vec<Waiter> = self.waiters.borrow_mut().drain().map(|(_, w)| w).collect();
+        for w in waiters {
+            finish(w, status);
+        }
+        self.out.close();
+    }
+}
+
+fn finish(waiter: Waiter, status: i32) {
+    match waiter {
+        Waiter::Relay { out, orig } => {
+            if status != 0 {
+                let mut frames = Frames::new();
+                frames.error(&orig, status);
+                out.push(frames);
+            }
+            out.request_finished();
+        }
+        Waiter::Collect { frames, done } => {
+            let _ = done.send(if status == 0 { Ok(frames) } else { Err(status) });
+        }
+    }
+}
+
+/// Forward `header` + `payload` from a requester's connection to `peer`.
+pub fn forward(
+    shard: &Rc<Shard>,
+    out: &Rc<Outbox>,
+    header: CmdHeader,
+    payload: &[u8],
+    peer: SocketAddr,
+) {
+    out.request_started();
+    let link = link_to(shard, peer);
+    let _ = link.send(
+        header,
+        payload,
+        Waiter::Relay {
+            out: out.clone(),
+            orig: header,
+        },
+    );
+}
+
+/// Send a request of our own to `peer` and collect every reply frame until the final one.
+pub async fn request(
+    shard: &Rc<Shard>,
+    peer: SocketAddr,
+    header: CmdHeader,
+    payload: &[u8],
+    timeout_ms: u64,
+) -> Result<Vec<(CmdHeader, Bytes)>, i32> {
+    let (tx, rx) = oneshot();
+    let link = link_to(shard, peer);
+    let trans = link.send(
+        header,
+        payload,
+        Waiter::Collect {
+            frames: Vec::new(),
+            done: tx,
+        },
+    );
+    match crate::runtime::timeout(Duration::from_millis(timeout_ms), rx).await {
+        Ok(Ok(res)) => res,
+        Ok(Err(_)) => Err(errno::ECONNRESET),
+        Err(_) => {
+            link.waiters.borrow_mut().remove(&trans);
+            Err(errno::ETIMEDOUT)
+        }
+    }
+}
+
+/// This shard's live link to `peer`, dialling a new one when there is none. Requests queued
+/// on a link still connecting are written once its handshake is done.
+fn link_to(shard: &Rc<Shard>, peer: SocketAddr) -> Rc<Link> {
+    if let Some(l) = shard.cluster.links.borrow().get(&peer) {
+        if !l.dead.get() {
+            return l.clone();
+        }
+    }
+    let link = Rc::new(Link {
+        addr: peer,
+        out: Rc::new(Outbox::default()),
+        waiters: RefCell::new(HashMap::new()),
+        next_trans: Cell::new(1),
+        dead: Cell::new(false),
+    });
+    shard.cluster.links.borrow_mut().insert(peer, link.clone());
+    crate::runtime::spawn(run_link(shard.clone(), link.clone()));
+    link
+}
+
+async fn run_link(shard: Rc<Shard>, link: Rc<Link>) {
+    let timeout = Duration::from_secs(shard.node.config.options.wait_timeout_s.max(1));
+    let limit = shard.node.config.options.frame_payload_bytes_max;
+    let indexes = shard.node.config.options.indexes_shard_count;
+    let connected = crate::runtime::timeout(timeout, dial(link.addr, indexes, limit)).await;
+    let (stream, mut reader) = match connected {
+        Ok(Ok(pair)) => pair,
+        other => {
+            let status = match other {
+                Ok(Err(s)) => s,
+                _ => errno::ETIMEDOUT,
+            };
+            tracing::debug!(peer = %link.addr, status, "peer link failed to connect");
+            drop_link(&shard, &link, status);
+            return;
+        }
+    };
+    crate::runtime::spawn(write_loop(shard.clone(), stream.clone(), link.out.clone()));
+    loop {
+        match reader.next(&stream, limit).await {
+            Ok(Some((header, payload))) if header.is_reply() => link.deliver(header, payload),
+            Ok(Some((header, _))) => {
+                tracing::debug!(peer = %link.addr, cmd = header.cmd, "request on a forward link ignored");
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    drop_link(&shard, &link, errno::ECONNRESET);
+    let _ = stream.shutdown();
+}
+
+fn drop_link(shard: &Shard, link: &Rc<Link>, status: i32) {
+    let mut links = shard.cluster.links.borrow_mut();
+    if links.get(&link.addr).is_some_and(|l| Rc::ptr_eq(l, link)) {
+        links.remove(&link.addr);
+    }
+    drop(links);
+    link.fail_all(status);
+}
+
+/// Connect to `addr` and run the client side of the REVERSE_LOOKUP handshake; returns the
+/// stream, a reader holding any bytes after the reply, and the reply payload.
+pub async fn dial_with_reply(
+    addr: SocketAddr,
+    indexes_shard_count: i32,
+    limit: u64,
+) -> Result<(Rc<TcpStream>, FrameReader, Bytes), i32> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|_| errno::ECONNRESET)?;
+    let _ = stream.set_nodelay(true);
+    let stream = Rc::new(stream);
+    let header = CmdHeader {
+        id: HandshakeVersion::ours(indexes_shard_count).to_id(),
+        cmd: command::REVERSE_LOOKUP,
+        flags: cmd_flags::DIRECT | cmd_flags::NOLOCK,
+        ..CmdHeader::default()
+    };
+    stream
+        .write_all(vec![Bytes::copy_from_slice(&header.encode())])
+        .await
+        .map_err(|_| errno::ECONNRESET)?;
+    let mut reader = FrameReader::default();
+    let (reply, payload) = reader
+        .next(&stream, limit)
+        .await
+        .map_err(|_| errno::EPROTO)?
+        .ok_or(errno::ECONNRESET)?;
+    if reply.status != 0 {
+        return Err(reply.status);
+    }
+    let theirs = HandshakeVersion::from_id(&reply.id);
+    if !theirs.is_compatible_with(&HandshakeVersion::ours(indexes_shard_count)) {
+        return Err(errno::EPROTO);
+    }
+    Ok((stream, reader, payload))
+}
+
+async fn dial(
+    addr: SocketAddr,
+    indexes_shard_count: i32,
+    limit: u64,
+) -> Result<(Rc<TcpStream>, FrameReader), i32> {
+    let (stream, reader, _) = dial_with_reply(addr, indexes_shard_count, limit).await?;
+    Ok((stream, reader))
+}
+
+/// Splits a byte stream from a peer into frames.
+#[derive(Debug, Default)]
+pub struct FrameReader {
+    buf: Vec<u8>,
+}
+
+impl FrameReader {
+    /// The next whole frame; `None` at a clean end of stream.
+    pub async fn next(
+        &mut self,
+        stream: &TcpStream,
+        limit: u64,
+    ) -> Result<Option<(CmdHeader, Bytes)>, DecodeError> {
+        loop {
+            let want = match split_frame(&self.buf, limit) {
+                Ok((frame, used)) => {
+                    let header = frame.header;
+                    let payload = Bytes::copy_from_slice(frame.payload);
+                    self.buf.drain(..used);
+                    return Ok(Some((header, payload)));
+                }
+                Err(DecodeError::Incomplete { needed }) => needed.max(LINK_READ_CHUNK_BYTES),
+                Err(e) => return Err(e),
+            };
+            if self.buf.capacity() - self.buf.len() < want {
+                self.buf.reserve(want);
+            }
+            let (res, b) = stream.read(std::mem::take(&mut self.buf)).await;
+            self.buf = b;
+            match res {
+                Ok(0) | Err(_) => return Ok(None),
+                Ok(_) => {}
+            }
+        }
+    }
+}

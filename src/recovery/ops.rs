@@ -1,0 +1,239 @@
+//! Raw requests `dnet_recovery` sends to one backend of one node (DIRECT|DIRECT_BACKEND):
+//! ITERATOR (metadata of every key), LOOKUP, READ and DEL, plus the route table as
+//! (group, point, node, backend) owners.
+
+use super::RecoveryError;
+use crate::client::{ClientError, Node};
+use crate::key::RawId;
+use crate::protocol::{
+    cmd_flags, command, errno, iflags, iterator_action, iterator_type, CmdHeader, DnetTime, IoAttr,
+    IteratorRequest, IteratorResponse, LookupReply,
+};
+use crate::routing::Routes;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// One backend of one node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Place {
+    pub addr: SocketAddr,
+    pub backend_id: i32,
+    pub group: u32,
+}
+
+/// Metadata of a key as an iterator reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyMeta {
+    pub key: RawId,
+    pub timestamp: DnetTime,
+    pub size: u64,
+    pub user_flags: u64,
+}
+
+/// The current owners per group, and every place of the given groups.
+pub fn routes(node: &Node, groups: &[u32]) -> (Routes<Place>, Vec<Place>) {
+    let mut routes = Routes::new();
+    let mut places = Vec::new();
+    for (group, point, addr, backend_id) in node.routes() {
+        if !groups.contains(&group) {
+            continue;
+        }
+        let place = Place {
+            addr,
+            backend_id,
+            group,
+        };
+        let _ = routes.insert_points(group, &[point], place);
+        if !places.contains(&place) {
+            places.push(place);
+        }
+    }
+    places.sort();
+    (routes, places)
+}
+
+fn header(place: &Place, cmd: i32, id: RawId) -> CmdHeader {
+    CmdHeader {
+        id,
+        group_id: place.group,
+        cmd,
+        backend_id: place.backend_id,
+        flags: cmd_flags::NEED_ACK | cmd_flags::DIRECT | cmd_flags::DIRECT_BACKEND,
+        ..CmdHeader::default()
+    }
+}
+
+fn send(
+    node: &Node,
+    place: &Place,
+    header: CmdHeader,
+    payload: &[u8],
+    timeout: Duration,
+) -> Result<Vec<(CmdHeader, Vec<u8>)>, ClientError> {
+    let conn = node.conn(&place.addr).ok_or_else(|| {
+        ClientError::new(errno::ENXIO, format!("no connection to {}", place.addr))
+    })?;
+    let replies = node.send(&conn, header, payload, Some(timeout)).wait()?;
+    Ok(replies.into_iter().map(|r| (r.header, r.payload)).collect())
+}
+
+fn first_error(replies: &[(CmdHeader, Vec<u8>)]) -> Option<i32> {
+    replies.iter().map(|(h, _)| h.status).find(|s| *s != 0)
+}
+
+/// Every key of `place` (with timestamps newer than `since`, when given).
+pub fn iterate(
+    node: &Node,
+    place: &Place,
+    since: Option<DnetTime>,
+    timeout: Duration,
+) -> Result<Vec<KeyMeta>, RecoveryError> {
+    let mut req = IteratorRequest {
+        action: iterator_action::START,
+        itype: iterator_type::NETWORK,
+        ..IteratorRequest::default()
+    };
+    if let Some(t) = since {
+        req.flags |= iflags::TS_RANGE;
+        req.time_begin = t;
+        req.time_end = DnetTime {
+            tsec: u64::MAX,
+            tnsec: u64::MAX,
+        };
+    }
+    let mut h = header(place, command::ITERATOR, RawId::ZERO);
+    h.flags |= cmd_flags::NOLOCK;
+    let replies = send(node, place, h, &req.encode(), timeout)
+        .map_err(|e| RecoveryError::Iterate(place.addr, e))?;
+    let mut out = Vec::with_capacity(replies.len());
+    for (h, payload) in &replies {
+        if h.status != 0 {
+            return Err(RecoveryError::Iterate(
+                place.addr,
+                ClientError::from_status(h.status),
+            ));
+        }
+        let Ok((resp, _)) = IteratorResponse::decode_with_data(payload) else {
+            continue;
+        };
+        if resp.status != 0 {
+            continue;
+        }
+        out.push(KeyMeta {
+            key: resp.key,
+            timestamp: resp.timestamp,
+            size: resp.size,
+            user_flags: resp.user_flags,
+        });
+    }
+    Ok(out)
+}
+
+/// (timestamp, size) of `id` at `place`; `None` when it is not there.
+pub fn lookup(
+    node: &Node,
+    place: &Place,
+    id: RawId,
+    timeout: Duration,
+) -> Result<Option<(DnetTime, u64)>, ClientError> {
+    let replies = send(
+        node,
+        place,
+        header(place, command::LOOKUP, id),
+        &[],
+        timeout,
+    )?;
+    match first_error(&replies) {
+        Some(errno::ENOENT) => return Ok(None),
+        Some(s) => return Err(ClientError::from_status(s)),
+        None => {}
+    }
+    for (_, payload) in &replies {
+        if let Ok(r) = LookupReply::decode(payload) {
+            return Ok(Some((r.info.mtime, r.info.size)));
+        }
+    }
+    Ok(None)
+}
+
+/// The value and its io attributes (timestamp, user_flags) of `id` at `place`.
+pub fn read(
+    node: &Node,
+    place: &Place,
+    id: RawId,
+    timeout: Duration,
+) -> Result<(IoAttr, Vec<u8>), ClientError> {
+    let io = IoAttr {
+        parent: id,
+        id,
+        ..IoAttr::default()
+    };
+    let replies = send(
+        node,
+        place,
+        header(place, command::READ, id),
+        &io.encode(),
+        timeout,
+    )?;
+    if let Some(s) = first_error(&replies) {
+        return Err(ClientError::from_status(s));
+    }
+    for (_, payload) in &replies {
+        if let Ok((io, data)) = IoAttr::decode_with_data(payload) {
+            return Ok((io, data.to_vec()));
+        }
+    }
+    Err(ClientError::from_status(errno::EIO))
+}
+
+/// Write `data` with the given timestamp and user flags to `place`.
+pub fn write(
+    node: &Node,
+    place: &Place,
+    id: RawId,
+    meta: &IoAttr,
+    data: &[u8],
+    timeout: Duration,
+) -> Result<(), ClientError> {
+    let io = IoAttr {
+        parent: id,
+        id,
+        size: data.len() as u64,
+        timestamp: meta.timestamp,
+        user_flags: meta.user_flags,
+        ..IoAttr::default()
+    };
+    let mut body = io.encode().to_vec();
+    body.extend_from_slice(data);
+    let replies = send(
+        node,
+        place,
+        header(place, command::WRITE, id),
+        &body,
+        timeout,
+    )?;
+    match first_error(&replies) {
+        Some(s) => Err(ClientError::from_status(s)),
+        None => Ok(()),
+    }
+}
+
+/// Remove `id` from `place`.
+pub fn remove(node: &Node, place: &Place, id: RawId, timeout: Duration) -> Result<(), ClientError> {
+    let io = IoAttr {
+        parent: id,
+        id,
+        ..IoAttr::default()
+    };
+    let replies = send(
+        node,
+        place,
+        header(place, command::DEL, id),
+        &io.encode(),
+        timeout,
+    )?;
+    match first_error(&replies) {
+        Some(s) => Err(ClientError::from_status(s)),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,262 @@
+//! Shared by the cluster and recovery tests: start real `dnet_ioserv` processes on
+//! 127.0.0.1, .2, .3, ... (one port, one loopback address each) that JOIN each other, and
+//! talk raw protocol to one chosen node (DIRECT requests).
+
+#![allow(dead_code)]
+
+use elliptics::key::RawId;
+use elliptics::protocol::{cmd_flags, command, split_frame, CmdHeader, HandshakeVersion, IoAttr};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One cluster node: its loopback host, backends (backend_id, group) and data directory.
+#[derive(Debug)]
+pub struct ClusterNode {
+    pub host: String,
+    pub port: u16,
+    pub dir: PathBuf,
+    pub backends: Vec<(u32, u32)>,
+    pub cookie: String,
+    pub remotes: Vec<String>,
+    child: Option<Child>,
+}
+
+/// A port free on 127.0.0.1 a moment ago (the other loopback addresses share it).
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+impl ClusterNode {
+    pub fn new(dir: &std::path::Path, n: u8, port: u16, backends: &[(u32, u32)]) -> ClusterNode {
+        let dir = dir.join(format!("node{n}"));
+        std::fs::create_dir_all(&dir).expect("node dir");
+        ClusterNode {
+            host: format!("127.0.0.{n}"),
+            port,
+            dir,
+            backends: backends.to_vec(),
+            cookie: "cluster-test".into(),
+            remotes: Vec::new(),
+            child: None,
+        }
+    }
+
+    pub fn remote(&self) -> String {
+        format!("{}:{}:2", self.host, self.port)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        format!("{}:{}", self.host, self.port)
+            .parse()
+            .expect("addr")
+    }
+
+    /// Write `points` as the ring points of backend `backend_id`.
+    pub fn set_ids(&self, backend_id: u32, points: &[RawId]) {
+        let h = self.dir.join(format!("history-{backend_id}"));
+        std::fs::create_dir_all(&h).expect("history");
+        let bytes: Vec<u8> = points.iter().flat_map(|p| p.0).collect();
+        std::fs::write(h.join("ids"), bytes).expect("ids");
+    }
+
+    fn config(&self) -> String {
+        let backends: Vec<String> = self
+            .backends
+            .iter()
+            .map(|(id, group)| {
+                let h = self.dir.join(format!("history-{id}"));
+                let d = self.dir.join(format!("eblob-{id}"));
+                std::fs::create_dir_all(&h).expect("history");
+                std::fs::create_dir_all(&d).expect("data");
+                format!(
+                    r#"{{"backend_id": {id}, "type": "blob", "group": {group}, "history": "{}", "data": "{}/data", "sync": 0, "blob_size": "50M"}}"#,
+                    h.display(),
+                    d.display()
+                )
+            })
+            .collect();
+        let remotes: Vec<String> = self.remotes.iter().map(|r| format!("\"{r}\"")).collect();
+        format!(
+            r#"{{"logger": {{"level": "info", "frontends": [{{"sink": {{"type": "files", "path": "{}/ioserv.log", "autoflush": true}}}}]}},
+ "options": {{"join": true, "flags": 4, "remote": [{}], "address": ["{}-0"], "wait_timeout": 2, "check_timeout": 1, "auth_cookie": "{}", "shard_count": 2}},
+ "backends": [{}]}}"#,
+            self.dir.display(),
+            remotes.join(", "),
+            self.remote(),
+            self.cookie,
+            backends.join(", ")
+        )
+    }
+
+    /// Start (or restart) the process and wait until it accepts.
+    pub fn start(&mut self) {
+        let path = self.dir.join("ioserv.json");
+        std::fs::write(&path, self.config()).expect("config");
+        let child = Command::new(env!("CARGO_BIN_EXE_dnet_ioserv"))
+            .arg("-c")
+            .arg(&path)
+            .current_dir(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn dnet_ioserv");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while TcpStream::connect_timeout(&self.addr(), Duration::from_millis(200)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "node {} did not start:\n{}",
+                self.host,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("ioserv.log")).unwrap_or_default()
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for ClusterNode {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Every node lists every other as a remote.
+pub fn mesh(nodes: &mut [ClusterNode]) {
+    let all: Vec<String> = nodes.iter().map(ClusterNode::remote).collect();
+    for n in nodes.iter_mut() {
+        let me = n.remote();
+        n.remotes = all.iter().filter(|r| **r != me).cloned().collect();
+    }
+}
+
+/// A raw connection to one node, after the REVERSE_LOOKUP handshake.
+pub struct Raw {
+    stream: TcpStream,
+    trans: u64,
+    buf: Vec<u8>,
+}
+
+impl Raw {
+    pub fn connect(addr: SocketAddr) -> Raw {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut raw = Raw {
+            stream,
+            trans: 0,
+            buf: Vec::new(),
+        };
+        let hs = CmdHeader {
+            id: HandshakeVersion::ours(10).to_id(),
+            cmd: command::REVERSE_LOOKUP,
+            flags: cmd_flags::DIRECT | cmd_flags::NOLOCK,
+            ..CmdHeader::default()
+        };
+        raw.stream.write_all(&hs.encode()).expect("handshake");
+        let (h, _) = raw.frame();
+        assert_eq!(h.status, 0);
+        raw
+    }
+
+    fn frame(&mut self) -> (CmdHeader, Vec<u8>) {
+        loop {
+            if let Ok((f, used)) = split_frame(&self.buf, 1 << 30) {
+                let out = (f.header, f.payload.to_vec());
+                self.buf.drain(..used);
+                return out;
+            }
+            let mut chunk = [0u8; 65536];
+            let n = self.stream.read(&mut chunk).expect("read");
+            assert!(n > 0, "connection closed");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// Send one request and collect every reply up to the final one.
+    pub fn request(&mut self, mut h: CmdHeader, payload: &[u8]) -> Vec<(CmdHeader, Vec<u8>)> {
+        self.trans += 1;
+        h.trans = self.trans;
+        h.size = payload.len() as u64;
+        let mut bytes = h.encode().to_vec();
+        bytes.extend_from_slice(payload);
+        self.stream.write_all(&bytes).expect("send");
+        let mut out = Vec::new();
+        loop {
+            let (rh, p) = self.frame();
+            let last = rh.flags & cmd_flags::MORE == 0;
+            out.push((rh, p));
+            if last {
+                return out;
+            }
+        }
+    }
+
+    /// LOOKUP `id` in `group` with extra `flags`; the final status.
+    pub fn lookup(&mut self, id: RawId, group: u32, flags: u64) -> i32 {
+        let h = CmdHeader {
+            id,
+            group_id: group,
+            cmd: command::LOOKUP,
+            flags: cmd_flags::NEED_ACK | flags,
+            ..CmdHeader::default()
+        };
+        let replies = self.request(h, &[]);
+        replies
+            .iter()
+            .map(|(h, _)| h.status)
+            .find(|s| *s != 0)
+            .unwrap_or(0)
+    }
+
+    /// READ `id` in `group` (not DIRECT); the status and the data.
+    pub fn read(&mut self, id: RawId, group: u32) -> (i32, Vec<u8>) {
+        let h = CmdHeader {
+            id,
+            group_id: group,
+            cmd: command::READ,
+            flags: cmd_flags::NEED_ACK,
+            ..CmdHeader::default()
+        };
+        let io = IoAttr {
+            id,
+            parent: id,
+            ..IoAttr::default()
+        };
+        let replies = self.request(h, &io.encode());
+        for (h, p) in &replies {
+            if h.status != 0 {
+                return (h.status, Vec::new());
+            }
+            if let Ok((_, data)) = IoAttr::decode_with_data(p) {
+                return (0, data.to_vec());
+            }
+        }
+        (-5, Vec::new())
+    }
+}
+
+/// Wait until `f` holds, polling every 100 ms, up to `secs`.
+pub fn wait_for(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
