@@ -142,7 +142,7 @@ def _run_nodes(root: pathlib.Path, count: int):
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory):
-    """``NODES`` nodes; a client must be given every remote (no route exchange yet)."""
+    """``NODES`` nodes, each joined to the ones started before it."""
     yield from _run_nodes(tmp_path_factory.mktemp("cluster"), NODES)
 
 

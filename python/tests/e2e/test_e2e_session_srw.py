@@ -5,8 +5,8 @@ worker (``from cocaine.worker import Worker``, our fallback) with an ``echo`` ev
 writes the exec payload back, started on every node. ``app@info`` is answered by the node
 itself. Result counts: a string key gives one result per session group, no key one per
 node, an ``Id`` with a group exactly one; every result's ``context.address`` is the address
-it came from. The nodes do not exchange routes yet (no JOIN), so the app is uploaded and
-started through each node's own address and the client is given every remote.
+it came from. The app is uploaded and started through the first node only: the other
+node learns the routes by JOIN and reads the app's records from the cluster.
 """
 
 import json
@@ -45,12 +45,12 @@ def srw_app(cluster, tmp_path_factory):
     (work / "manifest.json").write_text(
         json.dumps({"slave": "echo.py", "environment": fallback_env(work)}))
     (work / "profile.json").write_text(PROFILE)
-    for remote in cluster:
-        run_tool("dnet_srw", remote, "app", "upload", "--manifest", str(work / "manifest.json"),
-                 "--package", str(work / "echo.tar"), "--name", APP)
-        run_tool("dnet_srw", remote, "profile", "upload", "--profile",
-                 str(work / "profile.json"), "--name", APP)
-        run_tool("dnet_ioclient", remote, "-c", f"{APP}@start-task")
+    remote = cluster[0]
+    run_tool("dnet_srw", remote, "app", "upload", "--manifest", str(work / "manifest.json"),
+             "--package", str(work / "echo.tar"), "--name", APP)
+    run_tool("dnet_srw", remote, "profile", "upload", "--profile",
+             str(work / "profile.json"), "--name", APP)
+    run_tool("dnet_ioclient", remote, "-c", f"{APP}@start-task")
     return APP
 
 

@@ -186,11 +186,9 @@ def test_tutorial_python_client_app_on_the_tutorial_node(single_node, single_ses
 
 
 def test_tutorial_python_client_app_gets_one_answer_per_node(cluster, tmp_path):
-    # The nodes do not exchange routes yet (no JOIN): each node gets the app through its
-    # own address, and the client is given every remote.
-    for index, remote in enumerate(cluster):
-        deploy(tmp_path / f"node{index}", remote, fallback_env(tmp_path), name="test_app")
-    s = tutorial_client_app(cluster)
+    # As in the tutorial: one remote, the rest of the cluster comes from its route list.
+    deploy(tmp_path, cluster[0], fallback_env(tmp_path))
+    s = tutorial_client_app([cluster[0]])
     assert_one_test_event_per_node(s, cluster)
 
 
