@@ -6,7 +6,10 @@ Node reads all connections, matches replies to transactions by trans number, app
 UPDATE_IDS, expires transactions past their deadline (-ETIMEDOUT) and fails the pending
 ones of a dropped connection (-ECONNRESET). A checker thread re-dials lost addresses every
 ``check_timeout`` seconds. Session operations run on a small executor so that a result
-nobody waits for still completes.
+nobody waits for still completes; ``Node.submit`` returns once the operation has written
+its first requests (it starts waiting for a reply, or finishes), as the C++ client sends
+in the caller's thread. So a request made before another leaves first: a worker's
+unwaited ``write_data`` is on the wire before its ``response.close()``.
 """
 
 import concurrent.futures
@@ -26,6 +29,15 @@ from .route import DuplicateRouteError, RouteTable
 RECV_CHUNK_BYTES = 1 << 16
 SEND_TIMEOUT_S = 60.0
 LOOP_TICK_S = 0.1
+
+# Per executor thread: the event that tells ``Node.submit``'s caller the requests are out.
+_op_local = threading.local()
+
+
+def _mark_sent() -> None:
+    sent = getattr(_op_local, "sent", None)
+    if sent is not None:
+        sent.set()
 
 
 class Transaction:
@@ -51,6 +63,7 @@ class Transaction:
         self._done.set()
 
     def wait(self) -> "Transaction":
+        _mark_sent()
         self._done.wait()
         return self
 
@@ -141,6 +154,24 @@ class Node:
         with self._lock:
             conn = self._conns.get(address)
             return conn if conn is not None and conn.alive else None
+
+    def submit(self, fn, *args) -> concurrent.futures.Future:
+        """Run ``fn(*args)`` on the executor; return once it sent its requests."""
+        if getattr(_op_local, "in_op", False):
+            return self.executor.submit(fn, *args)
+        sent = threading.Event()
+
+        def run():
+            _op_local.in_op, _op_local.sent = True, sent
+            try:
+                return fn(*args)
+            finally:
+                sent.set()
+                _op_local.in_op, _op_local.sent = False, None
+
+        future = self.executor.submit(run)
+        sent.wait(SEND_TIMEOUT_S)
+        return future
 
     def next_trans(self) -> int:
         with self._trans_lock:

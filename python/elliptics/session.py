@@ -28,11 +28,24 @@ def _as_bytes(data) -> bytes:
     return bytes(data)
 
 
+class Route:
+    """One route of ``session.routes``: the binding's ``id``, ``address``, ``backend_id``."""
+
+    def __init__(self, entry):
+        self.id = Id(entry.point, entry.group_id)
+        self.address = entry.owner.address
+        self.group_id = entry.group_id
+        self.backend_id = entry.backend_id
+
+    def __repr__(self) -> str:
+        return f"<Route {self.id.id[:6].hex()} g{self.group_id} {self.address}/{self.backend_id}>"
+
+
 class RouteList:
     """``session.routes``: a snapshot view of the route table."""
 
     def __init__(self, node: Node):
-        self._entries = node.routes.entries()
+        self._entries = [Route(e) for e in node.routes.entries()]
 
     def groups(self) -> List[int]:
         return sorted({e.group_id for e in self._entries})
@@ -40,18 +53,30 @@ class RouteList:
     def addresses(self) -> List[Address]:
         out: List[Address] = []
         for e in self._entries:
-            if e.owner.address not in out:
-                out.append(e.owner.address)
+            if e.address not in out:
+                out.append(e.address)
         return out
 
     def get_address_groups(self, address: Address) -> List[int]:
-        return sorted({e.group_id for e in self._entries if e.owner.address == address})
+        return sorted({e.group_id for e in self._entries if e.address == address})
 
     def get_address_backends(self, address: Address) -> List[int]:
-        return sorted({e.backend_id for e in self._entries if e.owner.address == address})
+        return sorted({e.backend_id for e in self._entries if e.address == address})
 
-    def filter_by_group(self, group_id: int) -> list:
+    def filter_by_group(self, group_id: int) -> List[Route]:
         return [e for e in self._entries if e.group_id == group_id]
+
+    def get_unique_routes(self) -> List[Route]:
+        """The first route of every (address, backend)."""
+        seen, out = set(), []
+        for e in self._entries:
+            if (e.address, e.backend_id) not in seen:
+                seen.add((e.address, e.backend_id))
+                out.append(e)
+        return out
+
+    def __iter__(self):
+        return iter(list(self._entries))
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -158,7 +183,7 @@ class Session:
         return transform(key, self._namespace)
 
     def _submit(self, fn, *args) -> AsyncResult:
-        return AsyncResult(self._node.executor.submit(fn, *args))
+        return AsyncResult(self._node.submit(fn, *args))
 
     def _send(self, group: int, key_id: bytes, cmd: int, payload: bytes,
               use_backend: bool = True) -> Tuple[Optional[Transaction], int]:

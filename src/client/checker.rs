@@ -1,6 +1,6 @@
 //! The node's background threads: the checker (once a second: expire transactions with
-//! -ETIMEDOUT, send the BACKEND_STATUS stall ping after `stall_count` checks in a row with
-//! timeouts, reset the connection when the ping times out) and the reconnect thread (every
+//! -ETIMEDOUT, send the BACKEND_STATUS stall ping once `stall_count` transactions have
+//! timed out with no reply from the peer in between, reset the connection when the ping times out) and the reconnect thread (every
 //! check_timeout: dial wanted addresses without a connection, refresh the route lists).
 //! Both hold only a `Weak` to the node and end when it is dropped.
 
@@ -12,8 +12,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-/// Once a second: time out transactions; after `stall_count` checks in a row with
-/// timeouts, ping with BACKEND_STATUS; reset the connection when the ping times out.
+/// Once a second: time out transactions; after `stall_count` timeouts with no reply in
+/// between, ping with BACKEND_STATUS; reset the connection when the ping times out.
 pub(super) fn checker_loop(weak: Weak<NodeInner>) {
     loop {
         std::thread::sleep(Duration::from_secs(1));
@@ -38,10 +38,15 @@ fn check_conn(node: &Node, conn: &Arc<Conn>) {
         return;
     }
     if expired.is_empty() {
-        conn.stall_checks.store(0, Ordering::Relaxed);
         return;
     }
-    let checks = conn.stall_checks.fetch_add(1, Ordering::Relaxed) + 1;
+    // As `st->stall` in the original: every timed-out transaction counts, and only a reply
+    // from the peer (see `Conn::on_reply`) starts the count over.
+    let added = u32::try_from(expired.len()).unwrap_or(u32::MAX);
+    let checks = conn
+        .stall_checks
+        .fetch_add(added, Ordering::Relaxed)
+        .saturating_add(added);
     if checks >= node.inner.config.stall_count && ping == 0 {
         let header = CmdHeader {
             cmd: command::BACKEND_STATUS,

@@ -207,6 +207,8 @@ impl Conn {
     }
 
     fn on_reply(&self, reply: Reply) {
+        // Any answer proves the link alive: the stall count starts over.
+        self.stall_checks.store(0, Ordering::Relaxed);
         let trans = reply.header.trans;
         let mut map = lock(&self.pending);
         let Some(entry) = map.get_mut(&trans) else {

@@ -384,18 +384,29 @@ async fn fetch_records(shard: &Rc<Shard>, app: &str) -> Result<[Vec<u8>; 3], i32
     {
         return Ok([a, m, p]);
     }
-    let remote = shard.node.listen_addr.to_string();
+    let addr = shard.node.listen_addr;
+    let family = if addr.is_ipv4() { 2 } else { 10 };
+    let remote = format!("{}:{}:{family}", addr.ip(), addr.port());
     let groups: Vec<u32> = shard.node.backends.iter().map(|b| b.group).collect();
     let name = app.to_string();
     let fetched = run_blocking(move || {
         let node = Node::new(ClientConfig::default());
-        node.add_remotes(&[remote.as_str()]).ok()?;
+        if let Err(e) = node.add_remotes(&[remote.as_str()]) {
+            tracing::error!("start-task: cannot reach {remote}: {e}");
+            return None;
+        }
         let mut out = Vec::with_capacity(3);
         for ns in namespaces {
             let mut s = Session::new(&node);
             s.set_groups(&groups);
             s.set_namespace(ns);
-            let read = s.read_data(&Key::from(name.as_str()), 0, 0).wait().ok()?;
+            let read = match s.read_data(&Key::from(name.as_str()), 0, 0).wait() {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!("start-task: cannot read {ns}/{name}: {e}");
+                    return None;
+                }
+            };
             out.push(read.into_iter().find_map(|e| e.payload)?.data);
         }
         <[Vec<u8>; 3]>::try_from(out).ok()

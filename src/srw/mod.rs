@@ -63,15 +63,21 @@ pub struct ShardSrw {
 
 impl ShardSrw {
     /// The srw state for `shard`, with the spool and runtime directories of `config`
-    /// (created when missing).
+    /// (created when missing, and made absolute: a worker runs in its app's spool
+    /// directory, so a relative slave path or socket path would not resolve there).
     pub fn new(config: &SrwConfig, shard: usize, shard_count: usize) -> Result<ShardSrw, SrwError> {
+        let mut dirs = Vec::with_capacity(2);
         for dir in [&config.spool, &config.runtime] {
             std::fs::create_dir_all(dir)
+                .and_then(|()| std::fs::canonicalize(dir))
+                .map(|abs| dirs.push(abs))
                 .map_err(|e| SrwError::Io(format!("cannot create {}: {e}", dir.display())))?;
         }
+        let [spool, runtime] = <[PathBuf; 2]>::try_from(dirs)
+            .map_err(|_| SrwError::Io("spool and runtime directories".to_string()))?;
         Ok(ShardSrw {
-            spool: config.spool.clone(),
-            runtime: config.runtime.clone(),
+            spool,
+            runtime,
             shard,
             shard_count: shard_count.max(1),
             apps: RefCell::new(HashMap::new()),
@@ -143,5 +149,25 @@ impl ShardSrw {
     /// The waiting exec of job `key`.
     pub fn job(&self, key: i32) -> Option<chan::Sender<Reply>> {
         self.jobs.borrow().get(&key).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_spool_and_runtime_become_absolute() {
+        let base = PathBuf::from(format!("target/srw-relative-{}", std::process::id()));
+        let config = SrwConfig {
+            spool: base.join("spool"),
+            runtime: base.join("ipc"),
+            ignored_keys: Vec::new(),
+        };
+        let srw = ShardSrw::new(&config, 0, 1).expect("srw state");
+        assert!(srw.spool.is_absolute() && srw.spool.ends_with("spool"));
+        assert!(srw.runtime.is_absolute() && srw.runtime.ends_with("ipc"));
+        assert!(srw.spool.is_dir() && srw.runtime.is_dir());
+        std::fs::remove_dir_all(&base).expect("cleanup");
     }
 }

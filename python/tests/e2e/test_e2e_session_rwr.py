@@ -5,7 +5,7 @@ import hashlib
 import pytest
 
 import elliptics
-from conftest import GROUPS, RECORDS_IN_BLOB
+from conftest import GROUPS, RECORDS_IN_BLOB, run_tool
 
 
 def checked_write(session, key, data):
@@ -170,3 +170,24 @@ def test_user_flags_and_timestamp_come_back_on_read(session):
     got = session.read_data("meta_key").get()[0]
     assert got.user_flags == 0xABCDEF and got.timestamp == elliptics.Time(1234567, 890)
     assert session.lookup("meta_key").get()[0].timestamp == elliptics.Time(1234567, 890)
+
+
+def restart_backend(address, backend_id):
+    """Disable, then enable, one backend with ``dnet_ioclient -B``."""
+    for command in ("disable", "enable"):
+        run_tool("dnet_ioclient", str(address), "-B", command, "-b", str(backend_id))
+
+
+def test_prepare_plain_commit_with_restarting_backend(session):
+    key = "prepare_restart_key"
+    one = session.clone()
+    one.groups = [GROUPS[0]]
+    first = one.write_prepare(key, b"1" * 10, 0, 30).get()[0]
+    where = (first.address, first.backend_id)
+    restart_backend(*where)
+    plain = one.write_plain(key, b"2" * 10, 10).get()[0]
+    assert (plain.address, plain.backend_id) == where
+    restart_backend(*where)
+    commit = one.write_commit(key, b"3" * 10, 20, 30).get()[0]
+    assert (commit.address, commit.backend_id) == where
+    checked_read(one, key, b"1" * 10 + b"2" * 10 + b"3" * 10)
