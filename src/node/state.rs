@@ -54,9 +54,11 @@ impl ShardCounters {
         }
     }
 
-    /// Count `size_bytes` moved for `id` in the top keys.
+    /// Count `size_bytes` moved for `id` in the top keys. Only this shard writes the table;
+    /// the monitor reads it now and then. The shard never waits for it: while the monitor
+    /// holds it, the sample is dropped (`try_lock`).
     pub fn note_key(&self, id: &RawId, size_bytes: u64) {
-        if let Ok(mut top) = self.top_keys.lock() {
+        if let Ok(mut top) = self.top_keys.try_lock() {
             top.record(*id, size_bytes, Instant::now());
         }
     }
