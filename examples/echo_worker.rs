@@ -5,7 +5,9 @@
 //!   group 1, then closes (the tutorial's test_app, in Rust);
 //! - `crash`: exits the process mid-request;
 //! - `hang`: never answers;
-//! - `fail`: answers with error code 5.
+//! - `fail`: answers with error code 5;
+//! - `drip`: answers `chunk-0`, `chunk-1`, `chunk-2` with the number of milliseconds in the
+//!   payload (default 500) between them, then closes.
 
 use elliptics::client::{ClientConfig, Key, Node, Session};
 use elliptics::worker::{Request, Response, Worker};
@@ -45,10 +47,28 @@ fn write(req: Request, resp: Response) {
     }
 }
 
+fn drip(req: Request, mut resp: Response) {
+    let chunk = req.read_all();
+    let pause_ms = std::str::from_utf8(payload(&chunk))
+        .ok()
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or(500u64);
+    for i in 0..3 {
+        if i > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(pause_ms));
+        }
+        if resp.write(format!("chunk-{i}").as_bytes()).is_err() {
+            return;
+        }
+    }
+    let _ = resp.close();
+}
+
 fn main() {
     let worker = Worker::new()
         .on("echo", echo)
         .on("write", write)
+        .on("drip", drip)
         .on("crash", |_req, _resp| std::process::exit(3))
         .on("hang", |req, resp| {
             let _ = req.read_all();

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Bytes stored under key number `i` of round `round`: size and content depend on both.
 fn value(round: u32, i: u32) -> Vec<u8> {
@@ -90,7 +90,7 @@ fn sigterm_while_writing_exits_zero_and_keeps_acknowledged_records() {
         "only {} writes before SIGTERM",
         acked.len()
     );
-    node.restart();
+    restart_until_listening(&mut node);
     let acked: Vec<(u32, u32)> = acked.into_iter().map(|i| (0, i)).collect();
     assert_all_readable(&node, &acked);
 }
@@ -115,7 +115,7 @@ fn kill_9_at_random_points_loses_no_acknowledged_record() {
                 .into_iter()
                 .map(|i| (round, i)),
         );
-        node.restart();
+        restart_until_listening(&mut node);
         assert_all_readable(&node, &all);
     }
     assert!(all.len() > 40, "only {} writes in all rounds", all.len());
@@ -150,29 +150,25 @@ impl Drop for TmpfsMount {
     }
 }
 
-/// Wait (bounded) until the node completes a handshake. The first connection right after a
-/// restart on a full disk is sometimes closed unanswered; see the ignored test below.
-fn wait_for_handshake(node: &mut TestNode) {
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(node.addr()).is_err() {
-            let ss = Command::new("ss")
-                .args(["-tanp"])
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default();
-            let port = format!(":{}", node.port);
-            let mine: Vec<&str> = ss.lines().filter(|l| l.contains(&port)).collect();
-            let status = node.wait_exit(1000);
-            panic!("node gone ({status:?}):\n{}\n{mine:#?}", node.log());
-        }
-        let mut c = RawConn::connect(node.addr());
-        c.send(&handshake_header([2, 26, 11, 1]), &[]);
-        if c.recv().is_some() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
+/// Restart `node` and wait (bounded) for its own "listening" line. A successful TCP connect
+/// proves nothing right after a kill -9: the killed process's listener can linger while the
+/// kernel tears down its io_uring, accept the connect, and then reset it.
+fn restart_until_listening(node: &mut TestNode) {
+    let before = node.log().matches("listening on").count();
+    node.restart();
+    let deadline = Instant::now() + Duration::from_millis(15_000);
+    while node.log().matches("listening on").count() <= before {
+        assert!(node.is_running(), "node exited:\n{}", node.log());
+        assert!(Instant::now() < deadline, "not listening:\n{}", node.log());
+        std::thread::sleep(Duration::from_millis(10));
     }
-    panic!("no handshake within 2 s:\n{}", node.log());
+}
+
+/// Whether a fresh connection to `node` gets a handshake reply.
+fn handshake_answered(node: &TestNode) -> bool {
+    let mut c = RawConn::connect(node.addr());
+    c.send(&handshake_header([2, 26, 11, 1]), &[]);
+    c.recv().is_some()
 }
 
 /// Fill a 2 MiB tmpfs through `node` until -ENOSPC; the acknowledged key numbers.
@@ -192,7 +188,6 @@ fn fill(node: &TestNode, chunk: impl Fn(u32) -> Vec<u8>) -> Vec<u32> {
 }
 
 #[test]
-#[ignore = "known bug: the first connection after restarting on a full disk is closed unanswered"]
 fn first_connection_after_restart_on_a_full_disk_is_answered() {
     let mount = TmpfsMount::new("2m");
     let mut node = TestNode::start_with(NodeSpec {
@@ -201,11 +196,33 @@ fn first_connection_after_restart_on_a_full_disk_is_answered() {
         extra_options: vec!["\"shard_count\": 1".into()],
         ..NodeSpec::default()
     });
-    fill(&node, |i| vec![i as u8; 48 * 1024]);
-    node.restart();
-    let mut c = RawConn::connect(node.addr());
-    c.send(&handshake_header([2, 26, 11, 1]), &[]);
-    assert!(c.recv().is_some(), "{}", node.log());
+    assert!(fill(&node, |i| vec![i as u8; 48 * 1024]).len() > 5);
+    restart_until_listening(&mut node);
+    assert!(handshake_answered(&node), "{}", node.log());
+    node.kill();
+}
+
+#[test]
+fn node_waits_for_a_leftover_listener_on_its_port_before_listening() {
+    let mut node = TestNode::start(&[1]);
+    node.kill();
+    // What a killed instance leaves while its ring is torn down: a reuseport listener that
+    // nobody accepts on.
+    let leftover = elliptics::runtime::TcpListener::bind_reuseport(node.addr(), 16)
+        .expect("bind the leftover listener");
+    let restarted = std::thread::spawn(move || {
+        restart_until_listening(&mut node);
+        node
+    });
+    std::thread::sleep(Duration::from_millis(600));
+    drop(leftover);
+    let mut node = restarted.join().expect("restart thread");
+    let log = node.log();
+    assert!(log.contains("another socket still listens on"), "{log}");
+    assert!(log.contains("is free now"), "{log}");
+    for _ in 0..20 {
+        assert!(handshake_answered(&node), "{}", node.log());
+    }
     node.kill();
 }
 
@@ -261,8 +278,8 @@ fn full_disk_answers_enospc_keeps_reads_and_leaves_no_half_record() {
     }
     assert!(free_bytes(&mount.path()) < 48 * 1024);
     drop(s);
-    node.restart();
-    wait_for_handshake(&mut node);
+    restart_until_listening(&mut node);
+    assert!(handshake_answered(&node), "{}", node.log());
     let s = session(&node, &[1]);
     for i in &acked {
         assert_eq!(

@@ -53,6 +53,10 @@ pub struct Outbox {
     closed: Cell<bool>,
     in_flight: Cell<usize>,
     reader: RefCell<Option<Waker>>,
+    /// Bytes pushed and not yet written to the socket (queued or in the current write).
+    unwritten_bytes: Cell<usize>,
+    /// Streaming requests waiting for `unwritten_bytes` to drop.
+    room_waiters: RefCell<Vec<Waker>>,
 }
 
 impl Outbox {
@@ -61,10 +65,44 @@ impl Outbox {
         if frames.is_empty() || self.closed.get() {
             return;
         }
+        let len: usize = frames.parts.iter().map(Bytes::len).sum();
+        self.unwritten_bytes
+            .set(self.unwritten_bytes.get().saturating_add(len));
         self.parts.borrow_mut().extend(frames.parts);
         if let Some(w) = self.writer.borrow_mut().take() {
             w.wake();
         }
+    }
+
+    /// Resolves once fewer than `limit_bytes` wait to be written (or the connection is
+    /// gone): how a streaming request keeps a slow reader from piling up its replies.
+    pub async fn wait_for_write_room(&self, limit_bytes: usize) {
+        std::future::poll_fn(|cx| {
+            if self.unwritten_bytes.get() < limit_bytes || self.closed.get() {
+                Poll::Ready(())
+            } else {
+                self.room_waiters.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+
+    fn written(&self, len: usize) {
+        self.unwritten_bytes
+            .set(self.unwritten_bytes.get().saturating_sub(len));
+        for w in self.room_waiters.borrow_mut().drain(..) {
+            w.wake();
+        }
+    }
+
+    /// Frame parts queued and not yet written (streaming producers wait while it is high).
+    pub fn queued_parts(&self) -> usize {
+        self.parts.borrow().len()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.get()
     }
 
     pub(super) fn close(&self) {
@@ -121,9 +159,11 @@ pub(super) async fn write_loop(shard: Rc<Shard>, stream: Rc<TcpStream>, out: Rc<
             tracing::debug!(shard = shard.index, "write failed: {e}");
             out.closed.set(true);
             out.parts.borrow_mut().clear();
+            out.written(usize::MAX);
             let _ = stream.shutdown();
             return;
         }
+        out.written(len);
         shard
             .counters()
             .bytes_out
@@ -214,7 +254,9 @@ fn dispatch_frame(
         // Replies to requests this node sent (forwarding, joins) are not used yet.
         return true;
     }
-    if let Some((frames, keep_open)) = super::peers::intercept(shard, joined, &header, &payload) {
+    if let Some((frames, keep_open)) =
+        super::peers::intercept(shard, out, joined, &header, &payload)
+    {
         out.push(frames);
         return keep_open;
     }
@@ -245,12 +287,43 @@ fn dispatch_frame(
             out.request_started();
             shard.request_started();
             crate::runtime::spawn(async move {
-                let frames = dispatch::execute(&shard, header, payload).await;
+                let frames = dispatch::execute(&shard, &out, header, payload).await;
                 out.push(frames);
                 out.request_finished();
                 shard.request_finished();
             });
             true
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::FutureExt;
+
+    fn frames_of(len: usize) -> Frames {
+        let mut f = Frames::new();
+        f.push_raw(Bytes::from(vec![0u8; len]));
+        f
+    }
+
+    #[test]
+    fn stream_waits_while_unwritten_bytes_fill_the_window_and_resumes_after_a_write() {
+        let out = Outbox::default();
+        out.push(frames_of(60));
+        out.push(frames_of(40));
+        assert!(out.wait_for_write_room(100).now_or_never().is_none());
+        assert!(out.wait_for_write_room(101).now_or_never().is_some());
+        out.written(60);
+        assert!(out.wait_for_write_room(100).now_or_never().is_some());
+    }
+
+    #[test]
+    fn a_closed_connection_never_holds_a_stream_back() {
+        let out = Outbox::default();
+        out.push(frames_of(1000));
+        out.close();
+        assert!(out.wait_for_write_room(1).now_or_never().is_some());
     }
 }

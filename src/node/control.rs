@@ -2,10 +2,10 @@
 //! BACKEND_STATUS and BACKEND_CONTROL (enable, disable, read-only, writeable, defrag,
 //! SET_IDS). Backend changes are applied on every shard through the mailboxes.
 
-use super::cross;
 use super::reply::Frames;
 use super::shard::{blob_options, Shard};
 use super::state::backend_state;
+use super::{cross, peers};
 use crate::blob::BlobLog;
 use crate::protocol::{
     errno, BackendControl, BackendStatus, BackendStatusList, CmdHeader, DnetTime,
@@ -189,6 +189,9 @@ async fn apply_control(shard: &Rc<Shard>, req: &BackendControl) -> Result<(), i3
                 _ => {}
             }
             if status == 0 {
+                if command == op::ENABLE || command == op::DISABLE {
+                    peers::announce_backend(shard, idx, command == op::DISABLE).await;
+                }
                 Ok(())
             } else {
                 Err(status)
@@ -214,6 +217,9 @@ async fn apply_control(shard: &Rc<Shard>, req: &BackendControl) -> Result<(), i3
                     }
                 })
                 .await;
+            }
+            if enabled {
+                peers::announce_backend(shard, idx, false).await;
             }
             Ok(())
         }

@@ -2,6 +2,7 @@
 //! no backend are answered at once on the receiving shard; backend commands are routed by
 //! key to the owning shard (crossing its mailbox once) and run there.
 
+use super::conn::Outbox;
 use super::cross;
 use super::reply::Frames;
 use super::shard::Shard;
@@ -70,12 +71,18 @@ pub fn immediate(shard: &Rc<Shard>, header: &CmdHeader, payload: &[u8]) -> Immed
     Immediate::Done(frames, keep_open)
 }
 
-/// Run a backend command (or a node-wide control) and return its frames.
-pub async fn execute(shard: &Rc<Shard>, header: CmdHeader, payload: Bytes) -> Frames {
+/// Run a backend command (or a node-wide control) and return its final frames. A command
+/// that streams (EXEC) pushes its earlier frames to `out` as they are produced.
+pub async fn execute(
+    shard: &Rc<Shard>,
+    out: &Rc<Outbox>,
+    header: CmdHeader,
+    payload: Bytes,
+) -> Frames {
     match header.cmd {
         command::BACKEND_CONTROL => control::backend_control(shard, header, payload).await,
         command::BULK_READ => io_ops::bulk_read(shard, header, payload).await,
-        command::EXEC => exec::exec(shard, header, payload).await,
+        command::EXEC => exec::exec(shard, out, header, payload).await,
         command::READ_RANGE | command::DEL_RANGE => io_ops::range(shard, header, payload).await,
         _ => {
             let target = shard_of(&header.id, shard.node.shard_count);

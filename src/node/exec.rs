@@ -4,10 +4,16 @@
 //! goes to the app's workers on the shard that owns the key (`shard_of(cmd.id)`).
 //!
 //! A blocked caller (SRC_BLOCK) gets each worker chunk as a reply (`sph` + event + chunk,
-//! MORE set) and then the final ack: 0 on close, `-code` on a worker error, -104 when the
-//! worker died. Without SRC_BLOCK the ack goes out as soon as the event is queued.
+//! MORE set) the moment it arrives, streamed through a [`ReplyStream`] (across the mailbox
+//! when the key's shard is not the connection's), and then the final ack: 0 on close,
+//! `-code` on a worker error, -104 when the worker died. Without SRC_BLOCK the ack goes out
+//! as soon as the event is queued. What one exec holds is bounded twice: the worker's
+//! chunks not yet taken ([`crate::srw::pool::EXEC_QUEUED_BYTES_MAX`], then
+//! -ENOMEM) and the frames not yet
+//! written to the socket ([`cross::STREAM_WINDOW_BYTES`], then the exec waits).
 
-use super::cross;
+use super::conn::Outbox;
+use super::cross::{self, ReplyStream};
 use super::reply::Frames;
 use super::shard::Shard;
 use crate::client::{ClientConfig, Key, Node, Session};
@@ -25,8 +31,14 @@ use std::time::Duration;
 /// `start-multiple-task` needs `idle-timeout` 0 or at least this (30 days).
 const MULTIPLE_TASK_IDLE_MIN: Duration = Duration::from_secs(2_592_000);
 
-/// Serve one EXEC frame.
-pub async fn exec(shard: &Rc<Shard>, header: CmdHeader, payload: Bytes) -> Frames {
+/// Serve one EXEC frame: worker replies go to `out` as they come; the final frames are
+/// returned.
+pub async fn exec(
+    shard: &Rc<Shard>,
+    out: &Rc<Outbox>,
+    header: CmdHeader,
+    payload: Bytes,
+) -> Frames {
     let mut frames = Frames::new();
     if shard.srw.is_none() {
         frames.error(&header, errno::ENOTSUP);
@@ -69,11 +81,11 @@ pub async fn exec(shard: &Rc<Shard>, header: CmdHeader, payload: Bytes) -> Frame
         "info" => return info(shard, header, &app).await,
         _ => {
             let target = shard_of(&header.id, shard.node.shard_count);
-            return cross::call(shard, target, move |s| async move {
+            return cross::call_streaming(shard, out, target, move |s, stream| async move {
                 if flags & (sph_flags::REPLY | sph_flags::FINISH) != 0 {
                     forward_reply(&s, header, payload, &app)
                 } else {
-                    event(&s, header, payload, app, method).await
+                    event(&s, &stream, header, payload, app, method).await
                 }
             })
             .await;
@@ -87,9 +99,10 @@ pub async fn exec(shard: &Rc<Shard>, header: CmdHeader, payload: Bytes) -> Frame
     frames
 }
 
-/// An ordinary event on the shard that owns the key.
+/// An ordinary event on the shard that owns the key; replies go out through `stream`.
 async fn event(
     shard: &Rc<Shard>,
+    stream: &ReplyStream,
     header: CmdHeader,
     payload: Bytes,
     app: String,
@@ -146,11 +159,15 @@ async fn event(
                 let mut h = sph;
                 h.event_size = i32::try_from(p.event.len()).unwrap_or(i32::MAX);
                 h.data_size = c.len() as u64;
-                frames.reply(&header, &[&h.encode(), p.event, &c], true);
+                let mut chunk = Frames::new();
+                chunk.reply(&header, &[&h.encode(), p.event, &c], true);
+                stream.send(chunk).await;
             }
             Reply::Forwarded(packet) => {
                 forwarded = true;
-                frames.reply(&header, &[&packet], true);
+                let mut chunk = Frames::new();
+                chunk.reply(&header, &[&packet], true);
+                stream.send(chunk).await;
             }
             Reply::Finish => finished = true,
             Reply::Done(s) => status = Some(s),

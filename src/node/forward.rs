@@ -5,27 +5,27 @@
 //! Each shard keeps its own link to each peer it forwards to (dialled on first use, plain
 //! REVERSE_LOOKUP handshake, no JOIN): a forwarded request never crosses a mailbox, and the
 //! replies land on the shard that holds the requester's connection. A dead link completes
-//! every request it carries with -ECONNRESET at once. The same links carry requests the node
+//! every request it carries with -ECONNRESET at once; a silent one answers each relayed
+//! request -ETIMEDOUT after the node's `wait_timeout`. The same links carry requests the node
 //! makes itself (server-send), whose replies are collected instead of relayed.
 
 use super::conn::{write_loop, Outbox};
+use super::dial::dial;
+pub use super::dial::{dial_with_reply, FrameReader};
 use super::reply::Frames;
 use super::shard::Shard;
 use crate::key::RawId;
-use crate::protocol::{
-    cmd_flags, command, errno, split_frame, CmdHeader, DecodeError, HandshakeVersion,
-};
+use crate::protocol::{cmd_flags, command, errno, CmdHeader};
 use crate::runtime::sync::{oneshot, OneshotSender};
-use crate::runtime::TcpStream;
 use bytes::Bytes;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// Read buffer of a peer link.
-const LINK_READ_CHUNK_BYTES: usize = 64 * 1024;
+/// How often a link looks for forwarded requests past their deadline.
+const SWEEP_PERIOD_MS: u64 = 100;
 
 /// Where a request for a key goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,8 +100,13 @@ pub fn target(shard: &Shard, header: &CmdHeader) -> Target {
 
 /// Who waits for the replies of one request on a link.
 enum Waiter {
-    /// Relay to a requester's connection under its original header.
-    Relay { out: Rc<Outbox>, orig: CmdHeader },
+    /// Relay to a requester's connection under its original header, or answer -ETIMEDOUT
+    /// once `deadline` passes without the final reply.
+    Relay {
+        out: Rc<Outbox>,
+        orig: CmdHeader,
+        deadline: Instant,
+    },
     /// Collect for a request the node made itself.
     Collect {
         frames: Vec<(CmdHeader, Bytes)>,
@@ -150,7 +155,7 @@ impl Link {
             return;
         };
         match waiter {
-            Waiter::Relay { out, orig } => {
+            Waiter::Relay { out, orig, .. } => {
                 let mut relayed = header;
                 relayed.trans = orig.trans;
                 relayed.flags |= cmd_flags::REPLY;
@@ -169,6 +174,23 @@ impl Link {
         }
     }
 
+    /// Complete every relayed request whose deadline has passed with -ETIMEDOUT.
+    fn expire(&self, now: Instant) {
+        let expired: Vec<Waiter> = {
+            let mut waiters = self.waiters.borrow_mut();
+            let due: Vec<u64> = waiters
+                .iter()
+                .filter(|(_, w)| matches!(w, Waiter::Relay { deadline, .. } if *deadline <= now))
+                .map(|(t, _)| *t)
+                .collect();
+            due.iter().filter_map(|t| waiters.remove(t)).collect()
+        };
+        for w in expired {
+            tracing::debug!(peer = %self.addr, "forwarded request timed out");
+            finish(w, errno::ETIMEDOUT);
+        }
+    }
+
     /// The link is gone: every waiter completes with `status` now.
     fn fail_all(&self, status: i32) {
         self.dead.set(true);
@@ -182,7 +204,7 @@ impl Link {
 
 fn finish(waiter: Waiter, status: i32) {
     match waiter {
-        Waiter::Relay { out, orig } => {
+        Waiter::Relay { out, orig, .. } => {
             if status != 0 {
                 let mut frames = Frames::new();
                 frames.error(&orig, status);
@@ -212,6 +234,7 @@ pub fn forward(
         Waiter::Relay {
             out: out.clone(),
             orig: header,
+            deadline: Instant::now() + wait_timeout(shard),
         },
     );
 }
@@ -264,8 +287,21 @@ fn link_to(shard: &Rc<Shard>, peer: SocketAddr) -> Rc<Link> {
     link
 }
 
+/// How long a forwarded request waits for its peer: the node's `wait_timeout`.
+fn wait_timeout(shard: &Shard) -> Duration {
+    Duration::from_secs(shard.node.config.options.wait_timeout_s.max(1))
+}
+
+/// Expire timed-out relayed requests of `link` until it dies or the shard stops.
+async fn sweep_link(shard: Rc<Shard>, link: Rc<Link>) {
+    while !link.dead.get() && !shard.is_shutting_down() {
+        crate::runtime::sleep(Duration::from_millis(SWEEP_PERIOD_MS)).await;
+        link.expire(Instant::now());
+    }
+}
+
 async fn run_link(shard: Rc<Shard>, link: Rc<Link>) {
-    let timeout = Duration::from_secs(shard.node.config.options.wait_timeout_s.max(1));
+    let timeout = wait_timeout(&shard);
     let limit = shard.node.config.options.frame_payload_bytes_max;
     let indexes = shard.node.config.options.indexes_shard_count;
     let connected = crate::runtime::timeout(timeout, dial(link.addr, indexes, limit)).await;
@@ -282,6 +318,7 @@ async fn run_link(shard: Rc<Shard>, link: Rc<Link>) {
         }
     };
     crate::runtime::spawn(write_loop(shard.clone(), stream.clone(), link.out.clone()));
+    crate::runtime::spawn(sweep_link(shard.clone(), link.clone()));
     loop {
         match reader.next(&stream, limit).await {
             Ok(Some((header, payload))) if header.is_reply() => link.deliver(header, payload),
@@ -302,88 +339,4 @@ fn drop_link(shard: &Shard, link: &Rc<Link>, status: i32) {
     }
     drop(links);
     link.fail_all(status);
-}
-
-/// Connect to `addr` and run the client side of the REVERSE_LOOKUP handshake; returns the
-/// stream, a reader holding any bytes after the reply, and the reply payload.
-pub async fn dial_with_reply(
-    addr: SocketAddr,
-    indexes_shard_count: i32,
-    limit: u64,
-) -> Result<(Rc<TcpStream>, FrameReader, Bytes), i32> {
-    let stream = TcpStream::connect(addr)
-        .await
-        .map_err(|_| errno::ECONNRESET)?;
-    let _ = stream.set_nodelay(true);
-    let stream = Rc::new(stream);
-    let header = CmdHeader {
-        id: HandshakeVersion::ours(indexes_shard_count).to_id(),
-        cmd: command::REVERSE_LOOKUP,
-        flags: cmd_flags::DIRECT | cmd_flags::NOLOCK,
-        ..CmdHeader::default()
-    };
-    stream
-        .write_all(vec![Bytes::copy_from_slice(&header.encode())])
-        .await
-        .map_err(|_| errno::ECONNRESET)?;
-    let mut reader = FrameReader::default();
-    let (reply, payload) = reader
-        .next(&stream, limit)
-        .await
-        .map_err(|_| errno::EPROTO)?
-        .ok_or(errno::ECONNRESET)?;
-    if reply.status != 0 {
-        return Err(reply.status);
-    }
-    let theirs = HandshakeVersion::from_id(&reply.id);
-    if !theirs.is_compatible_with(&HandshakeVersion::ours(indexes_shard_count)) {
-        return Err(errno::EPROTO);
-    }
-    Ok((stream, reader, payload))
-}
-
-async fn dial(
-    addr: SocketAddr,
-    indexes_shard_count: i32,
-    limit: u64,
-) -> Result<(Rc<TcpStream>, FrameReader), i32> {
-    let (stream, reader, _) = dial_with_reply(addr, indexes_shard_count, limit).await?;
-    Ok((stream, reader))
-}
-
-/// Splits a byte stream from a peer into frames.
-#[derive(Debug, Default)]
-pub struct FrameReader {
-    buf: Vec<u8>,
-}
-
-impl FrameReader {
-    /// The next whole frame; `None` at a clean end of stream.
-    pub async fn next(
-        &mut self,
-        stream: &TcpStream,
-        limit: u64,
-    ) -> Result<Option<(CmdHeader, Bytes)>, DecodeError> {
-        loop {
-            let want = match split_frame(&self.buf, limit) {
-                Ok((frame, used)) => {
-                    let header = frame.header;
-                    let payload = Bytes::copy_from_slice(frame.payload);
-                    self.buf.drain(..used);
-                    return Ok(Some((header, payload)));
-                }
-                Err(DecodeError::Incomplete { needed }) => needed.max(LINK_READ_CHUNK_BYTES),
-                Err(e) => return Err(e),
-            };
-            if self.buf.capacity() - self.buf.len() < want {
-                self.buf.reserve(want);
-            }
-            let (res, b) = stream.read(std::mem::take(&mut self.buf)).await;
-            self.buf = b;
-            match res {
-                Ok(0) | Err(_) => return Ok(None),
-                Ok(_) => {}
-            }
-        }
-    }
 }

@@ -4,23 +4,20 @@
 //! backend of the request's group, on every shard, filtered by key ranges (KEY_RANGE) and
 //! time range (TS_RANGE), and streams one `dnet_iterator_response` per key (with the value
 //! when DATA is set; user_flags and timestamp zeroed with NO_META), a keepalive (status 1)
-//! every 10 000 skipped keys, then the final ack. PAUSE / CONTINUE / CANCEL find the running
+//! every 10 000 skipped keys, then the final ack (-ENOEXEC after CANCEL, as in Elliptics).
+//! A connection with many unwritten frames holds the iterator back. PAUSE / CONTINUE / CANCEL find the running
 //! iterator by id from any connection through the node-wide [`Registry`].
-//!
-//! SEND (server-send) copies the given keys of this node to the owners in other groups,
-//! local or peers: a destination holding a newer timestamp is left alone with -EBADFD unless
-//! OVERWRITE is set; MOVE removes the source once every copy succeeded. One response per key.
+//! SEND (server-send) streams into the connection the same way; it lives in `server_send`.
 
 use super::conn::Outbox;
-use super::forward::{self, Target};
+use super::cross;
 use super::reply::Frames;
 use super::shard::Shard;
-use super::{cross, io_ops};
 use crate::blob::RecordInfo;
 use crate::key::RawId;
 use crate::protocol::{
-    cmd_flags, command, errno, iflags, iterator_action, split_frame, CmdHeader, DnetTime, IoAttr,
-    IteratorRequest, IteratorResponse, ServerSendRequest, IO_ATTR_SIZE_BYTES,
+    cmd_flags, command, errno, iflags, iterator_action, CmdHeader, DnetTime, IteratorRequest,
+    IteratorResponse,
 };
 use crate::routing::shard_of;
 use bytes::Bytes;
@@ -34,6 +31,12 @@ use std::time::Duration;
 const KEEPALIVE_SKIPPED_KEYS: u64 = 10_000;
 /// How often a paused iterator checks for CONTINUE or CANCEL.
 const PAUSE_POLL_MS: u64 = 20;
+/// An iterator stops producing while its connection has more frame parts queued than this.
+const QUEUED_PARTS_MAX: usize = 64;
+/// How often a producer held back by a full connection checks it again.
+const DRAIN_POLL_MS: u64 = 1;
+/// -EINTR: the iterator stopped because its requester disconnected.
+const EINTR: i32 = -4;
 
 const RUNNING: u32 = 0;
 const PAUSED: u32 = 1;
@@ -81,7 +84,7 @@ pub fn intercept(shard: &Rc<Shard>, out: &Rc<Outbox>, header: &CmdHeader, payloa
         if h.cmd == command::ITERATOR {
             iterate(&s, &o, h, &p).await;
         } else {
-            server_send(&s, &o, h, &p).await;
+            super::server_send::server_send(&s, &o, h, &p).await;
         }
         o.request_finished();
     });
@@ -89,7 +92,7 @@ pub fn intercept(shard: &Rc<Shard>, out: &Rc<Outbox>, header: &CmdHeader, payloa
 }
 
 /// Local backend ids a request covers.
-fn backend_ids(shard: &Shard, header: &CmdHeader) -> Vec<u32> {
+pub(super) fn backend_ids(shard: &Shard, header: &CmdHeader) -> Vec<u32> {
     if header.flags & cmd_flags::DIRECT_BACKEND != 0 {
         return u32::try_from(header.backend_id).into_iter().collect();
     }
@@ -143,7 +146,12 @@ async fn read_value(shard: &Rc<Shard>, backend_id: u32, key: RawId) -> Option<Ve
     .await
 }
 
-fn push_response(out: &Outbox, header: &CmdHeader, resp: &IteratorResponse, data: &[u8]) {
+pub(super) fn push_response(
+    out: &Outbox,
+    header: &CmdHeader,
+    resp: &IteratorResponse,
+    data: &[u8],
+) {
     let mut frames = Frames::new();
     frames.reply(header, &[&resp.encode(), data], true);
     out.push(frames);
@@ -191,11 +199,19 @@ async fn iterate(shard: &Rc<Shard>, out: &Outbox, header: CmdHeader, payload: &[
     keys.sort_unstable_by_key(|k| k.0);
     let total_keys = keys.len() as u64;
     let mut skipped = 0u64;
+    let mut end_status = 0;
     for (n, (key, backend_id, info)) in keys.into_iter().enumerate() {
         while control.load(Ordering::Relaxed) == PAUSED {
             crate::runtime::sleep(Duration::from_millis(PAUSE_POLL_MS)).await;
         }
         if control.load(Ordering::Relaxed) == CANCELLED {
+            // As Elliptics' flow control: a cancelled iterator ends with -ENOEXEC.
+            end_status = errno::ENOEXEC;
+            break;
+        }
+        if !wait_for_room(out).await {
+            // The requester is gone (Elliptics interrupts with -EINTR).
+            end_status = EINTR;
             break;
         }
         let ts_ok = req.flags & iflags::TS_RANGE == 0
@@ -237,180 +253,15 @@ async fn iterate(shard: &Rc<Shard>, out: &Outbox, header: CmdHeader, payload: &[
         push_response(out, &header, &resp, &data);
     }
     registry.finish(id);
-    frames.error(&header, 0);
+    frames.error(&header, end_status);
     out.push(frames);
 }
 
-/// Parse the frames a local handler produced back into (header, payload) pairs.
-fn split_frames(frames: Frames) -> Vec<(CmdHeader, Bytes)> {
-    let mut all = Vec::new();
-    for p in &frames.parts {
-        all.extend_from_slice(p);
+/// Wait while the connection holds many unwritten frames, so a slow reader holds back the
+/// iterator (and PAUSE takes effect mid-stream). `false` once the connection is closed.
+async fn wait_for_room(out: &Outbox) -> bool {
+    while out.queued_parts() > QUEUED_PARTS_MAX && !out.is_closed() {
+        crate::runtime::sleep(Duration::from_millis(DRAIN_POLL_MS)).await;
     }
-    let mut out = Vec::new();
-    let mut rest: &[u8] = &all;
-    while let Ok((frame, used)) = split_frame(rest, u64::MAX >> 1) {
-        out.push((frame.header, Bytes::copy_from_slice(frame.payload)));
-        rest = rest.get(used..).unwrap_or(&[]);
-    }
-    out
-}
-
-/// Run one keyed command on the owner of its key in its group, here or on a peer.
-async fn on_owner(
-    shard: &Rc<Shard>,
-    header: CmdHeader,
-    payload: Vec<u8>,
-    timeout_ms: u64,
-) -> Result<Vec<(CmdHeader, Bytes)>, i32> {
-    match forward::target(shard, &header) {
-        Target::Local => {
-            let target = shard_of(&header.id, shard.node.shard_count);
-            let frames = cross::call(shard, target, move |s| async move {
-                io_ops::single_key(&s, header, Bytes::from(payload)).await
-            })
-            .await;
-            Ok(split_frames(frames))
-        }
-        Target::Peer(peer) => forward::request(shard, peer, header, &payload, timeout_ms).await,
-        Target::Refuse(status) => Err(status),
-    }
-}
-
-fn final_status(replies: &Result<Vec<(CmdHeader, Bytes)>, i32>) -> i32 {
-    match replies {
-        Err(s) => *s,
-        Ok(frames) => frames
-            .iter()
-            .map(|(h, _)| h.status)
-            .find(|s| *s != 0)
-            .unwrap_or(0),
-    }
-}
-
-/// Copy one key to `group`; the per-key status.
-async fn send_one(
-    shard: &Rc<Shard>,
-    key: RawId,
-    group: u32,
-    value: &(RecordInfo, Vec<u8>),
-    overwrite: bool,
-    timeout_ms: u64,
-) -> i32 {
-    let (info, data) = value;
-    let base = CmdHeader {
-        id: key,
-        group_id: group,
-        flags: cmd_flags::NEED_ACK,
-        ..CmdHeader::default()
-    };
-    if !overwrite {
-        let lookup = CmdHeader {
-            cmd: command::LOOKUP,
-            ..base
-        };
-        if let Ok(replies) = on_owner(shard, lookup, Vec::new(), timeout_ms).await {
-            let newer = replies.iter().any(|(h, p)| {
-                h.status == 0
-                    && crate::protocol::LookupReply::decode(p)
-                        .is_ok_and(|r| r.info.mtime > info.timestamp)
-            });
-            if newer {
-                return errno::EBADFD;
-            }
-        }
-    }
-    let io = IoAttr {
-        parent: key,
-        id: key,
-        size: data.len() as u64,
-        timestamp: info.timestamp,
-        user_flags: info.user_flags,
-        ..IoAttr::default()
-    };
-    let mut body = Vec::with_capacity(IO_ATTR_SIZE_BYTES + data.len());
-    body.extend_from_slice(&io.encode());
-    body.extend_from_slice(data);
-    let write = CmdHeader {
-        cmd: command::WRITE,
-        ..base
-    };
-    final_status(&on_owner(shard, write, body, timeout_ms).await)
-}
-
-async fn server_send(shard: &Rc<Shard>, out: &Outbox, header: CmdHeader, payload: &[u8]) {
-    let mut frames = Frames::new();
-    let Ok(req) = ServerSendRequest::decode(payload) else {
-        frames.error(&header, errno::EINVAL);
-        out.push(frames);
-        return;
-    };
-    let timeout_ms = u64::try_from(req.timeout).ok().filter(|t| *t > 0).map_or(
-        shard.node.config.options.wait_timeout_s.max(1) * 1000,
-        |t| t * 1000,
-    );
-    let backends = backend_ids(shard, &header);
-    let overwrite = req.iflags & iflags::OVERWRITE != 0;
-    for (n, key) in req.ids.iter().enumerate() {
-        let mut resp = IteratorResponse {
-            key: *key,
-            iterated_keys: n as u64 + 1,
-            total_keys: req.ids.len() as u64,
-            ..IteratorResponse::default()
-        };
-        let b = backends.clone();
-        let k = *key;
-        let value = cross::call(
-            shard,
-            shard_of(key, shard.node.shard_count),
-            move |s| async move {
-                for lb in s.backends.iter().filter(|lb| b.contains(&lb.backend_id)) {
-                    let Some(log) = lb.log() else { continue };
-                    if let Ok(o) = log.read(&k, 0, 0, true).await {
-                        return Some((o.info, o.data, lb.backend_id));
-                    }
-                }
-                None
-            },
-        )
-        .await;
-        let Some((info, data, backend_id)) = value else {
-            resp.status = errno::ENOENT;
-            push_response(out, &header, &resp, &[]);
-            continue;
-        };
-        resp.timestamp = info.timestamp;
-        resp.user_flags = info.user_flags;
-        resp.size = info.size;
-        resp.record_flags = info.record_flags;
-        let value = (info, data);
-        for g in req.groups.iter().filter_map(|g| u32::try_from(*g).ok()) {
-            let status = send_one(shard, *key, g, &value, overwrite, timeout_ms).await;
-            if status != 0 && resp.status == 0 {
-                resp.status = status;
-            }
-        }
-        if resp.status == 0 && req.iflags & iflags::MOVE != 0 {
-            let k = *key;
-            let removed = cross::call(
-                shard,
-                shard_of(key, shard.node.shard_count),
-                move |s| async move {
-                    let log = s
-                        .backends
-                        .iter()
-                        .find(|b| b.backend_id == backend_id)?
-                        .log()?;
-                    log.remove(&k).await.ok()
-                },
-            )
-            .await;
-            if removed.is_none() {
-                resp.status = errno::EIO;
-            }
-        }
-        push_response(out, &header, &resp, &[]);
-    }
-    frames.error(&header, 0);
-    out.push(frames);
+    !out.is_closed()
 }

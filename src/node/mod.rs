@@ -8,15 +8,18 @@
 mod conn;
 mod control;
 mod cross;
+mod dial;
 mod dispatch;
 mod exec;
 mod forward;
 mod handshake;
 mod io_ops;
 mod iterator;
+mod join;
 mod monitor;
 mod peers;
 pub mod reply;
+mod server_send;
 mod shard;
 mod state;
 
@@ -32,6 +35,8 @@ use std::time::Instant;
 const MAILBOX_CAPACITY: usize = 16 * 1024;
 /// Submission queue entries per shard ring.
 const RING_ENTRIES: u32 = 1024;
+/// How long start-up waits for a previous listener on our port to go away.
+const LISTENER_GONE_WAIT_MS: u64 = 10_000;
 
 /// Why the node could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +117,7 @@ pub fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
     let backends = prepare_backends(&config, shard_count)?;
+    wait_until_no_listener(listen_addr)?;
     let shared = Arc::new(NodeShared {
         counters: (0..shard_count).map(|_| ShardCounters::default()).collect(),
         config,
@@ -145,6 +151,7 @@ pub fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
                 .map_err(|e| e.to_string())
                 .and_then(|r| r);
                 if let Err(e) = &res {
+                    tracing::error!(shard = index, "shard stopped: {e}");
                     let _ = fail.send(Err(e.clone()));
                 }
                 res
@@ -182,6 +189,53 @@ pub fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     }
     monitor::spawn_http(&running.shared);
     Ok(running)
+}
+
+/// Refuse to share the port with a listener that is not ours. The shards bind with
+/// `SO_REUSEPORT`, which would silently join another socket's group: a second node on the
+/// same port, or the listener of a killed instance that the kernel keeps until its io_uring
+/// is torn down (connections it takes in that window are reset unanswered). Wait a bounded
+/// time for such a leftover to go, then fail with a clear error.
+fn wait_until_no_listener(addr: SocketAddr) -> Result<(), NodeError> {
+    if addr.port() == 0 {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let mut warned = false;
+    loop {
+        match crate::runtime::tcp_port_has_no_listener(addr) {
+            Ok(true) => {
+                if warned {
+                    tracing::info!(
+                        waited_ms = started.elapsed().as_millis() as u64,
+                        "{addr} is free now"
+                    );
+                }
+                return Ok(());
+            }
+            Ok(false) => {}
+            Err(source) => return Err(NodeError::Listen { addr, source }),
+        }
+        if started.elapsed().as_millis() as u64 >= LISTENER_GONE_WAIT_MS {
+            let message = format!(
+                "another socket still listens on {addr} after {LISTENER_GONE_WAIT_MS} ms \
+                 (another node, or a killed one the kernel has not released yet)"
+            );
+            tracing::error!("{message}");
+            return Err(NodeError::Listen {
+                addr,
+                source: std::io::Error::new(std::io::ErrorKind::AddrInUse, message),
+            });
+        }
+        if !warned {
+            tracing::warn!(
+                "another socket still listens on {addr} (a previous instance being torn \
+                 down?); waiting up to {LISTENER_GONE_WAIT_MS} ms before listening"
+            );
+            warned = true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 fn resolve_addresses(config: &NodeConfig) -> Result<Vec<SocketAddr>, NodeError> {

@@ -3,20 +3,16 @@
 //!
 //! Each shard keeps its own copy of the peer table (no lock on the data path); a change
 //! learnt on one shard (a join link up or down, a JOIN, an UPDATE_IDS) is applied to every
-//! shard through the mailboxes. Shard 0 owns the outgoing join links, one task per
-//! configured remote: connect, REVERSE_LOOKUP (version, addresses, ids), JOIN, AUTH, then
-//! watch the link for UPDATE_IDS until it dies, and retry every `check_timeout`. Joins are
-//! rare and long-lived, so one owner keeps the announcement logic in one place; the traffic
-//! itself goes over each shard's own forward links (`forward`).
+//! shard through the mailboxes. The outgoing join links live in `join`.
 
+use super::conn::Outbox;
 use super::cross;
-use super::forward::{dial_with_reply, FrameReader};
 use super::handshake;
 use super::reply::Frames;
 use super::shard::Shard;
 use crate::key::RawId;
 use crate::protocol::{
-    cmd_flags, command, errno, AddrContainer, Auth, BackendIds, CmdHeader, DnetAddr, IdContainer,
+    cmd_flags, command, errno, AddrContainer, BackendIds, CmdHeader, DnetAddr, IdContainer,
     NodeAnnouncement, BACKEND_IDS_FLAG_DISABLE,
 };
 use crate::routing::Routes;
@@ -24,8 +20,9 @@ use bytes::Bytes;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::rc::Rc;
-use std::time::Duration;
+use std::rc::{Rc, Weak};
+
+pub use super::join::start_joining;
 
 /// How a peer became known; a peer leaves the table when no source is left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +66,9 @@ pub struct Cluster {
     nodes: RefCell<HashMap<SocketAddr, PeerNode>>,
     routes: RefCell<Routes<SocketAddr>>,
     pub(super) links: RefCell<HashMap<SocketAddr, Rc<super::forward::Link>>>,
+    /// Connections this shard sent its node's ids on (REVERSE_LOOKUP replies, join links):
+    /// they receive every UPDATE_IDS push. Dropped connections fall out on the next push.
+    subscribers: RefCell<Vec<Weak<Outbox>>>,
 }
 
 impl Cluster {
@@ -150,6 +150,23 @@ impl Cluster {
         *self.routes.borrow_mut() = routes;
     }
 
+    /// `out` has received our ids and gets every later UPDATE_IDS.
+    pub fn subscribe(&self, out: &Rc<Outbox>) {
+        self.subscribers.borrow_mut().push(Rc::downgrade(out));
+    }
+
+    /// Queue `frame` on every live subscriber; forget the closed ones.
+    fn push_to_subscribers(&self, frame: &Bytes) -> usize {
+        let mut subs = self.subscribers.borrow_mut();
+        subs.retain(|w| w.strong_count() > 0);
+        for out in subs.iter().filter_map(Weak::upgrade) {
+            let mut frames = Frames::new();
+            frames.push_raw(frame.clone());
+            out.push(frames);
+        }
+        subs.len()
+    }
+
     fn has_incoming(&self, first: &SocketAddr) -> bool {
         self.nodes
             .borrow()
@@ -169,9 +186,52 @@ pub async fn broadcast(shard: &Rc<Shard>, change: Change) {
     }
 }
 
+/// One UPDATE_IDS frame announcing (or, with `disable`, withdrawing) backend `idx` as
+/// `shard` sees it now: flags DIRECT|NOLOCK, no NEED_ACK, trans 0.
+fn update_ids_frame(shard: &Shard, idx: usize, disable: bool) -> Option<Bytes> {
+    let b = shard.backends.get(idx)?;
+    let payload = IdContainer {
+        backends: vec![BackendIds {
+            backend_id: i32::try_from(b.backend_id).ok()?,
+            group_id: i32::try_from(b.group).ok()?,
+            flags: if disable { BACKEND_IDS_FLAG_DISABLE } else { 0 },
+            ids: b.ids.borrow().clone(),
+        }],
+    }
+    .encode();
+    let header = CmdHeader {
+        cmd: command::UPDATE_IDS,
+        flags: cmd_flags::DIRECT | cmd_flags::NOLOCK,
+        group_id: b.group,
+        size: payload.len() as u64,
+        ..CmdHeader::default()
+    };
+    let mut frame = header.encode().to_vec();
+    frame.extend_from_slice(&payload);
+    Some(Bytes::from(frame))
+}
+
+/// Tell every connection that holds our ids (on every shard) that backend `idx` changed:
+/// its current ids, or its removal when `disable`. Returns how many connections were told.
+pub async fn announce_backend(shard: &Rc<Shard>, idx: usize, disable: bool) -> usize {
+    let Some(frame) = update_ids_frame(shard, idx, disable) else {
+        return 0;
+    };
+    let mut told = 0;
+    for target in 0..shard.node.shard_count {
+        let f = frame.clone();
+        told += cross::call(shard, target, move |s| async move {
+            s.cluster.push_to_subscribers(&f)
+        })
+        .await;
+    }
+    tracing::info!(idx, disable, told, "UPDATE_IDS pushed");
+    told
+}
+
 /// Whether a backend announced by `first` collides with the ring: every one of its points
 /// already exists in its group (ours or another node's). -EEXIST in Elliptics.
-fn collides(shard: &Shard, first: SocketAddr, backends: &[BackendIds]) -> bool {
+pub(super) fn collides(shard: &Shard, first: SocketAddr, backends: &[BackendIds]) -> bool {
     backends.iter().any(|b| {
         let Ok(group) = u32::try_from(b.group_id) else {
             return false;
@@ -198,7 +258,7 @@ fn collides(shard: &Shard, first: SocketAddr, backends: &[BackendIds]) -> bool {
     })
 }
 
-fn socket_addrs(c: &AddrContainer) -> Vec<SocketAddr> {
+pub(super) fn socket_addrs(c: &AddrContainer) -> Vec<SocketAddr> {
     c.addrs
         .iter()
         .filter_map(DnetAddr::to_socket_addr)
@@ -213,15 +273,24 @@ pub struct ConnPeer {
     joined: Cell<Option<SocketAddr>>,
 }
 
-/// JOIN and AUTH on a served connection. `None` for any other command.
+/// REVERSE_LOOKUP, JOIN, AUTH and UPDATE_IDS on a served connection. `None` for any other
+/// command. A connection that got our ids in a REVERSE_LOOKUP reply gets UPDATE_IDS later.
 pub fn intercept(
     shard: &Rc<Shard>,
+    out: &Rc<Outbox>,
     peer: &ConnPeer,
     header: &CmdHeader,
     payload: &[u8],
 ) -> Option<(Frames, bool)> {
     let mut frames = Frames::new();
     match header.cmd {
+        command::REVERSE_LOOKUP => {
+            let keep = handshake::reverse_lookup(shard, header, &mut frames);
+            if keep {
+                shard.cluster.subscribe(out);
+            }
+            Some((frames, keep))
+        }
         command::JOIN => {
             let Ok(ann) = NodeAnnouncement::decode(payload) else {
                 frames.error(header, errno::EINVAL);
@@ -297,174 +366,5 @@ pub fn connection_closed(shard: &Rc<Shard>, peer: &ConnPeer) {
             )
             .await;
         });
-    }
-}
-
-/// Start the join links (shard 0 only, when `join` is set).
-pub fn start_joining(shard: &Rc<Shard>) {
-    let opts = &shard.node.config.options;
-    if shard.index != 0 || !opts.join {
-        return;
-    }
-    for remote in &opts.remote {
-        match remote.resolve() {
-            Ok(addr) if !shard.node.addresses.contains(&addr) => {
-                crate::runtime::spawn(join_loop(shard.clone(), addr));
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!("remote {remote:?} cannot be resolved: {e}"),
-        }
-    }
-}
-
-async fn join_loop(shard: Rc<Shard>, remote: SocketAddr) {
-    let period = Duration::from_secs(shard.node.config.options.check_timeout_s.max(1));
-    while !shard.is_shutting_down() {
-        match join_once(&shard, remote).await {
-            Ok(()) => tracing::info!(%remote, "join link closed; will reconnect"),
-            Err(status) => tracing::debug!(%remote, status, "join failed; will retry"),
-        }
-        let stop = std::pin::pin!(shard.shutdown_signal());
-        let wait = std::pin::pin!(crate::runtime::sleep(period));
-        futures::future::select(stop, wait).await;
-    }
-}
-
-/// One join link's life: handshake, JOIN, AUTH, then UPDATE_IDS until it dies.
-async fn join_once(shard: &Rc<Shard>, remote: SocketAddr) -> Result<(), i32> {
-    let opts = &shard.node.config.options;
-    let limit = opts.frame_payload_bytes_max;
-    let timeout = Duration::from_secs(opts.wait_timeout_s.max(1));
-    let dialled = crate::runtime::timeout(
-        timeout,
-        dial_with_reply(remote, opts.indexes_shard_count, limit),
-    )
-    .await
-    .map_err(|_| errno::ETIMEDOUT)?;
-    let (stream, mut reader, payload) = dialled?;
-    let ann = NodeAnnouncement::decode(&payload).map_err(|_| errno::EPROTO)?;
-    let addrs = socket_addrs(&ann.addrs);
-    if !addrs.contains(&remote) || ann.addrs.addrs.iter().any(DnetAddr::is_wildcard) {
-        return Err(errno::EPROTO);
-    }
-    let first = addrs.first().copied().ok_or(errno::EPROTO)?;
-    if collides(shard, first, &ann.ids.backends) {
-        tracing::warn!(%remote, "peer refused: all its ring points already exist here");
-        let _ = stream.shutdown();
-        return Err(errno::EEXIST);
-    }
-    let ours = NodeAnnouncement {
-        addrs: AddrContainer {
-            node_addr_num: i32::try_from(shard.node.addresses.len()).unwrap_or(i32::MAX),
-            addrs: shard
-                .node
-                .addresses
-                .iter()
-                .map(|a| DnetAddr::from(*a))
-                .collect(),
-        },
-        ids: handshake::id_container(shard),
-    }
-    .encode();
-    let join = CmdHeader {
-        cmd: command::JOIN,
-        flags: cmd_flags::NOLOCK | cmd_flags::DIRECT,
-        trans: 1,
-        size: ours.len() as u64,
-        ..CmdHeader::default()
-    };
-    let cookie = Auth {
-        cookie: opts.auth_cookie,
-        flags: 0,
-    }
-    .encode();
-    let auth = CmdHeader {
-        cmd: command::AUTH,
-        flags: cmd_flags::DIRECT | cmd_flags::NEED_ACK,
-        trans: 2,
-        size: cookie.len() as u64,
-        ..CmdHeader::default()
-    };
-    let bufs = vec![
-        Bytes::copy_from_slice(&join.encode()),
-        Bytes::from(ours),
-        Bytes::copy_from_slice(&auth.encode()),
-        Bytes::copy_from_slice(&cookie),
-    ];
-    stream
-        .write_all(bufs)
-        .await
-        .map_err(|_| errno::ECONNRESET)?;
-    // Wait for the AUTH ack; a JOIN error arrives first when the peer refuses us.
-    loop {
-        let next = crate::runtime::timeout(timeout, reader.next(&stream, limit))
-            .await
-            .map_err(|_| errno::ETIMEDOUT)?;
-        let (h, _) = next.map_err(|_| errno::EPROTO)?.ok_or(errno::ECONNRESET)?;
-        if !h.is_reply() {
-            continue;
-        }
-        if h.status != 0 {
-            tracing::warn!(%remote, status = h.status, cmd = h.cmd, "peer refused our join");
-            let _ = stream.shutdown();
-            return Err(h.status);
-        }
-        if h.cmd == command::AUTH && h.flags & cmd_flags::MORE == 0 {
-            break;
-        }
-    }
-    tracing::info!(%remote, "joined peer");
-    let up = Change::Up {
-        addrs,
-        backends: ann.ids.backends,
-        source: Source::Outgoing,
-    };
-    broadcast(shard, up).await;
-    watch(shard, &stream, &mut reader, first, limit).await;
-    broadcast(
-        shard,
-        Change::Down {
-            first,
-            source: Source::Outgoing,
-        },
-    )
-    .await;
-    let _ = stream.shutdown();
-    Ok(())
-}
-
-/// Read the join link until it dies, applying the UPDATE_IDS the peer pushes.
-async fn watch(
-    shard: &Rc<Shard>,
-    stream: &crate::runtime::TcpStream,
-    reader: &mut FrameReader,
-    first: SocketAddr,
-    limit: u64,
-) {
-    loop {
-        let next = {
-            let stop = std::pin::pin!(shard.shutdown_signal());
-            let read = std::pin::pin!(reader.next(stream, limit));
-            match futures::future::select(stop, read).await {
-                futures::future::Either::Left(_) => return,
-                futures::future::Either::Right((r, _)) => r,
-            }
-        };
-        match next {
-            Ok(Some((h, payload))) if h.cmd == command::UPDATE_IDS && !h.is_reply() => {
-                if let Ok(c) = IdContainer::decode(&payload) {
-                    broadcast(
-                        shard,
-                        Change::Ids {
-                            first,
-                            update: c.backends,
-                        },
-                    )
-                    .await;
-                }
-            }
-            Ok(Some(_)) => {}
-            Ok(None) | Err(_) => return,
-        }
     }
 }

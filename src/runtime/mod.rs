@@ -24,7 +24,7 @@ mod unix;
 
 pub use executor::{block_on, spawn, JoinHandle};
 pub use file::UringFile;
-pub use net::{TcpListener, TcpStream};
+pub use net::{tcp_port_has_no_listener, TcpListener, TcpStream};
 pub use probe::probe;
 pub use time::{sleep, timeout, Elapsed};
 pub use unix::{UnixListener, UnixStream};

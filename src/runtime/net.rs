@@ -114,6 +114,24 @@ fn close_orphan_fd(result: i32) {
     }
 }
 
+/// Whether no other socket listens on `addr`: a probe bound without `SO_REUSEPORT` (so it
+/// cannot join anyone's reuseport group) succeeds only when the port has no listener. A
+/// killed process's listener can outlive the process while the kernel tears down its
+/// io_uring (an armed accept holds the socket); joining its group would let it take, and
+/// then reset, connections meant for us.
+pub fn tcp_port_has_no_listener(addr: SocketAddr) -> io::Result<bool> {
+    let raw = RawAddr::new(addr);
+    let fd = new_socket(raw.family())?;
+    set_int_opt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+    let (ptr, len) = raw.as_ptr();
+    // SAFETY: `ptr`/`len` describe the live sockaddr inside `raw`.
+    match syscall(unsafe { libc::bind(fd.as_raw_fd(), ptr, len) }) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// A listening TCP socket whose accepts run on this thread's ring.
 #[derive(Debug)]
 pub struct TcpListener {

@@ -24,6 +24,9 @@ use std::time::{Duration, Instant};
 const SUPERVISOR_TICK: Duration = Duration::from_millis(200);
 /// Status of requests whose worker died or whose app stopped under them.
 pub const WORKER_LOST_STATUS: i32 = -104; // -ECONNRESET
+/// Reply bytes one exec may have queued from its worker before the node has sent them on;
+/// a worker that outruns its caller by more fails that request with -ENOMEM.
+pub const EXEC_QUEUED_BYTES_MAX: usize = 16 * 1024 * 1024;
 
 /// What flows back to a waiting exec.
 #[derive(Debug)]
@@ -269,12 +272,22 @@ impl AppPool {
             return false;
         }
         let freed = match f.kind {
-            kind::VALUE => {
-                if let (Some(reply), Some(bytes)) = (worker.channel(f.channel), f.bytes_arg(0)) {
-                    reply.send(Reply::Chunk(bytes.to_vec()));
+            kind::VALUE => match (worker.channel(f.channel), f.bytes_arg(0)) {
+                (Some(reply), Some(bytes)) => {
+                    let queued = reply.queued_bytes();
+                    if queued > 0 && queued.saturating_add(bytes.len()) > EXEC_QUEUED_BYTES_MAX {
+                        tracing::warn!(
+                            app = %self.name, worker = %worker.uuid, queued,
+                            "exec caller reads too slowly: failing the request"
+                        );
+                        worker.finish(f.channel, errno::ENOMEM)
+                    } else {
+                        reply.send_sized(Reply::Chunk(bytes.to_vec()), bytes.len());
+                        false
+                    }
                 }
-                false
-            }
+                _ => false,
+            },
             kind::CLOSE => worker.finish(f.channel, 0),
             kind::ERROR => {
                 let (code, reason) = f.error_code();

@@ -121,6 +121,18 @@ impl ClusterNode {
         std::fs::read_to_string(self.dir.join("ioserv.log")).unwrap_or_default()
     }
 
+    /// Freeze (SIGSTOP) or thaw (SIGCONT) the process: its sockets stay open, nothing answers.
+    pub fn freeze(&self, frozen: bool) {
+        let Some(c) = &self.child else { return };
+        let sig = if frozen { "-STOP" } else { "-CONT" };
+        let ok = Command::new("kill")
+            .arg(sig)
+            .arg(c.id().to_string())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill {sig} {}", c.id());
+    }
+
     /// SIGKILL and reap.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -187,6 +199,44 @@ impl Raw {
             assert!(n > 0, "connection closed");
             self.buf.extend_from_slice(&chunk[..n]);
         }
+    }
+
+    /// Send one request without waiting; its trans.
+    pub fn send(&mut self, mut h: CmdHeader, payload: &[u8]) -> u64 {
+        self.trans += 1;
+        h.trans = self.trans;
+        h.size = payload.len() as u64;
+        let mut bytes = h.encode().to_vec();
+        bytes.extend_from_slice(payload);
+        self.stream.write_all(&bytes).expect("send");
+        self.trans
+    }
+
+    /// The next frame, or `None` when nothing arrives within `wait`.
+    pub fn next_within(&mut self, wait: Duration) -> Option<(CmdHeader, Vec<u8>)> {
+        if let Ok((f, used)) = split_frame(&self.buf, 1 << 30) {
+            let out = (f.header, f.payload.to_vec());
+            self.buf.drain(..used);
+            return Some(out);
+        }
+        self.stream.set_read_timeout(Some(wait)).expect("timeout");
+        let mut chunk = [0u8; 65536];
+        let got = self.stream.read(&mut chunk);
+        self.stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        match got {
+            Ok(n) if n > 0 => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                Some(self.frame())
+            }
+            _ => None,
+        }
+    }
+
+    /// The next frame, waiting up to the connection's read timeout.
+    pub fn next_frame(&mut self) -> (CmdHeader, Vec<u8>) {
+        self.frame()
     }
 
     /// Send one request and collect every reply up to the final one.

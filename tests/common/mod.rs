@@ -65,6 +65,8 @@ pub struct TestNode {
     pub dir: tempfile::TempDir,
     pub config_path: PathBuf,
     child: Option<Child>,
+    /// "listening on" lines in the log before the current process started.
+    listening_seen: usize,
 }
 
 /// A port that was free a moment ago.
@@ -161,6 +163,7 @@ impl TestNode {
             dir,
             config_path,
             child: None,
+            listening_seen: 0,
         };
         node.spawn();
         node.wait_until_accepting();
@@ -168,6 +171,7 @@ impl TestNode {
     }
 
     fn spawn(&mut self) {
+        self.listening_seen = self.log().matches("listening on").count();
         let child = Command::new(env!("CARGO_BIN_EXE_dnet_ioserv"))
             .arg("-c")
             .arg(&self.config_path)
@@ -227,7 +231,12 @@ impl TestNode {
     fn wait_until_accepting(&mut self) {
         let deadline = Instant::now() + Duration::from_millis(NODE_START_TIMEOUT_MS);
         loop {
-            if TcpStream::connect_timeout(&self.addr(), Duration::from_millis(200)).is_ok() {
+            // A connect alone is not proof: a killed predecessor's listener can linger on the
+            // port for a moment. The node's own "listening on" line is.
+            let listening = self.log().matches("listening on").count() > self.listening_seen;
+            if listening
+                && TcpStream::connect_timeout(&self.addr(), Duration::from_millis(200)).is_ok()
+            {
                 return;
             }
             if let Some(child) = self.child.as_mut() {

@@ -7,22 +7,23 @@ use crate::common::{NodeSpec, TestNode};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The built echo worker example (built on demand).
+/// The built echo worker example, rebuilt when its source changed (a stale binary would
+/// lack newer events).
 pub fn echo_worker_bin() -> PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_dnet_ioserv"))
         .parent()
         .expect("bin dir")
         .to_path_buf();
-    let exe = bin_dir.join("examples").join("echo_worker");
-    if !exe.exists() {
+    BUILT.call_once(|| {
         let status = Command::new(env!("CARGO"))
             .args(["build", "--example", "echo_worker"])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .expect("cargo build --example echo_worker");
         assert!(status.success());
-    }
-    exe
+    });
+    bin_dir.join("examples").join("echo_worker")
 }
 
 /// A node with `shard_count` shards and srw configured under its temp dir.

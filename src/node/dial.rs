@@ -1,0 +1,98 @@
+//! Dialling another node: TCP connect plus the client side of the REVERSE_LOOKUP handshake
+//! (version check), and the frame reader the node's outgoing links (forward and join) read
+//! with.
+
+use crate::protocol::{
+    cmd_flags, command, errno, split_frame, CmdHeader, DecodeError, HandshakeVersion,
+};
+use crate::runtime::TcpStream;
+use bytes::Bytes;
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+/// Read buffer of a peer link.
+const LINK_READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Connect to `addr` and run the client side of the REVERSE_LOOKUP handshake; returns the
+/// stream, a reader holding any bytes after the reply, and the reply payload.
+pub async fn dial_with_reply(
+    addr: SocketAddr,
+    indexes_shard_count: i32,
+    limit: u64,
+) -> Result<(Rc<TcpStream>, FrameReader, Bytes), i32> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|_| errno::ECONNRESET)?;
+    let _ = stream.set_nodelay(true);
+    let stream = Rc::new(stream);
+    let header = CmdHeader {
+        id: HandshakeVersion::ours(indexes_shard_count).to_id(),
+        cmd: command::REVERSE_LOOKUP,
+        flags: cmd_flags::DIRECT | cmd_flags::NOLOCK,
+        ..CmdHeader::default()
+    };
+    stream
+        .write_all(vec![Bytes::copy_from_slice(&header.encode())])
+        .await
+        .map_err(|_| errno::ECONNRESET)?;
+    let mut reader = FrameReader::default();
+    let (reply, payload) = reader
+        .next(&stream, limit)
+        .await
+        .map_err(|_| errno::EPROTO)?
+        .ok_or(errno::ECONNRESET)?;
+    if reply.status != 0 {
+        return Err(reply.status);
+    }
+    let theirs = HandshakeVersion::from_id(&reply.id);
+    if !theirs.is_compatible_with(&HandshakeVersion::ours(indexes_shard_count)) {
+        return Err(errno::EPROTO);
+    }
+    Ok((stream, reader, payload))
+}
+
+pub(super) async fn dial(
+    addr: SocketAddr,
+    indexes_shard_count: i32,
+    limit: u64,
+) -> Result<(Rc<TcpStream>, FrameReader), i32> {
+    let (stream, reader, _) = dial_with_reply(addr, indexes_shard_count, limit).await?;
+    Ok((stream, reader))
+}
+
+/// Splits a byte stream from a peer into frames.
+#[derive(Debug, Default)]
+pub struct FrameReader {
+    buf: Vec<u8>,
+}
+
+impl FrameReader {
+    /// The next whole frame; `None` at a clean end of stream.
+    pub async fn next(
+        &mut self,
+        stream: &TcpStream,
+        limit: u64,
+    ) -> Result<Option<(CmdHeader, Bytes)>, DecodeError> {
+        loop {
+            let want = match split_frame(&self.buf, limit) {
+                Ok((frame, used)) => {
+                    let header = frame.header;
+                    let payload = Bytes::copy_from_slice(frame.payload);
+                    self.buf.drain(..used);
+                    return Ok(Some((header, payload)));
+                }
+                Err(DecodeError::Incomplete { needed }) => needed.max(LINK_READ_CHUNK_BYTES),
+                Err(e) => return Err(e),
+            };
+            if self.buf.capacity() - self.buf.len() < want {
+                self.buf.reserve(want);
+            }
+            let (res, b) = stream.read(std::mem::take(&mut self.buf)).await;
+            self.buf = b;
+            match res {
+                Ok(0) | Err(_) => return Ok(None),
+                Ok(_) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! The outgoing join links of this node. Shard 0 owns them, one task per remote: connect,
+//! REVERSE_LOOKUP (version, addresses, ids), JOIN, AUTH, then watch the link for UPDATE_IDS
+//! until it dies, and retry every `check_timeout`. Joins are rare and long-lived, so one
+//! owner keeps the announcement logic in one place; the traffic itself goes over each
+//! shard's own forward links (`forward`).
+
+use super::conn::{write_loop, Outbox};
+use super::forward::{dial_with_reply, FrameReader};
+use super::handshake;
+use super::peers::{broadcast, collides, socket_addrs, Change, Source};
+use super::shard::Shard;
+use crate::protocol::{
+    cmd_flags, command, errno, AddrContainer, Auth, CmdHeader, DnetAddr, IdContainer,
+    NodeAnnouncement,
+};
+use bytes::Bytes;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Start the join links (shard 0 only, when `join` is set).
+pub fn start_joining(shard: &Rc<Shard>) {
+    let opts = &shard.node.config.options;
+    if shard.index != 0 || !opts.join {
+        return;
+    }
+    for remote in &opts.remote {
+        match remote.resolve() {
+            Ok(addr) if !shard.node.addresses.contains(&addr) => {
+                crate::runtime::spawn(join_loop(shard.clone(), addr));
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("remote {remote:?} cannot be resolved: {e}"),
+        }
+    }
+}
+
+async fn join_loop(shard: Rc<Shard>, remote: SocketAddr) {
+    let period = Duration::from_secs(shard.node.config.options.check_timeout_s.max(1));
+    while !shard.is_shutting_down() {
+        match join_once(&shard, remote).await {
+            Ok(()) => tracing::info!(%remote, "join link closed; will reconnect"),
+            Err(status) => tracing::debug!(%remote, status, "join failed; will retry"),
+        }
+        let stop = std::pin::pin!(shard.shutdown_signal());
+        let wait = std::pin::pin!(crate::runtime::sleep(period));
+        futures::future::select(stop, wait).await;
+    }
+}
+
+/// One join link's life: handshake, JOIN, AUTH, then UPDATE_IDS until it dies.
+async fn join_once(shard: &Rc<Shard>, remote: SocketAddr) -> Result<(), i32> {
+    let opts = &shard.node.config.options;
+    let limit = opts.frame_payload_bytes_max;
+    let timeout = Duration::from_secs(opts.wait_timeout_s.max(1));
+    let dialled = crate::runtime::timeout(
+        timeout,
+        dial_with_reply(remote, opts.indexes_shard_count, limit),
+    )
+    .await
+    .map_err(|_| errno::ETIMEDOUT)?;
+    let (stream, mut reader, payload) = dialled?;
+    let ann = NodeAnnouncement::decode(&payload).map_err(|_| errno::EPROTO)?;
+    let addrs = socket_addrs(&ann.addrs);
+    if !addrs.contains(&remote) || ann.addrs.addrs.iter().any(DnetAddr::is_wildcard) {
+        return Err(errno::EPROTO);
+    }
+    let first = addrs.first().copied().ok_or(errno::EPROTO)?;
+    if collides(shard, first, &ann.ids.backends) {
+        tracing::warn!(%remote, "peer refused: all its ring points already exist here");
+        let _ = stream.shutdown();
+        return Err(errno::EEXIST);
+    }
+    let ours = NodeAnnouncement {
+        addrs: AddrContainer {
+            node_addr_num: i32::try_from(shard.node.addresses.len()).unwrap_or(i32::MAX),
+            addrs: shard
+                .node
+                .addresses
+                .iter()
+                .map(|a| DnetAddr::from(*a))
+                .collect(),
+        },
+        ids: handshake::id_container(shard),
+    }
+    .encode();
+    let join = CmdHeader {
+        cmd: command::JOIN,
+        flags: cmd_flags::NOLOCK | cmd_flags::DIRECT,
+        trans: 1,
+        size: ours.len() as u64,
+        ..CmdHeader::default()
+    };
+    let cookie = Auth {
+        cookie: opts.auth_cookie,
+        flags: 0,
+    }
+    .encode();
+    let auth = CmdHeader {
+        cmd: command::AUTH,
+        flags: cmd_flags::DIRECT | cmd_flags::NEED_ACK,
+        trans: 2,
+        size: cookie.len() as u64,
+        ..CmdHeader::default()
+    };
+    let bufs = vec![
+        Bytes::copy_from_slice(&join.encode()),
+        Bytes::from(ours),
+        Bytes::copy_from_slice(&auth.encode()),
+        Bytes::copy_from_slice(&cookie),
+    ];
+    stream
+        .write_all(bufs)
+        .await
+        .map_err(|_| errno::ECONNRESET)?;
+    // Wait for the AUTH ack; a JOIN error arrives first when the peer refuses us.
+    loop {
+        let next = crate::runtime::timeout(timeout, reader.next(&stream, limit))
+            .await
+            .map_err(|_| errno::ETIMEDOUT)?;
+        let (h, _) = next.map_err(|_| errno::EPROTO)?.ok_or(errno::ECONNRESET)?;
+        if !h.is_reply() {
+            continue;
+        }
+        if h.status != 0 {
+            tracing::warn!(%remote, status = h.status, cmd = h.cmd, "peer refused our join");
+            let _ = stream.shutdown();
+            return Err(h.status);
+        }
+        if h.cmd == command::AUTH && h.flags & cmd_flags::MORE == 0 {
+            break;
+        }
+    }
+    tracing::info!(%remote, "joined peer");
+    let up = Change::Up {
+        addrs,
+        backends: ann.ids.backends,
+        source: Source::Outgoing,
+    };
+    broadcast(shard, up).await;
+    // The peer holds our ids from the JOIN: it hears our UPDATE_IDS on this link.
+    let out = Rc::new(Outbox::default());
+    crate::runtime::spawn(write_loop(shard.clone(), stream.clone(), out.clone()));
+    shard.cluster.subscribe(&out);
+    watch(shard, &stream, &mut reader, first, limit).await;
+    out.close();
+    broadcast(
+        shard,
+        Change::Down {
+            first,
+            source: Source::Outgoing,
+        },
+    )
+    .await;
+    let _ = stream.shutdown();
+    Ok(())
+}
+
+/// Read the join link until it dies, applying the UPDATE_IDS the peer pushes.
+async fn watch(
+    shard: &Rc<Shard>,
+    stream: &crate::runtime::TcpStream,
+    reader: &mut FrameReader,
+    first: SocketAddr,
+    limit: u64,
+) {
+    loop {
+        let next = {
+            let stop = std::pin::pin!(shard.shutdown_signal());
+            let read = std::pin::pin!(reader.next(stream, limit));
+            match futures::future::select(stop, read).await {
+                futures::future::Either::Left(_) => return,
+                futures::future::Either::Right((r, _)) => r,
+            }
+        };
+        match next {
+            Ok(Some((h, payload))) if h.cmd == command::UPDATE_IDS && !h.is_reply() => {
+                if let Ok(c) = IdContainer::decode(&payload) {
+                    broadcast(
+                        shard,
+                        Change::Ids {
+                            first,
+                            update: c.backends,
+                        },
+                    )
+                    .await;
+                }
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => return,
+        }
+    }
+}
