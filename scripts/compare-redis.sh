@@ -8,7 +8,8 @@
 # CPU 0 ("cross-core"); the node gets one shard per server CPU.
 #
 # Knobs (environment): ROUNDS (3), DURATION_S (2, per dnet_bench point), KEYS (10000),
-# CONNS (50), IDLE_MIN_PCT (85), IDLE_WAIT_S (1: longest wait for an idle machine per point),
+# CONNS (50), IDLE_MIN_PCT (85), IDLE_WAIT_S (0: longest extra wait for an idle machine per
+# point; each point always samples idleness for 0.5 s),
 # EXEC_WORKERS_PER_SHARD (2: echo worker processes per node shard for the exec row).
 #
 # The exec row compares 100 B echo through a worker with the same node's own 100 B READ
@@ -21,7 +22,7 @@ DURATION_S=${DURATION_S:-2}
 KEYS=${KEYS:-10000}
 CONNS=${CONNS:-50}
 IDLE_MIN_PCT=${IDLE_MIN_PCT:-85}
-IDLE_WAIT_S=${IDLE_WAIT_S:-1}
+IDLE_WAIT_S=${IDLE_WAIT_S:-0}
 EXEC_WORKERS_PER_SHARD=${EXEC_WORKERS_PER_SHARD:-2}
 
 say() { echo "compare-redis: $*" >&2; }
