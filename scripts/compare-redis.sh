@@ -8,7 +8,12 @@
 # CPU 0 ("cross-core"); the node gets one shard per server CPU.
 #
 # Knobs (environment): ROUNDS (3), DURATION_S (2, per dnet_bench point), KEYS (10000),
-# CONNS (50), IDLE_MIN_PCT (85), IDLE_WAIT_S (1: longest wait for an idle machine per point).
+# CONNS (50), IDLE_MIN_PCT (85), IDLE_WAIT_S (0: longest extra wait for an idle machine per
+# point; each point always samples idleness for 0.5 s),
+# EXEC_WORKERS_PER_SHARD (2: echo worker processes per node shard for the exec row).
+#
+# The exec row compares 100 B echo through a worker with the same node's own 100 B READ
+# (the goal is >= 0.5x), not with redis.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +22,8 @@ DURATION_S=${DURATION_S:-2}
 KEYS=${KEYS:-10000}
 CONNS=${CONNS:-50}
 IDLE_MIN_PCT=${IDLE_MIN_PCT:-85}
-IDLE_WAIT_S=${IDLE_WAIT_S:-1}
+IDLE_WAIT_S=${IDLE_WAIT_S:-0}
+EXEC_WORKERS_PER_SHARD=${EXEC_WORKERS_PER_SHARD:-2}
 
 say() { echo "compare-redis: $*" >&2; }
 
@@ -29,7 +35,8 @@ if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/nu
 fi
 
 say "building release"
-cargo build --release --quiet --bin dnet_ioserv --bin dnet_bench
+cargo build --release --quiet --bin dnet_ioserv --bin dnet_bench --bin dnet_srw --bin dnet_ioclient \
+  --example echo_worker
 BIN="$PWD/target/release"
 
 CPUS=$(nproc)
@@ -64,16 +71,16 @@ wait_port() {
   say "nothing listens on port $1"; exit 1
 }
 
-# start_node NAME SYNC -> sets NODE_PORT, NODE_PID
+# start_node NAME SYNC [EXTRA_OPTIONS] -> sets NODE_PORT, NODE_PID
 start_node() {
-  local dir="$WORK/$1"
+  local dir="$WORK/$1" extra="${3:-}"
   mkdir -p "$dir/history" "$dir/blob"
   NODE_PORT=$(free_port)
   cat >"$dir/ioserv.json" <<EOF
 {"logger": {"level": "error", "frontends": [{"formatter": {"type": "string", "pattern": "%(message)s"},
    "sink": {"type": "files", "path": "$dir/ioserv.log", "autoflush": true}}]},
  "options": {"join": true, "flags": 4, "remote": [], "address": ["127.0.0.1:$NODE_PORT:2-0"],
-   "wait_timeout": 5, "check_timeout": 20, "auth_cookie": "compare", "shard_count": $SHARDS},
+   "wait_timeout": 5, "check_timeout": 20, "auth_cookie": "compare", "shard_count": $SHARDS$extra},
  "backends": [{"backend_id": 1, "type": "blob", "group": 1, "history": "$dir/history",
    "data": "$dir/blob/data", "sync": $2, "blob_flags": "158", "blob_size": "1G",
    "records_in_blob": "10000000"}]}
@@ -117,19 +124,19 @@ gate() {
 RESULTS="$WORK/results.tsv"   # row  tool  rate  p99_us  idle_pct  server_cpu_us_per_op
 : >"$RESULTS"
 
-# ours ROW NODE_PORT NODE_PID OP SIZE PIPELINE
+# ours ROW NODE_PORT NODE_PID OP SIZE PIPELINE [TOOL]
 ours() {
   local idle json
   idle=$(gate)
   json=$(taskset -c "$CLIENT_CPUS" "$BIN/dnet_bench" -r "127.0.0.1:$2:2" -g 1 --op "$4" -s "$5" \
     -c "$CONNS" -P "$6" -k "$KEYS" -t "$DURATION_S" -w 0.5 --server-pid "$3" --json)
-  python3 - "$1" "$idle" "$json" >>"$RESULTS" <<'EOF'
+  python3 - "$1" "$idle" "$json" "${7:-ours}" >>"$RESULTS" <<'EOF'
 import json, sys
-row, idle, r = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+row, idle, r, tool = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
 if r["errors"]:
     sys.stderr.write(f"compare-redis: {row}: dnet_bench errors {r['errors_by_errno']}\n")
 cpu = r.get("server_cpu_us_per_op")
-print(f"{row}\tours\t{r['ops_per_s']:.0f}\t{r['p99_us']:.0f}\t{idle}\t{'' if cpu is None else f'{cpu:.1f}'}")
+print(f"{row}\t{tool}\t{r['ops_per_s']:.0f}\t{r['p99_us']:.0f}\t{idle}\t{'' if cpu is None else f'{cpu:.1f}'}")
 EOF
 }
 
@@ -188,21 +195,48 @@ for _ in $(seq 1 "$ROUNDS"); do
   theirs "$row" "$REDIS_AOF" set 4096 1 20000
 done
 
-EXEC_NOTE=""
-if [ -x "$BIN/dnet_srw" ]; then
-  EXEC_NOTE="exec: n/a: dnet_srw is built, but this script does not yet deploy an echo app"
-else
-  EXEC_NOTE="exec: n/a: server-side processing (srw, dnet_srw) is not in this build"
-fi
+# exec: the echo app (examples/echo_worker.rs) deployed with dnet_srw on a node with srw;
+# 100 B echo through a worker against the same node's own 100 B READ.
+EXEC_DIR="$WORK/exec-app"
+mkdir -p "$EXEC_DIR/spool" "$EXEC_DIR/ipc"
+cat >"$EXEC_DIR/srw.json" <<EOF
+{"version": 2, "paths": {"plugins": "/usr/lib/cocaine", "spool": "$EXEC_DIR/spool", "runtime": "$EXEC_DIR/ipc"},
+ "services": {"logging": {"type": "logging", "args": {"port": 12501}}, "storage": {"type": "elliptics"}},
+ "storages": {"core": {"type": "elliptics", "args": {"nodes": ["localhost:1025:2"], "groups": [1]}}}}
+EOF
+start_node exec 60 ", \"srw_config\": \"$EXEC_DIR/srw.json\""
+EXEC_PORT=$NODE_PORT EXEC_PID=$NODE_PID
+printf '#!/bin/sh\nexec %s "$@"\n' "$BIN/examples/echo_worker" >"$EXEC_DIR/run.sh"
+chmod 755 "$EXEC_DIR/run.sh"
+tar -C "$EXEC_DIR" -cf "$EXEC_DIR/bench.tar" run.sh
+echo '{"slave": "run.sh", "environment": {}}' >"$EXEC_DIR/manifest.json"
+cat >"$EXEC_DIR/profile.json" <<EOF
+{"isolate": {"type": "process", "args": {"spool": "$EXEC_DIR/spool"}},
+ "pool-limit": $((SHARDS * EXEC_WORKERS_PER_SHARD)), "queue-limit": 1000, "concurrency": 64}
+EOF
+REMOTE="127.0.0.1:$EXEC_PORT:2"
+"$BIN/dnet_srw" -r "$REMOTE" -g 1 app upload --manifest "$EXEC_DIR/manifest.json" \
+  --package "$EXEC_DIR/bench.tar" --name bench >/dev/null
+"$BIN/dnet_srw" -r "$REMOTE" -g 1 profile upload --profile "$EXEC_DIR/profile.json" \
+  --name bench >/dev/null
+"$BIN/dnet_ioclient" -r "$REMOTE" -g 1 -c "bench@start-task" >/dev/null
+taskset -c "$CLIENT_CPUS" "$BIN/dnet_bench" -r "$REMOTE" -g 1 --op write --fill -s 100 \
+  -c "$CONNS" -P 16 -k "$KEYS" -n 1 -w 0 --json >/dev/null
+row="exec 100B ${CONNS}x1"
+say "$row (echo through a worker vs the same node's 100 B READ)"
+for _ in $(seq 1 "$ROUNDS"); do
+  ours "$row" "$EXEC_PORT" "$EXEC_PID" exec 100 1
+  ours "$row" "$EXEC_PORT" "$EXEC_PID" read 100 1 ourread
+done
 
-python3 - "$RESULTS" "$PLACEMENT" "$SHARDS" "$EXEC_NOTE" <<'EOF'
+python3 - "$RESULTS" "$PLACEMENT" "$SHARDS" <<'EOF'
 import statistics, sys
-path, placement, shards, exec_note = sys.argv[1:5]
+path, placement, shards = sys.argv[1:4]
 rows, order = {}, []
 for line in open(path):
     row, tool, rate, p99, idle, cpu = line.rstrip("\n").split("\t")
     if row not in rows:
-        rows[row] = {"ours": [], "redis": []}
+        rows[row] = {"ours": [], "redis": [], "ourread": []}
         order.append(row)
     rows[row][tool].append((float(rate), float(p99), int(idle), float(cpu) if cpu else None))
 
@@ -218,7 +252,7 @@ hdr = f"{'workload':<26} {'ours ops/s':>11} {'redis ops/s':>12} {'ratio':>6} {'o
 print(hdr)
 print("-" * len(hdr))
 for row in order:
-    o, r = rows[row]["ours"], rows[row]["redis"]
+    o, r = rows[row]["ours"], rows[row]["redis"] or rows[row]["ourread"]
     orate, rrate = med([x[0] for x in o]), med([x[0] for x in r])
     op99, rp99 = med([x[1] for x in o]), med([x[1] for x in r])
     cpus = [x[3] for x in o if x[3] is not None]
@@ -227,6 +261,6 @@ for row in order:
     ratio = orate / rrate if rrate else float("nan")
     cpu = f"{med(cpus):.1f}" if cpus else "-"
     print(f"{row:<26} {k(orate):>11} {k(rrate):>12} {ratio:>6.2f} {op99/1000:>7.2f}ms {rp99/1000:>8.2f}ms {cpu:>9} {idle:>6}  {runs}")
-print(f"{'exec 100B 50x1':<26} {'n/a':>11} {'n/a':>12} {'n/a':>6}  ({exec_note})")
+print("exec row: the reference column is this node's own 100 B READ on the same node, not redis")
 print("idle% is the lowest machine idle figure seen before any point of the row")
 EOF

@@ -67,3 +67,40 @@ fn reading_past_end_of_file_is_unexpected_eof() {
     })
     .unwrap();
 }
+
+#[test]
+fn small_appends_then_one_read_return_every_byte_in_order() {
+    probe();
+    let (_dir, file) = open_temp();
+    runtime::block_on(32, async move {
+        let f = UringFile::from_std(file);
+        let mut expected = Vec::new();
+        for i in 0..200u32 {
+            let record = format!("record-{i:04};").into_bytes();
+            let at = expected.len() as u64;
+            expected.extend_from_slice(&record);
+            f.write_all_at(vec![Bytes::from(record)], at).await.unwrap();
+        }
+        let (res, buf) = f.read_exact_at(vec![0u8; expected.len()], 0).await;
+        res.unwrap();
+        assert_eq!(buf, expected);
+    })
+    .unwrap();
+}
+
+#[test]
+fn writing_to_a_read_only_file_reports_the_os_error() {
+    probe();
+    let (dir, file) = open_temp();
+    drop(file);
+    let read_only = std::fs::File::open(dir.path().join("data")).unwrap();
+    runtime::block_on(32, async move {
+        let f = UringFile::from_std(read_only);
+        let err = f
+            .write_all_at(vec![Bytes::from_static(b"nope")], 0)
+            .await
+            .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+    })
+    .unwrap();
+}

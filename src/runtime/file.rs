@@ -3,6 +3,14 @@
 //!
 //! The file is kept as `Rc<File>` and every in-flight operation holds a clone, so dropping
 //! a `UringFile` with I/O still in the kernel never closes the fd under it.
+//!
+//! Page-cache fast path: a read first tries `preadv2(RWF_NOWAIT)` on the calling thread and
+//! goes through the ring only for what is not cached. A small write first tries
+//! `pwritev2(RWF_NOWAIT)`; on a file system without non-blocking buffered writes (ext4
+//! answers `EOPNOTSUPP`) io_uring would hand every write to a kernel worker thread (a
+//! thread wake and two context switches per write), so writes of at most
+//! [`INLINE_WRITE_BYTES_MAX`] bytes are then copied into the page cache inline with a plain
+//! `pwritev`. Larger writes and fdatasync always go through the ring.
 #![allow(unsafe_code)]
 
 use super::op::Op;
@@ -10,6 +18,7 @@ use super::reactor::cqe_result;
 use crate::io::IoFile;
 use bytes::Bytes;
 use io_uring::{opcode, types};
+use std::cell::Cell;
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
@@ -17,11 +26,101 @@ use std::rc::Rc;
 
 /// At most this many iovecs go into one write (the kernel's UIO_MAXIOV).
 const IOVECS_PER_WRITE_MAX: usize = 1024;
+/// Writes up to this size are copied into the page cache on the calling thread when the
+/// file system cannot take them without blocking through the ring.
+pub const INLINE_WRITE_BYTES_MAX: usize = 256 * 1024;
+
+/// What the file system said about `RWF_NOWAIT` for one direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NoWait {
+    /// Not tried yet, or it worked.
+    Supported,
+    /// `EOPNOTSUPP`: the file system has no non-blocking path for this direction.
+    Unsupported,
+}
 
 /// A file driven by this thread's io_uring.
 #[derive(Debug)]
 pub struct UringFile {
     file: Rc<File>,
+    read_nowait: Cell<NoWait>,
+    write_nowait: Cell<NoWait>,
+}
+
+/// The outcome of one inline attempt.
+enum Inline {
+    /// This many bytes moved.
+    Done(usize),
+    /// The data is not at hand without blocking: use the ring.
+    WouldBlock,
+    Failed(io::Error),
+}
+
+fn inline_result(ret: isize) -> Inline {
+    if ret >= 0 {
+        return Inline::Done(ret.unsigned_abs());
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EAGAIN | libc::EINTR) => Inline::WouldBlock,
+        _ => Inline::Failed(err),
+    }
+}
+
+impl UringFile {
+    /// One `preadv2(RWF_NOWAIT)` into `buf[done..]`; only page-cache hits complete.
+    fn read_inline(&self, buf: &mut [u8], pos: u64) -> Inline {
+        if self.read_nowait.get() == NoWait::Unsupported || buf.is_empty() {
+            return Inline::WouldBlock;
+        }
+        let Ok(pos) = libc::off_t::try_from(pos) else {
+            return Inline::WouldBlock;
+        };
+        let iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: one iovec describing `buf`, which is live and exclusively borrowed for the
+        // duration of the call; RWF_NOWAIT makes the call return instead of waiting on I/O.
+        let ret = unsafe { libc::preadv2(self.file.as_raw_fd(), &iov, 1, pos, libc::RWF_NOWAIT) };
+        match inline_result(ret) {
+            Inline::Failed(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
+                self.read_nowait.set(NoWait::Unsupported);
+                Inline::WouldBlock
+            }
+            other => other,
+        }
+    }
+
+    /// One inline write of `iovecs` at `pos`: `pwritev2(RWF_NOWAIT)` where the file system
+    /// supports it, else a plain `pwritev` of a small write (see the module header).
+    fn write_inline(&self, iovecs: &[libc::iovec], pos: u64) -> Inline {
+        let total: usize = iovecs.iter().map(|v| v.iov_len).sum();
+        let (Ok(pos), Ok(count)) = (
+            libc::off_t::try_from(pos),
+            libc::c_int::try_from(iovecs.len()),
+        ) else {
+            return Inline::WouldBlock;
+        };
+        if total > INLINE_WRITE_BYTES_MAX || count == 0 {
+            return Inline::WouldBlock;
+        }
+        let fd = self.file.as_raw_fd();
+        if self.write_nowait.get() == NoWait::Supported {
+            // SAFETY: every iovec points into a live `Bytes` owned by the caller for the
+            // duration of the call; RWF_NOWAIT makes the call return instead of blocking.
+            let ret = unsafe { libc::pwritev2(fd, iovecs.as_ptr(), count, pos, libc::RWF_NOWAIT) };
+            match inline_result(ret) {
+                Inline::Failed(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
+                    self.write_nowait.set(NoWait::Unsupported);
+                }
+                other => return other,
+            }
+        }
+        // SAFETY: as above; a plain buffered write of at most INLINE_WRITE_BYTES_MAX bytes.
+        let ret = unsafe { libc::pwritev(fd, iovecs.as_ptr(), count, pos) };
+        inline_result(ret)
+    }
 }
 
 /// Buffers of one vectored write; the iovecs point into `bufs`.
@@ -35,6 +134,8 @@ impl IoFile for UringFile {
     fn from_std(file: File) -> Self {
         UringFile {
             file: Rc::new(file),
+            read_nowait: Cell::new(NoWait::Supported),
+            write_nowait: Cell::new(NoWait::Supported),
         }
     }
 
@@ -50,6 +151,15 @@ impl IoFile for UringFile {
                 let err = io::Error::new(io::ErrorKind::InvalidInput, "offset overflows u64");
                 return (Err(err), buf);
             };
+            match self.read_inline(buf.get_mut(done..).unwrap_or_default(), pos) {
+                Inline::Done(0) => return (Err(io::ErrorKind::UnexpectedEof.into()), buf),
+                Inline::Done(n) => {
+                    done += n;
+                    continue;
+                }
+                Inline::Failed(e) => return (Err(e), buf),
+                Inline::WouldBlock => {}
+            }
             // SAFETY: `done < len`, so the pointer stays inside the initialised buffer.
             let ptr = unsafe { buf.as_mut_ptr().add(done) };
             let entry = opcode::Read::new(types::Fd(self.file.as_raw_fd()), ptr, want)
@@ -98,23 +208,34 @@ impl IoFile for UringFile {
             if state.iovecs.is_empty() {
                 return Ok(());
             }
-            let entry = opcode::Writev::new(
-                types::Fd(self.file.as_raw_fd()),
-                state.iovecs.as_ptr(),
-                state.iovecs.len() as u32,
-            )
-            .offset(pos)
-            .build();
-            // SAFETY: the iovec array and the bytes it describes are heap memory owned by
-            // `state`, which the op owns until its CQE.
-            let op = unsafe { Op::submit(entry, state) }.map_err(|(e, _)| e)?;
-            let (result, back) = op.await;
-            state = back;
-            let mut written = match cqe_result(result) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => n as usize,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
-                Err(e) => return Err(e),
+            let inline = match self.write_inline(&state.iovecs, pos) {
+                Inline::Done(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Inline::Done(n) => Some(n),
+                Inline::Failed(e) => return Err(e),
+                Inline::WouldBlock => None,
+            };
+            let mut written = match inline {
+                Some(n) => n,
+                None => {
+                    let entry = opcode::Writev::new(
+                        types::Fd(self.file.as_raw_fd()),
+                        state.iovecs.as_ptr(),
+                        state.iovecs.len() as u32,
+                    )
+                    .offset(pos)
+                    .build();
+                    // SAFETY: the iovec array and the bytes it describes are heap memory
+                    // owned by `state`, which the op owns until its CQE.
+                    let op = unsafe { Op::submit(entry, state) }.map_err(|(e, _)| e)?;
+                    let (result, back) = op.await;
+                    state = back;
+                    match cqe_result(result) {
+                        Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                        Ok(n) => n as usize,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
+                        Err(e) => return Err(e),
+                    }
+                }
             };
             pos = pos
                 .checked_add(written as u64)

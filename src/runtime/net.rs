@@ -206,6 +206,7 @@ impl TcpListener {
                 return Ok((
                     TcpStream {
                         socket: Rc::new(stream),
+                        send_scratch: RefCell::new(None),
                     },
                     peer,
                 ));
@@ -218,13 +219,39 @@ impl TcpListener {
 #[derive(Debug)]
 pub struct TcpStream {
     socket: Rc<net::TcpStream>,
+    /// The iovec array and msghdr of the last finished send, reused by the next one.
+    send_scratch: RefCell<Option<SendScratch>>,
+}
+
+/// Heap parts of a send that outlive it for reuse. The pointers left in them are stale and
+/// are always overwritten before the next send.
+struct SendScratch {
+    iovecs: Vec<libc::iovec>,
+    msg: Box<libc::msghdr>,
+}
+
+impl std::fmt::Debug for SendScratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendScratch")
+            .field("iovecs_capacity", &self.iovecs.capacity())
+            .finish()
+    }
+}
+
+impl SendScratch {
+    fn new() -> Self {
+        SendScratch {
+            iovecs: Vec::new(),
+            // SAFETY: msghdr is a plain C struct for which all-zero bytes are valid.
+            msg: Box::new(unsafe { std::mem::zeroed() }),
+        }
+    }
 }
 
 /// Buffers of one vectored send; every pointer in `msg` points into this struct's heap.
 struct SendState {
     bufs: Vec<Bytes>,
-    iovecs: Vec<libc::iovec>,
-    msg: Box<libc::msghdr>,
+    scratch: SendScratch,
     _socket: Rc<net::TcpStream>,
 }
 
@@ -239,7 +266,10 @@ impl TcpStream {
         let op = unsafe { Op::submit(entry, (raw, Rc::clone(&socket))) }.map_err(|(e, _)| e)?;
         let (result, _) = op.await;
         cqe_result(result)?;
-        Ok(TcpStream { socket })
+        Ok(TcpStream {
+            socket,
+            send_scratch: RefCell::new(None),
+        })
     }
 
     /// Read into the spare capacity after `buf.len()`, extend `buf.len()` by the bytes read
@@ -277,48 +307,54 @@ impl TcpStream {
 
     /// Send every byte of `bufs` in order, with vectored sends, looping on short writes.
     pub async fn write_all(&self, bufs: Vec<Bytes>) -> io::Result<()> {
+        let scratch = self.send_scratch.borrow_mut().take();
         let mut state = SendState {
             bufs,
-            iovecs: Vec::new(),
-            // SAFETY: msghdr is a plain C struct for which all-zero bytes are valid.
-            msg: Box::new(unsafe { std::mem::zeroed() }),
+            scratch: scratch.unwrap_or_else(SendScratch::new),
             _socket: Rc::clone(&self.socket),
         };
         let (mut index, mut offset) = (0usize, 0usize);
-        loop {
-            state.iovecs.clear();
+        let result = loop {
+            let iovecs = &mut state.scratch.iovecs;
+            iovecs.clear();
             for (i, b) in state.bufs.iter().enumerate().skip(index) {
                 let skip = if i == index { offset } else { 0 };
                 let rest = b.get(skip..).unwrap_or_default();
                 if !rest.is_empty() {
-                    state.iovecs.push(libc::iovec {
+                    iovecs.push(libc::iovec {
                         iov_base: rest.as_ptr() as *mut libc::c_void,
                         iov_len: rest.len(),
                     });
                 }
-                if state.iovecs.len() == IOVECS_PER_SEND_MAX {
+                if iovecs.len() == IOVECS_PER_SEND_MAX {
                     break;
                 }
             }
-            if state.iovecs.is_empty() {
-                return Ok(());
+            if iovecs.is_empty() {
+                break Ok(());
             }
-            state.msg.msg_iov = state.iovecs.as_mut_ptr();
-            state.msg.msg_iovlen = state.iovecs.len() as _;
-            let msg_ptr: *const libc::msghdr = &*state.msg;
+            state.scratch.msg.msg_iov = iovecs.as_mut_ptr();
+            state.scratch.msg.msg_iovlen = iovecs.len() as _;
+            let msg_ptr: *const libc::msghdr = &*state.scratch.msg;
             let entry = opcode::SendMsg::new(types::Fd(self.socket.as_raw_fd()), msg_ptr)
                 .flags(libc::MSG_NOSIGNAL as u32)
                 .build();
             // SAFETY: the msghdr, its iovec array and the bytes they describe are all heap
             // memory owned by `state`, which the op owns until its CQE.
-            let op = unsafe { Op::submit(entry, state) }.map_err(|(e, _)| e)?;
+            let op = match unsafe { Op::submit(entry, state) } {
+                Ok(op) => op,
+                Err((e, back)) => {
+                    state = back;
+                    break Err(e);
+                }
+            };
             let (result, back) = op.await;
             state = back;
             let mut sent = match cqe_result(result) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => n as usize,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
-                Err(e) => return Err(e),
+                Err(e) => break Err(e),
             };
             while sent > 0 {
                 let Some(b) = state.bufs.get(index) else {
@@ -334,7 +370,12 @@ impl TcpStream {
                     sent = 0;
                 }
             }
-        }
+        };
+        // Keep the iovec array and msghdr for the next send; the bytes go now.
+        let mut scratch = state.scratch;
+        scratch.iovecs.clear();
+        *self.send_scratch.borrow_mut() = Some(scratch);
+        result
     }
 
     /// Enable or disable `TCP_NODELAY`.

@@ -78,8 +78,10 @@ impl OpSlot {
 pub(crate) struct Reactor {
     ring: IoUring,
     pub(super) ops: Slab<OpSlot>,
-    /// CQEs copied out of the ring, waiting to be dispatched.
+    /// CQEs copied out of the ring, waiting to be dispatched (capacity kept across turns).
     completed: Vec<(u64, i32, u32)>,
+    /// Wakers collected by one turn, called after the reactor is released (capacity kept).
+    wakers: Vec<Waker>,
 }
 
 thread_local! {
@@ -121,7 +123,8 @@ pub(crate) fn install(entries: u32) -> io::Result<()> {
         *slot = Some(Reactor {
             ring,
             ops: Slab::with_capacity(256),
-            completed: Vec::new(),
+            completed: Vec::with_capacity(entries as usize),
+            wakers: Vec::with_capacity(entries as usize),
         });
         Ok(())
     })
@@ -238,8 +241,8 @@ impl Reactor {
 /// One loop turn: submit everything queued, wait for at least one completion when `wait`,
 /// then drain the CQ and dispatch. Wakers run after the reactor is released.
 pub(crate) fn turn(wait: bool) -> io::Result<()> {
-    let mut wakers = Vec::new();
-    with(|r| -> io::Result<()> {
+    let mut wakers = with(|r| std::mem::take(&mut r.wakers))?;
+    let turned = with(|r| -> io::Result<()> {
         let to_submit = r.ring.submission().len() as u32;
         let min_complete = u32::from(wait && r.ring.completion().is_empty());
         // SAFETY: plain io_uring_enter on our own ring; no extra argument is passed.
@@ -267,10 +270,12 @@ pub(crate) fn turn(wait: bool) -> io::Result<()> {
         }
         r.completed = completed;
         Ok(())
-    })??;
-    for w in wakers {
+    });
+    for w in wakers.drain(..) {
         w.wake();
     }
+    let _ = with(|r| r.wakers = wakers);
+    turned??;
     Ok(())
 }
 
