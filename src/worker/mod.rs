@@ -10,6 +10,7 @@ use crate::srw::frame::{self, kind, Frame, CONTROL_CHANNEL, PYTHON_ERROR_CATEGOR
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -113,6 +114,56 @@ type Handler = Arc<dyn Fn(Request, Response) + Send + Sync>;
 #[derive(Default)]
 pub struct Worker {
     handlers: HashMap<String, Handler>,
+    pool: HandlerPool,
+}
+
+/// A job for a handler thread.
+type Job = Box<dyn FnOnce() + Send>;
+/// The receiving end the idle handler threads take turns on.
+type SharedJobs = Arc<Mutex<mpsc::Receiver<Job>>>;
+
+/// Handler threads, reused: a request runs on an idle thread when there is one and on a new
+/// thread otherwise (a handler may block, so the pool grows with the concurrency the engine
+/// allows rather than queueing behind a slow handler). Threads stay for the worker's life.
+#[derive(Default)]
+struct HandlerPool {
+    idle: Arc<AtomicUsize>,
+    jobs: Option<(mpsc::Sender<Job>, SharedJobs)>,
+}
+
+impl HandlerPool {
+    fn run(&mut self, job: Job) {
+        let (tx, rx) = self.jobs.get_or_insert_with(|| {
+            let (tx, rx) = mpsc::channel::<Job>();
+            (tx, Arc::new(Mutex::new(rx)))
+        });
+        // Claim an idle thread before handing it the job; only this thread submits.
+        let claimed = self
+            .idle
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok();
+        if claimed {
+            if let Err(mpsc::SendError(job)) = tx.send(job) {
+                std::thread::spawn(job);
+            }
+            return;
+        }
+        let (idle, rx) = (self.idle.clone(), rx.clone());
+        std::thread::spawn(move || {
+            job();
+            loop {
+                idle.fetch_add(1, Ordering::AcqRel);
+                let next = match rx.lock() {
+                    Ok(guard) => guard.recv(),
+                    Err(_) => return,
+                };
+                match next {
+                    Ok(job) => job(),
+                    Err(_) => return,
+                }
+            }
+        });
+    }
 }
 
 impl std::fmt::Debug for Worker {
@@ -157,7 +208,7 @@ impl Worker {
     }
 
     /// Run against `endpoint` with `uuid`.
-    pub fn run_with(self, endpoint: &str, uuid: &str) -> Result<(), WorkerError> {
+    pub fn run_with(mut self, endpoint: &str, uuid: &str) -> Result<(), WorkerError> {
         let stream = UnixStream::connect(endpoint).map_err(|source| WorkerError::Connect {
             path: endpoint.to_string(),
             source,
@@ -215,7 +266,7 @@ impl Worker {
     }
 
     fn invoke(
-        &self,
+        &mut self,
         f: &Frame,
         out: &Writer,
         open: &mut HashMap<u64, mpsc::Sender<Option<Vec<u8>>>>,
@@ -237,7 +288,7 @@ impl Worker {
         let (tx, rx) = mpsc::channel();
         open.insert(f.channel, tx);
         let request = Request { event, rx };
-        std::thread::spawn(move || handler(request, response));
+        self.pool.run(Box::new(move || handler(request, response)));
     }
 }
 
