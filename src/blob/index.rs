@@ -1,16 +1,15 @@
 //! The in-memory key index: one packed location per live (or uncommitted) key.
 //!
-//! Keys of files still being written live in a hash map (about 2x its entry size per key,
-//! from the load factor). Once a file is sealed (closed and its sorted index written) its
+//! Keys of files still being written live in a [`HotIndex`] (a dense array of entries and
+//! a compact open-addressing table, about 120 bytes per key). Once a file is sealed (closed and its sorted index written) its
 //! keys move to a key-sorted array: 104 bytes per key, searched by bisection, with removed
 //! keys marked dead in place until the next defrag of that file compacts the array.
-//! Keys are sha512 outputs, so the map hashes them by their first 8 bytes instead of
-//! running SipHash over 64 bytes. Removed keys are not kept: a tombstone on disk is enough.
+//! Removed keys are not kept: a tombstone on disk is enough.
 
+use super::hot_index::HotIndex;
 use crate::key::RawId;
 use crate::protocol::record_flags;
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::BTreeMap;
 
 /// Where a record lives and what its header says (40 bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,24 +28,6 @@ pub struct Loc {
     pub flags: u32,
 }
 
-/// Hashes a [`RawId`] by its first 8 bytes (ids are already uniformly distributed).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for (i, b) in bytes.iter().take(8).enumerate() {
-            self.0 ^= u64::from(*b) << (8 * i);
-        }
-        self.0 = self.0.rotate_left(5) ^ bytes.len() as u64;
-    }
-}
-
-type HotMap = HashMap<RawId, Loc, BuildHasherDefault<IdHasher>>;
-
 /// A live location never has REMOVE set, so the bit marks dead slots of sealed arrays.
 const DEAD: u32 = record_flags::REMOVE as u32;
 
@@ -57,7 +38,7 @@ fn is_live(l: &Loc) -> bool {
 /// Map from key to location: a hash map for open files, sorted arrays for sealed ones.
 #[derive(Debug, Default)]
 pub struct KeyIndex {
-    hot: HotMap,
+    hot: HotIndex,
     sealed: BTreeMap<u32, Vec<(RawId, Loc)>>,
     live: usize,
 }
@@ -158,29 +139,19 @@ impl KeyIndex {
 
     /// Move the keys of file `num` from the hash map into its sorted array.
     pub fn seal(&mut self, num: u32) {
-        let keys: Vec<RawId> = self
-            .hot
-            .iter()
-            .filter(|(_, l)| l.file == num)
-            .map(|(k, _)| *k)
-            .collect();
+        let moved = self.hot.drain_where(|l| l.file == num);
         let v = self.sealed.entry(num).or_default();
-        for k in keys {
-            if let Some(l) = self.hot.remove(&k) {
-                v.push((k, l));
-            }
-        }
+        v.extend(moved);
         v.sort_unstable_by_key(|(k, _)| *k);
         v.retain(|(_, l)| is_live(l));
         v.shrink_to_fit();
-        self.hot.shrink_to_fit();
     }
 
     /// Bytes held by the index structures (capacity, not only the live part).
     pub fn allocated_bytes(&self) -> usize {
         let slot = std::mem::size_of::<(RawId, Loc)>();
         let sealed: usize = self.sealed.values().map(|v| v.capacity() * slot).sum();
-        sealed + self.hot.capacity() * (slot + 1)
+        sealed + self.hot.allocated_bytes()
     }
 }
 

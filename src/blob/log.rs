@@ -165,8 +165,9 @@ impl<F: IoFile> BlobLog<F> {
             }
         }
         seg.tail_bytes.set(tail);
-        seg.index_slots
-            .set(u32::try_from(entries.len()).unwrap_or(u32::MAX));
+        let slots = u32::try_from(entries.len()).unwrap_or(u32::MAX);
+        seg.index_slots.set(slots);
+        seg.pending.reset(slots);
     }
 
     pub(super) fn segment(&self, num: u32) -> Result<Rc<Segment<F>>, BlobError> {
@@ -273,15 +274,12 @@ impl<F: IoFile> BlobLog<F> {
         let slot = seg.index_slots.get();
         debug_assert!(dc.position + dc.disk_size <= seg.tail_bytes.get());
         seg.index_slots.set(slot + 1);
-        let at = u64::from(slot) * DISK_CONTROL_SIZE_BYTES;
-        let res = seg
-            .index
-            .write_all_at(vec![bytes::Bytes::copy_from_slice(&dc.encode())], at)
-            .await;
-        if let Err(e) = res {
-            // A hole in the index would hide every later entry at recovery: stop writing.
-            self.commit.poisoned.set(true);
-            return Err(BlobError::io(&seg.index_path, e));
+        if seg.pending.push(slot, &dc.encode()) {
+            if let Err(e) = seg.flush_index().await {
+                // A hole in the index would hide every later entry at recovery: stop writing.
+                self.commit.poisoned.set(true);
+                return Err(e);
+            }
         }
         Ok(slot)
     }
