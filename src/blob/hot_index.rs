@@ -213,6 +213,11 @@ impl HotIndex {
         }
     }
 
+    /// The entry at dense position `pos` (positions follow [`Self::iter`]).
+    pub fn entry_at(&self, pos: usize) -> Option<Entry> {
+        self.entries.get(pos).copied()
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&RawId, &Loc)> {
         self.entries.iter().map(|(k, l)| (k, l))
     }

@@ -28,6 +28,7 @@ pub mod sync;
 
 mod defrag;
 mod durability;
+mod load;
 mod log;
 mod pending;
 mod prepare;

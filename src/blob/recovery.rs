@@ -288,7 +288,10 @@ pub async fn load_sorted<F: IoFile>(
                 .position
                 .checked_add(dc.disk_size)
                 .is_some_and(|e| e <= data_len);
-        if !fits {
+        let sorted = out
+            .last()
+            .is_none_or(|p: &DiskControl| (p.key, p.position) <= (dc.key, dc.position));
+        if !fits || !sorted {
             return Ok(None);
         }
         out.push(dc);
