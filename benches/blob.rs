@@ -53,7 +53,23 @@ fn append_no_sync(dir: &Path, n: u64, rounds: u32) {
     let ios: Vec<IoAttr> = (0..n).map(io).collect();
     let mut ratios = Vec::new();
     let (mut ours, mut base, mut record_sized) = (Vec::new(), Vec::new(), Vec::new());
+    let plain = |name: String, chunk: &[u8]| {
+        let mut f = File::create(dir.join(name)).unwrap();
+        let t = Instant::now();
+        for _ in 0..n {
+            f.write_all(chunk).unwrap();
+        }
+        per_s(n, t)
+    };
+    // The plain loop also with chunks of a record's size (header, ext header, value,
+    // footer): unaligned writes that touch two pages each, as the log's do.
+    let record = vec![7u8; VALUE_BYTES + 96 + 48 + 16];
     for round in 0..rounds {
+        // Odd rounds run the baseline first, so that neither side always meets the
+        // page cache as the other left it.
+        if round % 2 == 1 {
+            base.push(plain(format!("plain{round}"), &value));
+        }
         let sub = dir.join(format!("a{round}"));
         std::fs::create_dir_all(&sub).unwrap();
         let log = open(&sub, 3600);
@@ -63,22 +79,11 @@ fn append_no_sync(dir: &Path, n: u64, rounds: u32) {
         }
         ours.push(per_s(n, t));
         drop(log);
-        let mut f = File::create(dir.join(format!("plain{round}"))).unwrap();
-        let t = Instant::now();
-        for _ in 0..n {
-            f.write_all(&value).unwrap();
+        if round % 2 == 0 {
+            base.push(plain(format!("plain{round}"), &value));
         }
-        base.push(per_s(n, t));
         ratios.push(ours[ours.len() - 1] / base[base.len() - 1]);
-        // The same loop with chunks of a record's size (header, ext header, value, footer):
-        // unaligned writes that touch two pages each, as the log's do.
-        let record = vec![7u8; VALUE_BYTES + 96 + 48 + 16];
-        let mut f = File::create(dir.join(format!("record{round}"))).unwrap();
-        let t = Instant::now();
-        for _ in 0..n {
-            f.write_all(&record).unwrap();
-        }
-        record_sized.push(per_s(n, t));
+        record_sized.push(plain(format!("record{round}"), &record));
     }
     println!(
         "append 4KiB no sync: {:.0} writes/s; plain write loop {:.0}/s; ratio {:.2} (median of {rounds}: {}); \
