@@ -273,10 +273,13 @@ fn main() {
         std::fs::create_dir_all(p.join(sub)).unwrap();
     }
     let only = std::env::args().nth(1).unwrap_or_default();
-    if only != "quick" {
+    if only != "quick" && only != "append" {
         resident_per_key(1_000_000);
     }
     append_no_sync(p, 20_000, 5);
+    if only == "append" {
+        return;
+    }
     append_group_commit(p, 64, 20);
     read_cached(p, 10_000, 50_000, 5);
     if only != "quick" {
