@@ -5,6 +5,7 @@
 use super::disk_control::DiskControl;
 use super::index::Loc;
 use super::log::BlobLog;
+use super::recovery::SortedIndex;
 use super::segment::Segment;
 use crate::io::IoFile;
 use crate::key::RawId;
@@ -27,9 +28,11 @@ fn loc_of(seg_num: u32, slot: usize, dc: &DiskControl) -> Loc {
 
 impl<F: IoFile> BlobLog<F> {
     /// Count `entries` of `seg` (records, removed ones, tail) and set its slots.
-    fn count_entries(seg: &Segment<F>, entries: &[DiskControl]) {
+    fn count_entries(seg: &Segment<F>, entries: impl Iterator<Item = DiskControl>) {
         let mut tail = 0u64;
+        let mut count = 0usize;
         for dc in entries {
+            count += 1;
             tail = tail.max(dc.position.saturating_add(dc.disk_size));
             if dc.flags & record_flags::REMOVE != 0 {
                 seg.removed.set(seg.removed.get() + 1);
@@ -37,9 +40,9 @@ impl<F: IoFile> BlobLog<F> {
                     .set(seg.removed_bytes.get() + dc.disk_size);
             }
         }
-        seg.records.set(seg.records.get() + entries.len() as u64);
+        seg.records.set(seg.records.get() + count as u64);
         seg.tail_bytes.set(tail);
-        let slots = u32::try_from(entries.len()).unwrap_or(u32::MAX);
+        let slots = u32::try_from(count).unwrap_or(u32::MAX);
         seg.index_slots.set(slots);
         seg.pending.reset(slots);
     }
@@ -49,16 +52,16 @@ impl<F: IoFile> BlobLog<F> {
     pub(super) fn load_sealed_entries(
         &self,
         seg: &Rc<Segment<F>>,
-        entries: &[DiskControl],
+        sorted: &SortedIndex,
         stale: &mut Stale<F>,
     ) {
-        Self::count_entries(seg, entries);
-        let mut live: Vec<(RawId, Loc)> = Vec::with_capacity(entries.len());
-        for (slot, dc) in entries.iter().enumerate() {
+        Self::count_entries(seg, sorted.entries());
+        let mut live: Vec<(RawId, Loc)> = Vec::with_capacity(sorted.entry_count());
+        for (slot, dc) in sorted.entries().enumerate() {
             if dc.flags & record_flags::REMOVE != 0 {
                 continue;
             }
-            let loc = loc_of(seg.num, slot, dc);
+            let loc = loc_of(seg.num, slot, &dc);
             match live.last_mut() {
                 Some((k, prev)) if *k == dc.key => {
                     // Sorted by (key, position): the later record is the newer one.
@@ -80,7 +83,7 @@ impl<F: IoFile> BlobLog<F> {
         entries: &[DiskControl],
         stale: &mut Stale<F>,
     ) {
-        Self::count_entries(seg, entries);
+        Self::count_entries(seg, entries.iter().copied());
         let mut index = self.index.borrow_mut();
         for (slot, dc) in entries.iter().enumerate() {
             if dc.flags & record_flags::REMOVE != 0 {

@@ -258,10 +258,26 @@ async fn check_entry<F: IoFile>(
     Ok(Check::Good { removed })
 }
 
-/// The sorted index of a closed file, when present and consistent with its data file.
-pub async fn load_sorted<F: IoFile>(
-    seg: &Segment<F>,
-) -> Result<Option<Vec<DiskControl>>, BlobError> {
+/// A validated `.index.sorted`, kept as read: entries are decoded as they are used, so
+/// loading one costs one read and no per-entry allocation.
+#[derive(Debug)]
+pub struct SortedIndex(Vec<u8>);
+
+impl SortedIndex {
+    pub fn entry_count(&self) -> usize {
+        self.0.len() / ENTRY_BYTES
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = DiskControl> + '_ {
+        (0..self.entry_count()).filter_map(|i| DiskControl::decode_at(&self.0, i))
+    }
+}
+
+const ENTRY_BYTES: usize = DISK_CONTROL_SIZE_BYTES as usize;
+
+/// The sorted index of a closed file, when present and consistent with its data file
+/// (every entry inside the file, sorted by key then position).
+pub async fn load_sorted<F: IoFile>(seg: &Segment<F>) -> Result<Option<SortedIndex>, BlobError> {
     let path = seg.sorted_path();
     let Ok(meta) = std::fs::metadata(&path) else {
         return Ok(None);
@@ -275,8 +291,8 @@ pub async fn load_sorted<F: IoFile>(
     let size = usize::try_from(len).map_err(|_| BlobError::Invalid("sorted index too large"))?;
     let (res, buf) = file.read_exact_at(vec![0u8; size], 0).await;
     res.map_err(|e| BlobError::io(&path, e))?;
-    let mut out = Vec::with_capacity(size / 96);
-    for i in 0..size / 96 {
+    let mut prev: Option<DiskControl> = None;
+    for i in 0..size / ENTRY_BYTES {
         let Some(dc) = DiskControl::decode_at(&buf, i) else {
             return Ok(None);
         };
@@ -288,15 +304,13 @@ pub async fn load_sorted<F: IoFile>(
                 .position
                 .checked_add(dc.disk_size)
                 .is_some_and(|e| e <= data_len);
-        let sorted = out
-            .last()
-            .is_none_or(|p: &DiskControl| (p.key, p.position) <= (dc.key, dc.position));
+        let sorted = prev.is_none_or(|p| (p.key, p.position) <= (dc.key, dc.position));
         if !fits || !sorted {
             return Ok(None);
         }
-        out.push(dc);
+        prev = Some(dc);
     }
-    Ok(Some(out))
+    Ok(Some(SortedIndex(buf)))
 }
 
 impl<F: IoFile> BlobLog<F> {
