@@ -1,15 +1,17 @@
-//! Start-up loading of the key index: sorted indexes of sealed files go in as whole arrays,
+//! Start-up loading of the key index: sorted indexes of sealed files (read whole and
+//! validated by [`load_sorted`]) go in as whole arrays,
 //! the other files' recovered headers entry by entry; keys found in more than one place (a
 //! crash between writing a new record and removing the old one) keep their newest copy.
 
-use super::disk_control::DiskControl;
+use super::disk_control::{DiskControl, DISK_CONTROL_SIZE_BYTES};
+use super::error::BlobError;
 use super::index::Loc;
 use super::log::BlobLog;
-use super::recovery::SortedIndex;
-use super::segment::Segment;
+use super::segment::{open_rw, Segment};
 use crate::io::IoFile;
 use crate::key::RawId;
 use crate::protocol::record_flags;
+use std::path::Path;
 use std::rc::Rc;
 
 /// Older copies of keys, to be marked removed on disk once the log is open.
@@ -24,6 +26,61 @@ fn loc_of(seg_num: u32, slot: usize, dc: &DiskControl) -> Loc {
         index_slot: u32::try_from(slot).unwrap_or(u32::MAX),
         flags: u32::try_from(dc.flags & 0xffff_ffff).unwrap_or(0),
     }
+}
+
+/// A validated `.index.sorted`, kept as read: entries are decoded as they are used, so
+/// loading one costs one read and no per-entry allocation.
+#[derive(Debug)]
+pub struct SortedIndex(Vec<u8>);
+
+impl SortedIndex {
+    pub fn entry_count(&self) -> usize {
+        self.0.len() / ENTRY_BYTES
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = DiskControl> + '_ {
+        (0..self.entry_count()).filter_map(|i| DiskControl::decode_at(&self.0, i))
+    }
+}
+
+const ENTRY_BYTES: usize = DISK_CONTROL_SIZE_BYTES as usize;
+
+/// The sorted index of a closed file, when present and consistent with its data file
+/// (every entry inside the file, sorted by key then position).
+pub async fn load_sorted<F: IoFile>(seg: &Segment<F>) -> Result<Option<SortedIndex>, BlobError> {
+    let path = seg.sorted_path();
+    let Ok(meta) = std::fs::metadata(&path) else {
+        return Ok(None);
+    };
+    let len = meta.len();
+    let data_len = seg.data_len()?;
+    if len % DISK_CONTROL_SIZE_BYTES != 0 || len != seg.index_len()? {
+        return Ok(None);
+    }
+    let file = F::from_std(open_rw(Path::new(&path), true)?);
+    let size = usize::try_from(len).map_err(|_| BlobError::Invalid("sorted index too large"))?;
+    let (res, buf) = file.read_exact_at(vec![0u8; size], 0).await;
+    res.map_err(|e| BlobError::io(&path, e))?;
+    let mut prev: Option<DiskControl> = None;
+    for i in 0..size / ENTRY_BYTES {
+        let Some(dc) = DiskControl::decode_at(&buf, i) else {
+            return Ok(None);
+        };
+        let fits = dc
+            .data_size
+            .checked_add(DISK_CONTROL_SIZE_BYTES)
+            .is_some_and(|m| m <= dc.disk_size)
+            && dc
+                .position
+                .checked_add(dc.disk_size)
+                .is_some_and(|e| e <= data_len);
+        let sorted = prev.is_none_or(|p| (p.key, p.position) <= (dc.key, dc.position));
+        if !fits || !sorted {
+            return Ok(None);
+        }
+        prev = Some(dc);
+    }
+    Ok(Some(SortedIndex(buf)))
 }
 
 impl<F: IoFile> BlobLog<F> {
@@ -48,7 +105,7 @@ impl<F: IoFile> BlobLog<F> {
     }
 
     /// Put the entries of a sealed file's sorted index (sorted by key, then position, as
-    /// [`super::recovery::load_sorted`] checks) in as one array.
+    /// [`load_sorted`] checks) in as one array.
     pub(super) fn load_sealed_entries(
         &self,
         seg: &Rc<Segment<F>>,

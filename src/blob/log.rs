@@ -91,7 +91,7 @@ impl<F: IoFile> BlobLog<F> {
                 num,
                 log.opts.read_only,
             )?);
-            match recovery::load_sorted(&seg).await? {
+            match super::load::load_sorted(&seg).await? {
                 Some(e) if num != last => {
                     seg.sorted.set(true);
                     log.load_sealed_entries(&seg, &e, &mut stale);

@@ -1,5 +1,5 @@
 //! Start-up validation of a data file against its index (eblob `eblob_check_record`), and
-//! the sorted index of closed files.
+//! writing the sorted index of closed files.
 //!
 //! Each `.index` entry must: have `disk_size >= data_size + 96` (plus the footer unless
 //! NOCSUM or UNCOMMITTED), end inside the data file, match the header copy in the data file
@@ -17,11 +17,10 @@ use super::error::BlobError;
 use super::footer::{self, FooterKind};
 use super::index::Loc;
 use super::log::BlobLog;
-use super::segment::{open_rw, Segment};
+use super::segment::Segment;
 use crate::io::IoFile;
 use crate::protocol::record_flags;
 use bytes::Bytes;
-use std::path::Path;
 use std::rc::Rc;
 
 /// Entries read from the index per batch.
@@ -256,61 +255,6 @@ async fn check_entry<F: IoFile>(
         }
     }
     Ok(Check::Good { removed })
-}
-
-/// A validated `.index.sorted`, kept as read: entries are decoded as they are used, so
-/// loading one costs one read and no per-entry allocation.
-#[derive(Debug)]
-pub struct SortedIndex(Vec<u8>);
-
-impl SortedIndex {
-    pub fn entry_count(&self) -> usize {
-        self.0.len() / ENTRY_BYTES
-    }
-
-    pub fn entries(&self) -> impl Iterator<Item = DiskControl> + '_ {
-        (0..self.entry_count()).filter_map(|i| DiskControl::decode_at(&self.0, i))
-    }
-}
-
-const ENTRY_BYTES: usize = DISK_CONTROL_SIZE_BYTES as usize;
-
-/// The sorted index of a closed file, when present and consistent with its data file
-/// (every entry inside the file, sorted by key then position).
-pub async fn load_sorted<F: IoFile>(seg: &Segment<F>) -> Result<Option<SortedIndex>, BlobError> {
-    let path = seg.sorted_path();
-    let Ok(meta) = std::fs::metadata(&path) else {
-        return Ok(None);
-    };
-    let len = meta.len();
-    let data_len = seg.data_len()?;
-    if len % DISK_CONTROL_SIZE_BYTES != 0 || len != seg.index_len()? {
-        return Ok(None);
-    }
-    let file = F::from_std(open_rw(Path::new(&path), true)?);
-    let size = usize::try_from(len).map_err(|_| BlobError::Invalid("sorted index too large"))?;
-    let (res, buf) = file.read_exact_at(vec![0u8; size], 0).await;
-    res.map_err(|e| BlobError::io(&path, e))?;
-    let mut prev: Option<DiskControl> = None;
-    for i in 0..size / ENTRY_BYTES {
-        let Some(dc) = DiskControl::decode_at(&buf, i) else {
-            return Ok(None);
-        };
-        let fits = dc
-            .data_size
-            .checked_add(DISK_CONTROL_SIZE_BYTES)
-            .is_some_and(|m| m <= dc.disk_size)
-            && dc
-                .position
-                .checked_add(dc.disk_size)
-                .is_some_and(|e| e <= data_len);
-        let sorted = prev.is_none_or(|p| (p.key, p.position) <= (dc.key, dc.position));
-        if !fits || !sorted {
-            return Ok(None);
-        }
-        prev = Some(dc);
-    }
-    Ok(Some(SortedIndex(buf)))
 }
 
 impl<F: IoFile> BlobLog<F> {
