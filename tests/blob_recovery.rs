@@ -81,7 +81,7 @@ fn torn_tail_is_truncated_to_last_full_record_at_every_data_offset() {
 }
 
 #[test]
-fn torn_index_entry_drops_the_record_at_every_index_offset() {
+fn torn_index_entry_is_rebuilt_from_the_data_file_at_every_index_offset() {
     let pristine = tempfile::tempdir().unwrap();
     let (_, _, index_len) = build(pristine.path());
     for cut in index_len - DC..index_len {
@@ -93,7 +93,14 @@ fn torn_index_entry_drops_the_record_at_every_index_offset() {
             .unwrap()
             .set_len(cut)
             .unwrap();
-        expect_first(dir.path(), 2);
+        // The data file holds the whole record and its header: the entry comes back.
+        expect_first(dir.path(), 3);
+        let repaired = std::fs::metadata(dir.path().join("data-0.0.index")).unwrap();
+        assert_eq!(
+            repaired.len(),
+            index_len + 96,
+            "three entries plus \"after\""
+        );
     }
 }
 

@@ -298,9 +298,9 @@ impl<F: IoFile> BlobLog<F> {
         fresh.sorted.set(true);
         fresh.tail_bytes.set(new_len);
         fresh.records.set(placed.len() as u64);
-        fresh
-            .index_slots
-            .set(u32::try_from(placed.len()).unwrap_or(u32::MAX));
+        let slots = u32::try_from(placed.len()).unwrap_or(u32::MAX);
+        fresh.index_slots.set(slots);
+        fresh.pending.reset(slots);
         let mut index = self.index.borrow_mut();
         for (slot, ((key, _), dc)) in live.iter().zip(placed).enumerate() {
             if dropped.get(slot).copied().unwrap_or(false) {

@@ -1,16 +1,15 @@
 //! The in-memory key index: one packed location per live (or uncommitted) key.
 //!
-//! Keys of files still being written live in a hash map (about 2x its entry size per key,
-//! from the load factor). Once a file is sealed (closed and its sorted index written) its
+//! Keys of files still being written live in a [`HotIndex`] (a dense array of entries and
+//! a compact open-addressing table, about 120 bytes per key). Once a file is sealed (closed and its sorted index written) its
 //! keys move to a key-sorted array: 104 bytes per key, searched by bisection, with removed
 //! keys marked dead in place until the next defrag of that file compacts the array.
-//! Keys are sha512 outputs, so the map hashes them by their first 8 bytes instead of
-//! running SipHash over 64 bytes. Removed keys are not kept: a tombstone on disk is enough.
+//! Removed keys are not kept: a tombstone on disk is enough.
 
+use super::hot_index::HotIndex;
 use crate::key::RawId;
 use crate::protocol::record_flags;
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::BTreeMap;
 
 /// Where a record lives and what its header says (40 bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,26 +28,17 @@ pub struct Loc {
     pub flags: u32,
 }
 
-/// Hashes a [`RawId`] by its first 8 bytes (ids are already uniformly distributed).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for (i, b) in bytes.iter().take(8).enumerate() {
-            self.0 ^= u64::from(*b) << (8 * i);
-        }
-        self.0 = self.0.rotate_left(5) ^ bytes.len() as u64;
-    }
-}
-
-type HotMap = HashMap<RawId, Loc, BuildHasherDefault<IdHasher>>;
-
 /// A live location never has REMOVE set, so the bit marks dead slots of sealed arrays.
 const DEAD: u32 = record_flags::REMOVE as u32;
+
+/// The first 8 bytes of a key as a number that sorts like the key.
+fn key_prefix(key: &RawId) -> u64 {
+    let mut w = [0u8; 8];
+    if let Some(src) = key.0.get(..8) {
+        w.copy_from_slice(src);
+    }
+    u64::from_be_bytes(w)
+}
 
 fn is_live(l: &Loc) -> bool {
     l.flags & DEAD == 0
@@ -57,7 +47,7 @@ fn is_live(l: &Loc) -> bool {
 /// Map from key to location: a hash map for open files, sorted arrays for sealed ones.
 #[derive(Debug, Default)]
 pub struct KeyIndex {
-    hot: HotMap,
+    hot: HotIndex,
     sealed: BTreeMap<u32, Vec<(RawId, Loc)>>,
     live: usize,
 }
@@ -158,29 +148,114 @@ impl KeyIndex {
 
     /// Move the keys of file `num` from the hash map into its sorted array.
     pub fn seal(&mut self, num: u32) {
-        let keys: Vec<RawId> = self
-            .hot
-            .iter()
-            .filter(|(_, l)| l.file == num)
-            .map(|(k, _)| *k)
-            .collect();
+        let moved = self.hot.drain_where(|l| l.file == num);
         let v = self.sealed.entry(num).or_default();
-        for k in keys {
-            if let Some(l) = self.hot.remove(&k) {
-                v.push((k, l));
-            }
-        }
+        v.extend(moved);
         v.sort_unstable_by_key(|(k, _)| *k);
         v.retain(|(_, l)| is_live(l));
         v.shrink_to_fit();
-        self.hot.shrink_to_fit();
+    }
+
+    /// Bulk load: the live entries of sealed file `num`, sorted by key, one per key.
+    /// Keys also held elsewhere are settled by [`Self::resolve_duplicates`].
+    pub fn load_sealed(&mut self, num: u32, entries: Vec<(RawId, Loc)>) {
+        self.live += entries.len();
+        let v = self.sealed.entry(num).or_default();
+        if v.is_empty() {
+            *v = entries;
+        } else {
+            v.extend(entries);
+            v.sort_unstable_by_key(|(k, _)| *k);
+        }
+    }
+
+    /// Lookup while loading: only files that are not sealed.
+    pub fn get_loading(&self, key: &RawId) -> Option<&Loc> {
+        self.hot.get(key)
+    }
+
+    /// Insert while loading into a file that is not sealed, replacing its copy there.
+    pub fn insert_loading(&mut self, key: RawId, loc: Loc) {
+        if self.hot.insert(key, loc).is_none() {
+            self.live += 1;
+        }
+    }
+
+    /// After a bulk load: a key held by several files keeps its copy with the highest
+    /// (file, position); the others leave the index and are returned. One sort of 16-byte
+    /// (prefix, place) pairs finds the candidates; full keys decide.
+    pub fn resolve_duplicates(&mut self) -> Vec<Loc> {
+        const HOT: u32 = u32::MAX;
+        if self.sealed.is_empty() {
+            return Vec::new();
+        }
+        let mut all: Vec<(u64, u32, u32)> = Vec::with_capacity(self.live);
+        for (num, v) in &self.sealed {
+            for (i, (k, l)) in v.iter().enumerate() {
+                if is_live(l) {
+                    all.push((key_prefix(k), *num, u32::try_from(i).unwrap_or(u32::MAX)));
+                }
+            }
+        }
+        for (i, (k, _)) in self.hot.iter().enumerate() {
+            all.push((key_prefix(k), HOT, u32::try_from(i).unwrap_or(u32::MAX)));
+        }
+        all.sort_unstable_by_key(|e| e.0);
+        let mut losers = Vec::new();
+        let mut hot_losers = Vec::new();
+        let mut i = 0;
+        while i < all.len() {
+            let Some(&(prefix, _, _)) = all.get(i) else {
+                break;
+            };
+            let run = all.iter().skip(i).take_while(|e| e.0 == prefix).count();
+            if run > 1 {
+                let mut members: Vec<(RawId, Loc, u32, usize)> = Vec::new();
+                for &(_, num, at) in all.iter().skip(i).take(run) {
+                    let at = at as usize;
+                    let found = if num == HOT {
+                        self.hot.entry_at(at)
+                    } else {
+                        self.sealed.get(&num).and_then(|v| v.get(at)).copied()
+                    };
+                    if let Some((k, l)) = found {
+                        members.push((k, l, num, at));
+                    }
+                }
+                members.sort_unstable_by_key(|m| (m.0, m.1.file, m.1.position));
+                for pair in members.windows(2) {
+                    let [older, newer] = pair else { continue };
+                    if older.0 != newer.0 {
+                        continue;
+                    }
+                    losers.push(older.1);
+                    if older.2 == HOT {
+                        hot_losers.push(older.0);
+                    } else if let Some(slot) = self
+                        .sealed
+                        .get_mut(&older.2)
+                        .and_then(|v| v.get_mut(older.3))
+                    {
+                        slot.1.flags |= DEAD;
+                        self.live -= 1;
+                    }
+                }
+            }
+            i += run.max(1);
+        }
+        for k in hot_losers {
+            if self.hot.remove(&k).is_some() {
+                self.live -= 1;
+            }
+        }
+        losers
     }
 
     /// Bytes held by the index structures (capacity, not only the live part).
     pub fn allocated_bytes(&self) -> usize {
         let slot = std::mem::size_of::<(RawId, Loc)>();
         let sealed: usize = self.sealed.values().map(|v| v.capacity() * slot).sum();
-        sealed + self.hot.capacity() * (slot + 1)
+        sealed + self.hot.allocated_bytes()
     }
 }
 
@@ -245,5 +320,39 @@ mod tests {
         assert_eq!(idx.get(&RawId([42; 64])).map(|l| l.position), Some(99));
         assert_eq!(idx.len(), 101);
         assert_eq!(idx.iter().count(), 101);
+    }
+
+    #[test]
+    fn bulk_load_keeps_the_newest_copy_of_a_key_held_by_several_files() {
+        let loc = |file, position| Loc {
+            position,
+            data_size: 50,
+            disk_size: 200,
+            file,
+            index_slot: 0,
+            flags: 0,
+        };
+        let k = |b: u8| RawId([b; 64]);
+        let mut idx = KeyIndex::default();
+        idx.load_sealed(
+            0,
+            vec![(k(1), loc(0, 0)), (k(2), loc(0, 200)), (k(3), loc(0, 400))],
+        );
+        idx.load_sealed(1, vec![(k(2), loc(1, 0)), (k(4), loc(1, 200))]);
+        idx.insert_loading(k(3), loc(2, 0));
+        idx.insert_loading(k(5), loc(2, 200));
+        let mut older: Vec<(u32, u64)> = idx
+            .resolve_duplicates()
+            .iter()
+            .map(|l| (l.file, l.position))
+            .collect();
+        older.sort_unstable();
+        assert_eq!(older, vec![(0, 200), (0, 400)]);
+        assert_eq!(idx.len(), 5);
+        assert_eq!(idx.iter().count(), 5);
+        assert_eq!(idx.get(&k(2)).map(|l| l.file), Some(1));
+        assert_eq!(idx.get(&k(3)).map(|l| l.file), Some(2));
+        assert_eq!(idx.get(&k(1)).map(|l| l.file), Some(0));
+        assert!(idx.resolve_duplicates().is_empty());
     }
 }

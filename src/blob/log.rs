@@ -91,18 +91,20 @@ impl<F: IoFile> BlobLog<F> {
                 num,
                 log.opts.read_only,
             )?);
-            let entries = match recovery::load_sorted(&seg).await? {
+            match super::load::load_sorted(&seg).await? {
                 Some(e) if num != last => {
                     seg.sorted.set(true);
-                    log.index.borrow_mut().start_sealed(num);
-                    e
+                    log.load_sealed_entries(&seg, &e, &mut stale);
                 }
-                _ => recovery::scan(&seg, num == last, !log.opts.read_only).await?,
-            };
+                _ => {
+                    let e = recovery::scan(&seg, num == last, !log.opts.read_only).await?;
+                    log.apply_entries(&seg, &e, &mut stale);
+                }
+            }
             seg.closed.set(num != last);
-            log.apply_entries(&seg, &entries, &mut stale);
             log.files.borrow_mut().insert(num, seg);
         }
+        log.settle_duplicates(&mut stale);
         if !log.opts.read_only {
             if fresh {
                 segment::sync_dir(&log.opts.data_prefix)?;
@@ -118,55 +120,6 @@ impl<F: IoFile> BlobLog<F> {
             }
         }
         Ok(log)
-    }
-
-    /// Put recovered headers of `seg` into the key index; older live copies of a key
-    /// (a crash between writing a new record and removing the old one) go to `stale`.
-    fn apply_entries(
-        &self,
-        seg: &Rc<Segment<F>>,
-        entries: &[DiskControl],
-        stale: &mut Vec<(Rc<Segment<F>>, Loc)>,
-    ) {
-        let mut index = self.index.borrow_mut();
-        let mut tail = 0u64;
-        for (slot, dc) in entries.iter().enumerate() {
-            tail = tail.max(dc.position.saturating_add(dc.disk_size));
-            seg.records.set(seg.records.get() + 1);
-            if dc.flags & record_flags::REMOVE != 0 {
-                seg.removed.set(seg.removed.get() + 1);
-                seg.removed_bytes
-                    .set(seg.removed_bytes.get() + dc.disk_size);
-                continue;
-            }
-            let loc = Loc {
-                position: dc.position,
-                data_size: dc.data_size,
-                disk_size: dc.disk_size,
-                file: seg.num,
-                index_slot: u32::try_from(slot).unwrap_or(u32::MAX),
-                flags: u32::try_from(dc.flags & 0xffff_ffff).unwrap_or(0),
-            };
-            match index.get(&dc.key).copied() {
-                Some(old) if (old.file, old.position) > (loc.file, loc.position) => {
-                    stale.push((seg.clone(), loc));
-                }
-                Some(old) => {
-                    if let Some(old_seg) = self.files.borrow().get(&old.file) {
-                        stale.push((old_seg.clone(), old));
-                    } else if old.file == seg.num {
-                        stale.push((seg.clone(), old));
-                    }
-                    index.insert(dc.key, loc);
-                }
-                None => {
-                    index.insert(dc.key, loc);
-                }
-            }
-        }
-        seg.tail_bytes.set(tail);
-        seg.index_slots
-            .set(u32::try_from(entries.len()).unwrap_or(u32::MAX));
     }
 
     pub(super) fn segment(&self, num: u32) -> Result<Rc<Segment<F>>, BlobError> {
@@ -273,15 +226,12 @@ impl<F: IoFile> BlobLog<F> {
         let slot = seg.index_slots.get();
         debug_assert!(dc.position + dc.disk_size <= seg.tail_bytes.get());
         seg.index_slots.set(slot + 1);
-        let at = u64::from(slot) * DISK_CONTROL_SIZE_BYTES;
-        let res = seg
-            .index
-            .write_all_at(vec![bytes::Bytes::copy_from_slice(&dc.encode())], at)
-            .await;
-        if let Err(e) = res {
-            // A hole in the index would hide every later entry at recovery: stop writing.
-            self.commit.poisoned.set(true);
-            return Err(BlobError::io(&seg.index_path, e));
+        if seg.pending.push(slot, &dc.encode()) {
+            if let Err(e) = seg.flush_index().await {
+                // A hole in the index would hide every later entry at recovery: stop writing.
+                self.commit.poisoned.set(true);
+                return Err(e);
+            }
         }
         Ok(slot)
     }

@@ -20,6 +20,7 @@ pub mod disk_control;
 pub mod error;
 pub mod ext_header;
 pub mod footer;
+pub mod hot_index;
 pub mod index;
 pub mod murmur;
 pub mod segment;
@@ -27,7 +28,9 @@ pub mod sync;
 
 mod defrag;
 mod durability;
+mod load;
 mod log;
+mod pending;
 mod prepare;
 mod read;
 mod recovery;

@@ -91,21 +91,19 @@ impl<F: IoFile> BlobLog<F> {
         let to = ((last_chunk + 1) * CHUNK_SIZE_BYTES).min(loc.data_size);
         let footer_bytes = footer::footer_size(loc.data_size);
         let footer_at = loc.position + loc.disk_size - footer_bytes;
-        let (buf, foot) = if to == loc.data_size && base + to == footer_at {
-            // The footer follows the data: one read for both.
-            let mut buf = seg
-                .read_data(to.saturating_sub(from) + footer_bytes, base + from)
-                .await?;
-            let split = buf
-                .len()
-                .saturating_sub(usize::try_from(footer_bytes).unwrap_or(0));
-            let foot = buf.split_off(split);
-            (buf, foot)
+        // One read when the footer follows the data; the footer then is the tail of `buf`.
+        let joined = to == loc.data_size && base + to == footer_at;
+        let span = to.saturating_sub(from);
+        let (mut buf, separate_foot) = if joined {
+            (seg.read_data(span + footer_bytes, base + from).await?, None)
         } else {
-            let buf = seg.read_data(to.saturating_sub(from), base + from).await?;
-            (buf, seg.read_data(footer_bytes, footer_at).await?)
+            let buf = seg.read_data(span, base + from).await?;
+            (buf, Some(seg.read_data(footer_bytes, footer_at).await?))
         };
-        if let Err(chunk) = footer::verify(kind, &foot, first_chunk, &buf) {
+        let split = usize::try_from(span).unwrap_or(usize::MAX).min(buf.len());
+        let (data_part, tail_part) = buf.split_at(split);
+        let foot = separate_foot.as_deref().unwrap_or(tail_part);
+        if let Err(chunk) = footer::verify(kind, foot, first_chunk, data_part) {
             return Err(BlobError::ChecksumMismatch {
                 path: seg.path.clone(),
                 position: loc.position,
@@ -117,7 +115,6 @@ impl<F: IoFile> BlobLog<F> {
         } else {
             ExtHeader::decode_prefix(&seg.read_data(EXT_HEADER_SIZE_BYTES, base).await?)
         };
-        let mut buf = buf;
         let hi = usize::try_from(end - from).unwrap_or(0).min(buf.len());
         buf.truncate(hi);
         let lo = usize::try_from(start - from).unwrap_or(0).min(buf.len());

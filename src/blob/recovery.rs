@@ -1,26 +1,67 @@
 //! Start-up validation of a data file against its index (eblob `eblob_check_record`), and
-//! the sorted index of closed files.
+//! writing the sorted index of closed files.
 //!
 //! Each `.index` entry must: have `disk_size >= data_size + 96` (plus the footer unless
 //! NOCSUM or UNCOMMITTED), end inside the data file, match the header copy in the data file
 //! (REMOVE may be set in either), and, for the open file, carry a valid footer. The index is
-//! truncated before the first entry that fails, and the data file after the last valid
-//! record, so a torn record is never served.
+//! truncated before the first entry that fails.
+//!
+//! The index may lag the data (entries are buffered, see [`super::pending`]): past the end
+//! of the last valid entry's record the data file is walked header by header, and each
+//! record whose header sits at its own position and whose footer verifies gets its index
+//! entry back. The walk stops at the first record that fails or cannot prove it is whole
+//! (no footer); the data file is truncated there, so a torn record is never served.
 
 use super::disk_control::{DiskControl, DISK_CONTROL_SIZE_BYTES};
 use super::error::BlobError;
 use super::footer::{self, FooterKind};
 use super::index::Loc;
 use super::log::BlobLog;
-use super::segment::{open_rw, Segment};
+use super::segment::Segment;
 use crate::io::IoFile;
 use crate::protocol::record_flags;
 use bytes::Bytes;
-use std::path::Path;
 use std::rc::Rc;
 
 /// Entries read from the index per batch.
 const SCAN_BATCH_ENTRIES: u64 = 1024;
+
+/// Bytes of the data file read at once while validating records in file order.
+const SCAN_WINDOW_BYTES: u64 = 1 << 20;
+
+/// A window of the data file: records are checked in file order, so one big read serves
+/// many of them instead of one read per record.
+#[derive(Debug, Default)]
+struct Window {
+    start: u64,
+    bytes: Vec<u8>,
+}
+
+impl Window {
+    /// `len` bytes at `offset` (the caller checked they lie inside the file of `data_len`).
+    async fn get<F: IoFile>(
+        &mut self,
+        seg: &Segment<F>,
+        offset: u64,
+        len: u64,
+        data_len: u64,
+    ) -> Result<&[u8], BlobError> {
+        let end = offset.saturating_add(len);
+        let have_end = self.start + self.bytes.len() as u64;
+        if offset < self.start || end > have_end {
+            let want = len
+                .max(SCAN_WINDOW_BYTES)
+                .min(data_len.saturating_sub(offset));
+            self.bytes = seg.read_data(want.max(len), offset).await?;
+            self.start = offset;
+        }
+        let lo = usize::try_from(offset - self.start).unwrap_or(usize::MAX);
+        let hi = usize::try_from(end - self.start).unwrap_or(usize::MAX);
+        self.bytes
+            .get(lo..hi)
+            .ok_or(BlobError::Invalid("scan window out of range"))
+    }
+}
 
 /// Validate the index of `seg` against its data; truncate both at the first bad entry when
 /// `repair`. Returns the valid entries in index order.
@@ -35,6 +76,7 @@ pub async fn scan<F: IoFile>(
     let mut footer_ok = Vec::new();
     let mut bad = false;
     let mut next = 0u64;
+    let mut window = Window::default();
     while next < entries_total && !bad {
         let batch = SCAN_BATCH_ENTRIES.min(entries_total - next);
         let len = usize::try_from(batch * DISK_CONTROL_SIZE_BYTES)
@@ -49,7 +91,7 @@ pub async fn scan<F: IoFile>(
                 bad = true;
                 break;
             };
-            let verdict = check_entry(seg, &dc, data_len, verify_footers).await?;
+            let verdict = check_entry(seg, &mut window, &dc, data_len, verify_footers).await?;
             match verdict {
                 Check::Bad => {
                     bad = true;
@@ -71,20 +113,36 @@ pub async fn scan<F: IoFile>(
     // good records is damage inside the file, kept so that reads answer -EILSEQ.
     let torn = footer_ok.iter().rev().take_while(|ok| !**ok).count();
     valid.truncate(valid.len() - torn);
+    let index_entries = valid.len();
+    let index_tail = valid
+        .iter()
+        .map(|d| d.position.saturating_add(d.disk_size))
+        .max()
+        .unwrap_or(0);
+    let recovered = scan_data_tail(seg, &mut window, index_tail, data_len).await?;
+    let tail = recovered
+        .last()
+        .map_or(index_tail, |d| d.position.saturating_add(d.disk_size));
     if repair {
-        let keep_index = valid.len() as u64 * DISK_CONTROL_SIZE_BYTES;
+        let keep_index = index_entries as u64 * DISK_CONTROL_SIZE_BYTES;
         if seg.index_len()? != keep_index {
-            tracing::warn!(file = %seg.index_path, entries = valid.len(), "truncating index after the last valid entry");
+            tracing::warn!(file = %seg.index_path, entries = index_entries, "truncating index after the last valid entry");
             seg.index
                 .as_std()
                 .set_len(keep_index)
                 .map_err(|e| BlobError::io(&seg.index_path, e))?;
         }
-        let tail = valid
-            .iter()
-            .map(|d| d.position.saturating_add(d.disk_size))
-            .max()
-            .unwrap_or(0);
+        if !recovered.is_empty() {
+            tracing::info!(file = %seg.index_path, entries = recovered.len(), "index entries rebuilt from the data file");
+            let mut bytes = Vec::with_capacity(recovered.len() * 96);
+            for dc in &recovered {
+                bytes.extend_from_slice(&dc.encode());
+            }
+            seg.index
+                .write_all_at(vec![Bytes::from(bytes)], keep_index)
+                .await
+                .map_err(|e| BlobError::io(&seg.index_path, e))?;
+        }
         if data_len > tail {
             seg.data
                 .as_std()
@@ -92,7 +150,45 @@ pub async fn scan<F: IoFile>(
                 .map_err(|e| BlobError::io(&seg.path, e))?;
         }
     }
+    valid.extend(recovered);
     Ok(valid)
+}
+
+/// Records of the data file from `at` on that have no index entry: walk header by header
+/// while each one is whole (its footer verifies) and starts where the previous one ended.
+async fn scan_data_tail<F: IoFile>(
+    seg: &Segment<F>,
+    window: &mut Window,
+    mut at: u64,
+    data_len: u64,
+) -> Result<Vec<DiskControl>, BlobError> {
+    let mut out = Vec::new();
+    while at
+        .checked_add(DISK_CONTROL_SIZE_BYTES)
+        .is_some_and(|end| end <= data_len)
+    {
+        let head = window
+            .get(seg, at, DISK_CONTROL_SIZE_BYTES, data_len)
+            .await?;
+        let Some(dc) = DiskControl::decode_at(head, 0) else {
+            break;
+        };
+        let provable = dc.flags & (record_flags::NOCSUM | record_flags::UNCOMMITTED) == 0
+            && FooterKind::of_flags(dc.flags).is_some();
+        if dc.position != at || !provable {
+            break;
+        }
+        let Check::Good { removed } = check_entry(seg, window, &dc, data_len, true).await? else {
+            break;
+        };
+        let mut dc = dc;
+        if removed {
+            dc.flags |= record_flags::REMOVE;
+        }
+        out.push(dc);
+        at = at.saturating_add(dc.disk_size);
+    }
+    Ok(out)
 }
 
 /// Verdict on one index entry.
@@ -109,6 +205,7 @@ enum Check {
 
 async fn check_entry<F: IoFile>(
     seg: &Segment<F>,
+    window: &mut Window,
     dc: &DiskControl,
     data_len: u64,
     verify_footers: bool,
@@ -136,8 +233,8 @@ async fn check_entry<F: IoFile>(
     } else {
         DISK_CONTROL_SIZE_BYTES
     };
-    let record = seg.read_data(read_len, dc.position).await?;
-    let Some(copy) = DiskControl::decode_at(&record, 0) else {
+    let record = window.get(seg, dc.position, read_len, data_len).await?;
+    let Some(copy) = DiskControl::decode_at(record, 0) else {
         return Ok(Check::Bad);
     };
     let strip = |d: &DiskControl| DiskControl {
@@ -158,44 +255,6 @@ async fn check_entry<F: IoFile>(
         }
     }
     Ok(Check::Good { removed })
-}
-
-/// The sorted index of a closed file, when present and consistent with its data file.
-pub async fn load_sorted<F: IoFile>(
-    seg: &Segment<F>,
-) -> Result<Option<Vec<DiskControl>>, BlobError> {
-    let path = seg.sorted_path();
-    let Ok(meta) = std::fs::metadata(&path) else {
-        return Ok(None);
-    };
-    let len = meta.len();
-    let data_len = seg.data_len()?;
-    if len % DISK_CONTROL_SIZE_BYTES != 0 || len != seg.index_len()? {
-        return Ok(None);
-    }
-    let file = F::from_std(open_rw(Path::new(&path), true)?);
-    let size = usize::try_from(len).map_err(|_| BlobError::Invalid("sorted index too large"))?;
-    let (res, buf) = file.read_exact_at(vec![0u8; size], 0).await;
-    res.map_err(|e| BlobError::io(&path, e))?;
-    let mut out = Vec::with_capacity(size / 96);
-    for i in 0..size / 96 {
-        let Some(dc) = DiskControl::decode_at(&buf, i) else {
-            return Ok(None);
-        };
-        let fits = dc
-            .data_size
-            .checked_add(DISK_CONTROL_SIZE_BYTES)
-            .is_some_and(|m| m <= dc.disk_size)
-            && dc
-                .position
-                .checked_add(dc.disk_size)
-                .is_some_and(|e| e <= data_len);
-        if !fits {
-            return Ok(None);
-        }
-        out.push(dc);
-    }
-    Ok(Some(out))
 }
 
 impl<F: IoFile> BlobLog<F> {

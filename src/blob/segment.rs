@@ -4,6 +4,7 @@
 
 use super::disk_control::{DiskControl, DISK_CONTROL_SIZE_BYTES, FLAGS_OFFSET_BYTES};
 use super::error::BlobError;
+use super::pending::{FlushStep, PendingIndex};
 use crate::io::IoFile;
 use bytes::Bytes;
 use std::cell::Cell;
@@ -115,6 +116,8 @@ pub struct Segment<F: IoFile> {
     pub sorted: Cell<bool>,
     /// Operations currently changing records of this file.
     pub busy: Cell<u32>,
+    /// Index entries not yet written to `.index`.
+    pub pending: PendingIndex,
 }
 
 impl<F: IoFile> Segment<F> {
@@ -138,6 +141,7 @@ impl<F: IoFile> Segment<F> {
             closed: Cell::new(false),
             sorted: Cell::new(false),
             busy: Cell::new(0),
+            pending: PendingIndex::default(),
         })
     }
 
@@ -185,6 +189,9 @@ impl<F: IoFile> Segment<F> {
 
     async fn write_index_entry(&self, bytes: Bytes, slot: u32) -> Result<(), BlobError> {
         let at = u64::from(slot) * DISK_CONTROL_SIZE_BYTES;
+        if !self.sorted.get() && self.pending.patch(slot, 0, &bytes) {
+            return Ok(());
+        }
         if self.sorted.get() {
             let path = self.sorted_path();
             let f = open_rw(Path::new(&path), false)?;
@@ -211,7 +218,10 @@ impl<F: IoFile> Segment<F> {
                 .await
                 .map_err(|e| BlobError::io(&path, e))?;
             f.sync_data().await.map_err(|e| BlobError::io(&path, e))?;
-        } else {
+        } else if !self
+            .pending
+            .patch(slot, FLAGS_OFFSET_BYTES as usize, &bytes)
+        {
             self.index
                 .write_all_at(vec![bytes.clone()], at)
                 .await
@@ -221,8 +231,33 @@ impl<F: IoFile> Segment<F> {
             .await
     }
 
-    /// fdatasync data and index.
+    /// Write the buffered index entries (those buffered now; later ones may stay).
+    pub async fn flush_index(&self) -> Result<(), BlobError> {
+        let target = self.pending.buffered_end();
+        while self.pending.flushed_slots() < target {
+            match self.pending.begin() {
+                FlushStep::Idle => return Ok(()),
+                FlushStep::Wait(seen) => self.pending.wait(seen).await,
+                FlushStep::Write {
+                    bytes,
+                    offset_bytes,
+                } => {
+                    let n = bytes.len();
+                    let res = self
+                        .index
+                        .write_all_at(vec![Bytes::from(bytes)], offset_bytes)
+                        .await;
+                    self.pending.finish(n, res.is_ok());
+                    res.map_err(|e| BlobError::io(&self.index_path, e))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Write buffered index entries, then fdatasync data and index.
     pub async fn sync_all(&self) -> Result<(), BlobError> {
+        self.flush_index().await?;
         self.data
             .sync_data()
             .await
@@ -231,5 +266,19 @@ impl<F: IoFile> Segment<F> {
             .sync_data()
             .await
             .map_err(|e| BlobError::io(&self.index_path, e))
+    }
+}
+
+impl<F: IoFile> Drop for Segment<F> {
+    /// A clean close leaves no index entry behind (recovery would find them in the data
+    /// file anyway; this keeps the next open from scanning).
+    fn drop(&mut self) {
+        let (bytes, at) = self.pending.take_all();
+        if !bytes.is_empty() {
+            use std::os::unix::fs::FileExt;
+            if let Err(e) = self.index.as_std().write_all_at(&bytes, at) {
+                tracing::warn!(file = %self.index_path, "index entries lost at close: {e}");
+            }
+        }
     }
 }

@@ -8,6 +8,7 @@ use crate::key::RawId;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
@@ -55,10 +56,29 @@ impl Future for EventWait<'_> {
     }
 }
 
+/// Hashes a [`RawId`] by its first 8 bytes: ids are sha512 outputs, already uniform, and
+/// the few keys held at once make collisions of structured ids harmless.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut w = [0u8; 8];
+        for (d, s) in w.iter_mut().zip(bytes) {
+            *d = *s;
+        }
+        self.0 = self.0.rotate_left(17) ^ u64::from_le_bytes(w);
+    }
+    fn write_usize(&mut self, _len: usize) {}
+}
+
 /// Per-key exclusive locks for writers and removers.
 #[derive(Debug, Default)]
 pub struct KeyLocks {
-    held: RefCell<HashMap<RawId, ()>>,
+    held: RefCell<HashMap<RawId, (), BuildHasherDefault<IdHasher>>>,
     released: Event,
 }
 
