@@ -35,6 +35,7 @@ impl<F: IoFile> BlobLog<F> {
         size: u64,
         verify_csum: bool,
     ) -> Result<ReadOutcome, BlobError> {
+        let _reading = self.locks.lock_shared(*id).await;
         let (loc, seg) = self.locate_visible(id)?;
         let total = loc.data_size.saturating_sub(EXT_HEADER_SIZE_BYTES);
         if offset >= total {
@@ -141,6 +142,7 @@ impl<F: IoFile> BlobLog<F> {
 
     /// Metadata of a value; with `checksum`, its footer is verified and its sha512 returned.
     pub async fn lookup(&self, id: &RawId, checksum: bool) -> Result<RecordInfo, BlobError> {
+        let _reading = self.locks.lock_shared(*id).await;
         let (loc, seg) = self.locate_visible(id)?;
         if loc.data_size <= EXT_HEADER_SIZE_BYTES {
             return Err(BlobError::NotFound);

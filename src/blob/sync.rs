@@ -78,20 +78,49 @@ impl Hasher for IdHasher {
 /// Per-key exclusive locks for writers and removers.
 #[derive(Debug, Default)]
 pub struct KeyLocks {
-    held: RefCell<HashMap<RawId, (), BuildHasherDefault<IdHasher>>>,
+    /// Per held key: `EXCLUSIVE` for a writer, else the number of readers.
+    held: RefCell<HashMap<RawId, i32, BuildHasherDefault<IdHasher>>>,
     released: Event,
 }
 
+/// Marks a key held by a writer in [`KeyLocks`].
+const EXCLUSIVE: i32 = -1;
+
 impl KeyLocks {
-    /// Wait until `key` is free, then hold it until the guard drops.
+    /// Wait until `key` is free, then hold it alone until the guard drops (writers, removes).
     pub async fn lock(&self, key: RawId) -> KeyGuard<'_> {
         loop {
             let seen = self.released.generation();
             {
                 let mut held = self.held.borrow_mut();
                 if let std::collections::hash_map::Entry::Vacant(e) = held.entry(key) {
-                    e.insert(());
-                    return KeyGuard { locks: self, key };
+                    e.insert(EXCLUSIVE);
+                    return KeyGuard {
+                        locks: self,
+                        key,
+                        shared: false,
+                    };
+                }
+            }
+            self.released.wait(seen).await;
+        }
+    }
+
+    /// Wait until no writer holds `key`, then share it with other readers until the guard
+    /// drops: a read never sees a record that an in-place overwrite is halfway through.
+    pub async fn lock_shared(&self, key: RawId) -> KeyGuard<'_> {
+        loop {
+            let seen = self.released.generation();
+            {
+                let mut held = self.held.borrow_mut();
+                let readers = held.entry(key).or_insert(0);
+                if *readers != EXCLUSIVE {
+                    *readers = readers.saturating_add(1);
+                    return KeyGuard {
+                        locks: self,
+                        key,
+                        shared: true,
+                    };
                 }
             }
             self.released.wait(seen).await;
@@ -99,17 +128,31 @@ impl KeyLocks {
     }
 }
 
-/// Holds one key of [`KeyLocks`].
+/// Holds one key of [`KeyLocks`], alone or shared.
 #[derive(Debug)]
 pub struct KeyGuard<'a> {
     locks: &'a KeyLocks,
     key: RawId,
+    shared: bool,
 }
 
 impl Drop for KeyGuard<'_> {
     fn drop(&mut self) {
-        self.locks.held.borrow_mut().remove(&self.key);
-        self.locks.released.notify();
+        let mut held = self.locks.held.borrow_mut();
+        let last = match held.get_mut(&self.key) {
+            Some(readers) if self.shared && *readers > 1 => {
+                *readers -= 1;
+                false
+            }
+            _ => true,
+        };
+        if last {
+            held.remove(&self.key);
+        }
+        drop(held);
+        if last {
+            self.locks.released.notify();
+        }
     }
 }
 
