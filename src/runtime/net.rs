@@ -275,34 +275,8 @@ impl TcpStream {
     /// Read into the spare capacity after `buf.len()`, extend `buf.len()` by the bytes read
     /// and return their count; 0 means end of stream. A buffer without spare capacity is
     /// an `InvalidInput` error. The buffer comes back in every case.
-    pub async fn read(&self, mut buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
-        let filled = buf.len();
-        let spare = u32::try_from(buf.capacity() - filled).unwrap_or(u32::MAX);
-        if spare == 0 {
-            let err = io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "read buffer has no spare capacity",
-            );
-            return (Err(err), buf);
-        }
-        // SAFETY: `filled <= capacity`, so the pointer stays inside the allocation.
-        let ptr = unsafe { buf.as_mut_ptr().add(filled) };
-        let entry = opcode::Recv::new(types::Fd(self.socket.as_raw_fd()), ptr, spare).build();
-        // SAFETY: the entry points into `buf`'s heap allocation, owned by the op.
-        let op = match unsafe { Op::submit(entry, (buf, Rc::clone(&self.socket))) } {
-            Ok(op) => op,
-            Err((e, (buf, _))) => return (Err(e), buf),
-        };
-        let (result, (mut buf, _)) = op.await;
-        match cqe_result(result) {
-            Ok(n) => {
-                let n = (n as usize).min(buf.capacity() - filled);
-                // SAFETY: the kernel initialised `n` bytes after `filled`, within capacity.
-                unsafe { buf.set_len(filled + n) };
-                (Ok(n), buf)
-            }
-            Err(e) => (Err(e), buf),
-        }
+    pub async fn read(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+        recv_into(&self.socket, buf).await
     }
 
     /// Send every byte of `bufs` in order, with vectored sends, looping on short writes.
@@ -396,5 +370,40 @@ impl TcpStream {
     /// Shut down both directions; pending reads then see end of stream.
     pub fn shutdown(&self) -> io::Result<()> {
         self.socket.shutdown(net::Shutdown::Both)
+    }
+}
+
+/// One `Recv` into the spare capacity of `buf` on any stream socket (TCP or unix), keeping
+/// the socket alive until the kernel is done with it. See [`TcpStream::read`].
+pub(super) async fn recv_into<S: AsRawFd + 'static>(
+    socket: &Rc<S>,
+    mut buf: Vec<u8>,
+) -> (io::Result<usize>, Vec<u8>) {
+    let filled = buf.len();
+    let spare = u32::try_from(buf.capacity() - filled).unwrap_or(u32::MAX);
+    if spare == 0 {
+        let err = io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "read buffer has no spare capacity",
+        );
+        return (Err(err), buf);
+    }
+    // SAFETY: `filled <= capacity`, so the pointer stays inside the allocation.
+    let ptr = unsafe { buf.as_mut_ptr().add(filled) };
+    let entry = opcode::Recv::new(types::Fd(socket.as_raw_fd()), ptr, spare).build();
+    // SAFETY: the entry points into `buf`'s heap allocation, owned by the op.
+    let op = match unsafe { Op::submit(entry, (buf, Rc::clone(socket))) } {
+        Ok(op) => op,
+        Err((e, (buf, _))) => return (Err(e), buf),
+    };
+    let (result, (mut buf, _)) = op.await;
+    match cqe_result(result) {
+        Ok(n) => {
+            let n = (n as usize).min(buf.capacity() - filled);
+            // SAFETY: the kernel initialised `n` bytes after `filled`, within capacity.
+            unsafe { buf.set_len(filled + n) };
+            (Ok(n), buf)
+        }
+        Err(e) => (Err(e), buf),
     }
 }
