@@ -78,8 +78,12 @@ fn init_logging(config: &NodeConfig, log: Option<&Path>) -> anyhow::Result<()> {
         .tracing_level()
         .to_string()
         .to_lowercase();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ELLIPTICS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&level));
+    // ELLIPTICS_LOG (tracing filter syntax) overrides the config's level when it is set.
+    let filter = std::env::var("ELLIPTICS_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .and_then(|v| tracing_subscriber::EnvFilter::try_new(v).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(&level));
     let sink = log
         .map(Path::to_path_buf)
         .or_else(|| config.logger.log_file().map(Path::to_path_buf));

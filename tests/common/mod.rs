@@ -173,6 +173,8 @@ impl TestNode {
     fn spawn(&mut self) {
         self.listening_seen = self.log().matches("listening on").count();
         let child = Command::new(env!("CARGO_BIN_EXE_dnet_ioserv"))
+            // The harness reads the node's info log; a caller's filter must not hide it.
+            .env_remove("ELLIPTICS_LOG")
             .arg("-c")
             .arg(&self.config_path)
             .current_dir(self.dir.path())
