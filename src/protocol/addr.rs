@@ -197,16 +197,12 @@ impl AddrContainer {
     pub(crate) fn read(r: &mut Reader<'_>) -> Result<AddrContainer, DecodeError> {
         let node_addr_num = r.i32()?;
         let addr_num = r.i32()?;
-        let count = super::count_within(
+        let addrs = r.counted(
             "dnet_addr_container.addr_num",
             i64::from(addr_num),
             DNET_ADDR_SIZE_BYTES,
-            r.remaining(),
+            DnetAddr::read,
         )?;
-        let mut addrs = Vec::with_capacity(count);
-        for _ in 0..count {
-            addrs.push(DnetAddr::read(r)?);
-        }
         Ok(AddrContainer {
             node_addr_num,
             addrs,

@@ -106,16 +106,12 @@ impl BackendStatusList {
     pub fn decode(bytes: &[u8]) -> Result<BackendStatusList, DecodeError> {
         let mut r = Reader::new(bytes, "dnet_backend_status_list");
         let count = r.u32()?;
-        let n = super::count_within(
+        let backends = r.counted(
             "dnet_backend_status_list.backends_count",
             i64::from(count),
             BACKEND_STATUS_SIZE_BYTES,
-            r.remaining(),
+            BackendStatus::read,
         )?;
-        let mut backends = Vec::with_capacity(n);
-        for _ in 0..n {
-            backends.push(BackendStatus::read(&mut r)?);
-        }
         r.finish()?;
         Ok(BackendStatusList { backends })
     }

@@ -207,16 +207,7 @@ impl BackendControl {
             let defrag_level = r.u32()?;
             let delay_ms = r.u32()?;
             let ids_count = r.u32()?;
-            let n = super::count_within(
-                "dnet_backend_control.ids_count",
-                i64::from(ids_count),
-                ID_SIZE_BYTES,
-                r.remaining(),
-            )?;
-            let mut ids = Vec::with_capacity(n);
-            for _ in 0..n {
-                ids.push(RawId(r.array()?));
-            }
+            let ids = r.ids("dnet_backend_control.ids_count", i64::from(ids_count))?;
             Ok(BackendControl {
                 backend_id,
                 command,

@@ -61,16 +61,7 @@ impl IdContainer {
             let group_id = r.i32()?;
             let flags = r.u32()?;
             let ids_count = r.u32()?;
-            let n = super::count_within(
-                "dnet_backend_ids.ids_count",
-                i64::from(ids_count),
-                ID_SIZE_BYTES,
-                r.remaining(),
-            )?;
-            let mut ids = Vec::with_capacity(n);
-            for _ in 0..n {
-                ids.push(RawId(r.array()?));
-            }
+            let ids = r.ids("dnet_backend_ids.ids_count", i64::from(ids_count))?;
             backends.push(BackendIds {
                 backend_id,
                 group_id,

@@ -86,12 +86,7 @@ fn read_groups(
     field: &'static str,
     count: i64,
 ) -> Result<Vec<i32>, DecodeError> {
-    let n = super::count_within(field, count, GROUP_SIZE_BYTES, r.remaining())?;
-    let mut groups = Vec::with_capacity(n);
-    for _ in 0..n {
-        groups.push(r.i32()?);
-    }
-    Ok(groups)
+    r.counted(field, count, GROUP_SIZE_BYTES, |r| r.i32())
 }
 
 /// A decoded ITERATOR payload: request header, ranges, groups.
@@ -122,19 +117,17 @@ impl IteratorRequest {
         let group_num = r.u32()?;
         let timeout = r.u32()?;
         r.take(32)?;
-        let n = super::count_within(
+        let ranges = r.counted(
             "dnet_iterator_request.range_num",
             i64::try_from(range_num).unwrap_or(i64::MAX),
             ITERATOR_RANGE_SIZE_BYTES,
-            r.remaining(),
+            |r| {
+                Ok(IteratorRange {
+                    key_begin: RawId(r.array()?),
+                    key_end: RawId(r.array()?),
+                })
+            },
         )?;
-        let mut ranges = Vec::with_capacity(n);
-        for _ in 0..n {
-            ranges.push(IteratorRange {
-                key_begin: RawId(r.array()?),
-                key_end: RawId(r.array()?),
-            });
-        }
         let groups = read_groups(
             &mut r,
             "dnet_iterator_request.group_num",
@@ -255,16 +248,7 @@ impl ServerSendRequest {
         r.take(4)?;
         let iflags = r.u64()?;
         r.take(72)?;
-        let n = super::count_within(
-            "dnet_server_send_request.id_num",
-            i64::from(id_num),
-            ID_SIZE_BYTES,
-            r.remaining(),
-        )?;
-        let mut ids = Vec::with_capacity(n);
-        for _ in 0..n {
-            ids.push(RawId(r.array()?));
-        }
+        let ids = r.ids("dnet_server_send_request.id_num", i64::from(id_num))?;
         let groups = read_groups(
             &mut r,
             "dnet_server_send_request.group_num",

@@ -63,6 +63,35 @@ impl<'a> Reader<'a> {
         Ok(u64::from_le_bytes(self.array()?))
     }
 
+    /// Read `count` elements of `elem_size_bytes` each with `read`, after checking that the
+    /// bytes for all of them are present: a count from the wire never sizes an allocation
+    /// larger than the input itself.
+    pub fn counted<T>(
+        &mut self,
+        field: &'static str,
+        count: i64,
+        elem_size_bytes: usize,
+        mut read: impl FnMut(&mut Self) -> Result<T, DecodeError>,
+    ) -> Result<Vec<T>, DecodeError> {
+        let n = super::count_within(field, count, elem_size_bytes, self.remaining())?;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push(read(self)?);
+        }
+        Ok(out)
+    }
+
+    /// `count` 64-byte ids (see [`Reader::counted`]).
+    pub fn ids(
+        &mut self,
+        field: &'static str,
+        count: i64,
+    ) -> Result<Vec<crate::key::RawId>, DecodeError> {
+        self.counted(field, count, crate::key::ID_SIZE_BYTES, |r| {
+            Ok(crate::key::RawId(r.array()?))
+        })
+    }
+
     /// Fail unless every byte was consumed.
     pub fn finish(self) -> Result<(), DecodeError> {
         if self.bytes.is_empty() {
