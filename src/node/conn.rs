@@ -286,7 +286,7 @@ fn dispatch_frame(
             let out = out.clone();
             out.request_started();
             shard.request_started();
-            crate::runtime::spawn(async move {
+            crate::runtime::run_or_spawn(async move {
                 let frames = dispatch::execute(&shard, &out, header, payload).await;
                 out.push(frames);
                 out.request_finished();

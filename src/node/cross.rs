@@ -315,7 +315,7 @@ pub async fn serve_mailbox(shard: Rc<Shard>, inbox: mailbox::Receiver<ShardMsg>)
         match msg {
             ShardMsg::Run { origin, token, job } => {
                 let s = shard.clone();
-                crate::runtime::spawn(async move {
+                crate::runtime::run_or_spawn(async move {
                     let value = job(s.clone()).await;
                     if let Some(peer) = s.peers.get(origin) {
                         send(peer, ShardMsg::Done { token, value }).await;

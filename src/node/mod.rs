@@ -22,6 +22,7 @@ pub mod reply;
 mod server_send;
 mod shard;
 mod state;
+mod top_keys;
 
 use crate::config::NodeConfig;
 use crate::runtime::mailbox;

@@ -1,36 +1,20 @@
-//! The monitor: the JSON of MONITOR_STAT by categories (spec §1.9), its HTTP side, and
-//! the "top keys" statistics.
+//! The monitor: the JSON of MONITOR_STAT by categories (spec §1.9) and its HTTP side.
 //!
 //! HTTP: `GET /all` (also `/`), `/cache`, `/io`, `/io_histograms`, `/commands`, `/backend`,
 //! `/stats`, `/procfs`, `/top`, `/list` and `/?categories=N` on `options.monitor.port`
 //! answer the same JSON as MONITOR_STAT, uncompressed. It runs on its own plain thread, off
-//! the shards' data path, reads relaxed counters and locks each shard's [`TopKeys`] only
-//! to copy it.
-//!
-//! Top keys: each shard keeps at most [`TOP_EVENTS_MAX`] recently touched keys with their
-//! byte weight, halved every [`TOP_PERIOD`] of silence and dropped once idle for
-//! [`TOP_PERIOD`] × 4; a request merges the shards and lists the heaviest
-//! [`TOP_LENGTH_MAX`] as `top.top_by_size`.
+//! the shards' data path, reads relaxed counters and locks each shard's
+//! [`super::top_keys::TopKeys`] only to copy it.
 
 use super::state::NodeShared;
-use crate::key::RawId;
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Largest request head we read before answering.
 const REQUEST_HEAD_BYTES_MAX: u64 = 8 * 1024;
-/// Keys one shard remembers for the top (the original's `events_size`).
-pub const TOP_EVENTS_MAX: usize = 1000;
-/// Entries listed in `top.top_by_size` (the original's `top_length`).
-pub const TOP_LENGTH_MAX: usize = 50;
-/// Half-life of a key's weight (the original's `period_in_seconds`, 300 s).
-pub const TOP_PERIOD: Duration = Duration::from_secs(300);
-/// Idle periods after which a key leaves the top.
-const TOP_EXPIRY_PERIODS: u32 = 4;
 
 /// MONITOR_STAT category bits.
 pub mod category {
@@ -58,116 +42,6 @@ const PATHS: [(&str, u64); 10] = [
     ("/top", category::TOP),
     ("/list", 0),
 ];
-
-/// One remembered key.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct TopEntry {
-    /// Bytes moved for the key, decayed by age.
-    pub size_bytes: f64,
-    pub frequency: u64,
-    last_seen: Instant,
-}
-
-impl TopEntry {
-    fn weight_at(&self, now: Instant) -> f64 {
-        let periods =
-            now.saturating_duration_since(self.last_seen).as_secs_f64() / TOP_PERIOD.as_secs_f64();
-        self.size_bytes * 0.5f64.powf(periods)
-    }
-
-    fn expired_at(&self, now: Instant) -> bool {
-        now.saturating_duration_since(self.last_seen) > TOP_PERIOD * TOP_EXPIRY_PERIODS
-    }
-}
-
-/// One shard's recently hot keys; bounded to `capacity` entries.
-#[derive(Debug)]
-pub struct TopKeys {
-    entries: HashMap<RawId, TopEntry>,
-    capacity: usize,
-}
-
-impl Default for TopKeys {
-    fn default() -> Self {
-        TopKeys::with_capacity(TOP_EVENTS_MAX)
-    }
-}
-
-impl TopKeys {
-    pub fn with_capacity(capacity: usize) -> TopKeys {
-        TopKeys {
-            entries: HashMap::new(),
-            capacity: capacity.max(1),
-        }
-    }
-
-    /// Count `size_bytes` moved for `id` at `now`. A new key in a full table first drops
-    /// expired keys, then the lightest one.
-    pub fn record(&mut self, id: RawId, size_bytes: u64, now: Instant) {
-        if let Some(e) = self.entries.get_mut(&id) {
-            e.size_bytes = e.weight_at(now) + size_bytes as f64;
-            e.frequency = e.frequency.saturating_add(1);
-            e.last_seen = now;
-            return;
-        }
-        if self.entries.len() >= self.capacity {
-            self.evict(now);
-        }
-        self.entries.insert(
-            id,
-            TopEntry {
-                size_bytes: size_bytes as f64,
-                frequency: 1,
-                last_seen: now,
-            },
-        );
-    }
-
-    /// Make room when full: drop expired keys, then the lighter half. Halving at once keeps
-    /// the cost amortised to O(log n) per recorded key instead of a scan per new key.
-    fn evict(&mut self, now: Instant) {
-        self.entries.retain(|_, e| !e.expired_at(now));
-        if self.entries.len() < self.capacity {
-            return;
-        }
-        let mut weights: Vec<f64> = self.entries.values().map(|e| e.weight_at(now)).collect();
-        let middle = weights.len() / 2;
-        let (_, cut, _) = weights.select_nth_unstable_by(middle, f64::total_cmp);
-        let cut = *cut;
-        self.entries.retain(|_, e| e.weight_at(now) > cut);
-    }
-
-    /// The live keys with their weight at `now`.
-    pub fn snapshot(&self, now: Instant) -> Vec<(RawId, u64, u64)> {
-        self.entries
-            .iter()
-            .filter(|(_, e)| !e.expired_at(now))
-            .map(|(k, e)| (*k, e.weight_at(now).round() as u64, e.frequency))
-            .collect()
-    }
-}
-
-/// `{"top_by_size": [{"id": hex, "size": bytes, "frequency": n}, ...]}`: every shard's
-/// keys merged, heaviest first, at most [`TOP_LENGTH_MAX`].
-pub fn top_json(node: &NodeShared) -> serde_json::Value {
-    let now = Instant::now();
-    let mut all: Vec<(RawId, u64, u64)> = Vec::new();
-    for c in &node.counters {
-        if let Ok(top) = c.top_keys.lock() {
-            all.extend(top.snapshot(now));
-        }
-    }
-    all.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)));
-    all.truncate(TOP_LENGTH_MAX);
-    let list: Vec<serde_json::Value> = all
-        .into_iter()
-        .map(|(id, size, frequency)| {
-            serde_json::json!({"id": id.to_hex(), "size": size, "frequency": frequency})
-        })
-        .collect();
-    serde_json::json!({ "top_by_size": list, "top_length": TOP_LENGTH_MAX,
-        "events_size": TOP_EVENTS_MAX, "period_in_seconds": TOP_PERIOD.as_secs() })
-}
 
 /// The monitor JSON: the sections `categories` selects (bits of [`category`]).
 pub fn monitor_json(node: &NodeShared, categories: u64) -> serde_json::Value {
@@ -249,7 +123,7 @@ pub fn monitor_json(node: &NodeShared, categories: u64) -> serde_json::Value {
         map.insert("procfs".into(), procfs_json());
     }
     if has(category::TOP) {
-        map.insert("top".into(), top_json(node));
+        map.insert("top".into(), super::top_keys::top_json(node));
     }
     doc
 }
@@ -351,41 +225,6 @@ fn answer(node: &NodeShared, stream: TcpStream) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn id(n: u8) -> RawId {
-        RawId::from_key(&[n])
-    }
-
-    #[test]
-    fn full_table_evicts_the_lighter_half_and_keeps_its_bound() {
-        let now = Instant::now();
-        let mut top = TopKeys::with_capacity(3);
-        for (n, size) in [(1, 100), (2, 5), (3, 300)] {
-            top.record(id(n), size, now);
-        }
-        top.record(id(4), 50, now);
-        let mut kept: Vec<u64> = top.snapshot(now).iter().map(|e| e.1).collect();
-        kept.sort_unstable();
-        // The lightest (5) went with the lighter half; the heaviest and the newcomer stay.
-        assert_eq!(kept, [50, 300]);
-        for n in 5..20 {
-            top.record(id(n), 1, now);
-            assert!(top.snapshot(now).len() <= 3);
-        }
-    }
-
-    #[test]
-    fn weight_halves_each_period_and_idle_keys_expire() {
-        let start = Instant::now();
-        let mut top = TopKeys::default();
-        top.record(id(1), 1000, start);
-        top.record(id(1), 1000, start);
-        assert_eq!(top.snapshot(start), [(id(1), 2000, 2)]);
-        assert_eq!(top.snapshot(start + TOP_PERIOD)[0].1, 1000);
-        assert!(top
-            .snapshot(start + TOP_PERIOD * (TOP_EXPIRY_PERIODS + 1))
-            .is_empty());
-    }
 
     #[test]
     fn http_paths_select_their_categories() {

@@ -1,7 +1,7 @@
 //! Node-wide facts shared by every shard: what was configured and resolved at start-up,
 //! plus per-shard counters that only their own shard writes (relaxed atomics, no locks).
 
-use super::monitor::TopKeys;
+use super::top_keys::TopKeys;
 use crate::config::NodeConfig;
 use crate::key::RawId;
 use crate::protocol::command;

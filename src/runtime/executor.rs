@@ -148,6 +148,26 @@ impl JoinHandle {
 /// # Panics
 /// When no runtime is running on this thread.
 pub fn spawn<F: Future<Output = ()> + 'static>(fut: F) -> JoinHandle {
+    spawn_boxed(Box::pin(fut))
+}
+
+/// Poll `fut` once right here, inside the caller's poll; when it is not done yet, spawn it
+/// (queued, so its next poll comes soon and registers the task's own waker: futures keep
+/// only the waker of their latest poll). A request that completes at once (a page-cache
+/// read, a buffered write) so never enters the task slab or the run queue.
+///
+/// # Panics
+/// When it must spawn and no runtime is running on this thread.
+pub fn run_or_spawn<F: Future<Output = ()> + 'static>(fut: F) {
+    let mut boxed: LocalFuture = Box::pin(fut);
+    let mut cx = Context::from_waker(Waker::noop());
+    if boxed.as_mut().poll(&mut cx).is_ready() {
+        return;
+    }
+    spawn_boxed(boxed);
+}
+
+fn spawn_boxed(future: LocalFuture) -> JoinHandle {
     EXECUTOR.with(|ex| {
         assert!(
             ex.active.get(),
@@ -157,7 +177,7 @@ pub fn spawn<F: Future<Output = ()> + 'static>(fut: F) -> JoinHandle {
         let mut tasks = ex.tasks.borrow_mut();
         let index = tasks.insert(TaskSlot {
             generation,
-            future: Some(Box::pin(fut)),
+            future: Some(future),
             queued: true,
             aborted: false,
         });

@@ -22,7 +22,7 @@ pub mod sync;
 mod time;
 mod unix;
 
-pub use executor::{block_on, spawn, JoinHandle};
+pub use executor::{block_on, run_or_spawn, spawn, JoinHandle};
 pub use file::UringFile;
 pub use net::{tcp_port_has_no_listener, TcpListener, TcpStream};
 pub use probe::probe;

@@ -1,0 +1,231 @@
+//! Top keys: each shard keeps at most [`TOP_EVENTS_MAX`] recently touched keys with their
+//! byte weight, halved every [`TOP_PERIOD`] of silence and dropped once idle for
+//! [`TOP_PERIOD`] × 4; a request merges the shards and lists the heaviest
+//! [`TOP_LENGTH_MAX`] as `top.top_by_size` (MONITOR_STAT category TOP).
+
+use super::state::NodeShared;
+use crate::blob::sync::IdHasher;
+use crate::key::RawId;
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+use std::time::{Duration, Instant};
+
+/// Keys one shard remembers for the top (the original's `events_size`).
+pub const TOP_EVENTS_MAX: usize = 1000;
+/// Entries listed in `top.top_by_size` (the original's `top_length`).
+pub const TOP_LENGTH_MAX: usize = 50;
+/// Half-life of a key's weight (the original's `period_in_seconds`, 300 s).
+pub const TOP_PERIOD: Duration = Duration::from_secs(300);
+/// Idle periods after which a key leaves the top.
+const TOP_EXPIRY_PERIODS: u32 = 4;
+
+/// One remembered key.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TopEntry {
+    /// Bytes moved for the key, decayed by age.
+    pub size_bytes: f64,
+    pub frequency: u64,
+    last_seen: Instant,
+}
+
+impl TopEntry {
+    fn weight_at(&self, now: Instant) -> f64 {
+        let periods =
+            now.saturating_duration_since(self.last_seen).as_secs_f64() / TOP_PERIOD.as_secs_f64();
+        self.size_bytes * 0.5f64.powf(periods)
+    }
+
+    fn expired_at(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.last_seen) > TOP_PERIOD * TOP_EXPIRY_PERIODS
+    }
+}
+
+/// A full table admits one new key in this many (see [`TopKeys::record`]).
+const TOP_ADMIT_ONE_IN: u64 = 8;
+
+/// One shard's recently hot keys; bounded to `capacity` entries.
+#[derive(Debug)]
+pub struct TopKeys {
+    entries: HashMap<RawId, TopEntry, BuildHasherDefault<IdHasher>>,
+    capacity: usize,
+    /// xorshift state of the admission sampling.
+    admit_state: u64,
+}
+
+impl Default for TopKeys {
+    fn default() -> Self {
+        TopKeys::with_capacity(TOP_EVENTS_MAX)
+    }
+}
+
+impl TopKeys {
+    pub fn with_capacity(capacity: usize) -> TopKeys {
+        TopKeys {
+            entries: HashMap::default(),
+            capacity: capacity.max(1),
+            admit_state: 0x9E37_79B9_7F4A_7C15,
+        }
+    }
+
+    /// Count `size_bytes` moved for `id` at `now`. Keys in the table are always counted.
+    /// While the table has room every new key enters; once it is full a new key enters
+    /// only one time in [`TOP_ADMIT_ONE_IN`] (then the expired and the lighter half leave):
+    /// a key touched often gets in within a few touches, while a stream of keys touched
+    /// once (a uniform workload over many keys) no longer churns the table on every request.
+    pub fn record(&mut self, id: RawId, size_bytes: u64, now: Instant) {
+        if let Some(e) = self.entries.get_mut(&id) {
+            e.size_bytes = e.weight_at(now) + size_bytes as f64;
+            e.frequency = e.frequency.saturating_add(1);
+            e.last_seen = now;
+            return;
+        }
+        if self.entries.len() >= self.capacity {
+            if !self.admit() {
+                return;
+            }
+            self.evict(now);
+        }
+        self.entries.insert(
+            id,
+            TopEntry {
+                size_bytes: size_bytes as f64,
+                frequency: 1,
+                last_seen: now,
+            },
+        );
+    }
+
+    fn admit(&mut self) -> bool {
+        let mut x = self.admit_state;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.admit_state = x;
+        x % TOP_ADMIT_ONE_IN == 0
+    }
+
+    /// Make room when full: drop expired keys, then the lighter half. Halving at once keeps
+    /// the cost amortised to O(log n) per recorded key instead of a scan per new key.
+    fn evict(&mut self, now: Instant) {
+        self.entries.retain(|_, e| !e.expired_at(now));
+        if self.entries.len() < self.capacity {
+            return;
+        }
+        let mut weights: Vec<f64> = self.entries.values().map(|e| e.weight_at(now)).collect();
+        let middle = weights.len() / 2;
+        let (_, cut, _) = weights.select_nth_unstable_by(middle, f64::total_cmp);
+        let cut = *cut;
+        self.entries.retain(|_, e| e.weight_at(now) > cut);
+    }
+
+    /// The live keys with their weight at `now`.
+    pub fn snapshot(&self, now: Instant) -> Vec<(RawId, u64, u64)> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| !e.expired_at(now))
+            .map(|(k, e)| (*k, e.weight_at(now).round() as u64, e.frequency))
+            .collect()
+    }
+}
+
+/// `{"top_by_size": [{"id": hex, "size": bytes, "frequency": n}, ...]}`: every shard's
+/// keys merged, heaviest first, at most [`TOP_LENGTH_MAX`].
+pub fn top_json(node: &NodeShared) -> serde_json::Value {
+    let now = Instant::now();
+    let mut all: Vec<(RawId, u64, u64)> = Vec::new();
+    for c in &node.counters {
+        if let Ok(top) = c.top_keys.lock() {
+            all.extend(top.snapshot(now));
+        }
+    }
+    all.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)));
+    all.truncate(TOP_LENGTH_MAX);
+    let list: Vec<serde_json::Value> = all
+        .into_iter()
+        .map(|(id, size, frequency)| {
+            serde_json::json!({"id": id.to_hex(), "size": size, "frequency": frequency})
+        })
+        .collect();
+    serde_json::json!({ "top_by_size": list, "top_length": TOP_LENGTH_MAX,
+        "events_size": TOP_EVENTS_MAX, "period_in_seconds": TOP_PERIOD.as_secs() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u32) -> RawId {
+        RawId::from_key(&n.to_le_bytes())
+    }
+
+    fn small_id(n: u8) -> RawId {
+        RawId::from_key(&[n])
+    }
+
+    #[test]
+    fn full_table_evicts_the_lighter_half_and_keeps_its_bound() {
+        let now = Instant::now();
+        let mut top = TopKeys::with_capacity(3);
+        for (n, size) in [(1, 100), (2, 5), (3, 300)] {
+            top.record(small_id(n), size, now);
+        }
+        // A full table admits a newcomer only now and then: offer it until it gets in.
+        for _ in 0..1000 {
+            if top.snapshot(now).iter().any(|e| e.0 == small_id(4)) {
+                break;
+            }
+            top.record(small_id(4), 50, now);
+        }
+        let mut kept: Vec<u64> = top.snapshot(now).iter().map(|e| e.1).collect();
+        kept.sort_unstable();
+        // The lightest (5) went with the lighter half; the heaviest and the newcomer stay.
+        assert_eq!(kept, [50, 300]);
+        for n in 5..20 {
+            top.record(small_id(n), 1, now);
+            assert!(top.snapshot(now).len() <= 3);
+        }
+    }
+
+    #[test]
+    fn weight_halves_each_period_and_idle_keys_expire() {
+        let start = Instant::now();
+        let mut top = TopKeys::default();
+        top.record(small_id(1), 1000, start);
+        top.record(small_id(1), 1000, start);
+        assert_eq!(top.snapshot(start), [(small_id(1), 2000, 2)]);
+        assert_eq!(top.snapshot(start + TOP_PERIOD)[0].1, 1000);
+        assert!(top
+            .snapshot(start + TOP_PERIOD * (TOP_EXPIRY_PERIODS + 1))
+            .is_empty());
+    }
+
+    #[test]
+    fn every_key_is_counted_while_the_table_has_room() {
+        let mut top = TopKeys::with_capacity(100);
+        let now = Instant::now();
+        for n in 0..100 {
+            top.record(id(n), 10, now);
+        }
+        top.record(id(7), 5, now);
+        let snap = top.snapshot(now);
+        assert_eq!(snap.len(), 100);
+        let seven = snap.iter().find(|(k, _, _)| *k == id(7)).unwrap();
+        assert_eq!((seven.1, seven.2), (15, 2));
+    }
+
+    #[test]
+    fn a_hot_key_enters_a_full_table_of_cold_keys_and_stays_on_top() {
+        let mut top = TopKeys::with_capacity(64);
+        let now = Instant::now();
+        for n in 0..10_000 {
+            top.record(id(n), 100, now);
+            if n % 4 == 0 {
+                top.record(id(u32::MAX), 100, now);
+            }
+        }
+        let snap = top.snapshot(now);
+        assert!(snap.len() <= 64);
+        let heaviest = snap.iter().max_by_key(|e| e.1).unwrap();
+        assert_eq!(heaviest.0, id(u32::MAX));
+    }
+}
