@@ -233,12 +233,79 @@ impl<F: IoFile> BlobLog<F> {
         ext: &ExtHeader,
     ) -> Result<Loc, BlobError> {
         let _busy = Busy::new(seg);
+        let mut flags = (u64::from(old.flags) & !record_flags::UNCOMMITTED) | record_flags::EXTHDR;
+        if plan.append {
+            flags |= record_flags::APPEND;
+        }
+        let new = Loc {
+            data_size: plan.new_user + EXT_HEADER_SIZE_BYTES,
+            flags: flags32(flags),
+            ..*old
+        };
+        if plan.offset == 0 && plan.new_user == data.len() as u64 {
+            self.overwrite_whole(seg, &new, data, ext).await?;
+        } else {
+            self.overwrite_part(seg, old, plan, data, ext).await?;
+            self.write_footer(seg, &new).await?;
+        }
+        // A same-size overwrite leaves the header and the index entry as they were.
+        if new != *old {
+            seg.write_header(&header_of(id, &new), new.index_slot)
+                .await?;
+            self.index.borrow_mut().insert(*id, new);
+        }
+        self.touch(seg);
+        Ok(new)
+    }
+
+    /// Replace the whole value of `new`'s record: every data byte is in hand, so the footer
+    /// is computed here (not read back) and, when it follows the data, goes out with it in
+    /// one write.
+    async fn overwrite_whole(
+        &self,
+        seg: &Segment<F>,
+        new: &Loc,
+        data: &Bytes,
+        ext: &ExtHeader,
+    ) -> Result<(), BlobError> {
+        let base = new.position + DISK_CONTROL_SIZE_BYTES;
+        let ext_bytes = ext.encode();
+        let mut parts = vec![Bytes::copy_from_slice(&ext_bytes), data.clone()];
+        let mut separate_footer = None;
+        if u64::from(new.flags) & record_flags::NOCSUM == 0 {
+            let mut whole = Vec::with_capacity(ext_bytes.len() + data.len());
+            whole.extend_from_slice(&ext_bytes);
+            whole.extend_from_slice(data);
+            let foot = footer::build(FooterKind::Crc32, &whole);
+            let foot_at = new.position + new.disk_size - foot.len() as u64;
+            if foot_at == base + new.data_size {
+                parts.push(Bytes::from(foot));
+            } else {
+                separate_footer = Some((foot, foot_at));
+            }
+        }
+        seg.write_data(parts, base).await?;
+        if let Some((foot, at)) = separate_footer {
+            seg.write_data(vec![Bytes::from(foot)], at).await?;
+        }
+        Ok(())
+    }
+
+    /// Write part of a value in place (at an offset, or shorter than what stays): the
+    /// bytes between the old end and the write become zeros; the footer is rebuilt after.
+    async fn overwrite_part(
+        &self,
+        seg: &Segment<F>,
+        old: &Loc,
+        plan: &Plan,
+        data: &Bytes,
+        ext: &ExtHeader,
+    ) -> Result<(), BlobError> {
         let base = old.position + DISK_CONTROL_SIZE_BYTES;
         let ext_bytes = Bytes::copy_from_slice(&ext.encode());
         let mut bufs = vec![ext_bytes];
         let mut at = base + EXT_HEADER_SIZE_BYTES;
         if plan.offset > plan.committed_user {
-            // Bytes between the old end and the write are zeros, not leftovers.
             let gap = usize::try_from(plan.offset - plan.committed_user).map_err(|_| too_big())?;
             seg.write_data(vec![Bytes::from(vec![0u8; gap])], at + plan.committed_user)
                 .await?;
@@ -251,22 +318,7 @@ impl<F: IoFile> BlobLog<F> {
             bufs.push(data.clone());
         }
         let start = if plan.offset == 0 { base } else { at };
-        seg.write_data(bufs, start).await?;
-        let mut flags = (u64::from(old.flags) & !record_flags::UNCOMMITTED) | record_flags::EXTHDR;
-        if plan.append {
-            flags |= record_flags::APPEND;
-        }
-        let new = Loc {
-            data_size: plan.new_user + EXT_HEADER_SIZE_BYTES,
-            flags: flags32(flags),
-            ..*old
-        };
-        self.write_footer(seg, &new).await?;
-        seg.write_header(&header_of(id, &new), new.index_slot)
-            .await?;
-        self.index.borrow_mut().insert(*id, new);
-        self.touch(seg);
-        Ok(new)
+        seg.write_data(bufs, start).await
     }
 
     async fn write_new_record(
