@@ -7,7 +7,7 @@ use super::reply::Frames;
 use super::shard::Shard;
 use crate::protocol::{split_frame, DecodeError, HEADER_SIZE_BYTES};
 use crate::runtime::{TcpListener, TcpStream};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::future::{select, Either};
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
@@ -178,7 +178,9 @@ async fn serve_connection(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr)
     let out = Rc::new(Outbox::default());
     crate::runtime::spawn(write_loop(shard.clone(), stream.clone(), out.clone()));
     let limit = shard.node.config.options.frame_payload_bytes_max;
-    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
+    // Frames are cut out of the receive buffer without a copy: each payload is a `Bytes`
+    // sharing it. Once every payload of a chunk is gone the space is reused.
+    let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut want = READ_CHUNK_BYTES;
     let joined = super::peers::ConnPeer::default();
     'conn: loop {
@@ -198,32 +200,27 @@ async fn serve_connection(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr)
                 break;
             }
         };
-        let mut used = 0usize;
         want = READ_CHUNK_BYTES;
         loop {
-            let rest = buf.get(used..).unwrap_or(&[]);
-            match split_frame(rest, limit) {
-                Ok((frame, n)) => {
-                    used += n;
-                    let header = frame.header;
-                    let payload = Bytes::copy_from_slice(frame.payload);
-                    out.wait_for_room().await;
-                    if !dispatch_frame(&shard, &out, &joined, header, payload) {
-                        break 'conn;
-                    }
-                }
+            let (header, frame_bytes) = match split_frame(&buf, limit) {
+                Ok((frame, n)) => (frame.header, n),
                 Err(DecodeError::Incomplete { needed }) => {
                     want = want.max(needed);
                     break;
                 }
                 Err(e) => {
                     tracing::warn!(%peer, shard = shard.index, "closing connection: {e}");
-                    reject_frame(&out, rest);
+                    reject_frame(&out, &buf);
                     break 'conn;
                 }
+            };
+            let mut frame = buf.split_to(frame_bytes);
+            let payload = frame.split_off(HEADER_SIZE_BYTES.min(frame.len())).freeze();
+            out.wait_for_room().await;
+            if !dispatch_frame(&shard, &out, &joined, header, payload) {
+                break 'conn;
             }
         }
-        buf.drain(..used);
     }
     super::peers::connection_closed(&shard, &joined);
     out.close();

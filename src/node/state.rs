@@ -16,6 +16,9 @@ pub mod backend_state {
     pub const ENABLED: i32 = 1;
 }
 
+/// Once a shard's top-keys table is full, one IO request in this many is counted in it.
+pub const TOP_SAMPLE_ONE_IN: u64 = 8;
+
 /// Highest command number counted per shard.
 pub const COMMAND_SLOTS: usize = 32;
 
@@ -33,6 +36,9 @@ pub struct ShardCounters {
     pub keys_served: AtomicU64,
     /// Recently hot keys; locked by this shard per IO and by the monitor to copy.
     pub top_keys: Mutex<TopKeys>,
+    /// The top-keys table is full: requests are sampled (see [`Self::note_key`]).
+    top_full: AtomicBool,
+    top_tick: AtomicU64,
 }
 
 impl Default for ShardCounters {
@@ -45,6 +51,8 @@ impl Default for ShardCounters {
             bytes_out: AtomicU64::new(0),
             keys_served: AtomicU64::new(0),
             top_keys: Mutex::new(TopKeys::default()),
+            top_full: AtomicBool::new(false),
+            top_tick: AtomicU64::new(0),
         }
     }
 }
@@ -58,10 +66,23 @@ impl ShardCounters {
 
     /// Count `size_bytes` moved for `id` in the top keys. Only this shard writes the table;
     /// the monitor reads it now and then. The shard never waits for it: while the monitor
-    /// holds it, the sample is dropped (`try_lock`).
+    /// holds it, the sample is dropped (`try_lock`). While the table has room every request
+    /// is counted; once it is full one request in [`TOP_SAMPLE_ONE_IN`] is, standing for
+    /// that many (the top is a statistic of heavy keys, not an exact count).
     pub fn note_key(&self, id: &RawId, size_bytes: u64) {
+        let mut times = 1;
+        if self.top_full.load(Ordering::Relaxed) {
+            // Only this shard writes the tick: a load and a store, no read-modify-write.
+            let tick = self.top_tick.load(Ordering::Relaxed).wrapping_add(1);
+            self.top_tick.store(tick, Ordering::Relaxed);
+            if tick % TOP_SAMPLE_ONE_IN != 0 {
+                return;
+            }
+            times = TOP_SAMPLE_ONE_IN;
+        }
         if let Ok(mut top) = self.top_keys.try_lock() {
-            top.record(*id, size_bytes, Instant::now());
+            top.record_times(*id, size_bytes, times, Instant::now());
+            self.top_full.store(top.is_full(), Ordering::Relaxed);
         }
     }
 

@@ -72,10 +72,17 @@ impl TopKeys {
     /// only one time in [`TOP_ADMIT_ONE_IN`] (then the expired and the lighter half leave):
     /// a key touched often gets in within a few touches, while a stream of keys touched
     /// once (a uniform workload over many keys) no longer churns the table on every request.
+    #[cfg(test)]
     pub fn record(&mut self, id: RawId, size_bytes: u64, now: Instant) {
+        self.record_times(id, size_bytes, 1, now);
+    }
+
+    /// [`Self::record`] standing for `times` requests of `size_bytes` each (a sample).
+    pub fn record_times(&mut self, id: RawId, size_bytes: u64, times: u64, now: Instant) {
+        let size_bytes = size_bytes.saturating_mul(times);
         if let Some(e) = self.entries.get_mut(&id) {
             e.size_bytes = e.weight_at(now) + size_bytes as f64;
-            e.frequency = e.frequency.saturating_add(1);
+            e.frequency = e.frequency.saturating_add(times);
             e.last_seen = now;
             return;
         }
@@ -89,10 +96,15 @@ impl TopKeys {
             id,
             TopEntry {
                 size_bytes: size_bytes as f64,
-                frequency: 1,
+                frequency: times,
                 last_seen: now,
             },
         );
+    }
+
+    /// Whether a new key must be sampled in (see [`Self::record`]).
+    pub fn is_full(&self) -> bool {
+        self.entries.len() >= self.capacity
     }
 
     fn admit(&mut self) -> bool {
@@ -111,11 +123,19 @@ impl TopKeys {
         if self.entries.len() < self.capacity {
             return;
         }
-        let mut weights: Vec<f64> = self.entries.values().map(|e| e.weight_at(now)).collect();
-        let middle = weights.len() / 2;
-        let (_, cut, _) = weights.select_nth_unstable_by(middle, f64::total_cmp);
+        // Weights in iteration order; the map is not changed before the `retain` below, which
+        // visits the entries in the same order.
+        let weights: Vec<f64> = self.entries.values().map(|e| e.weight_at(now)).collect();
+        let mut sorted = weights.clone();
+        let middle = sorted.len() / 2;
+        let (_, cut, _) = sorted.select_nth_unstable_by(middle, f64::total_cmp);
         let cut = *cut;
-        self.entries.retain(|_, e| e.weight_at(now) > cut);
+        let mut i = 0;
+        self.entries.retain(|_, _| {
+            let keep = weights.get(i).is_some_and(|w| *w > cut);
+            i += 1;
+            keep
+        });
     }
 
     /// The live keys with their weight at `now`.

@@ -275,7 +275,7 @@ impl TcpStream {
     /// Read into the spare capacity after `buf.len()`, extend `buf.len()` by the bytes read
     /// and return their count; 0 means end of stream. A buffer without spare capacity is
     /// an `InvalidInput` error. The buffer comes back in every case.
-    pub async fn read(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+    pub async fn read<B: RecvBuf>(&self, buf: B) -> (io::Result<usize>, B) {
         recv_into(&self.socket, buf).await
     }
 
@@ -373,14 +373,60 @@ impl TcpStream {
     }
 }
 
+/// A growable byte buffer a receive fills after its current length: `Vec<u8>`, or
+/// `BytesMut` when the caller hands out frames of it without copying.
+pub trait RecvBuf: 'static {
+    fn filled_len(&self) -> usize;
+    fn capacity_bytes(&self) -> usize;
+    fn base_ptr(&mut self) -> *mut u8;
+    /// Set the length to `len`.
+    ///
+    /// # Safety
+    /// `len <= capacity_bytes()` and every byte below `len` is initialised.
+    unsafe fn set_filled_len(&mut self, len: usize);
+}
+
+impl RecvBuf for Vec<u8> {
+    fn filled_len(&self) -> usize {
+        self.len()
+    }
+    fn capacity_bytes(&self) -> usize {
+        self.capacity()
+    }
+    fn base_ptr(&mut self) -> *mut u8 {
+        self.as_mut_ptr()
+    }
+    unsafe fn set_filled_len(&mut self, len: usize) {
+        // SAFETY: the caller's contract is `set_len`'s.
+        unsafe { self.set_len(len) }
+    }
+}
+
+impl RecvBuf for bytes::BytesMut {
+    fn filled_len(&self) -> usize {
+        self.len()
+    }
+    fn capacity_bytes(&self) -> usize {
+        self.capacity()
+    }
+    fn base_ptr(&mut self) -> *mut u8 {
+        self.as_mut_ptr()
+    }
+    unsafe fn set_filled_len(&mut self, len: usize) {
+        // SAFETY: the caller's contract is `set_len`'s.
+        unsafe { self.set_len(len) }
+    }
+}
+
 /// One `Recv` into the spare capacity of `buf` on any stream socket (TCP or unix), keeping
-/// the socket alive until the kernel is done with it. See [`TcpStream::read`].
-pub(super) async fn recv_into<S: AsRawFd + 'static>(
+/// the socket alive until the kernel is done with it. See [`TcpStream::read`]. The heap
+/// memory of either buffer type stays put while the buffer value moves into the op.
+pub(super) async fn recv_into<S: AsRawFd + 'static, B: RecvBuf>(
     socket: &Rc<S>,
-    mut buf: Vec<u8>,
-) -> (io::Result<usize>, Vec<u8>) {
-    let filled = buf.len();
-    let spare = u32::try_from(buf.capacity() - filled).unwrap_or(u32::MAX);
+    mut buf: B,
+) -> (io::Result<usize>, B) {
+    let filled = buf.filled_len();
+    let spare = u32::try_from(buf.capacity_bytes() - filled).unwrap_or(u32::MAX);
     if spare == 0 {
         let err = io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -389,7 +435,7 @@ pub(super) async fn recv_into<S: AsRawFd + 'static>(
         return (Err(err), buf);
     }
     // SAFETY: `filled <= capacity`, so the pointer stays inside the allocation.
-    let ptr = unsafe { buf.as_mut_ptr().add(filled) };
+    let ptr = unsafe { buf.base_ptr().add(filled) };
     let entry = opcode::Recv::new(types::Fd(socket.as_raw_fd()), ptr, spare).build();
     // SAFETY: the entry points into `buf`'s heap allocation, owned by the op.
     let op = match unsafe { Op::submit(entry, (buf, Rc::clone(socket))) } {
@@ -399,9 +445,9 @@ pub(super) async fn recv_into<S: AsRawFd + 'static>(
     let (result, (mut buf, _)) = op.await;
     match cqe_result(result) {
         Ok(n) => {
-            let n = (n as usize).min(buf.capacity() - filled);
+            let n = (n as usize).min(buf.capacity_bytes() - filled);
             // SAFETY: the kernel initialised `n` bytes after `filled`, within capacity.
-            unsafe { buf.set_len(filled + n) };
+            unsafe { buf.set_filled_len(filled + n) };
             (Ok(n), buf)
         }
         Err(e) => (Err(e), buf),
