@@ -279,16 +279,7 @@ fn dispatch_frame(
             keep_open
         }
         dispatch::Immediate::Async => {
-            let shard = shard.clone();
-            let out = out.clone();
-            out.request_started();
-            shard.request_started();
-            crate::runtime::run_or_spawn(async move {
-                let frames = dispatch::execute(&shard, &out, header, payload).await;
-                out.push(frames);
-                out.request_finished();
-                shard.request_finished();
-            });
+            dispatch::start(shard, out, header, payload);
             true
         }
     }

@@ -10,6 +10,7 @@ use super::{control, exec, handshake, io_ops};
 use crate::protocol::{cmd_flags, command, errno, CmdHeader};
 use crate::routing::shard_of;
 use bytes::Bytes;
+use std::future::Future;
 use std::rc::Rc;
 
 /// What the receiving shard can do with a request right away.
@@ -69,6 +70,58 @@ pub fn immediate(shard: &Rc<Shard>, header: &CmdHeader, payload: &[u8]) -> Immed
         }
     };
     Immediate::Done(frames, keep_open)
+}
+
+/// Start a backend request (one [`immediate`] answered `Async`): run it right away and
+/// queue its frames on `out` when it completes at once, else as a task. A single-key
+/// command for a key this shard owns gets a future of its own command only, which is much
+/// smaller than [`execute`]'s.
+pub fn start(shard: &Rc<Shard>, out: &Rc<Outbox>, header: CmdHeader, payload: Bytes) {
+    out.request_started();
+    shard.request_started();
+    let local = shard_of(&header.id, shard.node.shard_count) == shard.index;
+    match header.cmd {
+        command::READ if local => run(shard, out, io_ops::read_key(shard.clone(), header, payload)),
+        command::WRITE if local => {
+            run(
+                shard,
+                out,
+                io_ops::write_key(shard.clone(), header, payload),
+            );
+        }
+        command::LOOKUP if local => {
+            run(
+                shard,
+                out,
+                io_ops::lookup_key(shard.clone(), header, payload),
+            );
+        }
+        command::DEL if local => {
+            run(
+                shard,
+                out,
+                io_ops::remove_key(shard.clone(), header, payload),
+            );
+        }
+        _ => {
+            let (s, o) = (shard.clone(), out.clone());
+            run(
+                shard,
+                out,
+                async move { execute(&s, &o, header, payload).await },
+            );
+        }
+    }
+}
+
+fn run<Fut: Future<Output = Frames> + 'static>(shard: &Rc<Shard>, out: &Rc<Outbox>, request: Fut) {
+    let (shard, out) = (shard.clone(), out.clone());
+    crate::runtime::run_or_spawn(async move {
+        let frames = request.await;
+        out.push(frames);
+        out.request_finished();
+        shard.request_finished();
+    });
 }
 
 /// Run a backend command (or a node-wide control) and return its final frames. A command

@@ -20,40 +20,85 @@ use sha2::{Digest, Sha512};
 use std::rc::Rc;
 
 /// Serve a single-key command on the shard that owns the key.
-pub async fn single_key(shard: &Rc<Shard>, mut header: CmdHeader, payload: Bytes) -> Frames {
+pub async fn single_key(shard: &Rc<Shard>, header: CmdHeader, payload: Bytes) -> Frames {
+    let shard = shard.clone();
+    match header.cmd {
+        command::LOOKUP => lookup_key(shard, header, payload).await,
+        command::WRITE => write_key(shard, header, payload).await,
+        command::READ => read_key(shard, header, payload).await,
+        command::DEL => remove_key(shard, header, payload).await,
+        _ => {
+            let mut frames = Frames::new();
+            frames.error(&header, errno::ENOTSUP);
+            frames
+        }
+    }
+}
+
+// One function per command, so that a request's future holds only its own command's
+// state (a READ does not carry the size of a WRITE).
+
+/// READ on the owning shard.
+pub async fn read_key(shard: Rc<Shard>, mut header: CmdHeader, payload: Bytes) -> Frames {
     let mut frames = Frames::new();
-    let log = match local_log(shard, &header) {
-        Ok(log) => log,
-        Err(status) => {
-            frames.error(&header, status);
-            return frames;
-        }
+    header.flags &= !cmd_flags::NEED_ACK;
+    let result = match local_log(&shard, &header) {
+        Ok(log) => read(&log, &header, &payload, &mut frames).await,
+        Err(status) => Err(status),
     };
-    let result = match header.cmd {
-        command::LOOKUP => {
-            header.flags &= !cmd_flags::NEED_ACK;
-            lookup(shard, &log, &header, &mut frames).await
-        }
-        command::WRITE => write(shard, &log, &mut header, &payload, &mut frames).await,
-        command::READ => {
-            header.flags &= !cmd_flags::NEED_ACK;
-            read(&log, &header, &payload, &mut frames).await
-        }
-        command::DEL => remove(shard, &log, &header).await,
-        _ => Err(errno::ENOTSUP),
+    finish(&shard, &header, payload.len(), result, frames)
+}
+
+/// WRITE on the owning shard.
+pub async fn write_key(shard: Rc<Shard>, mut header: CmdHeader, payload: Bytes) -> Frames {
+    let mut frames = Frames::new();
+    let result = match local_log(&shard, &header) {
+        Ok(log) => write(&shard, &log, &mut header, &payload, &mut frames).await,
+        Err(status) => Err(status),
     };
+    finish(&shard, &header, payload.len(), result, frames)
+}
+
+/// LOOKUP on the owning shard.
+pub async fn lookup_key(shard: Rc<Shard>, mut header: CmdHeader, payload: Bytes) -> Frames {
+    let mut frames = Frames::new();
+    header.flags &= !cmd_flags::NEED_ACK;
+    let result = match local_log(&shard, &header) {
+        Ok(log) => lookup(&shard, &log, &header, &mut frames).await,
+        Err(status) => Err(status),
+    };
+    finish(&shard, &header, payload.len(), result, frames)
+}
+
+/// DEL on the owning shard.
+pub async fn remove_key(shard: Rc<Shard>, header: CmdHeader, payload: Bytes) -> Frames {
+    let result = match local_log(&shard, &header) {
+        Ok(log) => remove(&shard, &log, &header).await,
+        Err(status) => Err(status),
+    };
+    finish(&shard, &header, payload.len(), result, Frames::new())
+}
+
+/// Close a single-key transaction: count it, then the final ack or the error.
+fn finish(
+    shard: &Shard,
+    header: &CmdHeader,
+    payload_bytes: usize,
+    result: Result<(), i32>,
+    mut frames: Frames,
+) -> Frames {
     if result.is_ok() && matches!(header.cmd, command::WRITE | command::READ) {
-        let data_bytes = payload.len().saturating_sub(IO_ATTR_SIZE_BYTES) as u64;
+        let data_bytes = payload_bytes.saturating_sub(IO_ATTR_SIZE_BYTES) as u64;
         shard.counters().note_key(&header.id, data_bytes);
     }
     match result {
-        Ok(()) => frames.ack(&header, 0),
+        Ok(()) => frames.ack(header, 0),
         Err(status) => {
             shard
                 .counters()
                 .errors
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            frames.error(&header, status);
+            frames.error(header, status);
         }
     }
     frames
