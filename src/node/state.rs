@@ -36,7 +36,7 @@ pub struct ShardCounters {
     pub keys_served: AtomicU64,
     /// Recently hot keys; locked by this shard per IO and by the monitor to copy.
     pub top_keys: Mutex<TopKeys>,
-    /// The top-keys table is full: requests are sampled (see [`Self::note_key`]).
+    /// The top-keys table is half full: requests are sampled (see [`Self::note_key`]).
     top_full: AtomicBool,
     top_tick: AtomicU64,
 }
@@ -66,8 +66,8 @@ impl ShardCounters {
 
     /// Count `size_bytes` moved for `id` in the top keys. Only this shard writes the table;
     /// the monitor reads it now and then. The shard never waits for it: while the monitor
-    /// holds it, the sample is dropped (`try_lock`). While the table has room every request
-    /// is counted; once it is full one request in [`TOP_SAMPLE_ONE_IN`] is, standing for
+    /// holds it, the sample is dropped (`try_lock`). While the table is under half full every request
+    /// is counted; once it is half full one request in [`TOP_SAMPLE_ONE_IN`] is, standing for
     /// that many (the top is a statistic of heavy keys, not an exact count).
     pub fn note_key(&self, id: &RawId, size_bytes: u64) {
         let mut times = 1;
@@ -82,7 +82,7 @@ impl ShardCounters {
         }
         if let Ok(mut top) = self.top_keys.try_lock() {
             top.record_times(*id, size_bytes, times, Instant::now());
-            self.top_full.store(top.is_full(), Ordering::Relaxed);
+            self.top_full.store(top.is_crowded(), Ordering::Relaxed);
         }
     }
 

@@ -102,9 +102,10 @@ impl TopKeys {
         );
     }
 
-    /// Whether a new key must be sampled in (see [`Self::record`]).
-    pub fn is_full(&self) -> bool {
-        self.entries.len() >= self.capacity
+    /// At least half full: the table has seen more keys than it keeps (an eviction leaves
+    /// it half full), so its owner may sample requests (see `ShardCounters::note_key`).
+    pub fn is_crowded(&self) -> bool {
+        self.entries.len() >= self.capacity / 2
     }
 
     fn admit(&mut self) -> bool {
