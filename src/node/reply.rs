@@ -9,16 +9,22 @@
 
 use crate::protocol::{cmd_flags, CmdHeader, HEADER_SIZE_BYTES};
 use bytes::{BufMut, Bytes, BytesMut};
+use smallvec::SmallVec;
+
+/// Parts most transactions need (a reply head and its data); more spill to the heap.
+pub const INLINE_PARTS: usize = 2;
 
 /// Encoded frames ready for the socket, in order.
 #[derive(Debug, Default)]
 pub struct Frames {
-    pub parts: Vec<Bytes>,
+    pub parts: SmallVec<[Bytes; INLINE_PARTS]>,
 }
 
 impl Frames {
     pub fn new() -> Self {
-        Self { parts: Vec::new() }
+        Self {
+            parts: SmallVec::new(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
