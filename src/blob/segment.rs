@@ -173,11 +173,28 @@ impl<F: IoFile> Segment<F> {
             .map_err(|e| BlobError::io(&self.path, e))
     }
 
+    /// `len` bytes of the data file at `offset` (the caller bounded `len`).
     pub async fn read_data(&self, len: u64, offset: u64) -> Result<Vec<u8>, BlobError> {
         let len = usize::try_from(len).map_err(|_| BlobError::Invalid("read too large"))?;
-        let (res, buf) = self.data.read_exact_at(vec![0u8; len], offset).await;
+        let mut bufs = self
+            .read_vectored(vec![Vec::with_capacity(len)], offset)
+            .await?;
+        match bufs.pop() {
+            Some(buf) if buf.len() == len => Ok(buf),
+            _ => Err(BlobError::Invalid("short vectored read")),
+        }
+    }
+
+    /// Fill the spare capacity of `bufs` in order from `offset` of the data file (see
+    /// [`IoFile::read_vectored_at`]).
+    pub async fn read_vectored(
+        &self,
+        bufs: Vec<Vec<u8>>,
+        offset: u64,
+    ) -> Result<Vec<Vec<u8>>, BlobError> {
+        let (res, bufs) = self.data.read_vectored_at(bufs, offset).await;
         res.map_err(|e| BlobError::io(&self.path, e))?;
-        Ok(buf)
+        Ok(bufs)
     }
 
     /// Write a record header to the data file and to its index entry.
