@@ -22,6 +22,7 @@ pub mod ext_header;
 pub mod footer;
 pub mod hot_index;
 pub mod index;
+pub mod key_hash;
 pub mod murmur;
 pub mod segment;
 pub mod sync;
