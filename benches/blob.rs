@@ -122,9 +122,9 @@ fn append_group_commit(dir: &Path, writers: u64, per_writer: u64) {
     let n = writers * per_writer;
     let ours = per_s(n, t);
     let stats = log.stats();
-    let rounds = stats.fsyncs / 2;
+    let rounds = stats.sync_rounds;
     let mut f = File::create(dir.join("serial")).unwrap();
-    let serial_n = 200u64;
+    let serial_n = 500u64;
     let value = vec![7u8; VALUE_BYTES];
     let t = Instant::now();
     for _ in 0..serial_n {
@@ -134,7 +134,8 @@ fn append_group_commit(dir: &Path, writers: u64, per_writer: u64) {
     let base = per_s(serial_n, t);
     println!(
         "append 4KiB sync=0, {writers} writers: {ours:.0} writes/s, {:.1} writes per sync round \
-         ({} fdatasync calls for {n} writes); write+fdatasync per write {base:.0}/s; ratio {:.2}",
+         ({} fdatasync calls in {rounds} rounds for {n} writes); write+fdatasync per write \
+         {base:.0}/s over {serial_n}; ratio {:.2}",
         n as f64 / rounds.max(1) as f64,
         stats.fsyncs,
         ours / base
@@ -280,7 +281,7 @@ fn main() {
     if only == "append" {
         return;
     }
-    append_group_commit(p, 64, 20);
+    append_group_commit(p, 64, 100);
     read_cached(p, 10_000, 50_000, 5);
     if only != "quick" {
         index_load(p, 1_000_000, true);

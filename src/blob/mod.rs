@@ -133,6 +133,8 @@ pub struct BlobStats {
     pub writes: u64,
     /// fdatasync calls since open.
     pub fsyncs: u64,
+    /// Group-commit (and explicit) sync rounds since open.
+    pub sync_rounds: u64,
 }
 
 /// What a defrag pass did.
