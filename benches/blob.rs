@@ -1,5 +1,6 @@
 //! Blob log benchmarks against plain-syscall baselines. Short runs; prints one line per
-//! measurement with the ratio to its baseline. `cargo bench --bench blob`.
+//! measurement with the ratio to its baseline. `cargo bench --bench blob [-- PART]`, PART one
+//! of `append`, `commit`, `read`, `load`, `quick` (no index-size and load measurements).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use bytes::Bytes;
@@ -102,7 +103,8 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 fn append_group_commit(dir: &Path, writers: u64, per_writer: u64) {
-    let log = Rc::new(open(&dir.join("g"), 0));
+    let sub = tempfile::tempdir_in(dir.join("g")).unwrap();
+    let log = Rc::new(open(sub.path(), 0));
     let mut pool = LocalPool::new();
     let t = Instant::now();
     for w in 0..writers {
@@ -274,8 +276,23 @@ fn main() {
         std::fs::create_dir_all(p.join(sub)).unwrap();
     }
     let only = std::env::args().nth(1).unwrap_or_default();
-    if only != "quick" && only != "append" {
+    if only.is_empty() {
         resident_per_key(1_000_000);
+    }
+    if only == "read" {
+        read_cached(p, 10_000, 50_000, 5);
+        return;
+    }
+    if only == "load" {
+        index_load(p, 1_000_000, true);
+        index_load(p, 1_000_000, false);
+        return;
+    }
+    if only == "commit" {
+        for _ in 0..3 {
+            append_group_commit(p, 64, 100);
+        }
+        return;
     }
     append_no_sync(p, 20_000, 5);
     if only == "append" {

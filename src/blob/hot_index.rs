@@ -264,6 +264,14 @@ impl HotIndex {
         }
     }
 
+    /// Give back the entry array's spare capacity when it is more than an eighth of the
+    /// live part (a loaded table grown by doubling); the slot table stays as it is.
+    pub fn shrink_entries(&mut self) {
+        if self.entries.capacity() > self.entries.len() + self.entries.len() / 8 {
+            self.entries.shrink_to_fit();
+        }
+    }
+
     /// Bytes held (capacity, not only the live part).
     pub fn allocated_bytes(&self) -> usize {
         self.entries.capacity() * std::mem::size_of::<Entry>() + self.slots.capacity() * 8

@@ -264,6 +264,11 @@ impl KeyIndex {
         losers
     }
 
+    /// After a bulk load: give back the spare capacity the hot table grew into.
+    pub fn shrink_after_load(&mut self) {
+        self.hot.shrink_entries();
+    }
+
     /// Bytes held by the index structures (capacity, not only the live part).
     pub fn allocated_bytes(&self) -> usize {
         let slot = std::mem::size_of::<(RawId, Loc)>();

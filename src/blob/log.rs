@@ -107,6 +107,7 @@ impl<F: IoFile> BlobLog<F> {
             log.files.borrow_mut().insert(num, seg);
         }
         log.settle_duplicates(&mut stale);
+        log.index.borrow_mut().shrink_after_load();
         if !log.opts.read_only {
             if fresh {
                 segment::sync_dir(&log.opts.data_prefix)?;

@@ -66,7 +66,7 @@ pub unsafe fn mark_filled(bufs: &mut [Vec<u8>]) {
 /// A blocking `preadv` of the whole spare capacity of `bufs` from `offset`.
 pub fn preadv_all(fd: i32, bufs: &mut [Vec<u8>], offset: u64) -> std::io::Result<()> {
     let total = spare_total(bufs);
-    let mut iovecs = Vec::with_capacity(bufs.len());
+    let mut iovecs = Vec::new();
     let mut done = 0usize;
     while done < total {
         spare_iovecs(bufs, done, &mut iovecs);
