@@ -144,6 +144,64 @@ fn append_group_commit(dir: &Path, writers: u64, per_writer: u64) {
     );
 }
 
+/// The same group commit on the node's backend (io_uring): writers keep writing while a
+/// round's fdatasync is in flight.
+fn append_group_commit_uring(dir: &Path, writers: u64, per_writer: u64) {
+    use elliptics::blob::sync::Event;
+    use elliptics::runtime::{self, UringFile};
+    if runtime::probe().is_err() {
+        println!("append 4KiB sync=0 on io_uring: skipped (no io_uring here)");
+        return;
+    }
+    let sub = tempfile::tempdir_in(dir.join("g")).unwrap();
+    let mut o = BlobOptions::new(sub.path().join("data"));
+    o.sync_s = 0;
+    o.blob_size_bytes = 256 << 20;
+    let n = writers * per_writer;
+    let (ours, stats) = runtime::block_on(256, async move {
+        let log = Rc::new(BlobLog::<UringFile>::open(o).await.unwrap());
+        let done = Rc::new((std::cell::Cell::new(0u64), Event::default()));
+        let t = Instant::now();
+        for w in 0..writers {
+            let (log, done) = (log.clone(), done.clone());
+            runtime::spawn(async move {
+                let value = Bytes::from(vec![7u8; VALUE_BYTES]);
+                for i in 0..per_writer {
+                    log.write(&io(w * 1_000_000 + i), value.clone())
+                        .await
+                        .unwrap();
+                }
+                done.0.set(done.0.get() + 1);
+                done.1.notify();
+            });
+        }
+        while done.0.get() < writers {
+            let seen = done.1.generation();
+            done.1.wait(seen).await;
+        }
+        (per_s(n, t), log.stats())
+    })
+    .unwrap();
+    let mut f = File::create(dir.join("serial-uring")).unwrap();
+    let serial_n = 500u64;
+    let value = vec![7u8; VALUE_BYTES];
+    let t = Instant::now();
+    for _ in 0..serial_n {
+        f.write_all(&value).unwrap();
+        f.sync_data().unwrap();
+    }
+    let base = per_s(serial_n, t);
+    println!(
+        "append 4KiB sync=0 on io_uring, {writers} writers: {ours:.0} writes/s, {:.1} writes per \
+         sync round ({} fdatasync calls in {} rounds); write+fdatasync per write {base:.0}/s; \
+         ratio {:.2}",
+        n as f64 / stats.sync_rounds.max(1) as f64,
+        stats.fsyncs,
+        stats.sync_rounds,
+        ours / base
+    );
+}
+
 fn read_cached(dir: &Path, n: u64, reads: u64, rounds: u32) {
     let value = Bytes::from(vec![9u8; VALUE_BYTES]);
     let log = open(&dir.join("r"), 3600);
@@ -291,6 +349,7 @@ fn main() {
     if only == "commit" {
         for _ in 0..3 {
             append_group_commit(p, 64, 100);
+            append_group_commit_uring(p, 64, 100);
         }
         return;
     }
@@ -299,6 +358,7 @@ fn main() {
         return;
     }
     append_group_commit(p, 64, 100);
+    append_group_commit_uring(p, 64, 100);
     read_cached(p, 10_000, 50_000, 5);
     if only != "quick" {
         index_load(p, 1_000_000, true);
