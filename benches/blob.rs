@@ -1,5 +1,6 @@
 //! Blob log benchmarks against plain-syscall baselines. Short runs; prints one line per
-//! measurement with the ratio to its baseline. `cargo bench --bench blob`.
+//! measurement with the ratio to its baseline. `cargo bench --bench blob [-- PART]`, PART one
+//! of `append`, `commit`, `read`, `load`, `quick` (no index-size and load measurements).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use bytes::Bytes;
@@ -102,7 +103,8 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 fn append_group_commit(dir: &Path, writers: u64, per_writer: u64) {
-    let log = Rc::new(open(&dir.join("g"), 0));
+    let sub = tempfile::tempdir_in(dir.join("g")).unwrap();
+    let log = Rc::new(open(sub.path(), 0));
     let mut pool = LocalPool::new();
     let t = Instant::now();
     for w in 0..writers {
@@ -122,9 +124,9 @@ fn append_group_commit(dir: &Path, writers: u64, per_writer: u64) {
     let n = writers * per_writer;
     let ours = per_s(n, t);
     let stats = log.stats();
-    let rounds = stats.fsyncs / 2;
+    let rounds = stats.sync_rounds;
     let mut f = File::create(dir.join("serial")).unwrap();
-    let serial_n = 200u64;
+    let serial_n = 500u64;
     let value = vec![7u8; VALUE_BYTES];
     let t = Instant::now();
     for _ in 0..serial_n {
@@ -134,9 +136,68 @@ fn append_group_commit(dir: &Path, writers: u64, per_writer: u64) {
     let base = per_s(serial_n, t);
     println!(
         "append 4KiB sync=0, {writers} writers: {ours:.0} writes/s, {:.1} writes per sync round \
-         ({} fdatasync calls for {n} writes); write+fdatasync per write {base:.0}/s; ratio {:.2}",
+         ({} fdatasync calls in {rounds} rounds for {n} writes); write+fdatasync per write \
+         {base:.0}/s over {serial_n}; ratio {:.2}",
         n as f64 / rounds.max(1) as f64,
         stats.fsyncs,
+        ours / base
+    );
+}
+
+/// The same group commit on the node's backend (io_uring): writers keep writing while a
+/// round's fdatasync is in flight.
+fn append_group_commit_uring(dir: &Path, writers: u64, per_writer: u64) {
+    use elliptics::blob::sync::Event;
+    use elliptics::runtime::{self, UringFile};
+    if runtime::probe().is_err() {
+        println!("append 4KiB sync=0 on io_uring: skipped (no io_uring here)");
+        return;
+    }
+    let sub = tempfile::tempdir_in(dir.join("g")).unwrap();
+    let mut o = BlobOptions::new(sub.path().join("data"));
+    o.sync_s = 0;
+    o.blob_size_bytes = 256 << 20;
+    let n = writers * per_writer;
+    let (ours, stats) = runtime::block_on(256, async move {
+        let log = Rc::new(BlobLog::<UringFile>::open(o).await.unwrap());
+        let done = Rc::new((std::cell::Cell::new(0u64), Event::default()));
+        let t = Instant::now();
+        for w in 0..writers {
+            let (log, done) = (log.clone(), done.clone());
+            runtime::spawn(async move {
+                let value = Bytes::from(vec![7u8; VALUE_BYTES]);
+                for i in 0..per_writer {
+                    log.write(&io(w * 1_000_000 + i), value.clone())
+                        .await
+                        .unwrap();
+                }
+                done.0.set(done.0.get() + 1);
+                done.1.notify();
+            });
+        }
+        while done.0.get() < writers {
+            let seen = done.1.generation();
+            done.1.wait(seen).await;
+        }
+        (per_s(n, t), log.stats())
+    })
+    .unwrap();
+    let mut f = File::create(dir.join("serial-uring")).unwrap();
+    let serial_n = 500u64;
+    let value = vec![7u8; VALUE_BYTES];
+    let t = Instant::now();
+    for _ in 0..serial_n {
+        f.write_all(&value).unwrap();
+        f.sync_data().unwrap();
+    }
+    let base = per_s(serial_n, t);
+    println!(
+        "append 4KiB sync=0 on io_uring, {writers} writers: {ours:.0} writes/s, {:.1} writes per \
+         sync round ({} fdatasync calls in {} rounds); write+fdatasync per write {base:.0}/s; \
+         ratio {:.2}",
+        n as f64 / stats.sync_rounds.max(1) as f64,
+        stats.fsyncs,
+        stats.sync_rounds,
         ours / base
     );
 }
@@ -273,14 +334,31 @@ fn main() {
         std::fs::create_dir_all(p.join(sub)).unwrap();
     }
     let only = std::env::args().nth(1).unwrap_or_default();
-    if only != "quick" && only != "append" {
+    if only.is_empty() {
         resident_per_key(1_000_000);
+    }
+    if only == "read" {
+        read_cached(p, 10_000, 50_000, 5);
+        return;
+    }
+    if only == "load" {
+        index_load(p, 1_000_000, true);
+        index_load(p, 1_000_000, false);
+        return;
+    }
+    if only == "commit" {
+        for _ in 0..3 {
+            append_group_commit(p, 64, 100);
+            append_group_commit_uring(p, 64, 100);
+        }
+        return;
     }
     append_no_sync(p, 20_000, 5);
     if only == "append" {
         return;
     }
-    append_group_commit(p, 64, 20);
+    append_group_commit(p, 64, 100);
+    append_group_commit_uring(p, 64, 100);
     read_cached(p, 10_000, 50_000, 5);
     if only != "quick" {
         index_load(p, 1_000_000, true);

@@ -1,12 +1,20 @@
 //! Durability: group commit for `sync = 0` (writers waiting at the same time share one
 //! fdatasync round; one round in flight, later arrivals wait for the next) and the periodic
 //! sync for `sync = N`. A failed fdatasync poisons the log: writes answer -EIO until reopen.
+//!
+//! Under `sync = 0` the data file is the durable log: a round fdatasyncs the data files it
+//! touched, and their `.index` only when recovery could not rebuild the missing entries
+//! from the data file (see [`super::segment::Segment::note_index_append`]) or once a second.
 
 use super::error::BlobError;
 use super::log::BlobLog;
 use super::sync::YieldNow;
 use crate::io::IoFile;
 use std::time::Instant;
+
+/// Under `sync = 0` a file's `.index` is made durable at least this often while it is
+/// written, so that recovery walks at most this much of the data file.
+pub const INDEX_SYNC_INTERVAL_MS: u128 = 1000;
 
 impl<F: IoFile> BlobLog<F> {
     /// After a change numbered `seq`: with `sync_s == 0` wait until it is durable.
@@ -32,20 +40,33 @@ impl<F: IoFile> BlobLog<F> {
                 let seen = self.commit.round_done.generation();
                 self.commit.round_done.wait(seen).await;
             } else {
-                self.sync_round().await?;
+                self.sync_round(false).await?;
             }
         }
     }
 
-    /// One group-commit round: fdatasync every file changed since the last round.
-    async fn sync_round(&self) -> Result<(), BlobError> {
+    /// One group-commit round: fdatasync every file changed since the last round. With
+    /// `full` (explicit syncs) every `.index` too; else a file's `.index` only when its
+    /// data cannot rebuild it ([`super::segment::Segment::note_index_append`]) or it was last made durable
+    /// [`INDEX_SYNC_INTERVAL_MS`] ago, bounding what recovery walks.
+    async fn sync_round(&self, full: bool) -> Result<(), BlobError> {
         self.commit.in_flight.set(true);
+        self.sync_rounds.set(self.sync_rounds.get() + 1);
         let target = self.commit.written_seq.get();
         let dirty = std::mem::take(&mut *self.dirty.borrow_mut());
         let mut result = Ok(());
         for seg in dirty.values() {
-            self.fsyncs.set(self.fsyncs.get() + 2);
-            if let Err(e) = seg.sync_all().await {
+            let index_due = full
+                || seg.index_sync_needed.get()
+                || seg.index_synced_at.get().elapsed().as_millis() >= INDEX_SYNC_INTERVAL_MS;
+            let res = if index_due {
+                self.fsyncs.set(self.fsyncs.get() + 2);
+                seg.sync_all().await
+            } else {
+                self.fsyncs.set(self.fsyncs.get() + 1);
+                seg.sync_data_lazy_index().await
+            };
+            if let Err(e) = res {
                 self.commit.poisoned.set(true);
                 result = Err(e);
                 break;
@@ -69,7 +90,7 @@ impl<F: IoFile> BlobLog<F> {
             let seen = self.commit.round_done.generation();
             self.commit.round_done.wait(seen).await;
         }
-        self.sync_round().await?;
+        self.sync_round(true).await?;
         if self.read_only.get() {
             return Ok(());
         }

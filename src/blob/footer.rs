@@ -67,24 +67,87 @@ pub fn footer_size(data_bytes: u64) -> u64 {
 
 /// Build the footer over all `data` of a record.
 pub fn build(kind: FooterKind, data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(usize::try_from(footer_size(data.len() as u64)).unwrap_or(0));
-    for chunk in data.chunks(CHUNK_SIZE_BYTES as usize) {
-        out.extend_from_slice(&kind.hash(chunk).to_le_bytes());
-    }
-    if !data.is_empty() {
+    build_parts(kind, &[data])
+}
+
+/// [`build`] over data given in pieces, as if they were joined (no copy for crc32).
+pub fn build_parts(kind: FooterKind, parts: &[&[u8]]) -> Vec<u8> {
+    let total_bytes: usize = parts.iter().map(|p| p.len()).sum();
+    let mut out = Vec::with_capacity(usize::try_from(footer_size(total_bytes as u64)).unwrap_or(0));
+    let _: Result<(), ()> = for_each_chunk_hash(kind, parts, |h| {
+        out.extend_from_slice(&h.to_le_bytes());
+        Ok(())
+    });
+    if total_bytes > 0 {
         let total = kind.hash(&out);
         out.extend_from_slice(&total.to_le_bytes());
     }
     out
 }
 
+/// Call `f` with the hash of each 1 MiB chunk of the joined `parts`, in order; stops at
+/// the first error of `f`.
+fn for_each_chunk_hash<E>(
+    kind: FooterKind,
+    parts: &[&[u8]],
+    mut f: impl FnMut(u64) -> Result<(), E>,
+) -> Result<(), E> {
+    let chunk_bytes = CHUNK_SIZE_BYTES as usize;
+    let mut left_bytes: usize = parts.iter().map(|p| p.len()).sum();
+    let mut pieces = parts.iter().copied().filter(|p| !p.is_empty());
+    let mut current: &[u8] = &[];
+    let mut scratch = Vec::new();
+    while left_bytes > 0 {
+        let mut need = chunk_bytes.min(left_bytes);
+        left_bytes -= need;
+        let mut crc = crc32fast::Hasher::new();
+        let mut single: Option<&[u8]> = None;
+        scratch.clear();
+        let mut first = true;
+        while need > 0 {
+            if current.is_empty() {
+                match pieces.next() {
+                    Some(p) => current = p,
+                    None => break,
+                }
+            }
+            let take = need.min(current.len());
+            let (piece, rest) = current.split_at(take);
+            current = rest;
+            need -= take;
+            match kind {
+                FooterKind::Crc32 => crc.update(piece),
+                FooterKind::Murmur if first && need == 0 => single = Some(piece),
+                FooterKind::Murmur => scratch.extend_from_slice(piece),
+            }
+            first = false;
+        }
+        f(match kind {
+            FooterKind::Crc32 => u64::from(crc.finalize()),
+            FooterKind::Murmur => murmur64a(single.unwrap_or(&scratch), 0),
+        })?;
+    }
+    Ok(())
+}
+
 /// Verify the chunks of `data` (which starts at chunk `first_chunk` of the record) against
 /// the record's `footer`. Returns the index of the first bad chunk. A short `data` is
 /// allowed only for the record's last chunk.
 pub fn verify(kind: FooterKind, footer: &[u8], first_chunk: u64, data: &[u8]) -> Result<(), u64> {
+    verify_parts(kind, footer, first_chunk, &[data])
+}
+
+/// [`verify`] over data given in pieces, as if they were joined (no copy for crc32).
+pub fn verify_parts(
+    kind: FooterKind,
+    footer: &[u8],
+    first_chunk: u64,
+    parts: &[&[u8]],
+) -> Result<(), u64> {
     let n = footer.len() / 8;
+    let total_bytes: usize = parts.iter().map(|p| p.len()).sum();
     if n == 0 {
-        return if data.is_empty() {
+        return if total_bytes == 0 {
             Ok(())
         } else {
             Err(first_chunk)
@@ -96,17 +159,19 @@ pub fn verify(kind: FooterKind, footer: &[u8], first_chunk: u64, data: &[u8]) ->
     if total != kind.hash(slots).to_le_bytes() {
         return Err(first_chunk);
     }
-    for (i, chunk) in data.chunks(CHUNK_SIZE_BYTES as usize).enumerate() {
-        let idx = first_chunk + i as u64;
+    let mut idx = first_chunk;
+    for_each_chunk_hash(kind, parts, |got| {
         if idx >= chunks_in_footer {
             return Err(idx);
         }
         let off = usize::try_from(idx * 8).map_err(|_| idx)?;
         let slot = slots.get(off..off + 8).ok_or(idx)?;
-        if slot != kind.hash(chunk).to_le_bytes() {
+        if slot != got.to_le_bytes() {
             return Err(idx);
         }
-    }
+        idx += 1;
+        Ok(())
+    })?;
     Ok(())
 }
 
@@ -136,6 +201,33 @@ mod tests {
             let mut bad_footer = f.clone();
             bad_footer[0] ^= 1;
             assert!(verify(kind, &bad_footer, 2, &data[..10]).is_err());
+        }
+    }
+
+    #[test]
+    fn verify_over_pieces_matches_verify_over_the_joined_bytes() {
+        for kind in [FooterKind::Crc32, FooterKind::Murmur] {
+            let mut data: Vec<u8> = (0..(CHUNK_SIZE_BYTES as usize + 300))
+                .map(|i| (i % 251) as u8)
+                .collect();
+            let f = build(kind, &data);
+            let cut = |d: &[u8], a: usize, b: usize| -> Vec<Vec<u8>> {
+                vec![
+                    d[..a].to_vec(),
+                    d[a..b].to_vec(),
+                    Vec::new(),
+                    d[b..].to_vec(),
+                ]
+            };
+            for (a, b) in [(48, 4096), (0, CHUNK_SIZE_BYTES as usize + 1), (7, 8)] {
+                let parts = cut(&data, a, b);
+                let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+                assert_eq!(verify_parts(kind, &f, 0, &refs), Ok(()), "{a} {b}");
+            }
+            data[CHUNK_SIZE_BYTES as usize + 5] ^= 0x40;
+            let parts = cut(&data, 48, CHUNK_SIZE_BYTES as usize + 2);
+            let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+            assert_eq!(verify_parts(kind, &f, 0, &refs), Err(1));
         }
     }
 }

@@ -9,32 +9,18 @@
 //! | 0-31  | dense position + 1 (0 marks an empty slot)  |
 //! | 32-63 | tag: low 32 bits of the key hash            |
 //!
-//! Linear probing, at most 3/4 full, deletion by backward shift (no tombstones). The dense
+//! The hash is [`KeyHasher`]'s, keyed per table. Linear probing, at most 3/4 full, deletion by backward shift (no tombstones). The dense
 //! array stays gap-free: a removed entry is replaced by the last one. One key costs its
 //! 104-byte entry plus 8-16 bytes of slots, against about twice the entry in a general
 //! hash map.
 
 use super::index::Loc;
+use super::key_hash::KeyHasher;
 use crate::key::RawId;
 
 type Entry = (RawId, Loc);
 
 const EMPTY: u64 = 0;
-
-fn word(key: &RawId, at: usize) -> u64 {
-    let mut w = [0u8; 8];
-    if let Some(src) = key.0.get(at..at + 8) {
-        w.copy_from_slice(src);
-    }
-    u64::from_le_bytes(w)
-}
-
-/// Hash of a key: keys are mostly sha512 outputs, but mixing both ends keeps
-/// structured keys (shared prefixes) spread too.
-fn hash(key: &RawId) -> u64 {
-    let h = word(key, 0) ^ word(key, 56).rotate_left(29) ^ word(key, 24).rotate_left(13);
-    h.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-}
 
 fn tag_of(h: u64) -> u64 {
     h & 0xffff_ffff
@@ -45,9 +31,23 @@ fn tag_of(h: u64) -> u64 {
 pub struct HotIndex {
     entries: Vec<Entry>,
     slots: Vec<u64>,
+    hasher: KeyHasher,
 }
 
 impl HotIndex {
+    /// An empty table hashing with `hasher`.
+    pub fn with_hasher(hasher: KeyHasher) -> Self {
+        HotIndex {
+            entries: Vec::new(),
+            slots: Vec::new(),
+            hasher,
+        }
+    }
+
+    fn hash(&self, key: &RawId) -> u64 {
+        self.hasher.hash(key)
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -74,7 +74,7 @@ impl HotIndex {
         if self.slots.is_empty() {
             return None;
         }
-        let h = hash(key);
+        let h = self.hash(key);
         let tag = tag_of(h);
         let mask = self.mask();
         let mut i = self.home(h);
@@ -139,26 +139,44 @@ impl HotIndex {
         self.slots = vec![EMPTY; cap];
         for pos in 0..self.entries.len() {
             if let Some((k, _)) = self.entries.get(pos) {
-                let h = hash(k);
+                let h = self.hasher.hash(k);
                 self.place(h, pos);
             }
         }
     }
 
-    /// Set the location of `key`, returning the one it replaces.
+    /// Set the location of `key`, returning the one it replaces. One probe run finds the
+    /// key or the empty slot it goes to.
     pub fn insert(&mut self, key: RawId, loc: Loc) -> Option<Loc> {
-        if let Some(l) = self.get_mut(&key) {
-            return Some(std::mem::replace(l, loc));
-        }
         assert!(
             self.entries.len() < u32::MAX as usize - 1,
             "hot index holds at most 2^32 - 2 keys"
         );
         self.grow_if_needed();
-        let pos = self.entries.len();
-        self.entries.push((key, loc));
-        self.place(hash(&key), pos);
-        None
+        let h = self.hash(&key);
+        let tag = tag_of(h);
+        let mask = self.mask();
+        let mut i = self.home(h);
+        loop {
+            let s = *self.slots.get(i)?;
+            if s == EMPTY {
+                let pos = self.entries.len();
+                self.entries.push((key, loc));
+                if let Some(slot) = self.slots.get_mut(i) {
+                    *slot = (tag << 32) | (pos as u64 + 1);
+                }
+                return None;
+            }
+            if s >> 32 == tag {
+                let pos = usize::try_from((s & 0xffff_ffff) - 1).ok()?;
+                if let Some((k, l)) = self.entries.get_mut(pos) {
+                    if *k == key {
+                        return Some(std::mem::replace(l, loc));
+                    }
+                }
+            }
+            i = (i + 1) & mask;
+        }
     }
 
     pub fn remove(&mut self, key: &RawId) -> Option<Loc> {
@@ -192,7 +210,7 @@ impl HotIndex {
             let home = self
                 .pos_of_slot(i)
                 .and_then(|p| self.entries.get(p))
-                .map(|(k, _)| self.home(hash(k)))
+                .map(|(k, _)| self.home(self.hash(k)))
                 .unwrap_or(i);
             // Move `s` into the hole unless its home lies cyclically in (hole, i].
             let stays = if hole <= i {
@@ -246,6 +264,14 @@ impl HotIndex {
         }
     }
 
+    /// Give back the entry array's spare capacity when it is more than an eighth of the
+    /// live part (a loaded table grown by doubling); the slot table stays as it is.
+    pub fn shrink_entries(&mut self) {
+        if self.entries.capacity() > self.entries.len() + self.entries.len() / 8 {
+            self.entries.shrink_to_fit();
+        }
+    }
+
     /// Bytes held (capacity, not only the live part).
     pub fn allocated_bytes(&self) -> usize {
         self.entries.capacity() * std::mem::size_of::<Entry>() + self.slots.capacity() * 8
@@ -267,16 +293,31 @@ mod tests {
         }
     }
 
-    /// Keys that differ only in a byte the hash ignores share one probe run.
-    fn colliding(i: u8) -> RawId {
-        let mut k = [7u8; 64];
-        k[40] = i;
-        RawId(k)
+    fn fixed_hasher() -> KeyHasher {
+        KeyHasher::with_seeds([3, 5, 7, 11, 13, 17, 19, 23, 29, 31])
+    }
+
+    /// 50 keys whose hashes share their top 5 bits: in a table of up to 128 slots they
+    /// all start in the same 4 slots and form one probe run.
+    fn colliding_keys() -> Vec<RawId> {
+        let h = fixed_hasher();
+        let mut out = Vec::new();
+        let mut n = 0u64;
+        while out.len() < 50 {
+            let k = RawId::from_key(&n.to_le_bytes());
+            if h.hash(&k) >> 59 == 0b10110 {
+                out.push(k);
+            }
+            n += 1;
+        }
+        out
     }
 
     #[test]
     fn removals_inside_a_probe_run_keep_every_other_key_reachable() {
-        let mut h = HotIndex::default();
+        let keys = colliding_keys();
+        let colliding = |i: u8| keys[usize::from(i)];
+        let mut h = HotIndex::with_hasher(fixed_hasher());
         for i in 0..50u8 {
             assert!(h.insert(colliding(i), loc(u64::from(i))).is_none());
         }

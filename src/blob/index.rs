@@ -83,6 +83,14 @@ impl KeyIndex {
     /// Set the location of `key`, returning the one it replaces.
     pub fn insert(&mut self, key: RawId, loc: Loc) -> Option<Loc> {
         debug_assert!(is_live(&loc));
+        if !self.sealed.contains_key(&loc.file) {
+            // One probe of the hot table replaces a hot copy; else a sealed copy dies.
+            if let Some(old) = self.hot.insert(key, loc) {
+                return Some(old);
+            }
+            self.live += 1;
+            return self.remove_sealed(&key);
+        }
         let old = self.remove(&key);
         self.live += 1;
         let Some(v) = self.sealed.get_mut(&loc.file) else {
@@ -104,18 +112,23 @@ impl KeyIndex {
     }
 
     pub fn remove(&mut self, key: &RawId) -> Option<Loc> {
-        let old = match self.hot.remove(key) {
-            Some(l) => Some(l),
-            None => {
-                let (num, i) = self.find_sealed(key)?;
-                let slot = self.sealed.get_mut(&num)?.get_mut(i)?;
-                let l = slot.1;
-                slot.1.flags |= DEAD;
+        match self.hot.remove(key) {
+            Some(l) => {
+                self.live -= 1;
                 Some(l)
             }
-        };
+            None => self.remove_sealed(key),
+        }
+    }
+
+    /// Mark the live copy of `key` in a sealed array dead.
+    fn remove_sealed(&mut self, key: &RawId) -> Option<Loc> {
+        let (num, i) = self.find_sealed(key)?;
+        let slot = self.sealed.get_mut(&num)?.get_mut(i)?;
+        let l = slot.1;
+        slot.1.flags |= DEAD;
         self.live -= 1;
-        old
+        Some(l)
     }
 
     /// Live keys and locations, in no particular order.
@@ -249,6 +262,11 @@ impl KeyIndex {
             }
         }
         losers
+    }
+
+    /// After a bulk load: give back the spare capacity the hot table grew into.
+    pub fn shrink_after_load(&mut self) {
+        self.hot.shrink_entries();
     }
 
     /// Bytes held by the index structures (capacity, not only the live part).

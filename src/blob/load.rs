@@ -99,6 +99,7 @@ impl<F: IoFile> BlobLog<F> {
         }
         seg.records.set(seg.records.get() + count as u64);
         seg.tail_bytes.set(tail);
+        seg.contiguous_end.set(tail);
         let slots = u32::try_from(count).unwrap_or(u32::MAX);
         seg.index_slots.set(slots);
         seg.pending.reset(slots);

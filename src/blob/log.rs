@@ -30,6 +30,7 @@ pub struct BlobLog<F: IoFile> {
     pub(super) last_sync: Cell<Instant>,
     pub(super) writes: Cell<u64>,
     pub(super) fsyncs: Cell<u64>,
+    pub(super) sync_rounds: Cell<u64>,
     pub(super) defrag_running: Cell<bool>,
     /// A closed file still lacks its sorted index.
     pub(super) needs_sort: Cell<bool>,
@@ -77,6 +78,7 @@ impl<F: IoFile> BlobLog<F> {
             last_sync: Cell::new(Instant::now()),
             writes: Cell::new(0),
             fsyncs: Cell::new(0),
+            sync_rounds: Cell::new(0),
             defrag_running: Cell::new(false),
             needs_sort: Cell::new(false),
             sorting: Cell::new(false),
@@ -105,6 +107,7 @@ impl<F: IoFile> BlobLog<F> {
             log.files.borrow_mut().insert(num, seg);
         }
         log.settle_duplicates(&mut stale);
+        log.index.borrow_mut().shrink_after_load();
         if !log.opts.read_only {
             if fresh {
                 segment::sync_dir(&log.opts.data_prefix)?;
@@ -185,6 +188,9 @@ impl<F: IoFile> BlobLog<F> {
                 || seg.records.get() >= self.opts.records_in_blob)
         {
             seg.closed.set(true);
+            // The next round makes the closed file's index durable.
+            seg.index_sync_needed.set(true);
+            self.dirty.borrow_mut().insert(seg.num, seg.clone());
             self.needs_sort.set(true);
             let num = seg.num + 1;
             let next = Rc::new(Segment::open(
@@ -226,6 +232,13 @@ impl<F: IoFile> BlobLog<F> {
         let slot = seg.index_slots.get();
         debug_assert!(dc.position + dc.disk_size <= seg.tail_bytes.get());
         seg.index_slots.set(slot + 1);
+        let provable = dc.flags & (record_flags::NOCSUM | record_flags::UNCOMMITTED) == 0
+            && super::footer::FooterKind::of_flags(dc.flags).is_some();
+        seg.note_index_append(
+            dc.position,
+            dc.position.saturating_add(dc.disk_size),
+            provable,
+        );
         if seg.pending.push(slot, &dc.encode()) {
             if let Err(e) = seg.flush_index().await {
                 // A hole in the index would hide every later entry at recovery: stop writing.
@@ -324,6 +337,7 @@ impl<F: IoFile> BlobLog<F> {
             files: files.len() as u64,
             writes: self.writes.get(),
             fsyncs: self.fsyncs.get(),
+            sync_rounds: self.sync_rounds.get(),
         }
     }
 }

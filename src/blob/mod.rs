@@ -22,6 +22,7 @@ pub mod ext_header;
 pub mod footer;
 pub mod hot_index;
 pub mod index;
+pub mod key_hash;
 pub mod murmur;
 pub mod segment;
 pub mod sync;
@@ -132,6 +133,8 @@ pub struct BlobStats {
     pub writes: u64,
     /// fdatasync calls since open.
     pub fsyncs: u64,
+    /// Group-commit (and explicit) sync rounds since open.
+    pub sync_rounds: u64,
 }
 
 /// What a defrag pass did.

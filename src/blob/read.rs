@@ -13,6 +13,22 @@ use crate::io::IoFile;
 use crate::key::RawId;
 use sha2::{Digest, Sha512};
 
+/// A read whose value starts at most this far into the record's data reads the ext header
+/// and the bytes between in the same call; one that starts further reads the header apart.
+const PREFIX_READ_BYTES_MAX: u64 = 4096;
+
+/// The ext header at the front of `before` followed by `value`.
+fn head_of(before: &[u8], value: &[u8]) -> ExtHeader {
+    if before.len() >= EXT_HEADER_SIZE_BYTES as usize {
+        return ExtHeader::decode_prefix(before);
+    }
+    let mut b = [0u8; EXT_HEADER_SIZE_BYTES as usize];
+    for (d, s) in b.iter_mut().zip(before.iter().chain(value)) {
+        *d = *s;
+    }
+    ExtHeader::decode_prefix(&b)
+}
+
 /// Build the reported metadata of a record.
 pub(super) fn record_info<F: IoFile>(seg: &Segment<F>, loc: &Loc, ext: &ExtHeader) -> RecordInfo {
     RecordInfo {
@@ -63,6 +79,10 @@ impl<F: IoFile> BlobLog<F> {
 
     /// Read record bytes `[start, start + len)` (ext header included in the numbering) and
     /// the ext header, verifying the covered chunks when `kind` is set.
+    ///
+    /// One vectored read fills three buffers: the bytes before the value that the ext header
+    /// or the first verified chunk needs, the value itself (exactly sized, never zeroed or
+    /// moved), and the rest of the last verified chunk with the footer when it follows.
     pub(super) async fn read_range(
         &self,
         seg: &Segment<F>,
@@ -75,52 +95,60 @@ impl<F: IoFile> BlobLog<F> {
         let base = loc.position + DISK_CONTROL_SIZE_BYTES;
         let end = start.saturating_add(len).min(loc.data_size);
         let start = start.min(end);
-        let Some(kind) = kind else {
-            if start <= EXT_HEADER_SIZE_BYTES {
-                let mut buf = seg.read_data(end, base).await?;
-                let ext = ExtHeader::decode_prefix(&buf);
-                buf.drain(..usize::try_from(start).unwrap_or(0).min(buf.len()));
-                return Ok((ext, buf));
-            }
-            let head = seg.read_data(EXT_HEADER_SIZE_BYTES, base).await?;
-            let data = seg.read_data(end - start, base + start).await?;
-            return Ok((ExtHeader::decode_prefix(&head), data));
-        };
-        let first_chunk = start / CHUNK_SIZE_BYTES;
-        let last_chunk = end.saturating_sub(1).max(start) / CHUNK_SIZE_BYTES;
-        let from = first_chunk * CHUNK_SIZE_BYTES;
-        let to = ((last_chunk + 1) * CHUNK_SIZE_BYTES).min(loc.data_size);
         let footer_bytes = footer::footer_size(loc.data_size);
         let footer_at = loc.position + loc.disk_size - footer_bytes;
-        // One read when the footer follows the data; the footer then is the tail of `buf`.
-        let joined = to == loc.data_size && base + to == footer_at;
-        let span = to.saturating_sub(from);
-        let (mut buf, separate_foot) = if joined {
-            (seg.read_data(span + footer_bytes, base + from).await?, None)
-        } else {
-            let buf = seg.read_data(span, base + from).await?;
-            (buf, Some(seg.read_data(footer_bytes, footer_at).await?))
+        // [from, to) of the record's data is read; the footer too when `joined`.
+        let (from, to, joined) = match kind {
+            None if start <= PREFIX_READ_BYTES_MAX => (0, end, false),
+            None => (start, end, false),
+            Some(_) => {
+                let from = start / CHUNK_SIZE_BYTES * CHUNK_SIZE_BYTES;
+                let last_chunk = end.saturating_sub(1).max(start) / CHUNK_SIZE_BYTES;
+                let to = ((last_chunk + 1) * CHUNK_SIZE_BYTES).min(loc.data_size);
+                (from, to, to == loc.data_size && base + to == footer_at)
+            }
         };
-        let split = usize::try_from(span).unwrap_or(usize::MAX).min(buf.len());
-        let (data_part, tail_part) = buf.split_at(split);
-        let foot = separate_foot.as_deref().unwrap_or(tail_part);
-        if let Err(chunk) = footer::verify(kind, foot, first_chunk, data_part) {
-            return Err(BlobError::ChecksumMismatch {
-                path: seg.path.clone(),
-                position: loc.position,
-                chunk,
-            });
+        let size = |n: u64| usize::try_from(n).map_err(|_| BlobError::Invalid("read too large"));
+        let value_len = size(end - start)?;
+        let after_len = size(to - end + if joined { footer_bytes } else { 0 })?;
+        let bufs = vec![
+            Vec::with_capacity(size(start - from)?),
+            Vec::with_capacity(value_len),
+            Vec::with_capacity(after_len),
+        ];
+        let mut bufs = seg.read_vectored(bufs, base + from).await?.into_iter();
+        let (Some(before), Some(value), Some(after)) = (bufs.next(), bufs.next(), bufs.next())
+        else {
+            return Err(BlobError::Invalid("vectored read lost a buffer"));
+        };
+        if value.len() != value_len || after.len() != after_len {
+            return Err(BlobError::Invalid("short vectored read"));
+        }
+        if let Some(kind) = kind {
+            let split = size(to - end)?.min(after.len());
+            let (tail, joined_foot) = after.split_at(split);
+            let separate;
+            let foot = if joined {
+                joined_foot
+            } else {
+                separate = seg.read_data(footer_bytes, footer_at).await?;
+                &separate
+            };
+            let parts = [before.as_slice(), value.as_slice(), tail];
+            if let Err(chunk) = footer::verify_parts(kind, foot, from / CHUNK_SIZE_BYTES, &parts) {
+                return Err(BlobError::ChecksumMismatch {
+                    path: seg.path.clone(),
+                    position: loc.position,
+                    chunk,
+                });
+            }
         }
         let head = if from == 0 {
-            ExtHeader::decode_prefix(&buf)
+            head_of(&before, &value)
         } else {
             ExtHeader::decode_prefix(&seg.read_data(EXT_HEADER_SIZE_BYTES, base).await?)
         };
-        let hi = usize::try_from(end - from).unwrap_or(0).min(buf.len());
-        buf.truncate(hi);
-        let lo = usize::try_from(start - from).unwrap_or(0).min(buf.len());
-        buf.drain(..lo);
-        Ok((head, buf))
+        Ok((head, value))
     }
 
     /// The whole value of a located record, verified when it carries a footer.

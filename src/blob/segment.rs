@@ -10,6 +10,7 @@ use bytes::Bytes;
 use std::cell::Cell;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 /// Path of data file `num`.
 pub fn data_path(prefix: &Path, shard: u32, num: u32) -> PathBuf {
@@ -118,6 +119,14 @@ pub struct Segment<F: IoFile> {
     pub busy: Cell<u32>,
     /// Index entries not yet written to `.index`.
     pub pending: PendingIndex,
+    /// The next group-commit round must fdatasync the `.index` too (see
+    /// [`Segment::note_index_append`]).
+    pub index_sync_needed: Cell<bool>,
+    /// End of the run of records, from the file start, whose index entries were appended
+    /// in file order.
+    pub contiguous_end: Cell<u64>,
+    /// When the `.index` was last made durable.
+    pub index_synced_at: Cell<Instant>,
 }
 
 impl<F: IoFile> Segment<F> {
@@ -142,6 +151,9 @@ impl<F: IoFile> Segment<F> {
             sorted: Cell::new(false),
             busy: Cell::new(0),
             pending: PendingIndex::default(),
+            index_sync_needed: Cell::new(false),
+            contiguous_end: Cell::new(0),
+            index_synced_at: Cell::new(Instant::now()),
         })
     }
 
@@ -173,11 +185,28 @@ impl<F: IoFile> Segment<F> {
             .map_err(|e| BlobError::io(&self.path, e))
     }
 
+    /// `len` bytes of the data file at `offset` (the caller bounded `len`).
     pub async fn read_data(&self, len: u64, offset: u64) -> Result<Vec<u8>, BlobError> {
         let len = usize::try_from(len).map_err(|_| BlobError::Invalid("read too large"))?;
-        let (res, buf) = self.data.read_exact_at(vec![0u8; len], offset).await;
+        let mut bufs = self
+            .read_vectored(vec![Vec::with_capacity(len)], offset)
+            .await?;
+        match bufs.pop() {
+            Some(buf) if buf.len() == len => Ok(buf),
+            _ => Err(BlobError::Invalid("short vectored read")),
+        }
+    }
+
+    /// Fill the spare capacity of `bufs` in order from `offset` of the data file (see
+    /// [`IoFile::read_vectored_at`]).
+    pub async fn read_vectored(
+        &self,
+        bufs: Vec<Vec<u8>>,
+        offset: u64,
+    ) -> Result<Vec<Vec<u8>>, BlobError> {
+        let (res, bufs) = self.data.read_vectored_at(bufs, offset).await;
         res.map_err(|e| BlobError::io(&self.path, e))?;
-        Ok(buf)
+        Ok(bufs)
     }
 
     /// Write a record header to the data file and to its index entry.
@@ -201,14 +230,17 @@ impl<F: IoFile> Segment<F> {
                 .await
                 .map_err(|e| BlobError::io(&path, e));
         }
+        self.index_sync_needed.set(true);
         self.index
             .write_all_at(vec![bytes], at)
             .await
             .map_err(|e| BlobError::io(&self.index_path, e))
     }
 
-    /// Set new `flags` on a record (data header and index entry), as a remove does.
+    /// Set new `flags` on a record (data header and index entry): a remove, which adds
+    /// REMOVE and nothing else.
     pub async fn patch_flags(&self, position: u64, slot: u32, flags: u64) -> Result<(), BlobError> {
+        debug_assert!(flags & crate::protocol::record_flags::REMOVE != 0);
         let bytes = Bytes::copy_from_slice(&flags.to_le_bytes());
         let at = u64::from(slot) * DISK_CONTROL_SIZE_BYTES + FLAGS_OFFSET_BYTES;
         if self.sorted.get() {
@@ -222,6 +254,8 @@ impl<F: IoFile> Segment<F> {
             .pending
             .patch(slot, FLAGS_OFFSET_BYTES as usize, &bytes)
         {
+            // Recovery takes REMOVE from either copy of the header, and the data file's
+            // copy is made durable by the round: this `.index` write may lag.
             self.index
                 .write_all_at(vec![bytes.clone()], at)
                 .await
@@ -255,17 +289,53 @@ impl<F: IoFile> Segment<F> {
         Ok(())
     }
 
-    /// Write buffered index entries, then fdatasync data and index.
-    pub async fn sync_all(&self) -> Result<(), BlobError> {
+    /// Account for the index entry of a new record at `position..end`: recovery finds a
+    /// record without its entry only by walking the data file from the last entry, record
+    /// by record, through records that prove themselves whole (a verified footer). So the
+    /// `.index` must be made durable with the data when this record cannot be found that
+    /// way: it carries no footer (`provable` false), or it does not follow the previous
+    /// record (an earlier write is still in flight or failed, leaving a gap).
+    pub fn note_index_append(&self, position: u64, end: u64, provable: bool) {
+        if !provable || position != self.contiguous_end.get() {
+            self.index_sync_needed.set(true);
+        }
+        self.contiguous_end.set(self.contiguous_end.get().max(end));
+    }
+
+    /// Write buffered index entries (claiming their space now, not at recovery on a full
+    /// disk) and fdatasync the data file only: the `.index` may lag.
+    pub async fn sync_data_lazy_index(&self) -> Result<(), BlobError> {
         self.flush_index().await?;
+        self.sync_data_only().await
+    }
+
+    /// fdatasync the data file only.
+    pub async fn sync_data_only(&self) -> Result<(), BlobError> {
         self.data
             .sync_data()
             .await
-            .map_err(|e| BlobError::io(&self.path, e))?;
-        self.index
-            .sync_data()
-            .await
-            .map_err(|e| BlobError::io(&self.index_path, e))
+            .map_err(|e| BlobError::io(&self.path, e))
+    }
+
+    /// Write buffered index entries, then fdatasync data and index (both in flight at once
+    /// on a backend that can).
+    pub async fn sync_all(&self) -> Result<(), BlobError> {
+        self.index_sync_needed.set(false);
+        let started = Instant::now();
+        self.flush_index().await?;
+        let index = async {
+            self.index
+                .sync_data()
+                .await
+                .map_err(|e| BlobError::io(&self.index_path, e))
+        };
+        let (data, index) = futures::future::join(self.sync_data_only(), index).await;
+        if data.is_err() || index.is_err() {
+            self.index_sync_needed.set(true);
+        } else {
+            self.index_synced_at.set(started);
+        }
+        data.and(index)
     }
 }
 

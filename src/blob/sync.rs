@@ -4,11 +4,11 @@
 //! Everything here is used by one thread from many tasks, so it is built on `Cell` and
 //! `RefCell`; no borrow is held across an `.await`.
 
+use super::key_hash::KeyHasher;
 use crate::key::RawId;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
@@ -56,30 +56,11 @@ impl Future for EventWait<'_> {
     }
 }
 
-/// Hashes a [`RawId`] by its first 8 bytes: ids are sha512 outputs, already uniform, and
-/// the few keys held at once make collisions of structured ids harmless.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut w = [0u8; 8];
-        for (d, s) in w.iter_mut().zip(bytes) {
-            *d = *s;
-        }
-        self.0 = self.0.rotate_left(17) ^ u64::from_le_bytes(w);
-    }
-    fn write_usize(&mut self, _len: usize) {}
-}
-
 /// Per-key exclusive locks for writers and removers.
 #[derive(Debug, Default)]
 pub struct KeyLocks {
     /// Per held key: `EXCLUSIVE` for a writer, else the number of readers.
-    held: RefCell<HashMap<RawId, i32, BuildHasherDefault<IdHasher>>>,
+    held: RefCell<HashMap<RawId, i32, KeyHasher>>,
     released: Event,
 }
 
@@ -139,16 +120,14 @@ pub struct KeyGuard<'a> {
 impl Drop for KeyGuard<'_> {
     fn drop(&mut self) {
         let mut held = self.locks.held.borrow_mut();
-        let last = match held.get_mut(&self.key) {
-            Some(readers) if self.shared && *readers > 1 => {
-                *readers -= 1;
+        // One lookup in the common case; a reader that is not the last puts the rest back.
+        let last = match held.remove(&self.key) {
+            Some(readers) if self.shared && readers > 1 => {
+                held.insert(self.key, readers - 1);
                 false
             }
             _ => true,
         };
-        if last {
-            held.remove(&self.key);
-        }
         drop(held);
         if last {
             self.locks.released.notify();

@@ -343,31 +343,29 @@ impl<F: IoFile> BlobLog<F> {
             footer::footer_size(reserve)
         };
         let disk_size = DISK_CONTROL_SIZE_BYTES + reserve + footer_bytes;
-        let content_len = usize::try_from(DISK_CONTROL_SIZE_BYTES + need).map_err(|_| too_big())?;
-        let footer_room = usize::try_from(footer::footer_size(need)).map_err(|_| too_big())?;
-        let mut buf = Vec::with_capacity(content_len + footer_room);
-        buf.resize(content_len, 0u8);
-        let head = usize::try_from(HEAD_BYTES).unwrap_or(144);
-        buf[96..head].copy_from_slice(&ext.encode());
-        if let Some((old, old_seg)) = &existing {
-            let keep = plan.committed_user > 0
-                && (plan.offset > 0 || plan.offset + (data.len() as u64) < plan.new_user);
-            if keep {
-                let (_, value) = self.read_value(old_seg, old, false).await?;
-                let n = value.len().min(content_len - head);
-                buf[head..head + n].copy_from_slice(&value[..n]);
-            }
-        }
-        let at = head + usize::try_from(plan.offset).map_err(|_| too_big())?;
-        buf[at..at + data.len()].copy_from_slice(data);
         let mut flags = record_flags::EXTHDR | csum_flags;
         if plan.append {
             flags |= record_flags::APPEND;
         }
+        let keep = existing.as_ref().is_some_and(|_| {
+            plan.committed_user > 0
+                && (plan.offset > 0 || plan.offset + (data.len() as u64) < plan.new_user)
+        });
+        // The value is the caller's bytes as they are: they go out without a copy.
+        let whole = !keep && plan.offset == 0 && data.len() as u64 == plan.new_user;
+        let value = if whole {
+            data.clone()
+        } else {
+            Bytes::from(
+                self.merged_value(existing.as_ref(), keep, plan, data)
+                    .await?,
+            )
+        };
+        let ext_bytes = ext.encode();
         let foot = if nocsum {
             Vec::new()
         } else {
-            footer::build(FooterKind::Crc32, &buf[96..])
+            footer::build_parts(FooterKind::Crc32, &[&ext_bytes, &value])
         };
         let (seg, position) = self.allocate(disk_size)?;
         let _busy = Busy::new(&seg);
@@ -378,23 +376,49 @@ impl<F: IoFile> BlobLog<F> {
             disk_size,
             position,
         };
-        buf[..96].copy_from_slice(&dc.encode());
+        let mut head = Vec::with_capacity(usize::try_from(HEAD_BYTES).unwrap_or(144));
+        head.extend_from_slice(&dc.encode());
+        head.extend_from_slice(&ext_bytes);
+        let written = DISK_CONTROL_SIZE_BYTES + need;
         let foot_at = position + disk_size - foot.len() as u64;
-        let buf_len = buf.len() + foot.len();
-        let no_footer = foot.is_empty();
-        if foot_at == position + buf.len() as u64 {
+        if foot.is_empty() {
+            seg.write_data(vec![Bytes::from(head), value], position)
+                .await?;
+        } else if foot_at == position + written {
             // No slack: the footer goes out with the record in one write.
-            buf.extend_from_slice(&foot);
-            seg.write_data(vec![Bytes::from(buf)], position).await?;
+            seg.write_data(vec![Bytes::from(head), value, Bytes::from(foot)], position)
+                .await?;
         } else {
-            seg.write_data(vec![Bytes::from(buf)], position).await?;
-            if !foot.is_empty() {
-                seg.write_data(vec![Bytes::from(foot)], foot_at).await?;
-            }
+            seg.write_data(vec![Bytes::from(head), value], position)
+                .await?;
+            seg.write_data(vec![Bytes::from(foot)], foot_at).await?;
         }
-        if no_footer && (buf_len as u64) < disk_size {
+        if nocsum && written < disk_size {
             self.extend_to(&seg, position + disk_size)?;
         }
         self.new_record_done(id, &seg, dc).await
+    }
+
+    /// The new value of a write that does not replace the whole value: the kept bytes of
+    /// the old value (when `keep`), zeros up to the write, then `data` at its offset.
+    async fn merged_value(
+        &self,
+        existing: Option<&(Loc, Rc<Segment<F>>)>,
+        keep: bool,
+        plan: &Plan,
+        data: &Bytes,
+    ) -> Result<Vec<u8>, BlobError> {
+        let len = usize::try_from(plan.new_user).map_err(|_| too_big())?;
+        let mut buf = match existing {
+            Some((old, old_seg)) if keep => self.read_value(old_seg, old, false).await?.1,
+            _ => Vec::new(),
+        };
+        buf.resize(len, 0);
+        let at = usize::try_from(plan.offset).map_err(|_| too_big())?;
+        let dst = buf
+            .get_mut(at..at + data.len())
+            .ok_or(BlobError::Invalid("write outside its value"))?;
+        dst.copy_from_slice(data);
+        Ok(buf)
     }
 }

@@ -11,6 +11,7 @@ use std::io;
 
 pub mod affinity;
 pub mod sync;
+pub mod vectored;
 
 /// A file opened for positional I/O, driven by some backend.
 pub trait IoFile: Sized {
@@ -28,6 +29,34 @@ pub trait IoFile: Sized {
         buf: Vec<u8>,
         offset: u64,
     ) -> impl Future<Output = (io::Result<()>, Vec<u8>)>;
+
+    /// Fill the spare capacity of each buffer (`len..capacity`), in order, with the bytes
+    /// that follow `offset`; on success every length is the buffer's capacity. A read that
+    /// hits end-of-file fails with `UnexpectedEof` and leaves every length as it was. The
+    /// buffers come back in every case.
+    fn read_vectored_at(
+        &self,
+        mut bufs: Vec<Vec<u8>>,
+        offset: u64,
+    ) -> impl Future<Output = (io::Result<()>, Vec<Vec<u8>>)> {
+        async move {
+            let lens: Vec<usize> = bufs.iter().map(Vec::len).collect();
+            let mut at = offset;
+            for b in bufs.iter_mut() {
+                let want = b.capacity() - b.len();
+                let (res, part) = self.read_exact_at(vec![0u8; want], at).await;
+                if let Err(e) = res {
+                    for (b, len) in bufs.iter_mut().zip(&lens) {
+                        b.truncate(*len);
+                    }
+                    return (Err(e), bufs);
+                }
+                b.extend_from_slice(&part);
+                at += want as u64;
+            }
+            (Ok(()), bufs)
+        }
+    }
 
     /// Write every byte of `bufs`, back to back, starting at `offset`.
     fn write_all_at(&self, bufs: Vec<Bytes>, offset: u64) -> impl Future<Output = io::Result<()>>;

@@ -1,10 +1,11 @@
-//! [`IoFile`] on plain positional syscalls: every future is ready on first poll. Used by
+//! [`IoFile`] on plain positional syscalls (`pread`, `preadv`, `pwrite`, `pwritev`): every future is ready on first poll. Used by
 //! tests, tools and anything that runs outside a shard.
 
-use super::IoFile;
+use super::{vectored, IoFile};
 use bytes::Bytes;
 use std::fs::File;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 
 /// A file driven by blocking `pread`/`pwrite`/`fdatasync`.
@@ -27,13 +28,20 @@ impl IoFile for StdFile {
         (res, buf)
     }
 
+    async fn read_vectored_at(
+        &self,
+        mut bufs: Vec<Vec<u8>>,
+        offset: u64,
+    ) -> (io::Result<()>, Vec<Vec<u8>>) {
+        let res = vectored::preadv_all(self.file.as_raw_fd(), &mut bufs, offset);
+        (res, bufs)
+    }
+
     async fn write_all_at(&self, bufs: Vec<Bytes>, offset: u64) -> io::Result<()> {
-        let mut at = offset;
-        for b in &bufs {
-            self.file.write_all_at(b, at)?;
-            at += b.len() as u64;
+        match bufs.as_slice() {
+            [one] => self.file.write_all_at(one, offset),
+            _ => vectored::pwritev_all(self.file.as_raw_fd(), &bufs, offset),
         }
-        Ok(())
     }
 
     async fn sync_data(&self) -> io::Result<()> {

@@ -1,5 +1,5 @@
-//! [`UringFile`]: the blob log's [`IoFile`] backend on this thread's ring (positional reads,
-//! vectored positional writes and fdatasync).
+//! [`UringFile`]: the blob log's [`IoFile`] backend on this thread's ring (positional and
+//! vectored reads, vectored positional writes and fdatasync).
 //!
 //! The file is kept as `Rc<File>` and every in-flight operation holds a clone, so dropping
 //! a `UringFile` with I/O still in the kernel never closes the fd under it.
@@ -15,7 +15,7 @@
 
 use super::op::Op;
 use super::reactor::cqe_result;
-use crate::io::IoFile;
+use crate::io::{vectored, IoFile};
 use bytes::Bytes;
 use io_uring::{opcode, types};
 use std::cell::Cell;
@@ -68,21 +68,38 @@ fn inline_result(ret: isize) -> Inline {
 }
 
 impl UringFile {
-    /// One `preadv2(RWF_NOWAIT)` into `buf[done..]`; only page-cache hits complete.
+    /// One `preadv2(RWF_NOWAIT)` into `buf`; only page-cache hits complete.
     fn read_inline(&self, buf: &mut [u8], pos: u64) -> Inline {
-        if self.read_nowait.get() == NoWait::Unsupported || buf.is_empty() {
-            return Inline::WouldBlock;
-        }
-        let Ok(pos) = libc::off_t::try_from(pos) else {
-            return Inline::WouldBlock;
-        };
         let iov = libc::iovec {
             iov_base: buf.as_mut_ptr().cast(),
             iov_len: buf.len(),
         };
-        // SAFETY: one iovec describing `buf`, which is live and exclusively borrowed for the
-        // duration of the call; RWF_NOWAIT makes the call return instead of waiting on I/O.
-        let ret = unsafe { libc::preadv2(self.file.as_raw_fd(), &iov, 1, pos, libc::RWF_NOWAIT) };
+        self.readv_inline(std::slice::from_ref(&iov), pos)
+    }
+
+    /// One `preadv2(RWF_NOWAIT)` into `iovecs`, which must describe writable memory that
+    /// stays live for the call; only page-cache hits complete.
+    fn readv_inline(&self, iovecs: &[libc::iovec], pos: u64) -> Inline {
+        if self.read_nowait.get() == NoWait::Unsupported || iovecs.is_empty() {
+            return Inline::WouldBlock;
+        }
+        let (Ok(pos), Ok(count)) = (
+            libc::off_t::try_from(pos),
+            libc::c_int::try_from(iovecs.len().min(IOVECS_PER_WRITE_MAX)),
+        ) else {
+            return Inline::WouldBlock;
+        };
+        // SAFETY: every iovec describes live memory the caller lends exclusively for the
+        // call; RWF_NOWAIT makes the call return instead of waiting on I/O.
+        let ret = unsafe {
+            libc::preadv2(
+                self.file.as_raw_fd(),
+                iovecs.as_ptr(),
+                count,
+                pos,
+                libc::RWF_NOWAIT,
+            )
+        };
         match inline_result(ret) {
             Inline::Failed(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
                 self.read_nowait.set(NoWait::Unsupported);
@@ -121,6 +138,13 @@ impl UringFile {
         let ret = unsafe { libc::pwritev(fd, iovecs.as_ptr(), count, pos) };
         inline_result(ret)
     }
+}
+
+/// Buffers of one vectored read; the iovecs point into the spare capacity of `bufs`.
+struct ReadvState {
+    bufs: Vec<Vec<u8>>,
+    iovecs: Vec<libc::iovec>,
+    _file: Rc<File>,
 }
 
 /// Buffers of one vectored write; the iovecs point into `bufs`.
@@ -180,6 +204,63 @@ impl IoFile for UringFile {
             }
         }
         (Ok(()), buf)
+    }
+
+    async fn read_vectored_at(
+        &self,
+        bufs: Vec<Vec<u8>>,
+        offset: u64,
+    ) -> (io::Result<()>, Vec<Vec<u8>>) {
+        let total = vectored::spare_total(&bufs);
+        let mut state = ReadvState {
+            iovecs: Vec::with_capacity(bufs.len()),
+            bufs,
+            _file: Rc::clone(&self.file),
+        };
+        let mut done = 0usize;
+        while done < total {
+            let Some(pos) = offset.checked_add(done as u64) else {
+                let err = io::Error::new(io::ErrorKind::InvalidInput, "offset overflows u64");
+                return (Err(err), state.bufs);
+            };
+            vectored::spare_iovecs(&mut state.bufs, done, &mut state.iovecs);
+            match self.readv_inline(&state.iovecs, pos) {
+                Inline::Done(0) => {
+                    return (Err(io::ErrorKind::UnexpectedEof.into()), state.bufs);
+                }
+                Inline::Done(n) => {
+                    done += n;
+                    continue;
+                }
+                Inline::Failed(e) => return (Err(e), state.bufs),
+                Inline::WouldBlock => {}
+            }
+            let count = u32::try_from(state.iovecs.len().min(IOVECS_PER_WRITE_MAX)).unwrap_or(1);
+            let entry = opcode::Readv::new(
+                types::Fd(self.file.as_raw_fd()),
+                state.iovecs.as_ptr(),
+                count,
+            )
+            .offset(pos)
+            .build();
+            // SAFETY: the iovec array and the spare capacity it describes are heap memory
+            // owned by `state`, which the op owns until its CQE.
+            let op = match unsafe { Op::submit(entry, state) } {
+                Ok(op) => op,
+                Err((e, back)) => return (Err(e), back.bufs),
+            };
+            let (result, back) = op.await;
+            state = back;
+            match cqe_result(result) {
+                Ok(0) => return (Err(io::ErrorKind::UnexpectedEof.into()), state.bufs),
+                Ok(n) => done += n as usize,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (Err(e), state.bufs),
+            }
+        }
+        // SAFETY: `done == total`: the reads above wrote every spare byte.
+        unsafe { vectored::mark_filled(&mut state.bufs) };
+        (Ok(()), state.bufs)
     }
 
     async fn write_all_at(&self, bufs: Vec<Bytes>, offset: u64) -> io::Result<()> {
