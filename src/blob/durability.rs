@@ -7,9 +7,12 @@
 //! from the data file (see [`super::segment::Segment::note_index_append`]) or once a second.
 
 use super::error::BlobError;
+use super::index::Loc;
 use super::log::BlobLog;
+use super::segment::Segment;
 use super::sync::YieldNow;
 use crate::io::IoFile;
+use std::rc::Rc;
 use std::time::Instant;
 
 /// Under `sync = 0` a file's `.index` is made durable at least this often while it is
@@ -53,6 +56,9 @@ impl<F: IoFile> BlobLog<F> {
         self.commit.in_flight.set(true);
         self.sync_rounds.set(self.sync_rounds.get() + 1);
         let target = self.commit.written_seq.get();
+        // The new copies of these were written before the round began: this round makes
+        // them durable, after which the old copies may be marked removed.
+        let removals = std::mem::take(&mut *self.deferred_removals.borrow_mut());
         let dirty = std::mem::take(&mut *self.dirty.borrow_mut());
         let mut result = Ok(());
         for seg in dirty.values() {
@@ -75,10 +81,30 @@ impl<F: IoFile> BlobLog<F> {
         if result.is_ok() {
             self.commit.synced_seq.set(target);
             self.last_sync.set(Instant::now());
+            self.remove_old_copies(removals).await;
         }
         self.commit.in_flight.set(false);
         self.commit.round_done.notify();
         result
+    }
+
+    /// Mark removed the old copies whose new copies are durable now. A file replaced since
+    /// (defragmented) no longer holds them. A failure leaves an old copy live on disk, which
+    /// recovery settles in favour of the newer copy, so it is only logged.
+    async fn remove_old_copies(&self, removals: Vec<(Rc<Segment<F>>, Loc)>) {
+        for (seg, loc) in removals {
+            let current = self
+                .files
+                .borrow()
+                .get(&seg.num)
+                .is_some_and(|s| Rc::ptr_eq(s, &seg));
+            if !current {
+                continue;
+            }
+            if let Err(e) = self.mark_removed(&seg, &loc).await {
+                tracing::warn!(file = %seg.path, "marking a rewritten record removed failed: {e}");
+            }
+        }
     }
 
     /// Flush everything written so far and write sorted indexes of closed files.

@@ -36,6 +36,9 @@ pub struct BlobLog<F: IoFile> {
     pub(super) needs_sort: Cell<bool>,
     pub(super) sorting: Cell<bool>,
     pub(super) defrag_stop: Cell<super::defrag::DefragStop>,
+    /// Under `sync = 0`: old copies of rewritten keys, marked removed on disk only once the
+    /// round that makes their new copies durable is done (see `new_record_done`).
+    pub(super) deferred_removals: RefCell<Vec<(Rc<Segment<F>>, Loc)>>,
 }
 
 /// Marks a segment busy while an operation changes its records.
@@ -83,6 +86,7 @@ impl<F: IoFile> BlobLog<F> {
             needs_sort: Cell::new(false),
             sorting: Cell::new(false),
             defrag_stop: Cell::new(super::defrag::DefragStop::Never),
+            deferred_removals: RefCell::new(Vec::new()),
         };
         let mut stale = Vec::new();
         let last = nums.last().copied().unwrap_or(0);

@@ -104,7 +104,14 @@ impl<F: IoFile> BlobLog<F> {
         self.touch(seg);
         if let Some(old) = old {
             let old_seg = self.segment(old.file)?;
-            self.mark_removed(&old_seg, &old).await?;
+            if self.opts.sync_s == 0 {
+                // The old copy holds the acknowledged value until the new one is durable: a
+                // power cut before then must find it, not a tombstone. Until the round ends
+                // both copies are live on disk; recovery keeps the newer one.
+                self.deferred_removals.borrow_mut().push((old_seg, old));
+            } else {
+                self.mark_removed(&old_seg, &old).await?;
+            }
         }
         Ok((seg.clone(), loc))
     }

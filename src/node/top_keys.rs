@@ -4,10 +4,9 @@
 //! [`TOP_LENGTH_MAX`] as `top.top_by_size` (MONITOR_STAT category TOP).
 
 use super::state::NodeShared;
-use crate::blob::sync::IdHasher;
+use crate::blob::key_hash::KeyHasher;
 use crate::key::RawId;
 use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
 use std::time::{Duration, Instant};
 
 /// Keys one shard remembers for the top (the original's `events_size`).
@@ -46,7 +45,7 @@ const TOP_ADMIT_ONE_IN: u64 = 8;
 /// One shard's recently hot keys; bounded to `capacity` entries.
 #[derive(Debug)]
 pub struct TopKeys {
-    entries: HashMap<RawId, TopEntry, BuildHasherDefault<IdHasher>>,
+    entries: HashMap<RawId, TopEntry, KeyHasher>,
     capacity: usize,
     /// xorshift state of the admission sampling.
     admit_state: u64,
