@@ -219,7 +219,7 @@ fn read_cached(dir: &Path, n: u64, reads: u64, rounds: u32) {
             usize::try_from(x % n).unwrap()
         })
         .collect();
-    let f = File::open(&offsets[0].path).unwrap();
+    let f = File::open(&*offsets[0].path).unwrap();
     for verify in [true, false] {
         let mut ratios = Vec::new();
         let (mut ours, mut base) = (Vec::new(), Vec::new());

@@ -156,7 +156,7 @@ fn bit_flip_inside_a_value_gives_eilseq_and_leaves_others_alone() {
     for (k, v) in &vals {
         infos.push(write(&log, k, v));
     }
-    flip(Path::new(&infos[1].path), infos[1].data_offset + 5);
+    flip(Path::new(&*infos[1].path), infos[1].data_offset + 5);
     let bad = &vals[1].0;
     assert_eq!(errno_of(read_all(&log, bad)), errno::EILSEQ);
     assert_eq!(
@@ -182,7 +182,7 @@ fn bit_flip_in_a_large_value_is_caught_only_in_its_chunk() {
     let value: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
     let info = write(&log, "big", &value);
     assert_eq!(read_all(&log, "big").unwrap(), value);
-    flip(Path::new(&info.path), info.data_offset + 2_500_000);
+    flip(Path::new(&*info.path), info.data_offset + 2_500_000);
     assert_eq!(errno_of(read_all(&log, "big")), errno::EILSEQ);
     let head = run(log.read(&key("big"), 0, 1000, true)).unwrap();
     assert_eq!(head.data, &value[..1000]);

@@ -221,7 +221,7 @@ fn lookup_reports_the_written_timestamp_user_flags_and_place() {
     assert!(found.path.ends_with("data-0.0"));
     let read = run(log.read(&key("2.xml"), 0, 0, true)).unwrap();
     assert_eq!(read.info.user_flags, 0xfeed);
-    let on_disk = std::fs::read(&found.path).unwrap();
+    let on_disk = std::fs::read(&*found.path).unwrap();
     let at = found.data_offset as usize;
     assert_eq!(&on_disk[at..at + 6], b"<xml/>");
     let summed = run(log.lookup(&key("2.xml"), true)).unwrap();

@@ -88,7 +88,7 @@ impl BlobOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordInfo {
     /// The blob file holding the record.
-    pub path: String,
+    pub path: std::sync::Arc<str>,
     /// Offset of the user data in that file (after the 96-byte header and the ext header).
     pub data_offset: u64,
     /// User data size.

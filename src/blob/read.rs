@@ -137,7 +137,7 @@ impl<F: IoFile> BlobLog<F> {
             let parts = [before.as_slice(), value.as_slice(), tail];
             if let Err(chunk) = footer::verify_parts(kind, foot, from / CHUNK_SIZE_BYTES, &parts) {
                 return Err(BlobError::ChecksumMismatch {
-                    path: seg.path.clone(),
+                    path: seg.path.to_string(),
                     position: loc.position,
                     chunk,
                 });

@@ -100,7 +100,7 @@ pub struct Segment<F: IoFile> {
     pub num: u32,
     pub data: F,
     pub index: F,
-    pub path: String,
+    pub path: std::sync::Arc<str>,
     pub index_path: String,
     /// End of the space handed out in the data file.
     pub tail_bytes: Cell<u64>,
@@ -140,7 +140,7 @@ impl<F: IoFile> Segment<F> {
             num,
             data,
             index,
-            path: dpath.display().to_string(),
+            path: dpath.display().to_string().into(),
             index_path: ipath.display().to_string(),
             tail_bytes: Cell::new(0),
             index_slots: Cell::new(0),

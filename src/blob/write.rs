@@ -86,7 +86,10 @@ impl<F: IoFile> BlobLog<F> {
             timestamp,
             user_flags: io.user_flags,
         };
-        self.check_cas(io, timestamp).await?;
+        if io.flags & (io_flags::CAS_TIMESTAMP | io_flags::COMPARE_AND_SWAP) != 0 {
+            // Rare paths are boxed: they would otherwise size every write's future.
+            Box::pin(self.check_cas(io, timestamp)).await?;
+        }
         let nocsum =
             io.flags & io_flags::NOCSUM != 0 || self.opts.blob_flags & BLOB_FLAG_NO_FOOTER != 0;
         let csum_flags = if nocsum {
@@ -98,7 +101,7 @@ impl<F: IoFile> BlobLog<F> {
         let commit = io.flags & io_flags::COMMIT != 0;
         let mut prepared = None;
         if prepare {
-            prepared = Some(self.prepare(&io.id, io.num, csum_flags, &ext).await?);
+            prepared = Some(Box::pin(self.prepare(&io.id, io.num, csum_flags, &ext)).await?);
         }
         let (seg, loc) = if io.flags & io_flags::PLAIN_WRITE != 0 {
             let (loc, seg) = self.locate(&io.id)?;
@@ -107,7 +110,7 @@ impl<F: IoFile> BlobLog<F> {
                     "plain write into a committed record",
                 ));
             }
-            self.plain_write(&seg, &loc, io.offset, &data, &ext).await?;
+            Box::pin(self.plain_write(&seg, &loc, io.offset, &data, &ext)).await?;
             if commit {
                 let user = if prepare {
                     io.offset
@@ -119,7 +122,7 @@ impl<F: IoFile> BlobLog<F> {
                 let csize = user
                     .checked_add(EXT_HEADER_SIZE_BYTES)
                     .ok_or_else(too_big)?;
-                let loc = self.commit_record(&io.id, &seg, loc, csize).await?;
+                let loc = Box::pin(self.commit_record(&io.id, &seg, loc, csize)).await?;
                 (seg, loc)
             } else {
                 (seg, loc)
@@ -135,7 +138,7 @@ impl<F: IoFile> BlobLog<F> {
         drop(_guard);
         if self.needs_sort.get() {
             // Best effort: a failure here is retried by the next write or sync.
-            if let Err(e) = self.sort_closed().await {
+            if let Err(e) = Box::pin(self.sort_closed()).await {
                 tracing::warn!("sorting a closed blob file failed: {e}");
             }
         }
@@ -245,8 +248,8 @@ impl<F: IoFile> BlobLog<F> {
         if plan.offset == 0 && plan.new_user == data.len() as u64 {
             self.overwrite_whole(seg, &new, data, ext).await?;
         } else {
-            self.overwrite_part(seg, old, plan, data, ext).await?;
-            self.write_footer(seg, &new).await?;
+            Box::pin(self.overwrite_part(seg, old, plan, data, ext)).await?;
+            Box::pin(self.write_footer(seg, &new)).await?;
         }
         // A same-size overwrite leaves the header and the index entry as they were.
         if new != *old {
@@ -356,10 +359,7 @@ impl<F: IoFile> BlobLog<F> {
         let value = if whole {
             data.clone()
         } else {
-            Bytes::from(
-                self.merged_value(existing.as_ref(), keep, plan, data)
-                    .await?,
-            )
+            Bytes::from(Box::pin(self.merged_value(existing.as_ref(), keep, plan, data)).await?)
         };
         let ext_bytes = ext.encode();
         let foot = if nocsum {
