@@ -102,6 +102,18 @@ fn median(v: &mut [f64]) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
+/// The baseline of group commit: `n` 4 KiB writes, each followed by its own fdatasync.
+fn write_fdatasync_per_s(path: &Path, n: u64) -> f64 {
+    let mut f = File::create(path).unwrap();
+    let value = vec![7u8; VALUE_BYTES];
+    let t = Instant::now();
+    for _ in 0..n {
+        f.write_all(&value).unwrap();
+        f.sync_data().unwrap();
+    }
+    per_s(n, t)
+}
+
 fn append_group_commit(dir: &Path, writers: u64, per_writer: u64) {
     let sub = tempfile::tempdir_in(dir.join("g")).unwrap();
     let log = Rc::new(open(sub.path(), 0));
@@ -125,15 +137,8 @@ fn append_group_commit(dir: &Path, writers: u64, per_writer: u64) {
     let ours = per_s(n, t);
     let stats = log.stats();
     let rounds = stats.sync_rounds;
-    let mut f = File::create(dir.join("serial")).unwrap();
     let serial_n = 500u64;
-    let value = vec![7u8; VALUE_BYTES];
-    let t = Instant::now();
-    for _ in 0..serial_n {
-        f.write_all(&value).unwrap();
-        f.sync_data().unwrap();
-    }
-    let base = per_s(serial_n, t);
+    let base = write_fdatasync_per_s(&dir.join("serial"), serial_n);
     println!(
         "append 4KiB sync=0, {writers} writers: {ours:.0} writes/s, {:.1} writes per sync round \
          ({} fdatasync calls in {rounds} rounds for {n} writes); write+fdatasync per write \
@@ -182,15 +187,8 @@ fn append_group_commit_uring(dir: &Path, writers: u64, per_writer: u64) {
         (per_s(n, t), log.stats())
     })
     .unwrap();
-    let mut f = File::create(dir.join("serial-uring")).unwrap();
     let serial_n = 500u64;
-    let value = vec![7u8; VALUE_BYTES];
-    let t = Instant::now();
-    for _ in 0..serial_n {
-        f.write_all(&value).unwrap();
-        f.sync_data().unwrap();
-    }
-    let base = per_s(serial_n, t);
+    let base = write_fdatasync_per_s(&dir.join("serial-uring"), serial_n);
     println!(
         "append 4KiB sync=0 on io_uring, {writers} writers: {ours:.0} writes/s, {:.1} writes per \
          sync round ({} fdatasync calls in {} rounds); write+fdatasync per write {base:.0}/s; \

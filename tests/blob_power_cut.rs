@@ -208,8 +208,17 @@ fn check_images(dir: &Path, snap: &Snapshot, images: u64) -> usize {
     lagging
 }
 
-#[test]
-fn acknowledged_records_survive_any_power_cut_image_with_a_lagging_index() {
+/// A fresh directory, a log on the power-cut backend in it, an empty model, no
+/// snapshots yet, and the pool to run writers on.
+type Setup = (
+    tempfile::TempDir,
+    Rc<BlobLog<PowerCut>>,
+    Model,
+    Rc<RefCell<Vec<Snapshot>>>,
+    LocalPool,
+);
+
+fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let log = Rc::new(
         block_on(BlobLog::<PowerCut>::open(BlobOptions::new(
@@ -217,9 +226,12 @@ fn acknowledged_records_survive_any_power_cut_image_with_a_lagging_index() {
         )))
         .unwrap(),
     );
-    let model: Model = Rc::default();
-    let snaps: Rc<RefCell<Vec<Snapshot>>> = Rc::default();
-    let mut pool = LocalPool::new();
+    (dir, log, Model::default(), Rc::default(), LocalPool::new())
+}
+
+#[test]
+fn acknowledged_records_survive_any_power_cut_image_with_a_lagging_index() {
+    let (dir, log, model, snaps, mut pool) = setup();
     for task in 0..16u32 {
         let (log, model, snaps) = (log.clone(), model.clone(), snaps.clone());
         pool.spawner()
@@ -274,16 +286,7 @@ fn acknowledged_records_survive_any_power_cut_image_with_a_lagging_index() {
 
 #[test]
 fn a_rewrite_in_flight_at_a_power_cut_leaves_the_acknowledged_value_readable() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = Rc::new(
-        block_on(BlobLog::<PowerCut>::open(BlobOptions::new(
-            dir.path().join("data"),
-        )))
-        .unwrap(),
-    );
-    let model: Model = Rc::default();
-    let snaps: Rc<RefCell<Vec<Snapshot>>> = Rc::default();
-    let mut pool = LocalPool::new();
+    let (dir, log, model, snaps, mut pool) = setup();
     for task in 0..8u32 {
         let (log, model, snaps) = (log.clone(), model.clone(), snaps.clone());
         pool.spawner()

@@ -70,29 +70,40 @@ pub fn preadv_all(fd: i32, bufs: &mut [Vec<u8>], offset: u64) -> std::io::Result
     let mut done = 0usize;
     while done < total {
         spare_iovecs(bufs, done, &mut iovecs);
-        let pos = offset
-            .checked_add(done as u64)
-            .and_then(|p| libc::off_t::try_from(p).ok())
-            .ok_or(std::io::ErrorKind::InvalidInput)?;
+        let pos = file_position(offset, done)?;
         let count = libc::c_int::try_from(iovecs.len().min(1024)).unwrap_or(1024);
         // SAFETY: every iovec describes spare capacity of a buffer exclusively borrowed for
         // the call (see `spare_iovecs`); the kernel writes at most `iov_len` bytes to each.
         let ret = unsafe { libc::preadv(fd, iovecs.as_ptr(), count, pos) };
-        if ret < 0 {
-            let err = std::io::Error::last_os_error();
-            if err.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(err);
-        }
-        if ret == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        done += ret.unsigned_abs();
+        done += progress(ret, std::io::ErrorKind::UnexpectedEof)?;
     }
     // SAFETY: `done == total`: the reads above wrote every spare byte.
     unsafe { mark_filled(bufs) };
     Ok(())
+}
+
+/// The file position `done` bytes past `offset`.
+fn file_position(offset: u64, done: usize) -> std::io::Result<libc::off_t> {
+    offset
+        .checked_add(done as u64)
+        .and_then(|p| libc::off_t::try_from(p).ok())
+        .ok_or_else(|| std::io::ErrorKind::InvalidInput.into())
+}
+
+/// Bytes moved by one `preadv`/`pwritev` returning `ret` (0 when interrupted, to retry);
+/// a zero return is the error `at_zero`.
+fn progress(ret: isize, at_zero: std::io::ErrorKind) -> std::io::Result<usize> {
+    if ret < 0 {
+        let err = std::io::Error::last_os_error();
+        if err.kind() == std::io::ErrorKind::Interrupted {
+            return Ok(0);
+        }
+        return Err(err);
+    }
+    if ret == 0 {
+        return Err(at_zero.into());
+    }
+    Ok(ret.unsigned_abs())
 }
 
 /// A blocking `pwritev` of every byte of `bufs` at `offset`.
@@ -102,24 +113,11 @@ pub fn pwritev_all(fd: i32, bufs: &[Bytes], offset: u64) -> std::io::Result<()> 
     let mut done = 0usize;
     while done < total {
         write_iovecs(bufs, done, 1024, &mut iovecs);
-        let pos = offset
-            .checked_add(done as u64)
-            .and_then(|p| libc::off_t::try_from(p).ok())
-            .ok_or(std::io::ErrorKind::InvalidInput)?;
+        let pos = file_position(offset, done)?;
         let count = libc::c_int::try_from(iovecs.len()).unwrap_or(1024);
         // SAFETY: every iovec describes bytes of a `Bytes` borrowed for the call.
         let ret = unsafe { libc::pwritev(fd, iovecs.as_ptr(), count, pos) };
-        if ret < 0 {
-            let err = std::io::Error::last_os_error();
-            if err.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(err);
-        }
-        if ret == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        done += ret.unsigned_abs();
+        done += progress(ret, std::io::ErrorKind::WriteZero)?;
     }
     Ok(())
 }

@@ -386,37 +386,29 @@ pub trait RecvBuf: 'static {
     unsafe fn set_filled_len(&mut self, len: usize);
 }
 
-impl RecvBuf for Vec<u8> {
-    fn filled_len(&self) -> usize {
-        self.len()
-    }
-    fn capacity_bytes(&self) -> usize {
-        self.capacity()
-    }
-    fn base_ptr(&mut self) -> *mut u8 {
-        self.as_mut_ptr()
-    }
-    unsafe fn set_filled_len(&mut self, len: usize) {
-        // SAFETY: the caller's contract is `set_len`'s.
-        unsafe { self.set_len(len) }
-    }
+/// `RecvBuf` for growable buffers with the `Vec`-like methods of the same names.
+macro_rules! recv_buf {
+    ($t:ty) => {
+        impl RecvBuf for $t {
+            fn filled_len(&self) -> usize {
+                self.len()
+            }
+            fn capacity_bytes(&self) -> usize {
+                self.capacity()
+            }
+            fn base_ptr(&mut self) -> *mut u8 {
+                self.as_mut_ptr()
+            }
+            unsafe fn set_filled_len(&mut self, len: usize) {
+                // SAFETY: the caller's contract is `set_len`'s.
+                unsafe { self.set_len(len) }
+            }
+        }
+    };
 }
 
-impl RecvBuf for bytes::BytesMut {
-    fn filled_len(&self) -> usize {
-        self.len()
-    }
-    fn capacity_bytes(&self) -> usize {
-        self.capacity()
-    }
-    fn base_ptr(&mut self) -> *mut u8 {
-        self.as_mut_ptr()
-    }
-    unsafe fn set_filled_len(&mut self, len: usize) {
-        // SAFETY: the caller's contract is `set_len`'s.
-        unsafe { self.set_len(len) }
-    }
-}
+recv_buf!(Vec<u8>);
+recv_buf!(bytes::BytesMut);
 
 /// One `Recv` into the spare capacity of `buf` on any stream socket (TCP or unix), keeping
 /// the socket alive until the kernel is done with it. See [`TcpStream::read`]. The heap
