@@ -11,8 +11,7 @@ use super::shard::{Shard, ShardLog};
 use crate::blob::RecordInfo;
 use crate::key::RawId;
 use crate::protocol::{
-    cmd_flags, command, errno, io_flags, CmdHeader, DnetAddr, FileInfo, IoAttr, LookupReply,
-    IO_ATTR_SIZE_BYTES,
+    cmd_flags, command, errno, io_flags, CmdHeader, DnetAddr, FileInfo, IoAttr, IO_ATTR_SIZE_BYTES,
 };
 use crate::routing::shard_of;
 use bytes::Bytes;
@@ -131,8 +130,9 @@ fn backend_id_of(shard: &Shard, header: &CmdHeader) -> i32 {
         .unwrap_or(header.backend_id)
 }
 
-/// `dnet_addr` + `dnet_file_info` + path with its NUL: the LOOKUP and WRITE reply payload.
-pub fn file_info_payload(shard: &Shard, info: &RecordInfo) -> Vec<u8> {
+/// Append the LOOKUP / WRITE reply to `reply`: `dnet_addr` + `dnet_file_info` + the path with
+/// its NUL (the layout of [`crate::protocol::LookupReply`]), encoded straight into the frame.
+pub fn push_file_info(shard: &Shard, reply: &CmdHeader, info: &RecordInfo, frames: &mut Frames) {
     let addr = shard
         .node
         .addresses
@@ -146,7 +146,14 @@ pub fn file_info_payload(shard: &Shard, info: &RecordInfo) -> Vec<u8> {
         offset: info.data_offset,
         mtime: info.timestamp,
     };
-    LookupReply::new(DnetAddr::from(addr), fi, &info.path).encode()
+    let flen = i32::try_from(info.path.len().saturating_add(1)).unwrap_or(i32::MAX);
+    let parts: [&[u8]; 4] = [
+        &DnetAddr::from(addr).encode(),
+        &fi.encode(flen),
+        info.path.as_bytes(),
+        &[0],
+    ];
+    frames.reply(reply, &parts, false);
 }
 
 async fn lookup(
@@ -162,7 +169,7 @@ async fn lookup(
         .map_err(|e| e.errno())?;
     let mut reply = *header;
     reply.backend_id = backend_id_of(shard, header);
-    frames.reply(&reply, &[&file_info_payload(shard, &info)], false);
+    push_file_info(shard, &reply, &info, frames);
     Ok(())
 }
 
@@ -187,7 +194,7 @@ async fn write(
     header.flags &= !cmd_flags::NEED_ACK;
     let mut reply = *header;
     reply.backend_id = backend_id_of(shard, header);
-    frames.reply(&reply, &[&file_info_payload(shard, &info)], false);
+    push_file_info(shard, &reply, &info, frames);
     Ok(())
 }
 

@@ -26,6 +26,8 @@ use std::rc::Rc;
 
 /// At most this many iovecs go into one write (the kernel's UIO_MAXIOV).
 const IOVECS_PER_WRITE_MAX: usize = 1024;
+/// Buffers a write may have for its first inline attempt to use a stack iovec array.
+const INLINE_IOVECS: usize = 4;
 /// Writes up to this size are copied into the page cache on the calling thread when the
 /// file system cannot take them without blocking through the ring.
 pub const INLINE_WRITE_BYTES_MAX: usize = 256 * 1024;
@@ -264,6 +266,27 @@ impl IoFile for UringFile {
     }
 
     async fn write_all_at(&self, bufs: Vec<Bytes>, offset: u64) -> io::Result<()> {
+        // The common case, a few buffers written whole by one inline call, needs no heap
+        // iovec array. Anything else (short, would block) starts over below: rewriting
+        // bytes already written at the same offsets is harmless.
+        if bufs.len() <= INLINE_IOVECS {
+            let mut iovecs = [libc::iovec {
+                iov_base: std::ptr::null_mut(),
+                iov_len: 0,
+            }; INLINE_IOVECS];
+            let mut total = 0usize;
+            for (v, b) in iovecs.iter_mut().zip(&bufs) {
+                v.iov_base = b.as_ptr() as *mut libc::c_void;
+                v.iov_len = b.len();
+                total += b.len();
+            }
+            let used = iovecs.get(..bufs.len()).unwrap_or(&[]);
+            match self.write_inline(used, offset) {
+                Inline::Done(n) if n == total => return Ok(()),
+                Inline::Failed(e) => return Err(e),
+                _ => {}
+            }
+        }
         let mut state = WriteState {
             bufs,
             iovecs: Vec::new(),
