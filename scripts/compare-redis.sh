@@ -91,14 +91,15 @@ EOF
   wait_port "$NODE_PORT"
 }
 
-# start_redis NAME EXTRA_ARGS... -> sets REDIS_PORT
+# start_redis NAME EXTRA_ARGS... -> sets REDIS_PORT, REDIS_PID
 start_redis() {
   local dir="$WORK/$1"; shift
   mkdir -p "$dir"
   REDIS_PORT=$(free_port)
   taskset -c "$SERVER_CPUS" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$dir" \
     --daemonize no --logfile "$dir/redis.log" "$@" &
-  PIDS+=("$!")
+  REDIS_PID=$!
+  PIDS+=("$REDIS_PID")
   wait_port "$REDIS_PORT"
 }
 
@@ -140,20 +141,27 @@ print(f"{row}\t{tool}\t{r['ops_per_s']:.0f}\t{r['p99_us']:.0f}\t{idle}\t{'' if c
 EOF
 }
 
-# theirs ROW REDIS_PORT TEST SIZE PIPELINE REQUESTS
+# CPU ticks (user + system) a process has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# theirs ROW REDIS_PORT TEST SIZE PIPELINE REQUESTS REDIS_PID
 theirs() {
-  local idle csv
+  local idle csv before after
   idle=$(gate)
+  before=$(cpu_ticks "$7")
   csv=$(taskset -c "$CLIENT_CPUS" redis-benchmark -h 127.0.0.1 -p "$2" -t "$3" -d "$4" \
     -c "$CONNS" -P "$5" -r "$KEYS" -n "$6" --csv)
-  python3 - "$1" "$idle" "$csv" >>"$RESULTS" <<'EOF'
+  after=$(cpu_ticks "$7")
+  python3 - "$1" "$idle" "$csv" "$((after - before))" "$(getconf CLK_TCK)" "$6" >>"$RESULTS" <<'EOF'
 import csv, io, sys
 row, idle, text = sys.argv[1], sys.argv[2], sys.argv[3]
+ticks, hz, n = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 rows = list(csv.reader(io.StringIO(text)))
 head, data = rows[0], rows[1]
 rps = float(data[head.index("rps")])
 p99_us = float(data[head.index("p99_latency_ms")]) * 1000
-print(f"{row}\tredis\t{rps:.0f}\t{p99_us:.0f}\t{idle}\t")
+cpu_us_per_op = ticks * 1e6 / hz / n
+print(f"{row}\tredis\t{rps:.0f}\t{p99_us:.0f}\t{idle}\t{cpu_us_per_op:.1f}")
 EOF
 }
 
@@ -162,7 +170,7 @@ say "$PLACEMENT; node shard_count $SHARDS; $ROUNDS rounds, ${DURATION_S}s points
 start_node mem 60
 MEM_PORT=$NODE_PORT MEM_PID=$NODE_PID
 start_redis redis-mem --save "" --appendonly no
-REDIS_MEM=$REDIS_PORT
+REDIS_MEM=$REDIS_PORT REDIS_MEM_PID=$REDIS_PID
 
 for size in 100 4096; do
   say "pre-filling $KEYS keys of $size B in both servers"
@@ -178,7 +186,7 @@ for size in 100 4096; do
       say "$row"
       for _ in $(seq 1 "$ROUNDS"); do
         ours "$row" "$MEM_PORT" "$MEM_PID" "$op" "$size" "$pipeline"
-        theirs "$row" "$REDIS_MEM" "$test" "$size" "$pipeline" "$n"
+        theirs "$row" "$REDIS_MEM" "$test" "$size" "$pipeline" "$n" "$REDIS_MEM_PID"
       done
     done
   done
@@ -187,12 +195,12 @@ done
 start_node durable 0
 DUR_PORT=$NODE_PORT DUR_PID=$NODE_PID
 start_redis redis-aof --save "" --appendonly yes --appendfsync always
-REDIS_AOF=$REDIS_PORT
+REDIS_AOF=$REDIS_PORT REDIS_AOF_PID=$REDIS_PID
 row="durable write 4096B ${CONNS}x1"
 say "$row (ours sync: 0, redis appendfsync always)"
 for _ in $(seq 1 "$ROUNDS"); do
   ours "$row" "$DUR_PORT" "$DUR_PID" write 4096 1
-  theirs "$row" "$REDIS_AOF" set 4096 1 20000
+  theirs "$row" "$REDIS_AOF" set 4096 1 20000 "$REDIS_AOF_PID"
 done
 
 # exec: the echo app (examples/echo_worker.rs) deployed with dnet_srw on a node with srw;
@@ -248,7 +256,7 @@ def k(x):
 
 print(f"\nElliptics node (dnet_bench) vs redis-server (redis-benchmark); {placement}; node shard_count {shards}")
 print("memory rows: node sync 60 (no fsync per write) vs redis --save '' --appendonly no; durable: node sync 0 vs appendfsync always")
-hdr = f"{'workload':<26} {'ours ops/s':>11} {'redis ops/s':>12} {'ratio':>6} {'our p99':>9} {'redis p99':>10} {'srv us/op':>9} {'idle%':>6}  runs (ours | redis)"
+hdr = f"{'workload':<26} {'ours ops/s':>11} {'redis ops/s':>12} {'ratio':>6} {'our p99':>9} {'redis p99':>10} {'our us/op':>9} {'ref us/op':>9} {'idle%':>6}  runs (ours | redis)"
 print(hdr)
 print("-" * len(hdr))
 for row in order:
@@ -256,11 +264,14 @@ for row in order:
     orate, rrate = med([x[0] for x in o]), med([x[0] for x in r])
     op99, rp99 = med([x[1] for x in o]), med([x[1] for x in r])
     cpus = [x[3] for x in o if x[3] is not None]
+    rcpus = [x[3] for x in r if x[3] is not None]
     idle = min(x[2] for x in o + r)
     runs = " ".join(k(x[0]) for x in o) + " | " + " ".join(k(x[0]) for x in r)
     ratio = orate / rrate if rrate else float("nan")
     cpu = f"{med(cpus):.1f}" if cpus else "-"
-    print(f"{row:<26} {k(orate):>11} {k(rrate):>12} {ratio:>6.2f} {op99/1000:>7.2f}ms {rp99/1000:>8.2f}ms {cpu:>9} {idle:>6}  {runs}")
+    rcpu = f"{med(rcpus):.1f}" if rcpus else "-"
+    print(f"{row:<26} {k(orate):>11} {k(rrate):>12} {ratio:>6.2f} {op99/1000:>7.2f}ms {rp99/1000:>8.2f}ms {cpu:>9} {rcpu:>9} {idle:>6}  {runs}")
 print("exec row: the reference column is this node's own 100 B READ on the same node, not redis")
+print("us/op: server CPU time (user + system, from /proc) per request; ref = redis, or our READ on the exec row")
 print("idle% is the lowest machine idle figure seen before any point of the row")
 EOF
