@@ -69,28 +69,33 @@ impl HotIndex {
         (h >> (64 - bits)) as usize
     }
 
-    /// Slot number holding `key`, if present.
-    fn find_slot(&self, key: &RawId) -> Option<usize> {
+    /// One probe run for `key` with hash `h`: `Ok(slot)` holding it, or `Err(slot)`, the
+    /// empty slot it would take. `None` for a table without slots.
+    fn probe(&self, key: &RawId, h: u64) -> Option<Result<usize, usize>> {
         if self.slots.is_empty() {
             return None;
         }
-        let h = self.hash(key);
         let tag = tag_of(h);
         let mask = self.mask();
         let mut i = self.home(h);
         loop {
             let s = *self.slots.get(i)?;
             if s == EMPTY {
-                return None;
+                return Some(Err(i));
             }
             if s >> 32 == tag {
                 let pos = usize::try_from((s & 0xffff_ffff) - 1).ok()?;
                 if self.entries.get(pos).is_some_and(|(k, _)| k == key) {
-                    return Some(i);
+                    return Some(Ok(i));
                 }
             }
             i = (i + 1) & mask;
         }
+    }
+
+    /// Slot number holding `key`, if present.
+    fn find_slot(&self, key: &RawId) -> Option<usize> {
+        self.probe(key, self.hash(key))?.ok()
     }
 
     fn pos_of_slot(&self, slot: usize) -> Option<usize> {
@@ -154,28 +159,21 @@ impl HotIndex {
         );
         self.grow_if_needed();
         let h = self.hash(&key);
-        let tag = tag_of(h);
-        let mask = self.mask();
-        let mut i = self.home(h);
-        loop {
-            let s = *self.slots.get(i)?;
-            if s == EMPTY {
+        match self.probe(&key, h)? {
+            Ok(slot) => {
+                let pos = self.pos_of_slot(slot)?;
+                self.entries
+                    .get_mut(pos)
+                    .map(|(_, l)| std::mem::replace(l, loc))
+            }
+            Err(empty) => {
                 let pos = self.entries.len();
                 self.entries.push((key, loc));
-                if let Some(slot) = self.slots.get_mut(i) {
-                    *slot = (tag << 32) | (pos as u64 + 1);
+                if let Some(slot) = self.slots.get_mut(empty) {
+                    *slot = (tag_of(h) << 32) | (pos as u64 + 1);
                 }
-                return None;
+                None
             }
-            if s >> 32 == tag {
-                let pos = usize::try_from((s & 0xffff_ffff) - 1).ok()?;
-                if let Some((k, l)) = self.entries.get_mut(pos) {
-                    if *k == key {
-                        return Some(std::mem::replace(l, loc));
-                    }
-                }
-            }
-            i = (i + 1) & mask;
         }
     }
 
