@@ -1,6 +1,7 @@
 """Session read/write scenarios of the original ``test_session_rwr.py`` against real nodes."""
 
 import hashlib
+import time
 
 import pytest
 
@@ -172,10 +173,32 @@ def test_user_flags_and_timestamp_come_back_on_read(session):
     assert session.lookup("meta_key").get()[0].timestamp == elliptics.Time(1234567, 890)
 
 
-def restart_backend(address, backend_id):
-    """Disable, then enable, one backend with ``dnet_ioclient -B``."""
-    for command in ("disable", "enable"):
-        run_tool("dnet_ioclient", str(address), "-B", command, "-b", str(backend_id))
+def route_of(session, key):
+    try:
+        return session.lookup_address(key, session.groups[0])
+    except elliptics.Error:
+        return None
+
+
+def wait_for_route(session, key, moved_from=None, back_to=None):
+    deadline = time.monotonic() + 10
+    while True:
+        route = route_of(session, key)
+        if (moved_from is not None and route != moved_from) or (back_to is not None
+                                                                and route == back_to):
+            return
+        assert time.monotonic() < deadline, f"{key}: routes stay at {route}"
+        time.sleep(0.02)
+
+
+def restart_backend(session, key, address, backend_id):
+    """Disable, then enable, one backend with ``dnet_ioclient -B``. The nodes tell the
+    session through UPDATE_IDS pushes that reach its connections on their own time: wait
+    until the session has seen the backend leave, then come back."""
+    run_tool("dnet_ioclient", str(address), "-B", "disable", "-b", str(backend_id))
+    wait_for_route(session, key, moved_from=address)
+    run_tool("dnet_ioclient", str(address), "-B", "enable", "-b", str(backend_id))
+    wait_for_route(session, key, back_to=address)
 
 
 def test_prepare_plain_commit_with_restarting_backend(session):
@@ -184,10 +207,10 @@ def test_prepare_plain_commit_with_restarting_backend(session):
     one.groups = [GROUPS[0]]
     first = one.write_prepare(key, b"1" * 10, 0, 30).get()[0]
     where = (first.address, first.backend_id)
-    restart_backend(*where)
+    restart_backend(one, key, *where)
     plain = one.write_plain(key, b"2" * 10, 10).get()[0]
     assert (plain.address, plain.backend_id) == where
-    restart_backend(*where)
+    restart_backend(one, key, *where)
     commit = one.write_commit(key, b"3" * 10, 20, 30).get()[0]
     assert (commit.address, commit.backend_id) == where
     checked_read(one, key, b"1" * 10 + b"2" * 10 + b"3" * 10)
