@@ -6,26 +6,13 @@ mod cluster_support;
 
 use cluster_support::{free_port, mesh, wait_for, ClusterNode, Raw};
 use elliptics::key::RawId;
-use elliptics::protocol::{cmd_flags, command, errno, AddrContainer, CmdHeader};
+use elliptics::protocol::errno;
 use std::time::{Duration, Instant};
 
 fn point(first: u8) -> RawId {
     let mut id = RawId::ZERO;
     id.0[0] = first;
     id
-}
-
-fn route_list_len(raw: &mut Raw) -> usize {
-    let h = CmdHeader {
-        cmd: command::ROUTE_LIST,
-        flags: cmd_flags::NEED_ACK | cmd_flags::DIRECT | cmd_flags::NOLOCK,
-        ..CmdHeader::default()
-    };
-    raw.request(h, &[])
-        .iter()
-        .filter_map(|(_, p)| AddrContainer::decode(p).ok())
-        .map(|c| c.addrs.len())
-        .sum()
 }
 
 #[test]
@@ -43,7 +30,7 @@ fn forwarded_request_to_a_silent_peer_times_out_after_wait_timeout() {
         n.start();
     }
     let mut raw = Raw::connect(nodes[0].addr());
-    wait_for(20, "the nodes to join", || route_list_len(&mut raw) == 2);
+    wait_for(20, "the nodes to join", || raw.route_list_len() == 2);
     let on_b = point(0x90);
     // The link from this connection's shard to B is up and answering.
     assert_eq!(raw.lookup(on_b, 1, 0), errno::ENOENT, "forwarded to B");

@@ -3,25 +3,10 @@
 
 mod cluster_support;
 
-use cluster_support::{free_port, ClusterNode, Raw};
+use cluster_support::{free_port, route_list_len, ClusterNode, Raw};
 use elliptics::key::RawId;
-use elliptics::protocol::{cmd_flags, command, errno, AddrContainer, Auth, CmdHeader};
-use std::net::SocketAddr;
+use elliptics::protocol::{cmd_flags, command, errno, Auth, CmdHeader};
 use std::time::Duration;
-
-fn route_list_len(addr: SocketAddr) -> usize {
-    let mut raw = Raw::connect(addr);
-    let h = CmdHeader {
-        cmd: command::ROUTE_LIST,
-        flags: cmd_flags::NEED_ACK | cmd_flags::DIRECT | cmd_flags::NOLOCK,
-        ..CmdHeader::default()
-    };
-    raw.request(h, &[])
-        .iter()
-        .filter_map(|(_, p)| AddrContainer::decode(p).ok())
-        .map(|c| c.addrs.len())
-        .sum()
-}
 
 #[test]
 fn wrong_auth_cookie_is_refused() {

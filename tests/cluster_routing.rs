@@ -3,29 +3,14 @@
 
 mod cluster_support;
 
-use cluster_support::{free_port, mesh, wait_for, ClusterNode, Raw};
+use cluster_support::{free_port, mesh, route_list_len, wait_for, ClusterNode, Raw};
 use elliptics::client::{ClientConfig, Key, Node, Session};
 use elliptics::key::RawId;
-use elliptics::protocol::{cmd_flags, command, errno, AddrContainer, CmdHeader};
+use elliptics::protocol::{cmd_flags, errno};
 use elliptics::routing::Routes;
 use std::net::SocketAddr;
 
 const KEY_COUNT: usize = 10_000;
-
-fn route_list_len(addr: SocketAddr) -> usize {
-    let mut raw = Raw::connect(addr);
-    let h = CmdHeader {
-        cmd: command::ROUTE_LIST,
-        flags: cmd_flags::NEED_ACK | cmd_flags::DIRECT | cmd_flags::NOLOCK,
-        ..CmdHeader::default()
-    };
-    let replies = raw.request(h, &[]);
-    replies
-        .iter()
-        .filter_map(|(_, p)| AddrContainer::decode(p).ok())
-        .map(|c| c.addrs.len())
-        .sum()
-}
 
 pub fn start_mesh(dir: &std::path::Path, count: u8, backends: &[(u32, u32)]) -> Vec<ClusterNode> {
     let port = free_port();

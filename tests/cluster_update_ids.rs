@@ -3,30 +3,16 @@
 
 mod cluster_support;
 
-use cluster_support::{free_port, mesh, wait_for, ClusterNode, Raw};
+use cluster_support::{free_port, mesh, route_list_len, wait_for, ClusterNode, Raw};
 use elliptics::client::{backend_command, ClientConfig, Key, Node, Session};
 use elliptics::key::RawId;
-use elliptics::protocol::{cmd_flags, command, errno, AddrContainer, CmdHeader};
+use elliptics::protocol::{cmd_flags, errno};
 use std::net::SocketAddr;
 
 fn point(first: u8) -> RawId {
     let mut id = RawId::ZERO;
     id.0[0] = first;
     id
-}
-
-fn route_list_len(addr: SocketAddr) -> usize {
-    let mut raw = Raw::connect(addr);
-    let h = CmdHeader {
-        cmd: command::ROUTE_LIST,
-        flags: cmd_flags::NEED_ACK | cmd_flags::DIRECT | cmd_flags::NOLOCK,
-        ..CmdHeader::default()
-    };
-    raw.request(h, &[])
-        .iter()
-        .filter_map(|(_, p)| AddrContainer::decode(p).ok())
-        .map(|c| c.addrs.len())
-        .sum()
 }
 
 /// Node A (group 1 at 0x00..) and node B (group 1 at 0x80.., group 2 at 0x40..), joined.

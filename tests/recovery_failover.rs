@@ -4,10 +4,10 @@
 
 mod cluster_support;
 
-use cluster_support::{free_port, mesh, wait_for, ClusterNode, Raw};
+use cluster_support::{free_port, mesh, route_list_len, wait_for, ClusterNode, Raw};
 use elliptics::client::{ClientConfig, Key, Node, Session};
 use elliptics::key::RawId;
-use elliptics::protocol::{cmd_flags, command, AddrContainer, CmdHeader};
+use elliptics::protocol::cmd_flags;
 use elliptics::routing::Routes;
 use std::net::SocketAddr;
 use std::process::Command;
@@ -16,20 +16,6 @@ use std::time::{Duration, Instant};
 const KEY_COUNT: usize = 1_000;
 const LATE_KEY_COUNT: usize = 300;
 const CLIENT_TIMEOUT_S: u64 = 2;
-
-fn route_list_len(addr: SocketAddr) -> usize {
-    let mut raw = Raw::connect(addr);
-    let h = CmdHeader {
-        cmd: command::ROUTE_LIST,
-        flags: cmd_flags::NEED_ACK | cmd_flags::DIRECT | cmd_flags::NOLOCK,
-        ..CmdHeader::default()
-    };
-    raw.request(h, &[])
-        .iter()
-        .filter_map(|(_, p)| AddrContainer::decode(p).ok())
-        .map(|c| c.addrs.len())
-        .sum()
-}
 
 /// Run dnet_recovery and return (copied, removed, failed) from its summary line.
 fn recovery(kind: &str, remote: &str, groups: &str) -> (u64, u64, u64) {

@@ -242,6 +242,20 @@ impl Raw {
     }
 
     /// Send one request and collect every reply up to the final one.
+    /// How many peers the node's ROUTE_LIST names.
+    pub fn route_list_len(&mut self) -> usize {
+        let h = CmdHeader {
+            cmd: command::ROUTE_LIST,
+            flags: cmd_flags::NEED_ACK | cmd_flags::DIRECT | cmd_flags::NOLOCK,
+            ..CmdHeader::default()
+        };
+        self.request(h, &[])
+            .iter()
+            .filter_map(|(_, p)| elliptics::protocol::AddrContainer::decode(p).ok())
+            .map(|c| c.addrs.len())
+            .sum()
+    }
+
     pub fn request(&mut self, mut h: CmdHeader, payload: &[u8]) -> Vec<(CmdHeader, Vec<u8>)> {
         self.trans += 1;
         h.trans = self.trans;
@@ -305,6 +319,11 @@ impl Raw {
 }
 
 /// Wait until `f` holds, polling every 100 ms, up to `secs`.
+/// How many peers the node at `addr` names in its ROUTE_LIST (a fresh connection).
+pub fn route_list_len(addr: SocketAddr) -> usize {
+    Raw::connect(addr).route_list_len()
+}
+
 pub fn wait_for(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !f() {
