@@ -7,7 +7,7 @@ mod srw_common;
 use elliptics::client::{ClientConfig, Key, Node, Session};
 use elliptics::key::RawId;
 use elliptics::routing::shard_of;
-use srw_common::{script_tar, srw, srw_node, text, upload_echo};
+use srw_common::{script_tar, srw_node, text, upload_app, upload_echo};
 use std::time::{Duration, Instant};
 
 fn session(node: &common::TestNode, timeout_s: u64) -> Session {
@@ -77,19 +77,7 @@ fn package_with_dotdot_paths_is_refused() {
     std::fs::write(&tar, b.into_inner().expect("tar")).expect("write");
     let manifest = dir.join("evil.json");
     std::fs::write(&manifest, r#"{"slave": "../evil.sh"}"#).expect("manifest");
-    let out = srw(
-        &node,
-        &[
-            "app",
-            "upload",
-            "--manifest",
-            manifest.to_str().expect("utf8"),
-            "--package",
-            tar.to_str().expect("utf8"),
-            "--name",
-            "evil",
-        ],
-    );
+    let out = upload_app(&node, &manifest, &tar, "evil");
     assert!(!out.status.success(), "{}", text(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("escapes"),

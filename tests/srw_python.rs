@@ -8,7 +8,7 @@
 mod common;
 mod srw_common;
 
-use srw_common::{ioclient, srw, srw_node, text};
+use srw_common::{ioclient, srw_node, text, upload_app, upload_profile};
 use std::os::unix::fs::PermissionsExt;
 
 const TEST_APP: &str = r#"#!/usr/bin/env python
@@ -71,31 +71,9 @@ fn tutorial_python_worker_writes_testkey() {
         r#"{"isolate": {"type": "process", "args": {"spool": "/var/tmp/cocaine/spool"}}}"#;
     std::fs::write(&profile, isolate).expect("profile");
     // First the tutorial's manifest exactly as written (trailing comma included).
-    let out = srw(
-        &node,
-        &[
-            "app",
-            "upload",
-            "--manifest",
-            manifest.to_str().expect("utf8"),
-            "--package",
-            tar.to_str().expect("utf8"),
-            "--name",
-            "test_app",
-        ],
-    );
+    let out = upload_app(&node, &manifest, &tar, "test_app");
     assert!(out.status.success(), "{}", text(&out));
-    let out = srw(
-        &node,
-        &[
-            "profile",
-            "upload",
-            "--profile",
-            profile.to_str().expect("utf8"),
-            "--name",
-            "test_app",
-        ],
-    );
+    let out = upload_profile(&node, &profile, "test_app");
     assert!(out.status.success(), "{}", text(&out));
     // Then the same app again with an `environment` that puts the python/ package on the
     // worker's PYTHONPATH (the node's own environment is not ours to change here).
@@ -109,19 +87,7 @@ fn tutorial_python_worker_writes_testkey() {
         ),
     )
     .expect("manifest env");
-    let out = srw(
-        &node,
-        &[
-            "app",
-            "upload",
-            "--manifest",
-            manifest_env.to_str().expect("utf8"),
-            "--package",
-            tar.to_str().expect("utf8"),
-            "--name",
-            "test_app",
-        ],
-    );
+    let out = upload_app(&node, &manifest_env, &tar, "test_app");
     assert!(out.status.success(), "{}", text(&out));
     let out = ioclient(&node, &["-c", "test_app@start-task"]);
     assert!(out.status.success(), "{}", text(&out));

@@ -19,6 +19,7 @@ use crate::protocol::{
     cmd_flags, command, errno, AddrContainer, Auth, CmdHeader, DnetAddr, IdContainer,
     NodeAnnouncement,
 };
+use crate::runtime::TcpStream;
 use bytes::Bytes;
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -91,9 +92,17 @@ async fn discover_loop(shard: Rc<Shard>, joining: Rc<RefCell<BTreeSet<SocketAddr
     }
 }
 
-/// Ask `remote` for its ROUTE_LIST: the dial address of each node it names (the address
-/// at the index `remote` has in its own list).
-async fn route_list_of(shard: &Rc<Shard>, remote: SocketAddr) -> Result<Vec<SocketAddr>, i32> {
+/// A link to another node after the handshake, with the limits it is read under.
+struct Dialled {
+    stream: Rc<TcpStream>,
+    reader: FrameReader,
+    ann: NodeAnnouncement,
+    limit: u64,
+    timeout: Duration,
+}
+
+/// Dial `remote` and run the handshake within `wait_timeout`; its announcement decoded.
+async fn dial_peer(shard: &Shard, remote: SocketAddr) -> Result<Dialled, i32> {
     let opts = &shard.node.config.options;
     let limit = opts.frame_payload_bytes_max;
     let timeout = Duration::from_secs(opts.wait_timeout_s.max(1));
@@ -103,8 +112,27 @@ async fn route_list_of(shard: &Rc<Shard>, remote: SocketAddr) -> Result<Vec<Sock
     )
     .await
     .map_err(|_| errno::ETIMEDOUT)?;
-    let (stream, mut reader, payload) = dialled?;
+    let (stream, reader, payload) = dialled?;
     let ann = NodeAnnouncement::decode(&payload).map_err(|_| errno::EPROTO)?;
+    Ok(Dialled {
+        stream,
+        reader,
+        ann,
+        limit,
+        timeout,
+    })
+}
+
+/// Ask `remote` for its ROUTE_LIST: the dial address of each node it names (the address
+/// at the index `remote` has in its own list).
+async fn route_list_of(shard: &Rc<Shard>, remote: SocketAddr) -> Result<Vec<SocketAddr>, i32> {
+    let Dialled {
+        stream,
+        mut reader,
+        ann,
+        limit,
+        timeout,
+    } = dial_peer(shard, remote).await?;
     let index = socket_addrs(&ann.addrs)
         .iter()
         .position(|a| *a == remote)
@@ -168,17 +196,13 @@ async fn join_loop(shard: Rc<Shard>, remote: SocketAddr, discovered: bool) {
 
 /// One join link's life: handshake, JOIN, AUTH, then UPDATE_IDS until it dies.
 async fn join_once(shard: &Rc<Shard>, remote: SocketAddr) -> Result<(), i32> {
-    let opts = &shard.node.config.options;
-    let limit = opts.frame_payload_bytes_max;
-    let timeout = Duration::from_secs(opts.wait_timeout_s.max(1));
-    let dialled = crate::runtime::timeout(
+    let Dialled {
+        stream,
+        mut reader,
+        ann,
+        limit,
         timeout,
-        dial_with_reply(remote, opts.indexes_shard_count, limit),
-    )
-    .await
-    .map_err(|_| errno::ETIMEDOUT)?;
-    let (stream, mut reader, payload) = dialled?;
-    let ann = NodeAnnouncement::decode(&payload).map_err(|_| errno::EPROTO)?;
+    } = dial_peer(shard, remote).await?;
     let addrs = socket_addrs(&ann.addrs);
     if !addrs.contains(&remote) || ann.addrs.addrs.iter().any(DnetAddr::is_wildcard) {
         return Err(errno::EPROTO);
@@ -210,7 +234,7 @@ async fn join_once(shard: &Rc<Shard>, remote: SocketAddr) -> Result<(), i32> {
         ..CmdHeader::default()
     };
     let cookie = Auth {
-        cookie: opts.auth_cookie,
+        cookie: shard.node.config.options.auth_cookie,
         flags: 0,
     }
     .encode();

@@ -84,7 +84,23 @@ pub fn upload_script(node: &TestNode, name: &str, profile: &str, env: &str, scri
     .expect("manifest");
     let prof = dir.join(format!("{name}.profile"));
     std::fs::write(&prof, profile).expect("profile");
-    let out = srw(
+    let out = upload_app(node, &manifest, &tar, name);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = upload_profile(node, &prof, name);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `dnet_srw app upload` of `manifest` and the package `tar` as app `name`.
+pub fn upload_app(node: &TestNode, manifest: &Path, tar: &Path, name: &str) -> Output {
+    srw(
         node,
         &[
             "app",
@@ -96,28 +112,22 @@ pub fn upload_script(node: &TestNode, name: &str, profile: &str, env: &str, scri
             "--name",
             name,
         ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = srw(
+    )
+}
+
+/// `dnet_srw profile upload` of `profile` as profile `name`.
+pub fn upload_profile(node: &TestNode, profile: &Path, name: &str) -> Output {
+    srw(
         node,
         &[
             "profile",
             "upload",
             "--profile",
-            prof.to_str().expect("utf8"),
+            profile.to_str().expect("utf8"),
             "--name",
             name,
         ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    )
 }
 
 pub fn srw(node: &TestNode, args: &[&str]) -> Output {
