@@ -8,17 +8,13 @@ use super::state::backend_state;
 use super::{cross, peers};
 use crate::blob::BlobLog;
 use crate::protocol::{
-    errno, BackendControl, BackendStatus, BackendStatusList, CmdHeader, DnetTime,
+    errno, status_flags, BackendControl, BackendStatus, BackendStatusList, CmdHeader, DnetTime,
     MonitorStatRequest, NodeStatus,
 };
 use bytes::Bytes;
 use std::io::Write;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
-
-/// `status_flags` bits of `dnet_node_status`.
-const STATUS_EXIT: i32 = 1;
-const STATUS_RO: i32 = 2;
 
 /// STATUS: apply the flags that are not -1, reply with the current values, then ack.
 pub fn status(shard: &Rc<Shard>, header: &CmdHeader, payload: &[u8], frames: &mut Frames) {
@@ -31,11 +27,11 @@ pub fn status(shard: &Rc<Shard>, header: &CmdHeader, payload: &[u8], frames: &mu
         shard
             .node
             .read_only
-            .store(req.status_flags & STATUS_RO != 0, Ordering::Relaxed);
-        exit = req.status_flags & STATUS_EXIT != 0;
+            .store(req.status_flags & status_flags::RO != 0, Ordering::Relaxed);
+        exit = req.status_flags & status_flags::EXIT != 0;
     }
     let ro = if shard.node.is_read_only() {
-        STATUS_RO
+        status_flags::RO
     } else {
         0
     };

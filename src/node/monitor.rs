@@ -16,18 +16,8 @@ use std::time::Duration;
 /// Largest request head we read before answering.
 const REQUEST_HEAD_BYTES_MAX: u64 = 8 * 1024;
 
-/// MONITOR_STAT category bits.
-pub mod category {
-    pub const CACHE: u64 = 1;
-    pub const IO: u64 = 2;
-    pub const COMMANDS: u64 = 4;
-    pub const BACKEND: u64 = 16;
-    pub const STATS: u64 = 32;
-    pub const PROCFS: u64 = 64;
-    pub const TOP: u64 = 128;
-    /// `-1` on the wire.
-    pub const ALL: u64 = u64::MAX;
-}
+/// MONITOR_STAT category bits (`-1`, all of them, on the wire).
+pub use crate::protocol::monitor_categories as category;
 
 /// The HTTP paths and the categories they select; `/list` names them.
 const PATHS: [(&str, u64); 10] = [
