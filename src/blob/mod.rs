@@ -31,6 +31,7 @@ mod defrag;
 mod durability;
 mod load;
 mod log;
+mod page_map;
 mod pending;
 mod prepare;
 mod read;

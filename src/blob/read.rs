@@ -17,6 +17,39 @@ use sha2::{Digest, Sha512};
 /// and the bytes between in the same call; one that starts further reads the header apart.
 const PREFIX_READ_BYTES_MAX: u64 = 4096;
 
+/// Record bytes read at most this large go through the data file's page-cache map
+/// ([`Segment::read_mapped`]); larger ones through a vectored read.
+const MAPPED_READ_BYTES_MAX: u64 = 256 * 1024;
+
+/// What [`BlobLog::read_range`] takes from a record, in offsets from its ext header: the
+/// value `[start, end)`, the verified chunks `[from, to)` and the footer at `footer_at`.
+struct Span {
+    start: usize,
+    end: usize,
+    from: usize,
+    to: usize,
+    footer_at: usize,
+}
+
+impl Span {
+    /// Verify (when `kind` is set) and copy out of `rec`, the record's bytes after its
+    /// header. `Err(Some(chunk))` for a bad chunk, `Err(None)` when `rec` is too short.
+    fn cut(
+        &self,
+        rec: &[u8],
+        kind: Option<FooterKind>,
+    ) -> Result<(ExtHeader, Vec<u8>), Option<u64>> {
+        if let Some(kind) = kind {
+            let chunks = rec.get(self.from..self.to).ok_or(None)?;
+            let foot = rec.get(self.footer_at..).ok_or(None)?;
+            let first = (self.from as u64) / CHUNK_SIZE_BYTES;
+            footer::verify_parts(kind, foot, first, &[chunks]).map_err(Some)?;
+        }
+        let value = rec.get(self.start..self.end).ok_or(None)?.to_vec();
+        Ok((ExtHeader::decode_prefix(rec), value))
+    }
+}
+
 /// The ext header at the front of `before` followed by `value`.
 fn head_of(before: &[u8], value: &[u8]) -> ExtHeader {
     if before.len() >= EXT_HEADER_SIZE_BYTES as usize {
@@ -109,6 +142,26 @@ impl<F: IoFile> BlobLog<F> {
             }
         };
         let size = |n: u64| usize::try_from(n).map_err(|_| BlobError::Invalid("read too large"));
+        if to - from <= MAPPED_READ_BYTES_MAX {
+            let rec_len = loc.disk_size - DISK_CONTROL_SIZE_BYTES;
+            let span = Span {
+                start: size(start)?,
+                end: size(end)?,
+                from: size(from)?,
+                to: size(to)?,
+                footer_at: size(rec_len - footer_bytes)?,
+            };
+            if let Some(res) = seg.read_mapped(base, rec_len, |rec| span.cut(rec, kind)) {
+                return res?.map_err(|chunk| match chunk {
+                    Some(chunk) => BlobError::ChecksumMismatch {
+                        path: seg.path.to_string(),
+                        position: loc.position,
+                        chunk,
+                    },
+                    None => BlobError::Invalid("record outside its file"),
+                });
+            }
+        }
         let value_len = size(end - start)?;
         let after_len = size(to - end + if joined { footer_bytes } else { 0 })?;
         let bufs = vec![

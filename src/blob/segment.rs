@@ -4,6 +4,7 @@
 
 use super::disk_control::{DiskControl, DISK_CONTROL_SIZE_BYTES, FLAGS_OFFSET_BYTES};
 use super::error::BlobError;
+use super::page_map::PageMap;
 use super::pending::{FlushStep, PendingIndex};
 use crate::io::IoFile;
 use bytes::Bytes;
@@ -127,6 +128,8 @@ pub struct Segment<F: IoFile> {
     pub contiguous_end: Cell<u64>,
     /// When the `.index` was last made durable.
     pub index_synced_at: Cell<Instant>,
+    /// Reads served from the data file's page cache without a syscall.
+    page_map: PageMap,
 }
 
 impl<F: IoFile> Segment<F> {
@@ -154,6 +157,7 @@ impl<F: IoFile> Segment<F> {
             index_sync_needed: Cell::new(false),
             contiguous_end: Cell::new(0),
             index_synced_at: Cell::new(Instant::now()),
+            page_map: PageMap::default(),
         })
     }
 
@@ -207,6 +211,22 @@ impl<F: IoFile> Segment<F> {
         let (res, bufs) = self.data.read_vectored_at(bufs, offset).await;
         res.map_err(|e| BlobError::io(&self.path, e))?;
         Ok(bufs)
+    }
+
+    /// Run `f` over data-file bytes `[offset, offset + len)` read from the page cache
+    /// without a syscall; `None` when they must be read with [`Segment::read_vectored`]
+    /// instead. The caller must only ask for bytes of records already written.
+    pub fn read_mapped<R>(
+        &self,
+        offset: u64,
+        len: u64,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Option<Result<R, BlobError>> {
+        if !self.data.mappable() {
+            return None;
+        }
+        let res = self.page_map.read(self.data.as_std(), offset, len, f)?;
+        Some(res.map_err(|e| BlobError::io(&self.path, e)))
     }
 
     /// Write a record header to the data file and to its index entry.

@@ -10,6 +10,7 @@ use std::future::Future;
 use std::io;
 
 pub mod affinity;
+pub mod mapped;
 pub mod sync;
 pub mod vectored;
 
@@ -21,6 +22,12 @@ pub trait IoFile: Sized {
     /// The underlying file, for metadata calls (length, truncate, allocate) done rarely and
     /// outside the data path.
     fn as_std(&self) -> &std::fs::File;
+
+    /// Reads of this file may be served from a read-only mapping of it ([`mapped`]): the
+    /// backend's reads see exactly the file's bytes, with nothing to intercept.
+    fn mappable(&self) -> bool {
+        false
+    }
 
     /// Fill `buf` completely from `offset`. A read that hits end-of-file fails with
     /// `UnexpectedEof`. The buffer comes back in every case.

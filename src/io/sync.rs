@@ -23,6 +23,10 @@ impl IoFile for StdFile {
         &self.file
     }
 
+    fn mappable(&self) -> bool {
+        true
+    }
+
     async fn read_exact_at(&self, mut buf: Vec<u8>, offset: u64) -> (io::Result<()>, Vec<u8>) {
         let res = self.file.read_exact_at(&mut buf, offset);
         (res, buf)

@@ -169,6 +169,10 @@ impl IoFile for UringFile {
         &self.file
     }
 
+    fn mappable(&self) -> bool {
+        true
+    }
+
     async fn read_exact_at(&self, mut buf: Vec<u8>, offset: u64) -> (io::Result<()>, Vec<u8>) {
         let mut done = 0usize;
         while done < buf.len() {

@@ -1,0 +1,254 @@
+//! Read-only shared mappings of data files, for reads served straight from the page cache.
+//!
+//! A read of a few hundred bytes through `preadv2` costs a syscall, a page-cache lookup and a
+//! copy; through a mapping it is one copy. Two things make a mapping riskier than a syscall,
+//! and both are handled here:
+//!
+//! - A media error, or a file cut short under the mapping, raises `SIGBUS` on the access
+//!   instead of returning `EIO`. [`Mapping::with_bytes`] arms a per-thread guard around the
+//!   caller's closure; the process-wide handler, when the faulting address is inside the
+//!   armed range, maps a zero page over the faulting page so the access completes, and the
+//!   call then answers `EIO` (the closure's result is discarded, and the mapping reports
+//!   itself [`Mapping::poisoned`] so its owner stops using it). A `SIGBUS` anywhere else gets
+//!   the default action, as without the handler.
+//! - A page that is not cached blocks the thread on the disk (a major fault), where a
+//!   `preadv2(RWF_NOWAIT)` would have handed the read to the ring. The closure's duration is
+//!   returned in CPU timestamp ticks so the owner can detect such reads and step back to the
+//!   non-blocking path for a while.
+#![allow(unsafe_code)]
+
+use std::cell::Cell;
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::ptr::NonNull;
+use std::sync::Once;
+
+thread_local! {
+    /// `[start, end)` of the bytes the current thread's closure may touch; 0..0 when unarmed.
+    static GUARD_START: Cell<usize> = const { Cell::new(0) };
+    static GUARD_END: Cell<usize> = const { Cell::new(0) };
+    /// A `SIGBUS` hit the armed range.
+    static FAULTED: Cell<bool> = const { Cell::new(false) };
+}
+
+static INSTALL: Once = Once::new();
+
+const PAGE_BYTES: usize = 4096;
+
+/// A read-only `MAP_SHARED` view of the first `len` bytes of a file.
+#[derive(Debug)]
+pub struct Mapping {
+    ptr: NonNull<u8>,
+    len: usize,
+    poisoned: Cell<bool>,
+}
+
+impl Mapping {
+    /// Map `len` bytes of `file` (more than its length is allowed: the tail pages become
+    /// readable as the file grows).
+    pub fn new(file: &File, len: usize) -> io::Result<Mapping> {
+        if len == 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty mapping"));
+        }
+        install_handler()?;
+        // SAFETY: a fresh mapping at an address the kernel picks; it aliases no Rust object.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or_else(io::Error::last_os_error)?;
+        Ok(Mapping {
+            ptr,
+            len,
+            poisoned: Cell::new(false),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// A `SIGBUS` replaced some page of this mapping with zeros: it no longer shows the file.
+    pub fn poisoned(&self) -> bool {
+        self.poisoned.get()
+    }
+
+    /// Run `f` over bytes `[offset, offset + len)` of the mapping with the `SIGBUS` guard
+    /// armed. `None` when the range is outside the mapping or the mapping is poisoned;
+    /// `Some(Err(EIO))` when an access faulted. On success, also the ticks `f` took.
+    ///
+    /// The caller must only ask for bytes inside the file's current length.
+    pub fn with_bytes<R>(
+        &self,
+        offset: usize,
+        len: usize,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Option<io::Result<(R, u64)>> {
+        let end = offset.checked_add(len)?;
+        if end > self.len || self.poisoned.get() {
+            return None;
+        }
+        // SAFETY: `offset + len <= self.len`, so the range lies inside the live mapping,
+        // which stays mapped while `self` is borrowed. The bytes are only read. The files
+        // are written by this process alone (the data directory's lock file keeps a second
+        // node out), through syscalls on this thread, never while `f` runs. An access that
+        // faults is completed by the handler against a zero page and the result discarded.
+        let bytes = unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(offset), len) };
+        let start = bytes.as_ptr() as usize;
+        GUARD_START.with(|g| g.set(start));
+        GUARD_END.with(|g| g.set(start + len));
+        FAULTED.with(|g| g.set(false));
+        let began = ticks();
+        let out = f(bytes);
+        let took = ticks().wrapping_sub(began);
+        GUARD_START.with(|g| g.set(0));
+        GUARD_END.with(|g| g.set(0));
+        if FAULTED.with(|g| g.replace(false)) {
+            self.poisoned.set(true);
+            return Some(Err(io::Error::from_raw_os_error(libc::EIO)));
+        }
+        Some(Ok((out, took)))
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are exactly what `mmap` returned; no borrow outlives `self`.
+        unsafe {
+            libc::munmap(self.ptr.as_ptr().cast(), self.len);
+        }
+    }
+}
+
+/// A cheap monotonic-enough tick counter for telling a page-cache copy from a disk wait.
+#[cfg(target_arch = "x86_64")]
+fn ticks() -> u64 {
+    // SAFETY: `rdtsc` has no preconditions on x86_64.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn ticks() -> u64 {
+    use std::sync::OnceLock;
+    static BASE: OnceLock<std::time::Instant> = OnceLock::new();
+    let base = BASE.get_or_init(std::time::Instant::now);
+    u64::try_from(base.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn install_handler() -> io::Result<()> {
+    let mut failed = None;
+    INSTALL.call_once(|| {
+        // SAFETY: a zeroed `sigaction` is a valid starting value; the handler only touches
+        // const-initialised thread-locals without destructors and calls `mmap`/`sigaction`.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_sigbus as *const () as usize;
+            action.sa_flags = libc::SA_SIGINFO;
+            libc::sigemptyset(&mut action.sa_mask);
+            if libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut()) != 0 {
+                failed = Some(io::Error::last_os_error());
+            }
+        }
+    });
+    failed.map_or(Ok(()), Err)
+}
+
+extern "C" fn on_sigbus(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid `siginfo_t` for an `SA_SIGINFO` handler.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    let start = GUARD_START.with(Cell::get);
+    let end = GUARD_END.with(Cell::get);
+    if addr >= start && addr < end {
+        let page = addr & !(PAGE_BYTES - 1);
+        // SAFETY: `page` lies inside a mapping this thread armed; replacing it with a private
+        // zero page only changes what the guarded closure reads, whose result is discarded.
+        let done = unsafe {
+            libc::mmap(
+                page as *mut libc::c_void,
+                PAGE_BYTES,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+                -1,
+                0,
+            )
+        };
+        if done != libc::MAP_FAILED {
+            FAULTED.with(|g| g.set(true));
+            return;
+        }
+    }
+    // Not ours (or the page could not be replaced): take the default action, which the
+    // faulting instruction triggers again on return.
+    // SAFETY: resetting a signal's disposition to the default is always valid.
+    unsafe {
+        libc::signal(libc::SIGBUS, libc::SIG_DFL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn file_of(pages: usize) -> (tempfile::TempDir, File) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(dir.path().join("f"))
+            .unwrap();
+        let bytes: Vec<u8> = (0..pages * PAGE_BYTES).map(|i| (i % 251) as u8).collect();
+        f.write_all(&bytes).unwrap();
+        (dir, f)
+    }
+
+    #[test]
+    fn mapped_bytes_are_the_file_bytes_and_follow_later_writes() {
+        use std::os::unix::fs::FileExt;
+        let (_dir, f) = file_of(2);
+        let map = Mapping::new(&f, 4 * PAGE_BYTES).unwrap();
+        let (got, _) = map.with_bytes(5000, 3, <[u8]>::to_vec).unwrap().unwrap();
+        assert_eq!(
+            got,
+            vec![(5000 % 251) as u8, (5001 % 251) as u8, (5002 % 251) as u8]
+        );
+        f.write_all_at(b"xyz", 5000).unwrap();
+        let (got, _) = map.with_bytes(5000, 3, <[u8]>::to_vec).unwrap().unwrap();
+        assert_eq!(got, b"xyz");
+        assert!(map.with_bytes(4 * PAGE_BYTES - 1, 2, |_| ()).is_none());
+    }
+
+    #[test]
+    fn a_read_past_a_file_cut_short_is_eio_and_the_process_lives() {
+        let (_dir, f) = file_of(3);
+        let map = Mapping::new(&f, 3 * PAGE_BYTES).unwrap();
+        f.set_len(PAGE_BYTES as u64).unwrap();
+        let res = map.with_bytes(2 * PAGE_BYTES + 10, 100, |b| {
+            b.iter().map(|&x| u64::from(x)).sum::<u64>()
+        });
+        let err = res.unwrap().unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EIO));
+        assert!(map.poisoned());
+        assert!(map.with_bytes(0, 10, |_| ()).is_none());
+        // A fresh mapping of the surviving page still reads the file.
+        let again = Mapping::new(&f, PAGE_BYTES).unwrap();
+        let (first, _) = again.with_bytes(0, 2, <[u8]>::to_vec).unwrap().unwrap();
+        assert_eq!(first, vec![0, 1]);
+    }
+}
