@@ -1,6 +1,8 @@
-//! Reads of a data file served from a shared mapping of its page cache ([`crate::io::mapped`]).
+//! Reads of a data file, and overwrites of bytes already in it, served through a shared
+//! mapping of its page cache ([`crate::io::mapped`]).
 //!
-//! A read of a small record then costs one copy instead of a `preadv2` syscall. The map is
+//! A read of a small record then costs one copy instead of a `preadv2` syscall, an
+//! overwrite one copy instead of a `pwritev`. The map is
 //! made on the first read, sized to a power of two of at least [`MAP_BYTES_MIN`] so that the
 //! file being appended to is remapped only when it doubles. Two kinds of read step back to
 //! the caller's syscall path: a read that the map does not cover (`None`), and, for the next
@@ -24,14 +26,42 @@ const SLOW_READ_TICKS: u64 = 400_000;
 pub const SKIP_READS_AFTER_SLOW: u32 = 4096;
 
 /// The mapping of one data file and the state of the heuristics above.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PageMap {
     map: RefCell<Option<Mapping>>,
     skip_reads: Cell<u32>,
     disabled: Cell<bool>,
+    writable: bool,
+    /// The file's length when last asked: bytes past it are never touched through the map
+    /// (that would fault), and asking again costs a syscall.
+    file_bytes: Cell<u64>,
 }
 
 impl PageMap {
+    /// A map made on first use; `writable` for a file opened for writing.
+    pub fn new(writable: bool) -> Self {
+        PageMap {
+            map: RefCell::new(None),
+            skip_reads: Cell::new(0),
+            disabled: Cell::new(false),
+            writable,
+            file_bytes: Cell::new(0),
+        }
+    }
+
+    /// Store `parts` back to back at `offset` of `file`, bytes the file already has; `None`
+    /// when the caller should write them with a syscall instead, `Some(Err(EIO))` when a
+    /// store faulted (the bytes may be partly written: write them all again).
+    pub fn write(&self, file: &File, offset: u64, parts: &[&[u8]]) -> Option<io::Result<()>> {
+        if self.disabled.get() || !self.writable {
+            return None;
+        }
+        let len: u64 = parts.iter().map(|p| p.len() as u64).sum();
+        self.cover(file, offset.checked_add(len)?)?;
+        let map = self.map.borrow();
+        map.as_ref()?.write_at(usize::try_from(offset).ok()?, parts)
+    }
+
     /// Run `f` over bytes `[offset, offset + len)` of `file` through the map; `None` when
     /// the caller should read with a syscall instead, `Some(Err(EIO))` on a media error.
     pub fn read<R>(
@@ -67,6 +97,12 @@ impl PageMap {
 
     /// Make the map cover `[0, end)` when the file does; `None` when it cannot.
     fn cover(&self, file: &File, end: u64) -> Option<()> {
+        if end > self.file_bytes.get() {
+            self.file_bytes.set(file.metadata().ok()?.len());
+            if end > self.file_bytes.get() {
+                return None;
+            }
+        }
         let mut slot = self.map.borrow_mut();
         if let Some(map) = slot.as_ref() {
             if end <= map.len() as u64 && !map.poisoned() {
@@ -74,15 +110,15 @@ impl PageMap {
             }
         }
         *slot = None;
-        let file_bytes = file.metadata().ok()?.len();
-        if end > file_bytes {
-            return None;
-        }
-        let want = file_bytes.max(MAP_BYTES_MIN).checked_next_power_of_two()?;
-        match Mapping::new(file, usize::try_from(want).ok()?) {
+        let want = self
+            .file_bytes
+            .get()
+            .max(MAP_BYTES_MIN)
+            .checked_next_power_of_two()?;
+        match Mapping::new(file, usize::try_from(want).ok()?, self.writable) {
             Ok(map) => *slot = Some(map),
             Err(e) => {
-                tracing::warn!("reads fall back to syscalls: cannot map a data file: {e}");
+                tracing::warn!("data file I/O falls back to syscalls: cannot map it: {e}");
                 self.disabled.set(true);
                 return None;
             }

@@ -157,7 +157,7 @@ impl<F: IoFile> Segment<F> {
             index_sync_needed: Cell::new(false),
             contiguous_end: Cell::new(0),
             index_synced_at: Cell::new(Instant::now()),
-            page_map: PageMap::default(),
+            page_map: PageMap::new(!read_only),
         })
     }
 
@@ -227,6 +227,17 @@ impl<F: IoFile> Segment<F> {
         }
         let res = self.page_map.read(self.data.as_std(), offset, len, f)?;
         Some(res.map_err(|e| BlobError::io(&self.path, e)))
+    }
+
+    /// Store `parts` back to back at `offset` of the data file through its page-cache map,
+    /// bytes of a record already in the file; `false` when they must be written with
+    /// [`Segment::write_data`] instead (no map, or a store faulted).
+    pub fn write_mapped(&self, offset: u64, parts: &[&[u8]]) -> bool {
+        self.data.mappable()
+            && matches!(
+                self.page_map.write(self.data.as_std(), offset, parts),
+                Some(Ok(()))
+            )
     }
 
     /// Write a record header to the data file and to its index entry.

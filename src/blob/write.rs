@@ -273,25 +273,30 @@ impl<F: IoFile> BlobLog<F> {
     ) -> Result<(), BlobError> {
         let base = new.position + DISK_CONTROL_SIZE_BYTES;
         let ext_bytes = ext.encode();
+        let foot = if u64::from(new.flags) & record_flags::NOCSUM == 0 {
+            footer::build_parts(FooterKind::Crc32, &[&ext_bytes, data])
+        } else {
+            Vec::new()
+        };
+        let foot_at = new.position + new.disk_size - foot.len() as u64;
+        let joined = foot.is_empty() || foot_at == base + new.data_size;
+        if joined && seg.write_mapped(base, &[&ext_bytes, data, &foot]) {
+            return Ok(());
+        }
+        if !joined
+            && seg.write_mapped(base, &[&ext_bytes, data])
+            && seg.write_mapped(foot_at, &[&foot])
+        {
+            return Ok(());
+        }
         let mut parts = vec![Bytes::copy_from_slice(&ext_bytes), data.clone()];
-        let mut separate_footer = None;
-        if u64::from(new.flags) & record_flags::NOCSUM == 0 {
-            let mut whole = Vec::with_capacity(ext_bytes.len() + data.len());
-            whole.extend_from_slice(&ext_bytes);
-            whole.extend_from_slice(data);
-            let foot = footer::build(FooterKind::Crc32, &whole);
-            let foot_at = new.position + new.disk_size - foot.len() as u64;
-            if foot_at == base + new.data_size {
-                parts.push(Bytes::from(foot));
-            } else {
-                separate_footer = Some((foot, foot_at));
-            }
+        if joined {
+            parts.push(Bytes::from(foot));
+            seg.write_data(parts, base).await
+        } else {
+            seg.write_data(parts, base).await?;
+            seg.write_data(vec![Bytes::from(foot)], foot_at).await
         }
-        seg.write_data(parts, base).await?;
-        if let Some((foot, at)) = separate_footer {
-            seg.write_data(vec![Bytes::from(foot)], at).await?;
-        }
-        Ok(())
     }
 
     /// Write part of a value in place (at an offset, or shorter than what stays): the

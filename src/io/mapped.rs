@@ -1,14 +1,19 @@
-//! Read-only shared mappings of data files, for reads served straight from the page cache.
+//! Shared mappings of data files, for reads and in-place overwrites served straight from the
+//! page cache.
 //!
 //! A read of a few hundred bytes through `preadv2` costs a syscall, a page-cache lookup and a
-//! copy; through a mapping it is one copy. Two things make a mapping riskier than a syscall,
-//! and both are handled here:
+//! copy; through a mapping it is one copy. An overwrite of bytes already in the file through
+//! `pwritev` also walks the file system's write path (on ext4 about 0.8 us for 100 B); a
+//! store into a `MAP_SHARED` mapping dirties the same page-cache page, which `fdatasync` of
+//! the file then writes out like any other. Two things make a mapping riskier than a
+//! syscall, and both are handled here:
 //!
 //! - A media error, or a file cut short under the mapping, raises `SIGBUS` on the access
 //!   instead of returning `EIO`. [`Mapping::with_bytes`] arms a per-thread guard around the
 //!   caller's closure; the process-wide handler, when the faulting address is inside the
 //!   armed range, maps a zero page over the faulting page so the access completes, and the
-//!   call then answers `EIO` (the closure's result is discarded, and the mapping reports
+//!   call then answers `EIO` (for a store: the bytes may be partly in the file, and the
+//!   caller writes them again with a syscall, which reports the real error) (the closure's result is discarded, and the mapping reports
 //!   itself [`Mapping::poisoned`] so its owner stops using it). A `SIGBUS` anywhere else gets
 //!   the default action, as without the handler.
 //! - A page that is not cached blocks the thread on the disk (a major fault), where a
@@ -36,18 +41,19 @@ static INSTALL: Once = Once::new();
 
 const PAGE_BYTES: usize = 4096;
 
-/// A read-only `MAP_SHARED` view of the first `len` bytes of a file.
+/// A `MAP_SHARED` view of the first `len` bytes of a file, read-only or writable.
 #[derive(Debug)]
 pub struct Mapping {
     ptr: NonNull<u8>,
     len: usize,
     poisoned: Cell<bool>,
+    writable: bool,
 }
 
 impl Mapping {
     /// Map `len` bytes of `file` (more than its length is allowed: the tail pages become
-    /// readable as the file grows).
-    pub fn new(file: &File, len: usize) -> io::Result<Mapping> {
+    /// usable as the file grows); `writable` needs a file opened for writing.
+    pub fn new(file: &File, len: usize, writable: bool) -> io::Result<Mapping> {
         if len == 0 {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty mapping"));
         }
@@ -57,7 +63,11 @@ impl Mapping {
             libc::mmap(
                 std::ptr::null_mut(),
                 len,
-                libc::PROT_READ,
+                if writable {
+                    libc::PROT_READ | libc::PROT_WRITE
+                } else {
+                    libc::PROT_READ
+                },
                 libc::MAP_SHARED,
                 file.as_raw_fd(),
                 0,
@@ -71,7 +81,12 @@ impl Mapping {
             ptr,
             len,
             poisoned: Cell::new(false),
+            writable,
         })
+    }
+
+    pub fn writable(&self) -> bool {
+        self.writable
     }
 
     pub fn len(&self) -> usize {
@@ -105,23 +120,55 @@ impl Mapping {
         // SAFETY: `offset + len <= self.len`, so the range lies inside the live mapping,
         // which stays mapped while `self` is borrowed. The bytes are only read. The files
         // are written by this process alone (the data directory's lock file keeps a second
-        // node out), through syscalls on this thread, never while `f` runs. An access that
+        // node out), through syscalls or `write_at` on this thread, never while `f` runs. An access that
         // faults is completed by the handler against a zero page and the result discarded.
         let bytes = unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(offset), len) };
-        let start = bytes.as_ptr() as usize;
+        Some(self.guarded(bytes.as_ptr() as usize, len, || f(bytes)))
+    }
+
+    /// Store `parts`, back to back, at `offset` of a writable mapping. `None` when the range
+    /// is outside the mapping, or the mapping is read-only or poisoned; `Some(Err(EIO))` when
+    /// a store faulted (the bytes may be partly stored).
+    ///
+    /// The caller must only write bytes inside the file's current length.
+    pub fn write_at(&self, offset: usize, parts: &[&[u8]]) -> Option<io::Result<()>> {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let end = offset.checked_add(len)?;
+        if end > self.len || self.poisoned.get() || !self.writable {
+            return None;
+        }
+        // SAFETY: `offset + len <= self.len`: every store below lands inside the live,
+        // writable mapping; the sources are caller slices, which cannot overlap a mapping
+        // that no Rust reference points into outside `with_bytes` closures.
+        let start = unsafe { self.ptr.as_ptr().add(offset) };
+        let res = self.guarded(start as usize, len, || {
+            let mut at = start;
+            for part in parts {
+                // SAFETY: `at .. at + part.len()` stays inside `[start, start + len)`.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(part.as_ptr(), at, part.len());
+                    at = at.add(part.len());
+                }
+            }
+        });
+        Some(res.map(|((), _)| ()))
+    }
+
+    /// Run `f` with the `SIGBUS` guard armed over `[start, start + len)`.
+    fn guarded<R>(&self, start: usize, len: usize, f: impl FnOnce() -> R) -> io::Result<(R, u64)> {
         GUARD_START.with(|g| g.set(start));
         GUARD_END.with(|g| g.set(start + len));
         FAULTED.with(|g| g.set(false));
         let began = ticks();
-        let out = f(bytes);
+        let out = f();
         let took = ticks().wrapping_sub(began);
         GUARD_START.with(|g| g.set(0));
         GUARD_END.with(|g| g.set(0));
         if FAULTED.with(|g| g.replace(false)) {
             self.poisoned.set(true);
-            return Some(Err(io::Error::from_raw_os_error(libc::EIO)));
+            return Err(io::Error::from_raw_os_error(libc::EIO));
         }
-        Some(Ok((out, took)))
+        Ok((out, took))
     }
 }
 
@@ -175,12 +222,13 @@ extern "C" fn on_sigbus(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mu
     if addr >= start && addr < end {
         let page = addr & !(PAGE_BYTES - 1);
         // SAFETY: `page` lies inside a mapping this thread armed; replacing it with a private
-        // zero page only changes what the guarded closure reads, whose result is discarded.
+        // zero page only changes what the guarded closure reads or stores, and its result
+        // is discarded. The replacement is writable so that a faulting store completes too.
         let done = unsafe {
             libc::mmap(
                 page as *mut libc::c_void,
                 PAGE_BYTES,
-                libc::PROT_READ,
+                libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
                 -1,
                 0,
@@ -222,7 +270,7 @@ mod tests {
     fn mapped_bytes_are_the_file_bytes_and_follow_later_writes() {
         use std::os::unix::fs::FileExt;
         let (_dir, f) = file_of(2);
-        let map = Mapping::new(&f, 4 * PAGE_BYTES).unwrap();
+        let map = Mapping::new(&f, 4 * PAGE_BYTES, false).unwrap();
         let (got, _) = map.with_bytes(5000, 3, <[u8]>::to_vec).unwrap().unwrap();
         assert_eq!(
             got,
@@ -237,7 +285,7 @@ mod tests {
     #[test]
     fn a_read_past_a_file_cut_short_is_eio_and_the_process_lives() {
         let (_dir, f) = file_of(3);
-        let map = Mapping::new(&f, 3 * PAGE_BYTES).unwrap();
+        let map = Mapping::new(&f, 3 * PAGE_BYTES, true).unwrap();
         f.set_len(PAGE_BYTES as u64).unwrap();
         let res = map.with_bytes(2 * PAGE_BYTES + 10, 100, |b| {
             b.iter().map(|&x| u64::from(x)).sum::<u64>()
@@ -245,10 +293,30 @@ mod tests {
         let err = res.unwrap().unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EIO));
         assert!(map.poisoned());
+        assert!(map.write_at(0, &[b"x"]).is_none());
         assert!(map.with_bytes(0, 10, |_| ()).is_none());
         // A fresh mapping of the surviving page still reads the file.
-        let again = Mapping::new(&f, PAGE_BYTES).unwrap();
+        let again = Mapping::new(&f, PAGE_BYTES, false).unwrap();
         let (first, _) = again.with_bytes(0, 2, <[u8]>::to_vec).unwrap().unwrap();
         assert_eq!(first, vec![0, 1]);
+    }
+
+    #[test]
+    fn stores_reach_the_file_and_a_store_past_a_cut_is_eio() {
+        use std::os::unix::fs::FileExt;
+        let (_dir, f) = file_of(3);
+        let map = Mapping::new(&f, 3 * PAGE_BYTES, true).unwrap();
+        map.write_at(4094, &[b"ab", b"cd"]).unwrap().unwrap();
+        let mut back = [0u8; 4];
+        f.read_exact_at(&mut back, 4094).unwrap();
+        assert_eq!(&back, b"abcd");
+        assert!(map.write_at(3 * PAGE_BYTES - 1, &[b"xy"]).is_none());
+        f.set_len(PAGE_BYTES as u64).unwrap();
+        let err = map
+            .write_at(2 * PAGE_BYTES, &[b"lost"])
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EIO));
+        assert_eq!(f.metadata().unwrap().len(), PAGE_BYTES as u64);
     }
 }
