@@ -75,6 +75,79 @@ pub(super) fn record_info<F: IoFile>(seg: &Segment<F>, loc: &Loc, ext: &ExtHeade
     }
 }
 
+/// Where a READ of `size` bytes (0 = to the end) at `offset` of `loc`'s value lands: the
+/// size actually read and the footer to verify.
+fn read_plan(
+    loc: &Loc,
+    offset: u64,
+    size: u64,
+    verify_csum: bool,
+) -> Result<(u64, Option<FooterKind>), BlobError> {
+    let total = loc.data_size.saturating_sub(EXT_HEADER_SIZE_BYTES);
+    if offset >= total {
+        return Err(BlobError::OffsetPastEnd {
+            offset,
+            size_bytes: total,
+        });
+    }
+    let left = total - offset;
+    let size = if size == 0 || size > left { left } else { size };
+    let kind = if verify_csum {
+        FooterKind::of_flags(u64::from(loc.flags))
+    } else {
+        None
+    };
+    Ok((size, kind))
+}
+
+/// The record bytes [`BlobLog::read_range`] reads for `[start, start + len)`.
+struct Bounds {
+    /// The value, clamped to the record's data.
+    start: u64,
+    end: u64,
+    /// `[from, to)` of the record's data is read ...
+    from: u64,
+    to: u64,
+    /// ... and the footer with it when `joined` (it follows `to` directly).
+    joined: bool,
+    footer_bytes: u64,
+    footer_at: u64,
+}
+
+impl Bounds {
+    fn of(loc: &Loc, start: u64, len: u64, kind: Option<FooterKind>) -> Bounds {
+        debug_assert!(loc.data_size + DISK_CONTROL_SIZE_BYTES <= loc.disk_size);
+        let base = loc.position + DISK_CONTROL_SIZE_BYTES;
+        let end = start.saturating_add(len).min(loc.data_size);
+        let start = start.min(end);
+        let footer_bytes = footer::footer_size(loc.data_size);
+        let footer_at = loc.position + loc.disk_size - footer_bytes;
+        let (from, to, joined) = match kind {
+            None if start <= PREFIX_READ_BYTES_MAX => (0, end, false),
+            None => (start, end, false),
+            Some(_) => {
+                let from = start / CHUNK_SIZE_BYTES * CHUNK_SIZE_BYTES;
+                let last_chunk = end.saturating_sub(1).max(start) / CHUNK_SIZE_BYTES;
+                let to = ((last_chunk + 1) * CHUNK_SIZE_BYTES).min(loc.data_size);
+                (from, to, to == loc.data_size && base + to == footer_at)
+            }
+        };
+        Bounds {
+            start,
+            end,
+            from,
+            to,
+            joined,
+            footer_bytes,
+            footer_at,
+        }
+    }
+}
+
+fn usize_of(n: u64) -> Result<usize, BlobError> {
+    usize::try_from(n).map_err(|_| BlobError::Invalid("read too large"))
+}
+
 impl<F: IoFile> BlobLog<F> {
     /// Read `size` bytes (0 = to the end) at `offset` of a value.
     pub async fn read(
@@ -86,20 +159,7 @@ impl<F: IoFile> BlobLog<F> {
     ) -> Result<ReadOutcome, BlobError> {
         let _reading = self.locks.lock_shared(*id).await;
         let (loc, seg) = self.locate_visible(id)?;
-        let total = loc.data_size.saturating_sub(EXT_HEADER_SIZE_BYTES);
-        if offset >= total {
-            return Err(BlobError::OffsetPastEnd {
-                offset,
-                size_bytes: total,
-            });
-        }
-        let left = total - offset;
-        let size = if size == 0 || size > left { left } else { size };
-        let kind = if verify_csum {
-            FooterKind::of_flags(u64::from(loc.flags))
-        } else {
-            None
-        };
+        let (size, kind) = read_plan(&loc, offset, size, verify_csum)?;
         let (ext, data) = self
             .read_range(&seg, &loc, EXT_HEADER_SIZE_BYTES + offset, size, kind)
             .await?;
@@ -110,12 +170,80 @@ impl<F: IoFile> BlobLog<F> {
         })
     }
 
+    /// [`BlobLog::read`] when it can finish at once: no writer holds the key and the bytes
+    /// come from the page-cache map. `None` when it cannot: call `read`.
+    pub fn read_now(
+        &self,
+        id: &RawId,
+        offset: u64,
+        size: u64,
+        verify_csum: bool,
+    ) -> Option<Result<ReadOutcome, BlobError>> {
+        // Nothing else runs on this thread until this returns: only a writer already
+        // inside its update (holding the key across a wait) must be waited for.
+        if self.locks.held_exclusive(id) {
+            return None;
+        }
+        let (loc, seg) = match self.locate_visible(id) {
+            Ok(found) => found,
+            Err(e) => return Some(Err(e)),
+        };
+        let (size, kind) = match read_plan(&loc, offset, size, verify_csum) {
+            Ok(plan) => plan,
+            Err(e) => return Some(Err(e)),
+        };
+        let start = EXT_HEADER_SIZE_BYTES + offset;
+        let res = self.read_range_mapped(&seg, &loc, start, size, kind)?;
+        Some(res.map(|(ext, data)| ReadOutcome {
+            info: record_info(&seg, &loc, &ext),
+            offset,
+            data,
+        }))
+    }
+
+    /// [`BlobLog::read_range`] through the data file's page-cache map; `None` when the
+    /// bytes must be read with a syscall.
+    fn read_range_mapped(
+        &self,
+        seg: &Segment<F>,
+        loc: &Loc,
+        start: u64,
+        len: u64,
+        kind: Option<FooterKind>,
+    ) -> Option<Result<(ExtHeader, Vec<u8>), BlobError>> {
+        let b = Bounds::of(loc, start, len, kind);
+        if b.to - b.from > MAPPED_READ_BYTES_MAX {
+            return None;
+        }
+        let rec_len = loc.disk_size - DISK_CONTROL_SIZE_BYTES;
+        let span = Span {
+            start: usize::try_from(b.start).ok()?,
+            end: usize::try_from(b.end).ok()?,
+            from: usize::try_from(b.from).ok()?,
+            to: usize::try_from(b.to).ok()?,
+            footer_at: usize::try_from(rec_len - b.footer_bytes).ok()?,
+        };
+        let base = loc.position + DISK_CONTROL_SIZE_BYTES;
+        let res = seg.read_mapped(base, rec_len, |rec| span.cut(rec, kind))?;
+        Some(res.and_then(|cut| {
+            cut.map_err(|chunk| match chunk {
+                Some(chunk) => BlobError::ChecksumMismatch {
+                    path: seg.path.to_string(),
+                    position: loc.position,
+                    chunk,
+                },
+                None => BlobError::Invalid("record outside its file"),
+            })
+        }))
+    }
+
     /// Read record bytes `[start, start + len)` (ext header included in the numbering) and
     /// the ext header, verifying the covered chunks when `kind` is set.
     ///
-    /// One vectored read fills three buffers: the bytes before the value that the ext header
-    /// or the first verified chunk needs, the value itself (exactly sized, never zeroed or
-    /// moved), and the rest of the last verified chunk with the footer when it follows.
+    /// Small records come from the page-cache map. Otherwise one vectored read fills three
+    /// buffers: the bytes before the value that the ext header or the first verified chunk
+    /// needs, the value itself (exactly sized, never zeroed or moved), and the rest of the
+    /// last verified chunk with the footer when it follows.
     pub(super) async fn read_range(
         &self,
         seg: &Segment<F>,
@@ -124,44 +252,20 @@ impl<F: IoFile> BlobLog<F> {
         len: u64,
         kind: Option<FooterKind>,
     ) -> Result<(ExtHeader, Vec<u8>), BlobError> {
-        debug_assert!(loc.data_size + DISK_CONTROL_SIZE_BYTES <= loc.disk_size);
-        let base = loc.position + DISK_CONTROL_SIZE_BYTES;
-        let end = start.saturating_add(len).min(loc.data_size);
-        let start = start.min(end);
-        let footer_bytes = footer::footer_size(loc.data_size);
-        let footer_at = loc.position + loc.disk_size - footer_bytes;
-        // [from, to) of the record's data is read; the footer too when `joined`.
-        let (from, to, joined) = match kind {
-            None if start <= PREFIX_READ_BYTES_MAX => (0, end, false),
-            None => (start, end, false),
-            Some(_) => {
-                let from = start / CHUNK_SIZE_BYTES * CHUNK_SIZE_BYTES;
-                let last_chunk = end.saturating_sub(1).max(start) / CHUNK_SIZE_BYTES;
-                let to = ((last_chunk + 1) * CHUNK_SIZE_BYTES).min(loc.data_size);
-                (from, to, to == loc.data_size && base + to == footer_at)
-            }
-        };
-        let size = |n: u64| usize::try_from(n).map_err(|_| BlobError::Invalid("read too large"));
-        if to - from <= MAPPED_READ_BYTES_MAX {
-            let rec_len = loc.disk_size - DISK_CONTROL_SIZE_BYTES;
-            let span = Span {
-                start: size(start)?,
-                end: size(end)?,
-                from: size(from)?,
-                to: size(to)?,
-                footer_at: size(rec_len - footer_bytes)?,
-            };
-            if let Some(res) = seg.read_mapped(base, rec_len, |rec| span.cut(rec, kind)) {
-                return res?.map_err(|chunk| match chunk {
-                    Some(chunk) => BlobError::ChecksumMismatch {
-                        path: seg.path.to_string(),
-                        position: loc.position,
-                        chunk,
-                    },
-                    None => BlobError::Invalid("record outside its file"),
-                });
-            }
+        if let Some(res) = self.read_range_mapped(seg, loc, start, len, kind) {
+            return res;
         }
+        let base = loc.position + DISK_CONTROL_SIZE_BYTES;
+        let Bounds {
+            start,
+            end,
+            from,
+            to,
+            joined,
+            footer_bytes,
+            footer_at,
+        } = Bounds::of(loc, start, len, kind);
+        let size = usize_of;
         let value_len = size(end - start)?;
         let after_len = size(to - end + if joined { footer_bytes } else { 0 })?;
         let bufs = vec![

@@ -68,6 +68,12 @@ pub struct KeyLocks {
 const EXCLUSIVE: i32 = -1;
 
 impl KeyLocks {
+    /// A writer holds `key` now.
+    pub fn held_exclusive(&self, key: &RawId) -> bool {
+        let held = self.held.borrow();
+        !held.is_empty() && held.get(key) == Some(&EXCLUSIVE)
+    }
+
     /// Wait until `key` is free, then hold it alone until the guard drops (writers, removes).
     pub async fn lock(&self, key: RawId) -> KeyGuard<'_> {
         loop {

@@ -81,7 +81,10 @@ pub fn start(shard: &Rc<Shard>, out: &Rc<Outbox>, header: CmdHeader, payload: By
     shard.request_started();
     let local = shard_of(&header.id, shard.node.shard_count) == shard.index;
     match header.cmd {
-        command::READ if local => run(shard, out, io_ops::read_key(shard.clone(), header, payload)),
+        command::READ if local => match io_ops::read_now(shard, header, &payload) {
+            Some(frames) => done(shard, out, frames),
+            None => run(shard, out, io_ops::read_key(shard.clone(), header, payload)),
+        },
         command::WRITE if local => {
             run(
                 shard,
@@ -118,10 +121,15 @@ fn run<Fut: Future<Output = Frames> + 'static>(shard: &Rc<Shard>, out: &Rc<Outbo
     let (shard, out) = (shard.clone(), out.clone());
     crate::runtime::run_or_spawn(async move {
         let frames = request.await;
-        out.push(frames);
-        out.request_finished();
-        shard.request_finished();
+        done(&shard, &out, frames);
     });
+}
+
+/// Queue a request's final frames and count it finished.
+fn done(shard: &Shard, out: &Outbox, frames: Frames) {
+    out.push(frames);
+    out.request_finished();
+    shard.request_finished();
 }
 
 /// Run a backend command (or a node-wide control) and return its final frames. A command

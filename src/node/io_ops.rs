@@ -8,7 +8,7 @@ use super::cross;
 use super::dispatch::backend_for;
 use super::reply::Frames;
 use super::shard::{Shard, ShardLog};
-use crate::blob::RecordInfo;
+use crate::blob::{ReadOutcome, RecordInfo};
 use crate::key::RawId;
 use crate::protocol::{
     cmd_flags, command, errno, io_flags, CmdHeader, DnetAddr, FileInfo, IoAttr, IO_ATTR_SIZE_BYTES,
@@ -205,15 +205,43 @@ async fn read(
     frames: &mut Frames,
 ) -> Result<(), i32> {
     let io = IoAttr::decode(payload).map_err(|_| errno::EINVAL)?;
-    let key = header.id;
     let verify = io.flags & io_flags::NOCSUM == 0;
     let outcome = log
-        .read(&key, io.offset, io.size, verify)
+        .read(&header.id, io.offset, io.size, verify)
         .await
         .map_err(|e| e.errno())?;
-    let mut reply_io = io;
-    reply_io.id = key;
-    reply_io.offset = io.offset;
+    push_read_reply(header, &io, outcome, frames);
+    Ok(())
+}
+
+/// READ on the owning shard when it can finish at once, without a task (see
+/// [`crate::blob::BlobLog::read_now`]); `None` when it has to wait: run [`read_key`].
+pub fn read_now(shard: &Shard, mut header: CmdHeader, payload: &[u8]) -> Option<Frames> {
+    header.flags &= !cmd_flags::NEED_ACK;
+    let log = backend_log(shard, &header).ok()?;
+    let io = IoAttr::decode(payload).ok()?;
+    let verify = io.flags & io_flags::NOCSUM == 0;
+    let outcome = log.read_now(&header.id, io.offset, io.size, verify)?;
+    shard
+        .counters()
+        .keys_served
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut frames = Frames::new();
+    let result = match outcome {
+        Ok(outcome) => {
+            push_read_reply(&header, &io, outcome, &mut frames);
+            Ok(())
+        }
+        Err(e) => Err(e.errno()),
+    };
+    Some(finish(shard, &header, payload.len(), result, frames))
+}
+
+/// The READ reply: the request's io_attr with the value's size, total size, timestamp and
+/// flags, then the bytes.
+fn push_read_reply(header: &CmdHeader, io: &IoAttr, outcome: ReadOutcome, frames: &mut Frames) {
+    let mut reply_io = *io;
+    reply_io.id = header.id;
     reply_io.size = outcome.data.len() as u64;
     reply_io.total_size = outcome.info.size;
     reply_io.timestamp = outcome.info.timestamp;
@@ -223,7 +251,6 @@ async fn read(
         reply_io.parent = RawId(Sha512::digest(&outcome.data).into());
     }
     frames.reply_with_tail(header, &reply_io.encode(), Bytes::from(outcome.data), false);
-    Ok(())
 }
 
 async fn remove(shard: &Shard, log: &ShardLog, header: &CmdHeader) -> Result<(), i32> {
