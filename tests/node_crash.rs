@@ -293,3 +293,34 @@ fn full_disk_answers_enospc_keeps_reads_and_leaves_no_half_record() {
     node.kill();
     drop(node);
 }
+
+#[test]
+fn kill_9_after_same_size_overwrites_with_periodic_sync_keeps_the_latest_values() {
+    // `sync` > 0: writes are acknowledged once in the page cache, and a same-size overwrite
+    // is a store into the data file's shared map. Process death must keep every one.
+    let mut node = TestNode::start_with(NodeSpec {
+        sync_s: 60,
+        blob_flags: "0".into(),
+        ..NodeSpec::default()
+    });
+    let s = session(&node, &[1]);
+    let keys = 300u32;
+    for round in 0..3u32 {
+        for i in 0..keys {
+            let mut v = value(0, i);
+            v.iter_mut().for_each(|b| *b ^= round as u8);
+            s.write_data(&Key::from(key(0, i).as_str()), &v, 0)
+                .wait()
+                .expect("write acknowledged");
+        }
+    }
+    node.signal(9);
+    node.wait_exit(10_000).expect("killed node is reaped");
+    restart_until_listening(&mut node);
+    let s = session(&node, &[1]);
+    for i in 0..keys {
+        let mut want = value(0, i);
+        want.iter_mut().for_each(|b| *b ^= 2);
+        assert_eq!(read(&s, &key(0, i)), Ok(want), "key {i} after kill -9");
+    }
+}

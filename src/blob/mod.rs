@@ -37,6 +37,7 @@ mod prepare;
 mod read;
 mod recovery;
 mod write;
+mod write_now;
 
 pub use defrag::DefragStop;
 pub use error::BlobError;

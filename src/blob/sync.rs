@@ -68,6 +68,12 @@ pub struct KeyLocks {
 const EXCLUSIVE: i32 = -1;
 
 impl KeyLocks {
+    /// Nobody holds `key` now.
+    pub fn is_free(&self, key: &RawId) -> bool {
+        let held = self.held.borrow();
+        held.is_empty() || !held.contains_key(key)
+    }
+
     /// A writer holds `key` now.
     pub fn held_exclusive(&self, key: &RawId) -> bool {
         let held = self.held.borrow();

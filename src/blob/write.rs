@@ -63,6 +63,65 @@ pub(super) fn too_big() -> BlobError {
     BlobError::Invalid("offset + size exceeds the largest value")
 }
 
+/// The bytes around a whole value rewritten in place: its ext header and footer.
+pub(super) struct WholeValue {
+    base: u64,
+    ext_bytes: [u8; EXT_HEADER_SIZE_BYTES as usize],
+    /// Empty for a record without footer.
+    foot: Vec<u8>,
+    foot_at: u64,
+}
+
+impl WholeValue {
+    /// For `data` replacing the whole value of record `new`.
+    pub(super) fn new(new: &Loc, ext: &ExtHeader, data: &[u8]) -> WholeValue {
+        let ext_bytes = ext.encode();
+        let foot = if u64::from(new.flags) & record_flags::NOCSUM == 0 {
+            footer::build_parts(FooterKind::Crc32, &[&ext_bytes, data])
+        } else {
+            Vec::new()
+        };
+        WholeValue {
+            base: new.position + DISK_CONTROL_SIZE_BYTES,
+            ext_bytes,
+            foot_at: new.position + new.disk_size - foot.len() as u64,
+            foot,
+        }
+    }
+
+    /// The footer directly follows the value (or there is none).
+    fn joined(&self, data_len: usize) -> bool {
+        self.foot.is_empty() || self.foot_at == self.base + EXT_HEADER_SIZE_BYTES + data_len as u64
+    }
+
+    /// Store ext header, value and footer through the segment's page-cache map; `false`
+    /// when they must be written with [`WholeValue::write`] instead.
+    pub(super) fn store_mapped<F: IoFile>(&self, seg: &Segment<F>, data: &[u8]) -> bool {
+        if self.joined(data.len()) {
+            seg.write_mapped(self.base, &[&self.ext_bytes, data, &self.foot])
+        } else {
+            seg.write_mapped(self.base, &[&self.ext_bytes, data])
+                && seg.write_mapped(self.foot_at, &[&self.foot])
+        }
+    }
+
+    /// Write ext header, value and footer with one vectored write (two when the footer
+    /// does not follow the value).
+    async fn write<F: IoFile>(self, seg: &Segment<F>, data: &Bytes) -> Result<(), BlobError> {
+        let joined = self.joined(data.len());
+        let mut parts = vec![Bytes::copy_from_slice(&self.ext_bytes), data.clone()];
+        if joined {
+            if !self.foot.is_empty() {
+                parts.push(Bytes::from(self.foot));
+            }
+            return seg.write_data(parts, self.base).await;
+        }
+        seg.write_data(parts, self.base).await?;
+        seg.write_data(vec![Bytes::from(self.foot)], self.foot_at)
+            .await
+    }
+}
+
 /// What a plain (non-PLAIN_WRITE) write puts where.
 struct Plan {
     offset: u64,
@@ -263,7 +322,7 @@ impl<F: IoFile> BlobLog<F> {
 
     /// Replace the whole value of `new`'s record: every data byte is in hand, so the footer
     /// is computed here (not read back) and, when it follows the data, goes out with it in
-    /// one write.
+    /// one store into the page-cache map or else one write.
     async fn overwrite_whole(
         &self,
         seg: &Segment<F>,
@@ -271,32 +330,11 @@ impl<F: IoFile> BlobLog<F> {
         data: &Bytes,
         ext: &ExtHeader,
     ) -> Result<(), BlobError> {
-        let base = new.position + DISK_CONTROL_SIZE_BYTES;
-        let ext_bytes = ext.encode();
-        let foot = if u64::from(new.flags) & record_flags::NOCSUM == 0 {
-            footer::build_parts(FooterKind::Crc32, &[&ext_bytes, data])
-        } else {
-            Vec::new()
-        };
-        let foot_at = new.position + new.disk_size - foot.len() as u64;
-        let joined = foot.is_empty() || foot_at == base + new.data_size;
-        if joined && seg.write_mapped(base, &[&ext_bytes, data, &foot]) {
+        let whole = WholeValue::new(new, ext, data);
+        if whole.store_mapped(seg, data) {
             return Ok(());
         }
-        if !joined
-            && seg.write_mapped(base, &[&ext_bytes, data])
-            && seg.write_mapped(foot_at, &[&foot])
-        {
-            return Ok(());
-        }
-        let mut parts = vec![Bytes::copy_from_slice(&ext_bytes), data.clone()];
-        if joined {
-            parts.push(Bytes::from(foot));
-            seg.write_data(parts, base).await
-        } else {
-            seg.write_data(parts, base).await?;
-            seg.write_data(vec![Bytes::from(foot)], foot_at).await
-        }
+        whole.write(seg, data).await
     }
 
     /// Write part of a value in place (at an offset, or shorter than what stays): the

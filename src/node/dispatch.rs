@@ -85,13 +85,14 @@ pub fn start(shard: &Rc<Shard>, out: &Rc<Outbox>, header: CmdHeader, payload: By
             Some(frames) => done(shard, out, frames),
             None => run(shard, out, io_ops::read_key(shard.clone(), header, payload)),
         },
-        command::WRITE if local => {
-            run(
+        command::WRITE if local => match io_ops::write_now(shard, header, &payload) {
+            Some(frames) => done(shard, out, frames),
+            None => run(
                 shard,
                 out,
                 io_ops::write_key(shard.clone(), header, payload),
-            );
-        }
+            ),
+        },
         command::LOOKUP if local => {
             run(
                 shard,

@@ -187,15 +187,51 @@ async fn write(
     let data_offset = payload.len() - data.len();
     let data = payload.slice(data_offset..);
     let info = log.write(&io, data).await.map_err(|e| e.errno())?;
+    push_write_reply(shard, header, &io, &info, frames);
+    Ok(())
+}
+
+/// WRITE on the owning shard when it can finish at once, without a task (see
+/// [`crate::blob::BlobLog::write_now`]); `None` when it has to wait: run [`write_key`].
+pub fn write_now(shard: &Shard, mut header: CmdHeader, payload: &[u8]) -> Option<Frames> {
+    if shard.node.is_read_only() {
+        return None;
+    }
+    let log = backend_log(shard, &header).ok()?;
+    let (io, data) = IoAttr::decode_with_data(payload).ok()?;
+    let info = log.write_now(&io, data)?;
+    shard
+        .counters()
+        .keys_served
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut frames = Frames::new();
+    let result = match info {
+        Ok(info) => {
+            push_write_reply(shard, &mut header, &io, &info, &mut frames);
+            Ok(())
+        }
+        Err(e) => Err(e.errno()),
+    };
+    Some(finish(shard, &header, payload.len(), result, frames))
+}
+
+/// The WRITE reply: the record's file info, or only the final ack under
+/// WRITE_NO_FILE_INFO (the header's NEED_ACK is set for [`finish`] to send it).
+fn push_write_reply(
+    shard: &Shard,
+    header: &mut CmdHeader,
+    io: &IoAttr,
+    info: &RecordInfo,
+    frames: &mut Frames,
+) {
     if io.flags & io_flags::WRITE_NO_FILE_INFO != 0 {
         header.flags |= cmd_flags::NEED_ACK;
-        return Ok(());
+        return;
     }
     header.flags &= !cmd_flags::NEED_ACK;
     let mut reply = *header;
     reply.backend_id = backend_id_of(shard, header);
-    push_file_info(shard, &reply, &info, frames);
-    Ok(())
+    push_file_info(shard, &reply, info, frames);
 }
 
 async fn read(
