@@ -22,9 +22,9 @@ fn payload(chunk: &[u8]) -> &[u8] {
     chunk.get(start..).unwrap_or_default()
 }
 
-fn echo(req: Request, mut resp: Response) {
+fn echo(req: Request, resp: Response) {
     let chunk = req.read_all();
-    let _ = resp.write(payload(&chunk));
+    let _ = resp.write_last(payload(&chunk));
 }
 
 fn write(req: Request, resp: Response) {

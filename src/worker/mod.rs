@@ -84,6 +84,17 @@ impl Response {
         send(&self.out, &buf)
     }
 
+    /// Send a last chunk and finish the response, both in one write to the engine (a
+    /// [`Response::write`] then [`Response::close`] costs two).
+    pub fn write_last(mut self, data: &[u8]) -> std::io::Result<()> {
+        self.done = true;
+        let close = frame::close(self.channel);
+        let mut buf = Vec::with_capacity(data.len() + 16 + close.len());
+        frame::encode_bytes_into(&mut buf, self.channel, kind::VALUE, data);
+        buf.extend_from_slice(&close);
+        send(&self.out, &buf)
+    }
+
     /// Fail the request with `code` (the caller sees `-code`).
     pub fn error(mut self, code: i64, message: &str) -> std::io::Result<()> {
         self.done = true;
