@@ -149,13 +149,7 @@ impl<F: IoFile> BlobLog<F> {
             // Rare paths are boxed: they would otherwise size every write's future.
             Box::pin(self.check_cas(io, timestamp)).await?;
         }
-        let nocsum =
-            io.flags & io_flags::NOCSUM != 0 || self.opts.blob_flags & BLOB_FLAG_NO_FOOTER != 0;
-        let csum_flags = if nocsum {
-            record_flags::NOCSUM
-        } else {
-            record_flags::CRC32_CSUM
-        };
+        let csum_flags = self.csum_flags_of(io);
         let prepare = io.flags & io_flags::PREPARE != 0;
         let commit = io.flags & io_flags::COMMIT != 0;
         let mut prepared = None;
@@ -202,6 +196,16 @@ impl<F: IoFile> BlobLog<F> {
             }
         }
         Ok(record_info(&seg, &loc, &ext))
+    }
+
+    /// The checksum flag a write's record gets: none under the request's NOCSUM or the
+    /// backend's NO_FOOTER, else our CRC32 footer.
+    pub(super) fn csum_flags_of(&self, io: &IoAttr) -> u64 {
+        if io.flags & io_flags::NOCSUM != 0 || self.opts.blob_flags & BLOB_FLAG_NO_FOOTER != 0 {
+            record_flags::NOCSUM
+        } else {
+            record_flags::CRC32_CSUM
+        }
     }
 
     async fn check_cas(&self, io: &IoAttr, timestamp: DnetTime) -> Result<(), BlobError> {

@@ -8,7 +8,7 @@ use super::ext_header::{ExtHeader, EXT_HEADER_SIZE_BYTES};
 use super::log::{BlobLog, Busy};
 use super::read::record_info;
 use super::write::{same_checksum, WholeValue};
-use super::{RecordInfo, BLOB_FLAG_NO_FOOTER};
+use super::RecordInfo;
 use crate::io::IoFile;
 use crate::protocol::{io_flags, record_flags, DnetTime, IoAttr};
 
@@ -36,13 +36,7 @@ impl<F: IoFile> BlobLog<F> {
         }
         let (loc, seg) = self.locate(&io.id).ok()?;
         let flags = u64::from(loc.flags);
-        let nocsum =
-            io.flags & io_flags::NOCSUM != 0 || self.opts.blob_flags & BLOB_FLAG_NO_FOOTER != 0;
-        let csum_flags = if nocsum {
-            record_flags::NOCSUM
-        } else {
-            record_flags::CRC32_CSUM
-        };
+        let csum_flags = self.csum_flags_of(io);
         if seg.closed.get()
             || flags & record_flags::UNCOMMITTED != 0
             || flags & record_flags::EXTHDR == 0
