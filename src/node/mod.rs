@@ -136,6 +136,7 @@ pub fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         .unzip();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
     let mut threads = Vec::with_capacity(shard_count);
+    crate::io::affinity::remember_node_cpus();
     for (index, inbox) in receivers.into_iter().enumerate() {
         let node = shared.clone();
         let peers = senders.clone();

@@ -64,7 +64,9 @@ pub fn spawn(
     } else {
         app_dir.join(&manifest.slave)
     };
-    let mut child = Command::new(&slave)
+    let mut cmd = Command::new(&slave);
+    crate::io::affinity::spread_on_exec(&mut cmd);
+    let mut child = cmd
         .arg("--app")
         .arg(app)
         .arg("--endpoint")
