@@ -133,28 +133,50 @@ impl WorkerSlot {
     }
 }
 
-/// Read frames into `buf` until one is complete. `None` on end of stream or a bad frame.
-async fn next_frame(stream: &UnixStream, buf: &mut Vec<u8>) -> Option<Frame> {
-    loop {
-        match frame::decode(buf) {
-            Ok(Some((f, used))) => {
-                buf.drain(..used);
-                return Some(f);
-            }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!("bad frame from a worker: {e}");
-                return None;
-            }
+/// Frames read from a worker's socket: a buffer and how much of it is consumed, so that
+/// taking a frame moves no bytes (the consumed front is dropped once, before a read).
+struct FrameReader {
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl FrameReader {
+    fn new() -> FrameReader {
+        FrameReader {
+            buf: Vec::with_capacity(READ_CHUNK_BYTES),
+            start: 0,
         }
-        if buf.capacity() - buf.len() < READ_CHUNK_BYTES {
-            buf.reserve(READ_CHUNK_BYTES);
-        }
-        let (res, back) = stream.read(std::mem::take(buf)).await;
-        *buf = back;
-        match res {
-            Ok(0) | Err(_) => return None,
-            Ok(_) => {}
+    }
+
+    /// Read until a frame is complete. `None` on end of stream or a bad frame.
+    async fn next(&mut self, stream: &UnixStream) -> Option<Frame> {
+        loop {
+            match frame::decode(self.buf.get(self.start..).unwrap_or_default()) {
+                Ok(Some((f, used))) => {
+                    self.start += used;
+                    if self.start == self.buf.len() {
+                        self.buf.clear();
+                        self.start = 0;
+                    }
+                    return Some(f);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!("bad frame from a worker: {e}");
+                    return None;
+                }
+            }
+            self.buf.drain(..self.start);
+            self.start = 0;
+            if self.buf.capacity() - self.buf.len() < READ_CHUNK_BYTES {
+                self.buf.reserve(READ_CHUNK_BYTES);
+            }
+            let (res, back) = stream.read(std::mem::take(&mut self.buf)).await;
+            self.buf = back;
+            match res {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            }
         }
     }
 }
@@ -174,8 +196,8 @@ async fn write_loop(stream: Rc<UnixStream>, rx: chan::Receiver<Vec<u8>>) {
 /// pool spawned and is still waiting for; anything else closes the connection.
 pub async fn serve(pool: Rc<AppPool>, stream: UnixStream) {
     let stream = Rc::new(stream);
-    let mut buf = Vec::with_capacity(READ_CHUNK_BYTES);
-    let first = next_frame(&stream, &mut buf).await;
+    let mut frames = FrameReader::new();
+    let first = frames.next(&stream).await;
     let uuid = first.as_ref().and_then(|f| {
         (f.channel == frame::CONTROL_CHANNEL && f.kind == frame::kind::VALUE)
             .then(|| f.bytes_arg(0))
@@ -197,7 +219,7 @@ pub async fn serve(pool: Rc<AppPool>, stream: UnixStream) {
     tracing::info!(app = %pool.name, worker = %worker.uuid, pid = worker.pid(), "worker connected");
     pool.pump();
     let why = loop {
-        let Some(f) = next_frame(&stream, &mut buf).await else {
+        let Some(f) = frames.next(&stream).await else {
             break "disconnected";
         };
         if worker.state.get() == WorkerState::Dead {
