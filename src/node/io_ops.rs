@@ -105,11 +105,15 @@ fn finish(
 
 /// The log of the local backend serving `header` on this (owning) shard; counts the key.
 fn local_log(shard: &Shard, header: &CmdHeader) -> Result<Rc<ShardLog>, i32> {
+    count_key_served(shard);
+    backend_log(shard, header)
+}
+
+fn count_key_served(shard: &Shard) {
     shard
         .counters()
         .keys_served
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    backend_log(shard, header)
 }
 
 /// The log of the local backend serving `header` on this shard.
@@ -200,10 +204,7 @@ pub fn write_now(shard: &Shard, mut header: CmdHeader, payload: &[u8]) -> Option
     let log = backend_log(shard, &header).ok()?;
     let (io, data) = IoAttr::decode_with_data(payload).ok()?;
     let info = log.write_now(&io, data)?;
-    shard
-        .counters()
-        .keys_served
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    count_key_served(shard);
     let mut frames = Frames::new();
     let result = match info {
         Ok(info) => {
@@ -258,10 +259,7 @@ pub fn read_now(shard: &Shard, mut header: CmdHeader, payload: &[u8]) -> Option<
     let io = IoAttr::decode(payload).ok()?;
     let verify = io.flags & io_flags::NOCSUM == 0;
     let outcome = log.read_now(&header.id, io.offset, io.size, verify)?;
-    shard
-        .counters()
-        .keys_served
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    count_key_served(shard);
     let mut frames = Frames::new();
     let result = match outcome {
         Ok(outcome) => {
