@@ -215,13 +215,13 @@ impl<F: IoFile> BlobLog<F> {
         if b.to - b.from > MAPPED_READ_BYTES_MAX {
             return None;
         }
-        let rec_len = loc.disk_size - DISK_CONTROL_SIZE_BYTES;
+        let rec_len = loc.disk_size.saturating_sub(DISK_CONTROL_SIZE_BYTES);
         let span = Span {
             start: usize::try_from(b.start).ok()?,
             end: usize::try_from(b.end).ok()?,
             from: usize::try_from(b.from).ok()?,
             to: usize::try_from(b.to).ok()?,
-            footer_at: usize::try_from(rec_len - b.footer_bytes).ok()?,
+            footer_at: usize::try_from(rec_len.saturating_sub(b.footer_bytes)).ok()?,
         };
         let base = loc.position + DISK_CONTROL_SIZE_BYTES;
         let res = seg.read_mapped(base, rec_len, |rec| span.cut(rec, kind))?;
