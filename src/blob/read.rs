@@ -21,35 +21,6 @@ const PREFIX_READ_BYTES_MAX: u64 = 4096;
 /// ([`Segment::read_mapped`]); larger ones through a vectored read.
 const MAPPED_READ_BYTES_MAX: u64 = 256 * 1024;
 
-/// What [`BlobLog::read_range`] takes from a record, in offsets from its ext header: the
-/// value `[start, end)`, the verified chunks `[from, to)` and the footer at `footer_at`.
-struct Span {
-    start: usize,
-    end: usize,
-    from: usize,
-    to: usize,
-    footer_at: usize,
-}
-
-impl Span {
-    /// Verify (when `kind` is set) and copy out of `rec`, the record's bytes after its
-    /// header. `Err(Some(chunk))` for a bad chunk, `Err(None)` when `rec` is too short.
-    fn cut(
-        &self,
-        rec: &[u8],
-        kind: Option<FooterKind>,
-    ) -> Result<(ExtHeader, Vec<u8>), Option<u64>> {
-        if let Some(kind) = kind {
-            let chunks = rec.get(self.from..self.to).ok_or(None)?;
-            let foot = rec.get(self.footer_at..).ok_or(None)?;
-            let first = (self.from as u64) / CHUNK_SIZE_BYTES;
-            footer::verify_parts(kind, foot, first, &[chunks]).map_err(Some)?;
-        }
-        let value = rec.get(self.start..self.end).ok_or(None)?.to_vec();
-        Ok((ExtHeader::decode_prefix(rec), value))
-    }
-}
-
 /// The ext header at the front of `before` followed by `value`.
 fn head_of(before: &[u8], value: &[u8]) -> ExtHeader {
     if before.len() >= EXT_HEADER_SIZE_BYTES as usize {
@@ -142,6 +113,40 @@ impl Bounds {
             footer_at,
         }
     }
+
+    /// Verify (when `kind` is set) and copy out of `rec`, the record's bytes after its
+    /// header, footer last. `Err(Some(chunk))` for a bad chunk, `Err(None)` when `rec` is
+    /// too short for the bounds.
+    fn cut(
+        &self,
+        rec: &[u8],
+        kind: Option<FooterKind>,
+    ) -> Result<(ExtHeader, Vec<u8>), Option<u64>> {
+        let part = |from: u64, to: u64| {
+            let from = usize::try_from(from).ok()?;
+            rec.get(from..usize::try_from(to).ok()?)
+        };
+        if let Some(kind) = kind {
+            let chunks = part(self.from, self.to).ok_or(None)?;
+            let foot_at = (rec.len() as u64)
+                .checked_sub(self.footer_bytes)
+                .ok_or(None)?;
+            let foot = part(foot_at, rec.len() as u64).ok_or(None)?;
+            let first = self.from / CHUNK_SIZE_BYTES;
+            footer::verify_parts(kind, foot, first, &[chunks]).map_err(Some)?;
+        }
+        let value = part(self.start, self.end).ok_or(None)?.to_vec();
+        Ok((ExtHeader::decode_prefix(rec), value))
+    }
+}
+
+/// The error for a bad checksum chunk of the record at `loc`.
+fn bad_chunk<F: IoFile>(seg: &Segment<F>, loc: &Loc, chunk: u64) -> BlobError {
+    BlobError::ChecksumMismatch {
+        path: seg.path.to_string(),
+        position: loc.position,
+        chunk,
+    }
 }
 
 fn usize_of(n: u64) -> Result<usize, BlobError> {
@@ -216,22 +221,11 @@ impl<F: IoFile> BlobLog<F> {
             return None;
         }
         let rec_len = loc.disk_size.saturating_sub(DISK_CONTROL_SIZE_BYTES);
-        let span = Span {
-            start: usize::try_from(b.start).ok()?,
-            end: usize::try_from(b.end).ok()?,
-            from: usize::try_from(b.from).ok()?,
-            to: usize::try_from(b.to).ok()?,
-            footer_at: usize::try_from(rec_len.saturating_sub(b.footer_bytes)).ok()?,
-        };
         let base = loc.position + DISK_CONTROL_SIZE_BYTES;
-        let res = seg.read_mapped(base, rec_len, |rec| span.cut(rec, kind))?;
+        let res = seg.read_mapped(base, rec_len, |rec| b.cut(rec, kind))?;
         Some(res.and_then(|cut| {
             cut.map_err(|chunk| match chunk {
-                Some(chunk) => BlobError::ChecksumMismatch {
-                    path: seg.path.to_string(),
-                    position: loc.position,
-                    chunk,
-                },
+                Some(chunk) => bad_chunk(seg, loc, chunk),
                 None => BlobError::Invalid("record outside its file"),
             })
         }))
@@ -256,18 +250,11 @@ impl<F: IoFile> BlobLog<F> {
             return res;
         }
         let base = loc.position + DISK_CONTROL_SIZE_BYTES;
-        let Bounds {
-            start,
-            end,
-            from,
-            to,
-            joined,
-            footer_bytes,
-            footer_at,
-        } = Bounds::of(loc, start, len, kind);
+        let b = Bounds::of(loc, start, len, kind);
+        let (start, end, from, to) = (b.start, b.end, b.from, b.to);
         let size = usize_of;
         let value_len = size(end - start)?;
-        let after_len = size(to - end + if joined { footer_bytes } else { 0 })?;
+        let after_len = size(to - end + if b.joined { b.footer_bytes } else { 0 })?;
         let bufs = vec![
             Vec::with_capacity(size(start - from)?),
             Vec::with_capacity(value_len),
@@ -285,20 +272,15 @@ impl<F: IoFile> BlobLog<F> {
             let split = size(to - end)?.min(after.len());
             let (tail, joined_foot) = after.split_at(split);
             let separate;
-            let foot = if joined {
+            let foot = if b.joined {
                 joined_foot
             } else {
-                separate = seg.read_data(footer_bytes, footer_at).await?;
+                separate = seg.read_data(b.footer_bytes, b.footer_at).await?;
                 &separate
             };
             let parts = [before.as_slice(), value.as_slice(), tail];
-            if let Err(chunk) = footer::verify_parts(kind, foot, from / CHUNK_SIZE_BYTES, &parts) {
-                return Err(BlobError::ChecksumMismatch {
-                    path: seg.path.to_string(),
-                    position: loc.position,
-                    chunk,
-                });
-            }
+            footer::verify_parts(kind, foot, from / CHUNK_SIZE_BYTES, &parts)
+                .map_err(|chunk| bad_chunk(seg, loc, chunk))?;
         }
         let head = if from == 0 {
             head_of(&before, &value)

@@ -85,10 +85,6 @@ impl Mapping {
         })
     }
 
-    pub fn writable(&self) -> bool {
-        self.writable
-    }
-
     pub fn len(&self) -> usize {
         self.len
     }
