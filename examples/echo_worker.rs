@@ -10,7 +10,7 @@
 //!   payload (default 500) between them, then closes.
 
 use elliptics::client::{ClientConfig, Key, Node, Session};
-use elliptics::worker::{Request, Response, Worker};
+use elliptics::worker::{Request, Response, WholeReply, Worker};
 
 /// The exec payload of the request chunk: `sph` (128 bytes), event, data.
 fn payload(chunk: &[u8]) -> &[u8] {
@@ -22,9 +22,9 @@ fn payload(chunk: &[u8]) -> &[u8] {
     chunk.get(start..).unwrap_or_default()
 }
 
-fn echo(req: Request, resp: Response) {
-    let chunk = req.read_all();
-    let _ = resp.write_last(payload(&chunk));
+/// Runs on the worker's reading thread: no hand-off to a handler thread.
+fn echo(chunk: &[u8]) -> WholeReply {
+    Ok(payload(chunk).to_vec())
 }
 
 fn write(req: Request, resp: Response) {
@@ -66,7 +66,7 @@ fn drip(req: Request, mut resp: Response) {
 
 fn main() {
     let worker = Worker::new()
-        .on("echo", echo)
+        .on_whole("echo", echo)
         .on("write", write)
         .on("drip", drip)
         .on("crash", |_req, _resp| std::process::exit(3))

@@ -4,6 +4,11 @@
 //! its own thread with the request (its chunks) and a [`Response`] (write / error / close;
 //! close on drop). A terminate from the engine is echoed and ends `run`.
 //!
+//! A handler that only computes (no blocking, no streaming) can be registered with
+//! [`Worker::on_whole`] instead: it runs on the thread that reads the socket once the whole
+//! request is there, and the replies of every request found in one socket read leave in one
+//! write. That costs no thread hand-off per request.
+//!
 //! Plain threads and a blocking socket: this runs in the worker process, off the node.
 
 use crate::srw::frame::{self, kind, Frame, CONTROL_CHANNEL, PYTHON_ERROR_CATEGORY};
@@ -121,11 +126,40 @@ impl Drop for Response {
 
 type Handler = Arc<dyn Fn(Request, Response) + Send + Sync>;
 
+/// Why a whole-request handler failed: the caller sees `-code`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub code: i64,
+    pub message: String,
+}
+
+/// What a whole-request handler answers: one reply chunk (then close), or a failure.
+pub type WholeReply = Result<Vec<u8>, Failure>;
+
+type WholeHandler = Arc<dyn Fn(&[u8]) -> WholeReply + Send + Sync>;
+
+/// How one event is served.
+#[derive(Clone)]
+enum Route {
+    /// On a handler thread, streaming.
+    Threaded(Handler),
+    /// On the reading thread, once the request is whole.
+    Whole(WholeHandler),
+}
+
 /// A worker: handlers by event name.
 #[derive(Default)]
 pub struct Worker {
-    handlers: HashMap<String, Handler>,
+    handlers: HashMap<String, Route>,
     pool: HandlerPool,
+}
+
+/// A request channel the engine opened and has not closed yet.
+enum Open {
+    /// Chunks go to the handler thread.
+    Threaded(mpsc::Sender<Option<Vec<u8>>>),
+    /// Chunks are gathered for the whole-request handler.
+    Whole(WholeHandler, Vec<u8>),
 }
 
 /// A job for a handler thread.
@@ -206,7 +240,21 @@ impl Worker {
         event: &str,
         handler: impl Fn(Request, Response) + Send + Sync + 'static,
     ) -> Worker {
-        self.handlers.insert(event.to_string(), Arc::new(handler));
+        self.handlers
+            .insert(event.to_string(), Route::Threaded(Arc::new(handler)));
+        self
+    }
+
+    /// Register `handler` for `event`, called on the reading thread with the request's
+    /// chunks concatenated once the engine closed the request; its answer is sent as one
+    /// chunk and a close (or as an error). For handlers that neither block nor stream.
+    pub fn on_whole(
+        mut self,
+        event: &str,
+        handler: impl Fn(&[u8]) -> WholeReply + Send + Sync + 'static,
+    ) -> Worker {
+        self.handlers
+            .insert(event.to_string(), Route::Whole(Arc::new(handler)));
         self
     }
 
@@ -235,13 +283,12 @@ impl Worker {
                 break;
             }
         });
-        let mut open: HashMap<u64, mpsc::Sender<Option<Vec<u8>>>> = HashMap::new();
+        let mut open: HashMap<u64, Open> = HashMap::new();
         let mut max_channel = CONTROL_CHANNEL;
-        let mut buf: Vec<u8> = Vec::new();
-        let mut chunk = vec![0u8; 64 * 1024];
+        let mut input = Input::default();
+        let mut replies: Vec<u8> = Vec::new();
         loop {
-            while let Some((f, used)) = frame::decode(&buf)? {
-                buf.drain(..used);
+            while let Some(f) = input.next_frame()? {
                 if f.channel == CONTROL_CHANNEL {
                     if f.kind == kind::ERROR {
                         let (code, reason) = terminate_args(&f);
@@ -255,51 +302,119 @@ impl Worker {
                     self.invoke(&f, &out, &mut open);
                     continue;
                 }
-                match f.kind {
-                    kind::VALUE => {
-                        if let (Some(tx), Some(b)) = (open.get(&f.channel), f.bytes_arg(0)) {
+                match (f.kind, open.get_mut(&f.channel)) {
+                    (kind::VALUE, Some(Open::Threaded(tx))) => {
+                        if let Some(b) = f.bytes_arg(0) {
                             let _ = tx.send(Some(b.to_vec()));
                         }
                     }
-                    _ => {
-                        if let Some(tx) = open.remove(&f.channel) {
+                    (kind::VALUE, Some(Open::Whole(_, data))) => {
+                        data.extend_from_slice(f.bytes_arg(0).unwrap_or_default());
+                    }
+                    (_, Some(_)) => match open.remove(&f.channel) {
+                        Some(Open::Threaded(tx)) => {
                             let _ = tx.send(None);
                         }
-                    }
+                        Some(Open::Whole(handler, data)) if f.kind == kind::CLOSE => {
+                            answer(&mut replies, f.channel, handler(&data));
+                        }
+                        _ => {}
+                    },
+                    (_, None) => {}
                 }
             }
-            let n = reader.read(&mut chunk)?;
-            if n == 0 {
+            if !replies.is_empty() {
+                send(&out, &replies)?;
+                replies.clear();
+            }
+            if !input.fill(&mut reader)? {
                 return Ok(());
             }
-            buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
         }
     }
 
-    fn invoke(
-        &mut self,
-        f: &Frame,
-        out: &Writer,
-        open: &mut HashMap<u64, mpsc::Sender<Option<Vec<u8>>>>,
-    ) {
-        let event = f
-            .bytes_arg(0)
-            .map(|b| String::from_utf8_lossy(b).into_owned())
-            .unwrap_or_default();
-        let response = Response {
-            channel: f.channel,
-            out: out.clone(),
-            done: false,
+    fn invoke(&mut self, f: &Frame, out: &Writer, open: &mut HashMap<u64, Open>) {
+        let name = f.bytes_arg(0).unwrap_or_default();
+        let route = std::str::from_utf8(name)
+            .ok()
+            .and_then(|e| self.handlers.get(e))
+            .cloned();
+        match route {
+            None => {
+                let event = String::from_utf8_lossy(name);
+                let msg = format!("there is no handler for event {event}");
+                let reply = frame::error(f.channel, PYTHON_ERROR_CATEGORY, NO_HANDLER_CODE, &msg);
+                let _ = send(out, &reply);
+            }
+            Some(Route::Whole(handler)) => {
+                open.insert(f.channel, Open::Whole(handler, Vec::new()));
+            }
+            Some(Route::Threaded(handler)) => {
+                let (tx, rx) = mpsc::channel();
+                open.insert(f.channel, Open::Threaded(tx));
+                let event = String::from_utf8_lossy(name).into_owned();
+                let request = Request { event, rx };
+                let response = Response {
+                    channel: f.channel,
+                    out: out.clone(),
+                    done: false,
+                };
+                self.pool.run(Box::new(move || handler(request, response)));
+            }
+        }
+    }
+}
+
+/// Append the frames that answer `channel` with `reply`.
+fn answer(out: &mut Vec<u8>, channel: u64, reply: WholeReply) {
+    match reply {
+        Ok(body) => {
+            frame::encode_bytes_into(out, channel, kind::VALUE, &body);
+            out.extend_from_slice(&frame::close(channel));
+        }
+        Err(f) => out.extend_from_slice(&frame::error(
+            channel,
+            PYTHON_ERROR_CATEGORY,
+            f.code,
+            &f.message,
+        )),
+    }
+}
+
+/// Bytes from the engine: `buf[start..end]` is unread, the rest is room. Taking a frame
+/// moves no bytes; the unread tail moves to the front once, before a read.
+#[derive(Default)]
+struct Input {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+/// Bytes asked for per socket read (the buffer doubles when a frame is larger).
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+impl Input {
+    fn next_frame(&mut self) -> Result<Option<Frame>, WorkerError> {
+        let rest = self.buf.get(self.start..self.end).unwrap_or_default();
+        let Some((f, used)) = frame::decode(rest)? else {
+            return Ok(None);
         };
-        let Some(handler) = self.handlers.get(&event).cloned() else {
-            let msg = format!("there is no handler for event {event}");
-            let _ = response.error(NO_HANDLER_CODE, &msg);
-            return;
-        };
-        let (tx, rx) = mpsc::channel();
-        open.insert(f.channel, tx);
-        let request = Request { event, rx };
-        self.pool.run(Box::new(move || handler(request, response)));
+        self.start += used;
+        Ok(Some(f))
+    }
+
+    /// Read more bytes; false at end of stream.
+    fn fill(&mut self, reader: &mut UnixStream) -> Result<bool, WorkerError> {
+        self.buf.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+        if self.buf.len() - self.end < READ_CHUNK_BYTES / 2 {
+            let size = (self.buf.len() * 2).max(READ_CHUNK_BYTES);
+            self.buf.resize(size, 0);
+        }
+        let n = reader.read(self.buf.get_mut(self.end..).unwrap_or_default())?;
+        self.end += n;
+        Ok(n > 0)
     }
 }
 
