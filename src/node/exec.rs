@@ -56,7 +56,6 @@ pub async fn exec(
         }
     };
     let flags = parsed.sph.flags;
-    let data = parsed.data.to_vec();
     let Some((app, method)) = std::str::from_utf8(parsed.event)
         .ok()
         .and_then(|e| e.split_once('@'))
@@ -67,7 +66,7 @@ pub async fn exec(
     };
     let status = match method.as_str() {
         "start-task" => start(shard, &app, None).await,
-        "start-multiple-task" => start(shard, &app, Some(data)).await,
+        "start-multiple-task" => start(shard, &app, Some(parsed.data.to_vec())).await,
         "stop-task" => {
             for i in 0..shard.node.shard_count {
                 let name = app.clone();
@@ -134,7 +133,7 @@ async fn event(
         frames.error(&header, errno::ENOENT);
         return frames;
     };
-    let full_event = String::from_utf8_lossy(p.event).into_owned();
+    let full_event = String::from_utf8_lossy(p.event);
     let mut sph = p.sph;
     let blocked = sph.flags & sph_flags::SRC_BLOCK != 0;
     let (tx, rx) = chan::channel();

@@ -101,6 +101,9 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Frame, usize)>, FrameError> {
     if buf.is_empty() {
         return Ok(None);
     }
+    if let Some(flat) = super::flat::decode_flat(buf) {
+        return Ok(Some(flat));
+    }
     let mut cur = Cursor::new(buf);
     let value = match rmpv::decode::read_value(&mut cur) {
         Ok(v) => v,

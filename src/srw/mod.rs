@@ -11,6 +11,7 @@
 //! frameworks do not msgpack-wrap them), unlike 2015 srw which unpacked 0.11-era chunks.
 
 pub mod chan;
+mod flat;
 pub mod frame;
 pub mod info;
 pub mod pool;

@@ -153,11 +153,11 @@ impl AppPool {
 
     /// Count an event under its full `app@event` name.
     pub fn count(&self, full_event: &str, f: impl FnOnce(&mut EventCounters)) {
-        f(self
-            .counters
-            .borrow_mut()
-            .entry(full_event.to_string())
-            .or_default());
+        let mut counters = self.counters.borrow_mut();
+        match counters.get_mut(full_event) {
+            Some(c) => f(c),
+            None => f(counters.entry(full_event.to_string()).or_default()),
+        }
     }
 
     /// Queue a request for `event` whose single chunk is `chunk`, for the worker named

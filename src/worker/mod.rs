@@ -11,14 +11,18 @@
 //!
 //! Plain threads and a blocking socket: this runs in the worker process, off the node.
 
+mod input;
+mod threads;
+
 use crate::srw::frame::{self, kind, Frame, CONTROL_CHANNEL, PYTHON_ERROR_CATEGORY};
+use input::Input;
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use threads::HandlerPool;
 
 /// Heartbeat period.
 const HEARTBEAT_PERIOD: Duration = Duration::from_secs(10);
@@ -160,55 +164,6 @@ enum Open {
     Threaded(mpsc::Sender<Option<Vec<u8>>>),
     /// Chunks are gathered for the whole-request handler.
     Whole(WholeHandler, Vec<u8>),
-}
-
-/// A job for a handler thread.
-type Job = Box<dyn FnOnce() + Send>;
-/// The receiving end the idle handler threads take turns on.
-type SharedJobs = Arc<Mutex<mpsc::Receiver<Job>>>;
-
-/// Handler threads, reused: a request runs on an idle thread when there is one and on a new
-/// thread otherwise (a handler may block, so the pool grows with the concurrency the engine
-/// allows rather than queueing behind a slow handler). Threads stay for the worker's life.
-#[derive(Default)]
-struct HandlerPool {
-    idle: Arc<AtomicUsize>,
-    jobs: Option<(mpsc::Sender<Job>, SharedJobs)>,
-}
-
-impl HandlerPool {
-    fn run(&mut self, job: Job) {
-        let (tx, rx) = self.jobs.get_or_insert_with(|| {
-            let (tx, rx) = mpsc::channel::<Job>();
-            (tx, Arc::new(Mutex::new(rx)))
-        });
-        // Claim an idle thread before handing it the job; only this thread submits.
-        let claimed = self
-            .idle
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-            .is_ok();
-        if claimed {
-            if let Err(mpsc::SendError(job)) = tx.send(job) {
-                std::thread::spawn(job);
-            }
-            return;
-        }
-        let (idle, rx) = (self.idle.clone(), rx.clone());
-        std::thread::spawn(move || {
-            job();
-            loop {
-                idle.fetch_add(1, Ordering::AcqRel);
-                let next = match rx.lock() {
-                    Ok(guard) => guard.recv(),
-                    Err(_) => return,
-                };
-                match next {
-                    Ok(job) => job(),
-                    Err(_) => return,
-                }
-            }
-        });
-    }
 }
 
 impl std::fmt::Debug for Worker {
@@ -378,43 +333,6 @@ fn answer(out: &mut Vec<u8>, channel: u64, reply: WholeReply) {
             f.code,
             &f.message,
         )),
-    }
-}
-
-/// Bytes from the engine: `buf[start..end]` is unread, the rest is room. Taking a frame
-/// moves no bytes; the unread tail moves to the front once, before a read.
-#[derive(Default)]
-struct Input {
-    buf: Vec<u8>,
-    start: usize,
-    end: usize,
-}
-
-/// Bytes asked for per socket read (the buffer doubles when a frame is larger).
-const READ_CHUNK_BYTES: usize = 64 * 1024;
-
-impl Input {
-    fn next_frame(&mut self) -> Result<Option<Frame>, WorkerError> {
-        let rest = self.buf.get(self.start..self.end).unwrap_or_default();
-        let Some((f, used)) = frame::decode(rest)? else {
-            return Ok(None);
-        };
-        self.start += used;
-        Ok(Some(f))
-    }
-
-    /// Read more bytes; false at end of stream.
-    fn fill(&mut self, reader: &mut UnixStream) -> Result<bool, WorkerError> {
-        self.buf.copy_within(self.start..self.end, 0);
-        self.end -= self.start;
-        self.start = 0;
-        if self.buf.len() - self.end < READ_CHUNK_BYTES / 2 {
-            let size = (self.buf.len() * 2).max(READ_CHUNK_BYTES);
-            self.buf.resize(size, 0);
-        }
-        let n = reader.read(self.buf.get_mut(self.end..).unwrap_or_default())?;
-        self.end += n;
-        Ok(n > 0)
     }
 }
 
