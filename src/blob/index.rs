@@ -64,6 +64,11 @@ impl KeyIndex {
         None
     }
 
+    /// Start loading the entry of `key` in the table of the files being written (a hint).
+    pub fn prefetch(&self, key: &RawId) {
+        self.hot.prefetch(key);
+    }
+
     pub fn get(&self, key: &RawId) -> Option<&Loc> {
         if let Some(l) = self.hot.get(key) {
             return Some(l);

@@ -33,6 +33,7 @@ mod load;
 mod log;
 mod page_map;
 mod pending;
+mod prefetch;
 mod prepare;
 mod read;
 mod recovery;

@@ -95,6 +95,24 @@ impl PageMap {
         }))
     }
 
+    /// Start loading bytes `[offset, offset + len)` into the CPU cache if the map covers
+    /// them; never makes a map (a hint).
+    pub fn prefetch(&self, offset: u64, len: u64) {
+        let Some(end) = offset.checked_add(len) else {
+            return;
+        };
+        if end > self.file_bytes.get() || self.skip_reads.get() > 0 {
+            return;
+        }
+        if let (Ok(Some(map)), Ok(at), Ok(n)) = (
+            self.map.try_borrow().as_deref().map(Option::as_ref),
+            usize::try_from(offset),
+            usize::try_from(len),
+        ) {
+            map.prefetch(at, n);
+        }
+    }
+
     /// Make the map cover `[0, end)` when the file does; `None` when it cannot.
     fn cover(&self, file: &File, end: u64) -> Option<()> {
         if end > self.file_bytes.get() {

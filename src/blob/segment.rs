@@ -229,6 +229,14 @@ impl<F: IoFile> Segment<F> {
         Some(res.map_err(|e| BlobError::io(&self.path, e)))
     }
 
+    /// Start loading data-file bytes `[offset, offset + len)` into the CPU cache when the
+    /// file's map covers them (a hint).
+    pub fn prefetch(&self, offset: u64, len: u64) {
+        if self.data.mappable() {
+            self.page_map.prefetch(offset, len);
+        }
+    }
+
     /// Store `parts` back to back at `offset` of the data file through its page-cache map,
     /// bytes of a record already in the file; `false` when they must be written with
     /// [`Segment::write_data`] instead (no map, or a store faulted).

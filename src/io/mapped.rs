@@ -122,6 +122,23 @@ impl Mapping {
         Some(self.guarded(bytes.as_ptr() as usize, len, || f(bytes)))
     }
 
+    /// Start loading bytes `[offset, offset + len)` into the CPU cache (a hint: nothing
+    /// happens for a range outside the mapping, or pages not mapped yet).
+    pub fn prefetch(&self, offset: usize, len: usize) {
+        let Some(end) = offset.checked_add(len) else {
+            return;
+        };
+        if len == 0 || end > self.len {
+            return;
+        }
+        let base = self.ptr.as_ptr() as usize;
+        let mut line = (base + offset) & !63;
+        while line < base + end {
+            super::prefetch::prefetch_addr(line);
+            line += 64;
+        }
+    }
+
     /// Store `parts`, back to back, at `offset` of a writable mapping. `None` when the range
     /// is outside the mapping, or the mapping is read-only or poisoned; `Some(Err(EIO))` when
     /// a store faulted (the bytes may be partly stored).

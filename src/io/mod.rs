@@ -11,6 +11,7 @@ use std::io;
 
 pub mod affinity;
 pub mod mapped;
+pub mod prefetch;
 pub mod sync;
 pub mod vectored;
 

@@ -183,6 +183,7 @@ async fn serve_connection(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr)
     let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut want = READ_CHUNK_BYTES;
     let joined = super::peers::ConnPeer::default();
+    let mut hinted = Vec::new();
     'conn: loop {
         if buf.capacity() - buf.len() < want {
             buf.reserve(want);
@@ -201,6 +202,7 @@ async fn serve_connection(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr)
             }
         };
         want = READ_CHUNK_BYTES;
+        super::prefetch::hint_batch(&shard, &buf, limit, &mut hinted);
         loop {
             let (header, frame_bytes) = match split_frame(&buf, limit) {
                 Ok((frame, n)) => (frame.header, n),

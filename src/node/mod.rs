@@ -18,6 +18,7 @@ mod iterator;
 mod join;
 mod monitor;
 mod peers;
+mod prefetch;
 pub mod reply;
 mod server_send;
 mod shard;

@@ -1,0 +1,45 @@
+//! Cache hints for the requests of one receive. A pipelining client sends many READs and
+//! WRITEs in one segment; each key's index entry and record is likely a cache miss. Before
+//! the frames are served one by one, every key's index entry is hinted, then every record
+//! (whose place the now-loading entries give), so the misses overlap instead of each
+//! request waiting for its own. A receive of one request gets no hints.
+
+use super::dispatch::backend_for;
+use super::shard::Shard;
+use crate::key::RawId;
+use crate::protocol::{command, split_frame};
+
+/// Requests hinted per receive at most.
+const BATCH_MAX: usize = 64;
+
+/// Hint the READ and WRITE keys of the whole frames at the front of `bytes`. `keys` is
+/// scratch space kept by the connection.
+pub fn hint_batch(shard: &Shard, bytes: &[u8], limit: u64, keys: &mut Vec<(usize, RawId)>) {
+    keys.clear();
+    let mut at = 0;
+    while keys.len() < BATCH_MAX {
+        let Some(Ok((frame, used))) = bytes.get(at..).map(|rest| split_frame(rest, limit)) else {
+            break;
+        };
+        at += used;
+        let h = &frame.header;
+        if matches!(h.cmd, command::READ | command::WRITE) && !h.is_reply() {
+            if let Ok(backend) = backend_for(shard, h) {
+                keys.push((backend, h.id));
+            }
+        }
+    }
+    if keys.len() < 2 {
+        return;
+    }
+    for (backend, id) in keys.iter() {
+        if let Some(log) = shard.backends.get(*backend).and_then(|b| b.log()) {
+            log.prefetch_entry(id);
+        }
+    }
+    for (backend, id) in keys.iter() {
+        if let Some(log) = shard.backends.get(*backend).and_then(|b| b.log()) {
+            log.prefetch_record(id);
+        }
+    }
+}
