@@ -81,16 +81,23 @@ impl<F: IoFile> BlobLog<F> {
         if result.is_ok() {
             self.commit.synced_seq.set(target);
             self.last_sync.set(Instant::now());
-            self.remove_old_copies(removals).await;
         }
         self.commit.in_flight.set(false);
+        // The writers this round covered are answered first; marking the old copies they
+        // replaced needs no fdatasync and holds up no one but this round's leader.
         self.commit.round_done.notify();
+        if result.is_ok() {
+            self.remove_old_copies(removals).await;
+        }
         result
     }
 
     /// Mark removed the old copies whose new copies are durable now. A file replaced since
     /// (defragmented) no longer holds them. A failure leaves an old copy live on disk, which
-    /// recovery settles in favour of the newer copy, so it is only logged.
+    /// recovery settles in favour of the newer copy, so it is only logged. Only the index
+    /// entry is marked: the data file's copy of the header stays as it is, since a mark
+    /// there would add one scattered page to every later round (recovery takes the newer
+    /// copy either way).
     async fn remove_old_copies(&self, removals: Vec<(Rc<Segment<F>>, Loc)>) {
         for (seg, loc) in removals {
             let current = self
@@ -101,7 +108,7 @@ impl<F: IoFile> BlobLog<F> {
             if !current {
                 continue;
             }
-            if let Err(e) = self.mark_removed(&seg, &loc).await {
+            if let Err(e) = self.mark_replaced(&seg, &loc).await {
                 tracing::warn!(file = %seg.path, "marking a rewritten record removed failed: {e}");
             }
         }

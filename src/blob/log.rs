@@ -269,6 +269,22 @@ impl<F: IoFile> BlobLog<F> {
         Ok(())
     }
 
+    /// Count the old copy of a rewritten key as removed and mark its index entry (not its
+    /// data-file header; see `remove_old_copies`).
+    pub(super) async fn mark_replaced(
+        &self,
+        seg: &Rc<Segment<F>>,
+        loc: &Loc,
+    ) -> Result<(), BlobError> {
+        let _busy = Busy::new(seg);
+        let flags = u64::from(loc.flags) | record_flags::REMOVE;
+        seg.patch_index_flags(loc.index_slot, flags).await?;
+        seg.removed.set(seg.removed.get() + 1);
+        seg.removed_bytes
+            .set(seg.removed_bytes.get() + loc.disk_size);
+        Ok(())
+    }
+
     /// Remove a key: tombstone in the data header and the index; -ENOENT if absent.
     pub async fn remove(&self, id: &RawId) -> Result<(), BlobError> {
         self.check_writable()?;

@@ -279,6 +279,13 @@ impl<F: IoFile> Segment<F> {
     /// Set new `flags` on a record (data header and index entry): a remove, which adds
     /// REMOVE and nothing else.
     pub async fn patch_flags(&self, position: u64, slot: u32, flags: u64) -> Result<(), BlobError> {
+        let bytes = self.patch_index_flags(slot, flags).await?;
+        self.write_data(vec![bytes], position + FLAGS_OFFSET_BYTES)
+            .await
+    }
+
+    /// Set new `flags` on a record's index entry only (a remove); returns their bytes.
+    pub async fn patch_index_flags(&self, slot: u32, flags: u64) -> Result<Bytes, BlobError> {
         debug_assert!(flags & crate::protocol::record_flags::REMOVE != 0);
         let bytes = Bytes::copy_from_slice(&flags.to_le_bytes());
         let at = u64::from(slot) * DISK_CONTROL_SIZE_BYTES + FLAGS_OFFSET_BYTES;
@@ -300,8 +307,7 @@ impl<F: IoFile> Segment<F> {
                 .await
                 .map_err(|e| BlobError::io(&self.index_path, e))?;
         }
-        self.write_data(vec![bytes], position + FLAGS_OFFSET_BYTES)
-            .await
+        Ok(bytes)
     }
 
     /// Write the buffered index entries (those buffered now; later ones may stay).
