@@ -115,12 +115,13 @@ impl Bounds {
     }
 
     /// Verify (when `kind` is set) and copy out of `rec`, the record's bytes after its
-    /// header, footer last. `Err(Some(chunk))` for a bad chunk, `Err(None)` when `rec` is
-    /// too short for the bounds.
+    /// header, footer last, after `front_bytes` of zeros. `Err(Some(chunk))` for a bad
+    /// chunk, `Err(None)` when `rec` is too short for the bounds.
     fn cut(
         &self,
         rec: &[u8],
         kind: Option<FooterKind>,
+        front_bytes: usize,
     ) -> Result<(ExtHeader, Vec<u8>), Option<u64>> {
         let part = |from: u64, to: u64| {
             let from = usize::try_from(from).ok()?;
@@ -135,7 +136,10 @@ impl Bounds {
             let first = self.from / CHUNK_SIZE_BYTES;
             footer::verify_parts(kind, foot, first, &[chunks]).map_err(Some)?;
         }
-        let value = part(self.start, self.end).ok_or(None)?.to_vec();
+        let bytes = part(self.start, self.end).ok_or(None)?;
+        let mut value = Vec::with_capacity(front_bytes + bytes.len());
+        value.resize(front_bytes, 0);
+        value.extend_from_slice(bytes);
         Ok((ExtHeader::decode_prefix(rec), value))
     }
 }
@@ -172,17 +176,21 @@ impl<F: IoFile> BlobLog<F> {
             info: record_info(&seg, &loc, &ext),
             offset,
             data,
+            value_at: 0,
         })
     }
 
     /// [`BlobLog::read`] when it can finish at once: no writer holds the key and the bytes
-    /// come from the page-cache map. `None` when it cannot: call `read`.
+    /// come from the page-cache map. `None` when it cannot: call `read`. The bytes land
+    /// after `front_bytes` of room in the outcome's buffer (one allocation for a reply that
+    /// puts its head there).
     pub fn read_now(
         &self,
         id: &RawId,
         offset: u64,
         size: u64,
         verify_csum: bool,
+        front_bytes: usize,
     ) -> Option<Result<ReadOutcome, BlobError>> {
         // Nothing else runs on this thread until this returns: only a writer already
         // inside its update (holding the key across a wait) must be waited for.
@@ -198,11 +206,12 @@ impl<F: IoFile> BlobLog<F> {
             Err(e) => return Some(Err(e)),
         };
         let start = EXT_HEADER_SIZE_BYTES + offset;
-        let res = self.read_range_mapped(&seg, &loc, start, size, kind)?;
+        let res = self.read_range_mapped(&seg, &loc, start, size, kind, front_bytes)?;
         Some(res.map(|(ext, data)| ReadOutcome {
             info: record_info(&seg, &loc, &ext),
             offset,
             data,
+            value_at: front_bytes,
         }))
     }
 
@@ -215,6 +224,7 @@ impl<F: IoFile> BlobLog<F> {
         start: u64,
         len: u64,
         kind: Option<FooterKind>,
+        front_bytes: usize,
     ) -> Option<Result<(ExtHeader, Vec<u8>), BlobError>> {
         let b = Bounds::of(loc, start, len, kind);
         if b.to - b.from > MAPPED_READ_BYTES_MAX {
@@ -222,7 +232,7 @@ impl<F: IoFile> BlobLog<F> {
         }
         let rec_len = loc.disk_size.saturating_sub(DISK_CONTROL_SIZE_BYTES);
         let base = loc.position + DISK_CONTROL_SIZE_BYTES;
-        let res = seg.read_mapped(base, rec_len, |rec| b.cut(rec, kind))?;
+        let res = seg.read_mapped(base, rec_len, |rec| b.cut(rec, kind, front_bytes))?;
         Some(res.and_then(|cut| {
             cut.map_err(|chunk| match chunk {
                 Some(chunk) => bad_chunk(seg, loc, chunk),
@@ -246,7 +256,7 @@ impl<F: IoFile> BlobLog<F> {
         len: u64,
         kind: Option<FooterKind>,
     ) -> Result<(ExtHeader, Vec<u8>), BlobError> {
-        if let Some(res) = self.read_range_mapped(seg, loc, start, len, kind) {
+        if let Some(res) = self.read_range_mapped(seg, loc, start, len, kind, 0) {
             return res;
         }
         let base = loc.position + DISK_CONTROL_SIZE_BYTES;

@@ -11,7 +11,8 @@ use super::shard::{Shard, ShardLog};
 use crate::blob::{ReadOutcome, RecordInfo};
 use crate::key::RawId;
 use crate::protocol::{
-    cmd_flags, command, errno, io_flags, CmdHeader, DnetAddr, FileInfo, IoAttr, IO_ATTR_SIZE_BYTES,
+    cmd_flags, command, errno, io_flags, CmdHeader, DnetAddr, FileInfo, IoAttr, HEADER_SIZE_BYTES,
+    IO_ATTR_SIZE_BYTES,
 };
 use crate::routing::shard_of;
 use bytes::Bytes;
@@ -258,7 +259,8 @@ pub fn read_now(shard: &Shard, mut header: CmdHeader, payload: &[u8]) -> Option<
     let log = backend_log(shard, &header).ok()?;
     let io = IoAttr::decode(payload).ok()?;
     let verify = io.flags & io_flags::NOCSUM == 0;
-    let outcome = log.read_now(&header.id, io.offset, io.size, verify)?;
+    let front_bytes = HEADER_SIZE_BYTES + IO_ATTR_SIZE_BYTES;
+    let outcome = log.read_now(&header.id, io.offset, io.size, verify, front_bytes)?;
     count_key_served(shard);
     let mut frames = Frames::new();
     let result = match outcome {
@@ -276,15 +278,21 @@ pub fn read_now(shard: &Shard, mut header: CmdHeader, payload: &[u8]) -> Option<
 fn push_read_reply(header: &CmdHeader, io: &IoAttr, outcome: ReadOutcome, frames: &mut Frames) {
     let mut reply_io = *io;
     reply_io.id = header.id;
-    reply_io.size = outcome.data.len() as u64;
+    reply_io.size = outcome.value().len() as u64;
     reply_io.total_size = outcome.info.size;
     reply_io.timestamp = outcome.info.timestamp;
     reply_io.user_flags = outcome.info.user_flags;
     reply_io.record_flags = outcome.info.record_flags;
     if io.flags & io_flags::CHECKSUM != 0 {
-        reply_io.parent = RawId(Sha512::digest(&outcome.data).into());
+        reply_io.parent = RawId(Sha512::digest(outcome.value()).into());
     }
-    frames.reply_with_tail(header, &reply_io.encode(), Bytes::from(outcome.data), false);
+    if outcome.value_at == HEADER_SIZE_BYTES + IO_ATTR_SIZE_BYTES {
+        frames.reply_in_place(header, &reply_io.encode(), outcome.data);
+    } else {
+        let mut data = outcome.data;
+        data.drain(..outcome.value_at);
+        frames.reply_with_tail(header, &reply_io.encode(), Bytes::from(data), false);
+    }
 }
 
 async fn remove(shard: &Shard, log: &ShardLog, header: &CmdHeader) -> Result<(), i32> {
