@@ -188,7 +188,10 @@ mod tests {
             assert_eq!(joined.parts[0], split.parts.concat());
             let mut short = Frames::new();
             short.reply_in_place(&request(flags), &head, vec![1, 2]);
-            assert_eq!(short.parts.concat().len(), HEADER_SIZE_BYTES + head.len() + 2);
+            assert_eq!(
+                short.parts.concat().len(),
+                HEADER_SIZE_BYTES + head.len() + 2
+            );
         }
     }
 }
