@@ -259,26 +259,33 @@ impl<F: IoFile> BlobLog<F> {
         seg: &Rc<Segment<F>>,
         loc: &Loc,
     ) -> Result<(), BlobError> {
-        let _busy = Busy::new(seg);
-        let flags = u64::from(loc.flags) | record_flags::REMOVE;
-        seg.patch_flags(loc.position, loc.index_slot, flags).await?;
-        seg.removed.set(seg.removed.get() + 1);
-        seg.removed_bytes
-            .set(seg.removed_bytes.get() + loc.disk_size);
-        self.dirty.borrow_mut().insert(seg.num, seg.clone());
-        Ok(())
+        self.set_removed(seg, loc, true).await
     }
 
-    /// Count the old copy of a rewritten key as removed and mark its index entry (not its
-    /// data-file header; see `remove_old_copies`).
+    /// Count the old copy of a rewritten key as removed and mark its index entry only (not
+    /// its data-file header; see `remove_old_copies`).
     pub(super) async fn mark_replaced(
         &self,
         seg: &Rc<Segment<F>>,
         loc: &Loc,
     ) -> Result<(), BlobError> {
+        self.set_removed(seg, loc, false).await
+    }
+
+    async fn set_removed(
+        &self,
+        seg: &Rc<Segment<F>>,
+        loc: &Loc,
+        data_copy_too: bool,
+    ) -> Result<(), BlobError> {
         let _busy = Busy::new(seg);
         let flags = u64::from(loc.flags) | record_flags::REMOVE;
-        seg.patch_index_flags(loc.index_slot, flags).await?;
+        if data_copy_too {
+            seg.patch_flags(loc.position, loc.index_slot, flags).await?;
+            self.dirty.borrow_mut().insert(seg.num, seg.clone());
+        } else {
+            seg.patch_index_flags(loc.index_slot, flags).await?;
+        }
         seg.removed.set(seg.removed.get() + 1);
         seg.removed_bytes
             .set(seg.removed_bytes.get() + loc.disk_size);

@@ -2,12 +2,14 @@
 //! WRITEs in one segment; each key's index entry and record is likely a cache miss. Before
 //! the frames are served one by one, every key's index entry is hinted, then every record
 //! (whose place the now-loading entries give), so the misses overlap instead of each
-//! request waiting for its own. A receive of one request gets no hints.
+//! request waiting for its own. A receive of one request gets no hints, nor keys another
+//! shard owns (their requests cross to it).
 
 use super::dispatch::backend_for;
 use super::shard::Shard;
 use crate::key::RawId;
 use crate::protocol::{command, split_frame};
+use crate::routing::shard_of;
 
 /// Requests hinted per receive at most.
 const BATCH_MAX: usize = 64;
@@ -23,7 +25,8 @@ pub fn hint_batch(shard: &Shard, bytes: &[u8], limit: u64, keys: &mut Vec<(usize
         };
         at += used;
         let h = &frame.header;
-        if matches!(h.cmd, command::READ | command::WRITE) && !h.is_reply() {
+        let here = shard_of(&h.id, shard.node.shard_count) == shard.index;
+        if here && matches!(h.cmd, command::READ | command::WRITE) && !h.is_reply() {
             if let Ok(backend) = backend_for(shard, h) {
                 keys.push((backend, h.id));
             }
