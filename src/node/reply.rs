@@ -6,6 +6,10 @@
 //! - an ack is sent only while the request has NEED_ACK: `size` 0, `status` = the error,
 //!   NEED_ACK and MORE cleared, REPLY set; it is the final frame of the transaction;
 //! - any error forces NEED_ACK back on, so every failure reaches the client as an ack.
+//!
+//! Frames up to 4 KiB are cut out of one 64 KiB buffer per thread (`Bytes` sharing it), so
+//! a reply costs no allocation of its own; a chunk is reused once every frame cut from it
+//! is dropped, and a frame held long (a slow client's queue) keeps its chunk alive.
 
 use crate::protocol::{cmd_flags, CmdHeader, HEADER_SIZE_BYTES};
 use bytes::{BufMut, Bytes, BytesMut};
@@ -34,22 +38,24 @@ impl Frames {
     /// Append a data reply to `request`; `more` marks that further replies follow.
     pub fn reply(&mut self, request: &CmdHeader, payload: &[&[u8]], more: bool) {
         let header = reply_header(request, payload_len(payload), more);
-        let mut buf = BytesMut::with_capacity(HEADER_SIZE_BYTES + payload_len_usize(payload));
-        buf.put_slice(&header.encode());
-        for part in payload {
-            buf.put_slice(part);
-        }
-        self.parts.push(buf.freeze());
+        let frame = encode(HEADER_SIZE_BYTES + payload_len_usize(payload), |buf| {
+            buf.put_slice(&header.encode());
+            for part in payload {
+                buf.put_slice(part);
+            }
+        });
+        self.parts.push(frame);
     }
 
     /// Append a data reply whose large tail is an owned buffer (no copy of `tail`).
     pub fn reply_with_tail(&mut self, request: &CmdHeader, head: &[u8], tail: Bytes, more: bool) {
         let len = head.len() as u64 + tail.len() as u64;
         let header = reply_header(request, len, more);
-        let mut buf = BytesMut::with_capacity(HEADER_SIZE_BYTES + head.len());
-        buf.put_slice(&header.encode());
-        buf.put_slice(head);
-        self.parts.push(buf.freeze());
+        let frame = encode(HEADER_SIZE_BYTES + head.len(), |buf| {
+            buf.put_slice(&header.encode());
+            buf.put_slice(head);
+        });
+        self.parts.push(frame);
         if !tail.is_empty() {
             self.parts.push(tail);
         }
@@ -79,7 +85,9 @@ impl Frames {
     /// Append the final ack with `status`, if the request still asks for one.
     pub fn ack(&mut self, request: &CmdHeader, status: i32) {
         if let Some(header) = ack_header(request, status) {
-            self.parts.push(Bytes::copy_from_slice(&header.encode()));
+            self.parts.push(encode(HEADER_SIZE_BYTES, |buf| {
+                buf.put_slice(&header.encode())
+            }));
         }
     }
 
@@ -94,6 +102,35 @@ impl Frames {
     pub fn push_raw(&mut self, frame: Bytes) {
         self.parts.push(frame);
     }
+}
+
+/// Frames up to this size are cut out of the thread's shared reply buffer.
+const SHARED_FRAME_BYTES_MAX: usize = 4096;
+/// Size of each chunk of the thread's reply buffer.
+const REPLY_CHUNK_BYTES: usize = 64 * 1024;
+
+thread_local! {
+    /// Small frames of this thread (reply heads, acks) are cut out of one buffer, so a
+    /// reply costs no allocation of its own: a chunk serves hundreds of them and is reused
+    /// once every frame cut from it has been sent and dropped.
+    static REPLY_BUF: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
+}
+
+/// A frame of `len` bytes written by `fill`.
+fn encode(len: usize, fill: impl FnOnce(&mut BytesMut)) -> Bytes {
+    if len > SHARED_FRAME_BYTES_MAX {
+        let mut buf = BytesMut::with_capacity(len);
+        fill(&mut buf);
+        return buf.freeze();
+    }
+    REPLY_BUF.with(|shared| {
+        let mut buf = shared.borrow_mut();
+        if buf.capacity() - buf.len() < len {
+            buf.reserve(REPLY_CHUNK_BYTES);
+        }
+        fill(&mut buf);
+        buf.split().freeze()
+    })
 }
 
 fn payload_len(payload: &[&[u8]]) -> u64 {
@@ -193,5 +230,34 @@ mod tests {
                 HEADER_SIZE_BYTES + head.len() + 2
             );
         }
+    }
+
+    #[test]
+    fn replies_cut_from_the_shared_buffer_keep_their_bytes_across_chunks_and_reuse() {
+        let mut kept = Vec::new();
+        for round in 0..3u32 {
+            let mut dropped = Vec::new();
+            for i in 0..1000u32 {
+                let body = format!("reply {round} {i}").repeat(1 + (i as usize % 7));
+                let mut f = Frames::new();
+                f.reply(&request(0), &[body.as_bytes()], false);
+                let part = f.parts[0].clone();
+                if i % 2 == 0 {
+                    kept.push((body, part));
+                } else {
+                    dropped.push(part);
+                }
+            }
+            drop(dropped);
+        }
+        for (body, part) in &kept {
+            assert_eq!(&part[HEADER_SIZE_BYTES..], body.as_bytes());
+            let header = CmdHeader::decode(&part[..HEADER_SIZE_BYTES]).unwrap();
+            assert_eq!(header.size, body.len() as u64);
+        }
+        let mut big = Frames::new();
+        let body = vec![9u8; SHARED_FRAME_BYTES_MAX * 2];
+        big.reply(&request(0), &[&body], false);
+        assert_eq!(&big.parts[0][HEADER_SIZE_BYTES..], &body[..]);
     }
 }
