@@ -275,7 +275,8 @@ impl<F: IoFile> BlobLog<F> {
         // Under `sync = 0` acknowledged bytes are never overwritten: a power cut during an
         // in-place write could tear the record and lose the value it held. The new value
         // goes to a new record; the old copy is removed once the new one is durable.
-        if let (Some((l, seg)), false) = (&existing, self.opts.sync_s == 0) {
+        let in_place_allowed = self.opts.sync_s != 0;
+        if let Some((l, seg)) = existing.as_ref().filter(|_| in_place_allowed) {
             let fits = HEAD_BYTES - DISK_CONTROL_SIZE_BYTES + new_user <= capacity(l);
             if !seg.closed.get()
                 && fits
