@@ -284,8 +284,13 @@ fn acknowledged_records_survive_any_power_cut_image_with_a_lagging_index() {
     );
 }
 
-#[test]
-fn a_rewrite_in_flight_at_a_power_cut_leaves_the_acknowledged_value_readable() {
+/// Eight writers rewrite four keys each, six rounds, with `value(task, k, round)`; every
+/// snapshot taken by one writer (and the final state) is checked against power-cut images.
+/// Returns the log for further checks.
+fn rewrite_under_power_cuts(
+    value: fn(u32, u32, usize) -> Vec<u8>,
+    images: u64,
+) -> Rc<BlobLog<PowerCut>> {
     let (dir, log, model, snaps, mut pool) = setup();
     for task in 0..8u32 {
         let (log, model, snaps) = (log.clone(), model.clone(), snaps.clone());
@@ -293,12 +298,8 @@ fn a_rewrite_in_flight_at_a_power_cut_leaves_the_acknowledged_value_readable() {
             .spawn_local(async move {
                 for round in 0..6usize {
                     for k in 0..4u32 {
-                        // Each rewrite is longer than the record holds, so the value moves to
-                        // a new record and the old copy must go.
                         let name = format!("t{task}-k{k}");
-                        let v = format!("t{task}-k{k}-round{round}-")
-                            .repeat(1 + round * 6)
-                            .into_bytes();
+                        let v = value(task, k, round);
                         let io = attr(&name, 0, 0, &v);
                         start(&model, &name, Some(v.clone()));
                         log.write(&io, Bytes::from(v.clone())).await.unwrap();
@@ -314,42 +315,37 @@ fn a_rewrite_in_flight_at_a_power_cut_leaves_the_acknowledged_value_readable() {
     pool.run();
     snaps.borrow_mut().push(snapshot(&model));
     for snap in snaps.borrow().iter() {
-        check_images(dir.path(), snap, 4);
+        check_images(dir.path(), snap, images);
     }
+    log
+}
+
+#[test]
+fn a_rewrite_in_flight_at_a_power_cut_leaves_the_acknowledged_value_readable() {
+    // Each rewrite is longer than the record holds, so the value moves to a new record and
+    // the old copy must go.
+    let log = rewrite_under_power_cuts(
+        |task, k, round| {
+            format!("t{task}-k{k}-round{round}-")
+                .repeat(1 + round * 6)
+                .into_bytes()
+        },
+        4,
+    );
     assert!(log.stats().sync_rounds > 1);
 }
 
 #[test]
 fn a_same_size_rewrite_torn_by_a_power_cut_leaves_the_acknowledged_value_readable() {
-    let (dir, log, model, snaps, mut pool) = setup();
-    for task in 0..8u32 {
-        let (log, model, snaps) = (log.clone(), model.clone(), snaps.clone());
-        pool.spawner()
-            .spawn_local(async move {
-                for round in 0..6u32 {
-                    for k in 0..4u32 {
-                        // Every value of a key has the same size (and spans sectors), so
-                        // the record could be rewritten where it is.
-                        let name = format!("t{task}-k{k}");
-                        let v = format!("t{task}-k{k}-round{round}-")
-                            .repeat(400)
-                            .into_bytes()[..3000]
-                            .to_vec();
-                        let io = attr(&name, 0, 0, &v);
-                        start(&model, &name, Some(v.clone()));
-                        log.write(&io, Bytes::from(v.clone())).await.unwrap();
-                        acknowledge(&model, &name, Some(v));
-                        if task == 5 {
-                            snaps.borrow_mut().push(snapshot(&model));
-                        }
-                    }
-                }
-            })
-            .unwrap();
-    }
-    pool.run();
-    snaps.borrow_mut().push(snapshot(&model));
-    for snap in snaps.borrow().iter() {
-        check_images(dir.path(), snap, 6);
-    }
+    // Every value of a key has the same size (and spans sectors), so the record could be
+    // rewritten where it is.
+    rewrite_under_power_cuts(
+        |task, k, round| {
+            format!("t{task}-k{k}-round{round}-")
+                .repeat(400)
+                .into_bytes()[..3000]
+                .to_vec()
+        },
+        6,
+    );
 }
