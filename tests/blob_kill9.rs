@@ -1,5 +1,7 @@
 //! A writer process killed with SIGKILL mid-stream: on reopen every acknowledged write is
 //! there with its exact bytes, every acknowledged remove is gone, and the log takes writes.
+//! Under `sync: 0` (acknowledged once durable) and under periodic sync (acknowledged once in
+//! the page cache, new records stored through the open file's map past a run of zeros).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -15,10 +17,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const CHILD_ENV: &str = "BLOB_KILL9_CHILD_DIR";
+const SYNC_ENV: &str = "BLOB_KILL9_SYNC_S";
 
-fn crash_opts(dir: &Path) -> BlobOptions {
+fn crash_opts(dir: &Path, sync_s: i64) -> BlobOptions {
     let mut o = opts(dir);
     o.records_in_blob = 50;
+    o.sync_s = sync_s;
     o
 }
 
@@ -34,7 +38,11 @@ fn kill9_child_writer_loop() {
     let Ok(dir) = std::env::var(CHILD_ENV) else {
         return;
     };
-    let log = open_with(crash_opts(Path::new(&dir)));
+    let sync_s = std::env::var(SYNC_ENV)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let log = open_with(crash_opts(Path::new(&dir), sync_s));
     let mut out = std::io::stdout().lock();
     for i in 0u64.. {
         let name = format!("key{i}");
@@ -61,6 +69,15 @@ fn record(acked: &mut HashMap<u64, Option<bool>>, op: &str, i: u64) {
 
 #[test]
 fn acknowledged_writes_survive_a_kill_9() {
+    kill_9_and_check(0);
+}
+
+#[test]
+fn acknowledged_writes_under_periodic_sync_survive_a_kill_9() {
+    kill_9_and_check(60);
+}
+
+fn kill_9_and_check(sync_s: i64) {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
@@ -70,6 +87,7 @@ fn acknowledged_writes_survive_a_kill_9() {
             "--test-threads=1",
         ])
         .env(CHILD_ENV, dir.path())
+        .env(SYNC_ENV, sync_s.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -100,7 +118,7 @@ fn acknowledged_writes_survive_a_kill_9() {
         "child acknowledged only {} writes",
         acked.len()
     );
-    let log = open_with(crash_opts(dir.path()));
+    let log = open_with(crash_opts(dir.path(), sync_s));
     for (i, live) in &acked {
         let got = read_all(&log, &format!("key{i}"));
         match live {

@@ -104,7 +104,9 @@ impl<F: IoFile> BlobLog<F> {
                 }
                 _ => {
                     let e = recovery::scan(&seg, num == last, !log.opts.read_only).await?;
-                    log.apply_entries(&seg, &e, &mut stale);
+                    log.apply_entries(&seg, &e.entries, &mut stale);
+                    let unwritten = e.entries.len() - e.unwritten;
+                    seg.buffer_index_entries(e.entries.get(unwritten..).unwrap_or_default());
                 }
             }
             seg.closed.set(num != last);
@@ -192,6 +194,7 @@ impl<F: IoFile> BlobLog<F> {
                 || seg.records.get() >= self.opts.records_in_blob)
         {
             seg.closed.set(true);
+            seg.trim_zeros()?;
             // The next round makes the closed file's index durable.
             seg.index_sync_needed.set(true);
             self.dirty.borrow_mut().insert(seg.num, seg.clone());

@@ -9,6 +9,14 @@
 //! [`SKIP_READS_AFTER_SLOW`] reads, every read after one that took as long as a disk access
 //! (the pages are not cached, and the syscall path hands such reads to the ring instead of
 //! blocking the shard). A map that cannot be made is not tried again.
+//!
+//! Appends to the open file can be stores too ([`PageMap::append`]): the file is extended
+//! by [`ZERO_AHEAD_BYTES`] of zeros at a time, one `pwrite` that fills whole page-cache pages,
+//! and each record is then copied into pages that are already cached and dirty. On ext4 a
+//! `pwrite` of a 4 256-byte record walks the buffered-write path for two pages (folio
+//! lookup, block reservation, size update); the store is a copy. The zeros past the last
+//! record are cut off when the file is closed, and recovery cuts them after a crash (a
+//! zero header ends the walk of the data file).
 
 use crate::io::mapped::Mapping;
 use std::cell::{Cell, RefCell};
@@ -25,6 +33,18 @@ const SLOW_READ_TICKS: u64 = 400_000;
 /// Reads that go through the syscall path after a slow mapped read.
 pub const SKIP_READS_AFTER_SLOW: u32 = 4096;
 
+/// Zeros written past the end of the open file at a time by [`PageMap::append`].
+pub const ZERO_AHEAD_BYTES: u64 = 1 << 20;
+
+/// Zeros written by one `pwrite`. Each write's pages come from the allocator as one folio
+/// of about its size; 1 MiB ones were often memory the host had taken back (slow to touch
+/// the first time on a VM that reports free pages), 64 KiB ones were not, and cost 16
+/// syscalls per chunk.
+const ZERO_PIECE_BYTES: u64 = 64 << 10;
+
+/// The source of the zeros: untouched static memory, which costs no resident pages.
+static ZEROS: [u8; ZERO_PIECE_BYTES as usize] = [0; ZERO_PIECE_BYTES as usize];
+
 /// The mapping of one data file and the state of the heuristics above.
 #[derive(Debug)]
 pub struct PageMap {
@@ -35,6 +55,10 @@ pub struct PageMap {
     /// The file's length when last asked: bytes past it are never touched through the map
     /// (that would fault), and asking again costs a syscall.
     file_bytes: Cell<u64>,
+    /// Where the zeros written by [`PageMap::append`] end (0: none written).
+    zeroed_end: Cell<u64>,
+    /// Writing zeros failed (a full disk): appends use the caller's syscall path.
+    zero_failed: Cell<bool>,
 }
 
 impl PageMap {
@@ -46,7 +70,72 @@ impl PageMap {
             disabled: Cell::new(false),
             writable,
             file_bytes: Cell::new(0),
+            zeroed_end: Cell::new(0),
+            zero_failed: Cell::new(false),
         }
+    }
+
+    /// Store `parts` back to back at `offset`, the end of the space handed out in `file`,
+    /// first extending the file with zeros when it does not reach `record_end`; `None` when
+    /// the caller should write with a syscall instead (as for [`PageMap::write`]).
+    ///
+    /// The zeros start at the file's length and only when no byte before `offset` lies
+    /// past it: bytes there would belong to an earlier record whose write may still be in
+    /// flight, and zeros landing after it would destroy it.
+    pub fn append(
+        &self,
+        file: &File,
+        offset: u64,
+        record_end: u64,
+        parts: &[&[u8]],
+    ) -> Option<io::Result<()>> {
+        if self.disabled.get() || !self.writable || self.zero_failed.get() {
+            return None;
+        }
+        if record_end > self.file_bytes.get() {
+            let len = file.metadata().ok()?.len();
+            self.file_bytes.set(len);
+            if record_end > len {
+                if offset > len {
+                    return None;
+                }
+                self.zero_ahead(file, len, record_end.next_multiple_of(ZERO_AHEAD_BYTES))?;
+            }
+        }
+        self.write(file, offset, parts)
+    }
+
+    /// Write zeros over `[from, to)`, past the end of `file`; on failure cut the file back
+    /// to `from` and stop appending through the map.
+    fn zero_ahead(&self, file: &File, from: u64, to: u64) -> Option<()> {
+        use std::os::unix::fs::FileExt;
+        let mut at = from;
+        while at < to {
+            let n = usize::try_from((to - at).min(ZERO_PIECE_BYTES)).ok()?;
+            if let Err(e) = file.write_all_at(ZEROS.get(..n)?, at) {
+                tracing::warn!("appends fall back to syscalls: extending a data file failed: {e}");
+                self.zero_failed.set(true);
+                if let Err(e) = file.set_len(from) {
+                    tracing::warn!("cutting back a data file after a failed extension: {e}");
+                }
+                return None;
+            }
+            at += n as u64;
+        }
+        self.file_bytes.set(to);
+        self.zeroed_end.set(to);
+        Some(())
+    }
+
+    /// Cut the zeros written by [`PageMap::append`] past `tail`, the end of the last record
+    /// (a file being closed keeps no zero tail: eblob's tools take the length as the end).
+    pub fn trim_zeros(&self, file: &File, tail: u64) -> io::Result<()> {
+        if self.zeroed_end.get() > tail {
+            file.set_len(tail)?;
+            self.zeroed_end.set(0);
+            self.file_bytes.set(tail);
+        }
+        Ok(())
     }
 
     /// Store `parts` back to back at `offset` of `file`, bytes the file already has; `None`

@@ -63,13 +63,22 @@ impl Window {
     }
 }
 
+/// The valid entries of a data file, in index order.
+#[derive(Debug)]
+pub struct Scanned {
+    pub entries: Vec<DiskControl>,
+    /// How many of the last `entries` (rebuilt from the data file) could not be written to
+    /// the `.index` because the disk is full: the caller buffers them for a later flush.
+    pub unwritten: usize,
+}
+
 /// Validate the index of `seg` against its data; truncate both at the first bad entry when
-/// `repair`. Returns the valid entries in index order.
+/// `repair`.
 pub async fn scan<F: IoFile>(
     seg: &Segment<F>,
     verify_footers: bool,
     repair: bool,
-) -> Result<Vec<DiskControl>, BlobError> {
+) -> Result<Scanned, BlobError> {
     let data_len = seg.data_len()?;
     let entries_total = seg.index_len()? / DISK_CONTROL_SIZE_BYTES;
     let mut valid = Vec::new();
@@ -123,6 +132,7 @@ pub async fn scan<F: IoFile>(
     let tail = recovered
         .last()
         .map_or(index_tail, |d| d.position.saturating_add(d.disk_size));
+    let mut unwritten = 0;
     if repair {
         let keep_index = index_entries as u64 * DISK_CONTROL_SIZE_BYTES;
         if seg.index_len()? != keep_index {
@@ -138,10 +148,23 @@ pub async fn scan<F: IoFile>(
             for dc in &recovered {
                 bytes.extend_from_slice(&dc.encode());
             }
-            seg.index
+            let res = seg
+                .index
                 .write_all_at(vec![Bytes::from(bytes)], keep_index)
                 .await
-                .map_err(|e| BlobError::io(&seg.index_path, e))?;
+                .map_err(|e| BlobError::io(&seg.index_path, e));
+            match res {
+                // The entries are in the data file: a full disk only delays their copy.
+                Err(BlobError::NoSpace(e)) => {
+                    tracing::warn!(file = %seg.index_path, "rebuilt index entries kept in memory: {e}");
+                    seg.index
+                        .as_std()
+                        .set_len(keep_index)
+                        .map_err(|e| BlobError::io(&seg.index_path, e))?;
+                    unwritten = recovered.len();
+                }
+                other => other?,
+            }
         }
         if data_len > tail {
             seg.data
@@ -151,7 +174,10 @@ pub async fn scan<F: IoFile>(
         }
     }
     valid.extend(recovered);
-    Ok(valid)
+    Ok(Scanned {
+        entries: valid,
+        unwritten,
+    })
 }
 
 /// Records of the data file from `at` on that have no index entry: walk header by header
@@ -302,7 +328,7 @@ impl<F: IoFile> BlobLog<F> {
             return Ok(());
         }
         seg.sync_all().await?;
-        let raw = scan(seg, false, false).await?;
+        let raw = scan(seg, false, false).await?.entries;
         let tmp = format!("{}.tmp", seg.sorted_path());
         loop {
             let entries = self.sorted_entries(seg, &raw);

@@ -248,6 +248,27 @@ impl<F: IoFile> Segment<F> {
             )
     }
 
+    /// Store a new record's `parts` at `offset`, the end of the space handed out, through
+    /// the page-cache map, the file extended with zeros first where it does not reach
+    /// `record_end` ([`PageMap::append`]); `false` when they must be written with
+    /// [`Segment::write_data`] instead.
+    pub fn append_mapped(&self, offset: u64, record_end: u64, parts: &[&[u8]]) -> bool {
+        self.data.mappable()
+            && !self.closed.get()
+            && matches!(
+                self.page_map
+                    .append(self.data.as_std(), offset, record_end, parts),
+                Some(Ok(()))
+            )
+    }
+
+    /// Cut the zeros that [`Segment::append_mapped`] wrote past the last record.
+    pub fn trim_zeros(&self) -> Result<(), BlobError> {
+        self.page_map
+            .trim_zeros(self.data.as_std(), self.tail_bytes.get())
+            .map_err(|e| BlobError::io(&self.path, e))
+    }
+
     /// Write a record header to the data file and to its index entry.
     pub async fn write_header(&self, dc: &DiskControl, slot: u32) -> Result<(), BlobError> {
         let bytes = Bytes::copy_from_slice(&dc.encode());
@@ -362,6 +383,23 @@ impl<F: IoFile> Segment<F> {
             .map_err(|e| BlobError::io(&self.path, e))
     }
 
+    /// Buffer the entries of the last `entries.len()` slots, which the `.index` lacks,
+    /// for the next flush.
+    pub fn buffer_index_entries(&self, entries: &[DiskControl]) {
+        if entries.is_empty() {
+            return;
+        }
+        let first = self
+            .index_slots
+            .get()
+            .saturating_sub(u32::try_from(entries.len()).unwrap_or(u32::MAX));
+        self.pending.reset(first);
+        for (slot, dc) in (first..).zip(entries) {
+            self.pending.push(slot, &dc.encode());
+        }
+        self.index_sync_needed.set(true);
+    }
+
     /// Write buffered index entries, then fdatasync data and index (both in flight at once
     /// on a backend that can).
     pub async fn sync_all(&self) -> Result<(), BlobError> {
@@ -388,6 +426,9 @@ impl<F: IoFile> Drop for Segment<F> {
     /// A clean close leaves no index entry behind (recovery would find them in the data
     /// file anyway; this keeps the next open from scanning).
     fn drop(&mut self) {
+        if let Err(e) = self.trim_zeros() {
+            tracing::warn!(file = %self.path, "zeros past the last record left at close: {e}");
+        }
         let (bytes, at) = self.pending.take_all();
         if !bytes.is_empty() {
             use std::os::unix::fs::FileExt;

@@ -434,13 +434,22 @@ impl<F: IoFile> BlobLog<F> {
         head.extend_from_slice(&ext_bytes);
         let written = DISK_CONTROL_SIZE_BYTES + need;
         let foot_at = position + disk_size - foot.len() as u64;
-        if foot.is_empty() {
-            seg.write_data(vec![Bytes::from(head), value], position)
-                .await?;
-        } else if foot_at == position + written {
-            // No slack: the footer goes out with the record in one write.
-            seg.write_data(vec![Bytes::from(head), value, Bytes::from(foot)], position)
-                .await?;
+        // Under `sync` > 0 a record that is one run of bytes is stored into the open file's
+        // page-cache map (see `page_map`); under `sync: 0` every round's fdatasync would
+        // write the zeros ahead of the records to the disk as well.
+        let joined = foot.is_empty() || foot_at == position + written;
+        let stored = self.opts.sync_s != 0
+            && joined
+            && seg.append_mapped(position, position + disk_size, &[&head, &value, &foot]);
+        if stored {
+            // In the page cache already.
+        } else if joined {
+            // No slack: the footer (if any) goes out with the record in one write.
+            let mut parts = vec![Bytes::from(head), value];
+            if !foot.is_empty() {
+                parts.push(Bytes::from(foot));
+            }
+            seg.write_data(parts, position).await?;
         } else {
             seg.write_data(vec![Bytes::from(head), value], position)
                 .await?;
