@@ -8,8 +8,7 @@
 
 use super::error::BlobError;
 use super::index::Loc;
-use super::log::BlobLog;
-use super::segment::Segment;
+use super::log::{BlobLog, Busy};
 use super::sync::YieldNow;
 use crate::io::IoFile;
 use std::rc::Rc;
@@ -98,17 +97,18 @@ impl<F: IoFile> BlobLog<F> {
     /// entry is marked: the data file's copy of the header stays as it is, since a mark
     /// there would add one scattered page to every later round (recovery takes the newer
     /// copy either way).
-    async fn remove_old_copies(&self, removals: Vec<(Rc<Segment<F>>, Loc)>) {
-        for (seg, loc) in removals {
+    async fn remove_old_copies(&self, removals: Vec<(Busy<F>, Loc)>) {
+        for (busy, loc) in removals {
+            let seg = &busy.0;
             let current = self
                 .files
                 .borrow()
                 .get(&seg.num)
-                .is_some_and(|s| Rc::ptr_eq(s, &seg));
+                .is_some_and(|s| Rc::ptr_eq(s, seg));
             if !current {
                 continue;
             }
-            if let Err(e) = self.mark_replaced(&seg, &loc).await {
+            if let Err(e) = self.mark_replaced(seg, &loc).await {
                 tracing::warn!(file = %seg.path, "marking a rewritten record removed failed: {e}");
             }
         }

@@ -37,11 +37,14 @@ pub struct BlobLog<F: IoFile> {
     pub(super) sorting: Cell<bool>,
     pub(super) defrag_stop: Cell<super::defrag::DefragStop>,
     /// Under `sync = 0`: old copies of rewritten keys, marked removed on disk only once the
-    /// round that makes their new copies durable is done (see `new_record_done`).
-    pub(super) deferred_removals: RefCell<Vec<(Rc<Segment<F>>, Loc)>>,
+    /// round that makes their new copies durable is done (see `new_record_done`). Each keeps
+    /// its file busy until marked: a sorted index must not replace the `.index` whose slot
+    /// numbers the marks carry.
+    pub(super) deferred_removals: RefCell<Vec<(Busy<F>, Loc)>>,
 }
 
 /// Marks a segment busy while an operation changes its records.
+#[derive(Debug)]
 pub(super) struct Busy<F: IoFile>(pub Rc<Segment<F>>);
 
 impl<F: IoFile> Busy<F> {

@@ -37,6 +37,7 @@ mod prefetch;
 mod prepare;
 mod read;
 mod recovery;
+mod sort;
 mod write;
 mod write_now;
 

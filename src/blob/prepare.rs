@@ -108,7 +108,9 @@ impl<F: IoFile> BlobLog<F> {
                 // The old copy holds the acknowledged value until the new one is durable: a
                 // power cut before then must find it, not a tombstone. Until the round ends
                 // both copies are live on disk; recovery keeps the newer one.
-                self.deferred_removals.borrow_mut().push((old_seg, old));
+                self.deferred_removals
+                    .borrow_mut()
+                    .push((Busy::new(&old_seg), old));
             } else {
                 self.mark_removed(&old_seg, &old).await?;
             }

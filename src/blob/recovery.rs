@@ -1,5 +1,4 @@
-//! Start-up validation of a data file against its index (eblob `eblob_check_record`), and
-//! writing the sorted index of closed files.
+//! Start-up validation of a data file against its index (eblob `eblob_check_record`).
 //!
 //! Each `.index` entry must: have `disk_size >= data_size + 96` (plus the footer unless
 //! NOCSUM or UNCOMMITTED), end inside the data file, match the header copy in the data file
@@ -15,13 +14,10 @@
 use super::disk_control::{DiskControl, DISK_CONTROL_SIZE_BYTES};
 use super::error::BlobError;
 use super::footer::{self, FooterKind};
-use super::index::Loc;
-use super::log::BlobLog;
 use super::segment::Segment;
 use crate::io::IoFile;
 use crate::protocol::record_flags;
 use bytes::Bytes;
-use std::rc::Rc;
 
 /// Entries read from the index per batch.
 const SCAN_BATCH_ENTRIES: u64 = 1024;
@@ -281,93 +277,4 @@ async fn check_entry<F: IoFile>(
         }
     }
     Ok(Check::Good { removed })
-}
-
-impl<F: IoFile> BlobLog<F> {
-    /// The headers a sorted index of `seg` must hold now: every `.index` entry, with the
-    /// in-memory state for live records and REMOVE for the others.
-    fn sorted_entries(
-        &self,
-        seg: &Segment<F>,
-        raw: &[DiskControl],
-    ) -> Vec<(DiskControl, Option<Loc>)> {
-        let index = self.index.borrow();
-        let mut out: Vec<(DiskControl, Option<Loc>)> = raw
-            .iter()
-            .map(|dc| match index.get(&dc.key) {
-                Some(l) if l.file == seg.num && l.position == dc.position => {
-                    let live = DiskControl {
-                        flags: u64::from(l.flags),
-                        data_size: l.data_size,
-                        ..*dc
-                    };
-                    (live, Some(*l))
-                }
-                _ => (
-                    DiskControl {
-                        flags: dc.flags | record_flags::REMOVE,
-                        ..*dc
-                    },
-                    None,
-                ),
-            })
-            .collect();
-        out.sort_unstable_by_key(|a| (a.0.key, a.0.position));
-        out
-    }
-
-    /// Write `.index.sorted` for a closed file and point its in-memory slots into it.
-    /// Skipped while the file holds uncommitted records or is being changed.
-    pub(super) async fn sort_segment(&self, seg: &Rc<Segment<F>>) -> Result<(), BlobError> {
-        let has_uncommitted = self
-            .index
-            .borrow()
-            .values()
-            .any(|l| l.file == seg.num && u64::from(l.flags) & record_flags::UNCOMMITTED != 0);
-        if has_uncommitted || seg.busy.get() > 0 {
-            return Ok(());
-        }
-        seg.sync_all().await?;
-        let raw = scan(seg, false, false).await?.entries;
-        let tmp = format!("{}.tmp", seg.sorted_path());
-        loop {
-            let entries = self.sorted_entries(seg, &raw);
-            let mut bytes = Vec::with_capacity(entries.len() * 96);
-            for (dc, _) in &entries {
-                bytes.extend_from_slice(&dc.encode());
-            }
-            let file = F::from_std(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .write(true)
-                    .truncate(true)
-                    .read(true)
-                    .open(&tmp)
-                    .map_err(|e| BlobError::io(&tmp, e))?,
-            );
-            file.write_all_at(vec![Bytes::from(bytes)], 0)
-                .await
-                .map_err(|e| BlobError::io(&tmp, e))?;
-            file.sync_data().await.map_err(|e| BlobError::io(&tmp, e))?;
-            // No await from here on: the check and the swap see one state.
-            if seg.busy.get() > 0 {
-                return Ok(());
-            }
-            if self.sorted_entries(seg, &raw) != entries {
-                continue;
-            }
-            std::fs::rename(&tmp, seg.sorted_path()).map_err(|e| BlobError::io(&tmp, e))?;
-            let mut index = self.index.borrow_mut();
-            for (slot, (dc, live)) in entries.iter().enumerate() {
-                if live.is_some() {
-                    if let Some(l) = index.get_mut(&dc.key) {
-                        l.index_slot = u32::try_from(slot).unwrap_or(u32::MAX);
-                    }
-                }
-            }
-            index.seal(seg.num);
-            seg.sorted.set(true);
-            return Ok(());
-        }
-    }
 }

@@ -6,9 +6,10 @@ use super::disk_control::{DiskControl, DISK_CONTROL_SIZE_BYTES, FLAGS_OFFSET_BYT
 use super::error::BlobError;
 use super::page_map::PageMap;
 use super::pending::{FlushStep, PendingIndex};
+use super::sort::SortState;
 use crate::io::IoFile;
 use bytes::Bytes;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -130,6 +131,10 @@ pub struct Segment<F: IoFile> {
     pub index_synced_at: Cell<Instant>,
     /// Reads served from the data file's page cache without a syscall.
     page_map: PageMap,
+    /// The sorted index being written for this closed file, and the `.index` slots whose
+    /// entries changed since it was last written ([`super::sort`]).
+    pub(super) sort: RefCell<Option<SortState<F>>>,
+    changed_slots: RefCell<Vec<u32>>,
 }
 
 impl<F: IoFile> Segment<F> {
@@ -158,6 +163,8 @@ impl<F: IoFile> Segment<F> {
             contiguous_end: Cell::new(0),
             index_synced_at: Cell::new(Instant::now()),
             page_map: PageMap::new(!read_only),
+            sort: RefCell::new(None),
+            changed_slots: RefCell::new(Vec::new()),
         })
     }
 
@@ -308,6 +315,7 @@ impl<F: IoFile> Segment<F> {
     /// Set new `flags` on a record's index entry only (a remove); returns their bytes.
     pub async fn patch_index_flags(&self, slot: u32, flags: u64) -> Result<Bytes, BlobError> {
         debug_assert!(flags & crate::protocol::record_flags::REMOVE != 0);
+        self.note_changed_slot(slot);
         let bytes = Bytes::copy_from_slice(&flags.to_le_bytes());
         let at = u64::from(slot) * DISK_CONTROL_SIZE_BYTES + FLAGS_OFFSET_BYTES;
         if self.sorted.get() {
@@ -398,6 +406,30 @@ impl<F: IoFile> Segment<F> {
             self.pending.push(slot, &dc.encode());
         }
         self.index_sync_needed.set(true);
+    }
+
+    /// Start recording changed entries for the sorted index being written.
+    pub(super) fn begin_sort(&self, state: SortState<F>) {
+        self.changed_slots.borrow_mut().clear();
+        *self.sort.borrow_mut() = Some(state);
+    }
+
+    /// Stop recording; the sorted index being written, if any.
+    pub(super) fn end_sort(&self) -> Option<SortState<F>> {
+        self.changed_slots.borrow_mut().clear();
+        self.sort.borrow_mut().take()
+    }
+
+    /// The entry of `.index` slot `slot` changed (while a sorted index is being written).
+    pub(super) fn note_changed_slot(&self, slot: u32) {
+        if self.sort.borrow().is_some() {
+            self.changed_slots.borrow_mut().push(slot);
+        }
+    }
+
+    /// The slots recorded by [`Segment::note_changed_slot`] since the last call.
+    pub(super) fn take_changed_slots(&self) -> Vec<u32> {
+        std::mem::take(&mut *self.changed_slots.borrow_mut())
     }
 
     /// Write buffered index entries, then fdatasync data and index (both in flight at once

@@ -1,0 +1,238 @@
+//! The sorted index of a closed file (`….N.index.sorted`): its `.index` headers sorted by
+//! key then position, live records with their in-memory state and the others with REMOVE.
+//!
+//! A closed file gets no new records, so the order of its entries is fixed when the sort
+//! starts; only their state changes afterwards (a record removed, or replaced by a newer
+//! copy elsewhere). The sort therefore runs once: the sorted entries go to `….sorted.tmp`,
+//! and every entry changed since is recorded by its `.index` slot
+//! ([`Segment::note_changed_slot`]) and rewritten in place in the temporary file, until a
+//! check finds nothing changed and nothing in flight on the file; then the temporary file
+//! replaces the `.index` as the file's index in one step with no wait in between. A file
+//! under steady rewrites of its keys is thus patched, not sorted again, and a check that
+//! finds work still in flight keeps the state for the next attempt.
+
+use super::disk_control::{DiskControl, DISK_CONTROL_SIZE_BYTES};
+use super::error::BlobError;
+use super::log::BlobLog;
+use super::recovery::scan;
+use super::segment::Segment;
+use crate::io::IoFile;
+use crate::protocol::record_flags;
+use bytes::Bytes;
+use std::rc::Rc;
+
+/// Rounds of patching (each one fdatasync of the temporary file) in one attempt: an
+/// attempt runs in the wake of a write, whose reply waits for it.
+const PATCH_ROUNDS_MAX: usize = 2;
+
+/// A sorted index being written for a closed file.
+#[derive(Debug)]
+pub struct SortState<F> {
+    /// The file's headers in `.index` slot order.
+    raw: Vec<DiskControl>,
+    /// `.index` slots in sorted order.
+    order: Vec<u32>,
+    /// The place in the sorted index of each `.index` slot.
+    sorted_slot_of: Vec<u32>,
+    tmp_path: String,
+    tmp: Rc<F>,
+}
+
+/// `.index` slots of `raw` sorted by key, then position. The keys are sha512 digests, so
+/// their first 8 bytes nearly always decide.
+fn sorted_order(raw: &[DiskControl]) -> Vec<u32> {
+    let prefix = |dc: &DiskControl| {
+        let mut p = [0u8; 8];
+        p.copy_from_slice(dc.key.0.get(..8).unwrap_or(&[0; 8]));
+        u64::from_be_bytes(p)
+    };
+    let mut keyed: Vec<(u64, u32)> = (0u32..)
+        .zip(raw)
+        .map(|(slot, dc)| (prefix(dc), slot))
+        .collect();
+    let full = |slot: u32| raw.get(slot as usize).map(|dc| (dc.key, dc.position));
+    keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| full(a.1).cmp(&full(b.1))));
+    keyed.into_iter().map(|(_, slot)| slot).collect()
+}
+
+impl<F: IoFile> BlobLog<F> {
+    /// The header the sorted index holds for `dc` now.
+    fn entry_now(&self, seg: &Segment<F>, dc: &DiskControl) -> DiskControl {
+        match self.index.borrow().get(&dc.key) {
+            Some(l) if l.file == seg.num && l.position == dc.position => DiskControl {
+                flags: u64::from(l.flags),
+                data_size: l.data_size,
+                ..*dc
+            },
+            _ => DiskControl {
+                flags: dc.flags | record_flags::REMOVE,
+                ..*dc
+            },
+        }
+    }
+
+    /// Write `.index.sorted` for a closed file and point its in-memory slots into it, or
+    /// take the next step towards that (see the module header). Skipped while the file holds
+    /// uncommitted records.
+    pub(super) async fn sort_segment(&self, seg: &Rc<Segment<F>>) -> Result<(), BlobError> {
+        if seg.sort.borrow().is_none() {
+            if seg.busy.get() > 0 || self.has_uncommitted(seg) {
+                return Ok(());
+            }
+            if let Err(e) = self.start_sort(seg).await {
+                seg.end_sort();
+                return Err(e);
+            }
+        }
+        for _ in 0..PATCH_ROUNDS_MAX {
+            let changed = seg.take_changed_slots();
+            if changed.is_empty() {
+                if seg.busy.get() == 0 {
+                    return self.finish_sort(seg);
+                }
+                return Ok(());
+            }
+            if let Err(e) = self.patch_sort(seg, &changed).await {
+                seg.end_sort();
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn has_uncommitted(&self, seg: &Segment<F>) -> bool {
+        self.index
+            .borrow()
+            .values()
+            .any(|l| l.file == seg.num && u64::from(l.flags) & record_flags::UNCOMMITTED != 0)
+    }
+
+    /// Sort the file's entries and write them with their state now to the temporary file.
+    async fn start_sort(&self, seg: &Rc<Segment<F>>) -> Result<(), BlobError> {
+        seg.sync_all().await?;
+        let raw = scan(seg, false, false).await?.entries;
+        let order = sorted_order(&raw);
+        let mut sorted_slot_of = vec![0u32; raw.len()];
+        for (sorted, &slot) in (0u32..).zip(&order) {
+            if let Some(s) = sorted_slot_of.get_mut(slot as usize) {
+                *s = sorted;
+            }
+        }
+        let mut bytes = Vec::with_capacity(raw.len() * DISK_CONTROL_SIZE_BYTES as usize);
+        for &slot in &order {
+            if let Some(dc) = raw.get(slot as usize) {
+                bytes.extend_from_slice(&self.entry_now(seg, dc).encode());
+            }
+        }
+        let tmp_path = format!("{}.tmp", seg.sorted_path());
+        let tmp = Rc::new(F::from_std(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(true)
+                .read(true)
+                .open(&tmp_path)
+                .map_err(|e| BlobError::io(&tmp_path, e))?,
+        ));
+        // From here on every change to an entry of the file is recorded.
+        seg.begin_sort(SortState {
+            raw,
+            order,
+            sorted_slot_of,
+            tmp_path: tmp_path.clone(),
+            tmp: tmp.clone(),
+        });
+        tmp.write_all_at(vec![Bytes::from(bytes)], 0)
+            .await
+            .map_err(|e| BlobError::io(&tmp_path, e))?;
+        tmp.sync_data()
+            .await
+            .map_err(|e| BlobError::io(&tmp_path, e))
+    }
+
+    /// Rewrite the entries of `changed` `.index` slots in the temporary file.
+    async fn patch_sort(&self, seg: &Segment<F>, changed: &[u32]) -> Result<(), BlobError> {
+        let (tmp, tmp_path, writes) = {
+            let state = seg.sort.borrow();
+            let Some(state) = state.as_ref() else {
+                return Ok(());
+            };
+            let writes: Vec<(u64, DiskControl)> = changed
+                .iter()
+                .filter_map(|&slot| {
+                    let dc = state.raw.get(slot as usize)?;
+                    let at = *state.sorted_slot_of.get(slot as usize)?;
+                    Some((
+                        u64::from(at) * DISK_CONTROL_SIZE_BYTES,
+                        self.entry_now(seg, dc),
+                    ))
+                })
+                .collect();
+            (state.tmp.clone(), state.tmp_path.clone(), writes)
+        };
+        for (at, dc) in writes {
+            tmp.write_all_at(vec![Bytes::copy_from_slice(&dc.encode())], at)
+                .await
+                .map_err(|e| BlobError::io(&tmp_path, e))?;
+        }
+        tmp.sync_data()
+            .await
+            .map_err(|e| BlobError::io(&tmp_path, e))
+    }
+
+    /// The temporary file holds every entry's state now: make it the sorted index. No
+    /// await: nothing changes the file in between.
+    fn finish_sort(&self, seg: &Segment<F>) -> Result<(), BlobError> {
+        let Some(state) = seg.end_sort() else {
+            return Ok(());
+        };
+        std::fs::rename(&state.tmp_path, seg.sorted_path())
+            .map_err(|e| BlobError::io(&state.tmp_path, e))?;
+        let mut index = self.index.borrow_mut();
+        for (sorted, &slot) in (0u32..).zip(&state.order) {
+            let Some(dc) = state.raw.get(slot as usize) else {
+                continue;
+            };
+            if let Some(l) = index.get_mut(&dc.key) {
+                if l.file == seg.num && l.position == dc.position {
+                    l.index_slot = sorted;
+                }
+            }
+        }
+        index.seal(seg.num);
+        seg.sorted.set(true);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::RawId;
+
+    #[test]
+    fn sorted_order_is_by_key_then_position() {
+        let dc = |k: &str, position| DiskControl {
+            key: RawId::from_key(k.as_bytes()),
+            flags: 0,
+            data_size: 1,
+            disk_size: 100,
+            position,
+        };
+        let raw = vec![
+            dc("b", 0),
+            dc("a", 100),
+            dc("b", 200),
+            dc("c", 300),
+            dc("a", 50),
+        ];
+        let order = sorted_order(&raw);
+        let keys: Vec<(RawId, u64)> = order
+            .iter()
+            .map(|&s| (raw[s as usize].key, raw[s as usize].position))
+            .collect();
+        let mut want: Vec<(RawId, u64)> = raw.iter().map(|d| (d.key, d.position)).collect();
+        want.sort();
+        assert_eq!(keys, want);
+    }
+}
