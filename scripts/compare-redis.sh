@@ -71,9 +71,9 @@ wait_port() {
   say "nothing listens on port $1"; exit 1
 }
 
-# start_node NAME SYNC [EXTRA_OPTIONS] -> sets NODE_PORT, NODE_PID
+# start_node NAME SYNC [EXTRA_OPTIONS] [BLOB_FLAGS] -> sets NODE_PORT, NODE_PID
 start_node() {
-  local dir="$WORK/$1" extra="${3:-}"
+  local dir="$WORK/$1" extra="${3:-}" flags="${4:-158}"
   mkdir -p "$dir/history" "$dir/blob"
   NODE_PORT=$(free_port)
   cat >"$dir/ioserv.json" <<EOF
@@ -82,7 +82,7 @@ start_node() {
  "options": {"join": true, "flags": 4, "remote": [], "address": ["127.0.0.1:$NODE_PORT:2-0"],
    "wait_timeout": 5, "check_timeout": 20, "auth_cookie": "compare", "shard_count": $SHARDS$extra},
  "backends": [{"backend_id": 1, "type": "blob", "group": 1, "history": "$dir/history",
-   "data": "$dir/blob/data", "sync": $2, "blob_flags": "158", "blob_size": "1G",
+   "data": "$dir/blob/data", "sync": $2, "blob_flags": "$flags", "blob_size": "1G",
    "records_in_blob": "10000000"}]}
 EOF
   taskset -c "$SERVER_CPUS" "$BIN/dnet_ioserv" -c "$dir/ioserv.json" >"$dir/stdout" 2>&1 &
@@ -192,7 +192,10 @@ for size in 100 4096; do
   done
 done
 
-start_node durable 0
+# The durable node keeps checksums (blob_flags 150: the tutorial's 158 without NO_FOOTER):
+# with footers the data file alone is the durable log, one fdatasync per group-commit round;
+# without them every round must make the .index durable too.
+start_node durable 0 "" 150
 DUR_PORT=$NODE_PORT DUR_PID=$NODE_PID
 start_redis redis-aof --save "" --appendonly yes --appendfsync always
 REDIS_AOF=$REDIS_PORT REDIS_AOF_PID=$REDIS_PID
@@ -255,7 +258,7 @@ def k(x):
     return f"{x/1000:.1f}k"
 
 print(f"\nElliptics node (dnet_bench) vs redis-server (redis-benchmark); {placement}; node shard_count {shards}")
-print("memory rows: node sync 60 (no fsync per write) vs redis --save '' --appendonly no; durable: node sync 0 vs appendfsync always")
+print("memory rows: node sync 60 (no fsync per write) vs redis --save '' --appendonly no; durable: node sync 0 (blob_flags 150, checksums on) vs appendfsync always")
 hdr = f"{'workload':<26} {'ours ops/s':>11} {'redis ops/s':>12} {'ratio':>6} {'our p99':>9} {'redis p99':>10} {'our us/op':>9} {'ref us/op':>9} {'idle%':>6}  runs (ours | redis)"
 print(hdr)
 print("-" * len(hdr))
