@@ -14,6 +14,10 @@
 //! | `P-S.N.index.sorted` | the same headers sorted by key (closed files only)     |
 //! | `P-S.lock`        | exclusive lock of the log                                 |
 //!
+//! Under periodic sync the open data file may end in zeros past its last record (written
+//! ahead so that appends are stores into cached pages); closing the file cuts them, and so
+//! does recovery after a crash.
+//!
 //! The layouts are in [`disk_control`], [`ext_header`] and [`footer`].
 
 pub mod disk_control;
