@@ -108,8 +108,8 @@ impl<F: IoFile> BlobLog<F> {
                 _ => {
                     let e = recovery::scan(&seg, num == last, !log.opts.read_only).await?;
                     log.apply_entries(&seg, &e.entries, &mut stale);
-                    let unwritten = e.entries.len() - e.unwritten;
-                    seg.buffer_index_entries(e.entries.get(unwritten..).unwrap_or_default());
+                    let written = e.entries.len() - e.unwritten;
+                    seg.buffer_index_entries(e.entries.get(written..).unwrap_or_default());
                 }
             }
             seg.closed.set(num != last);

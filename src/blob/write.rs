@@ -441,16 +441,14 @@ impl<F: IoFile> BlobLog<F> {
         let stored = self.opts.sync_s != 0
             && joined
             && seg.append_mapped(position, position + disk_size, &[&head, &value, &foot]);
-        if stored {
-            // In the page cache already.
-        } else if joined {
+        if !stored && joined {
             // No slack: the footer (if any) goes out with the record in one write.
             let mut parts = vec![Bytes::from(head), value];
             if !foot.is_empty() {
                 parts.push(Bytes::from(foot));
             }
             seg.write_data(parts, position).await?;
-        } else {
+        } else if !stored {
             seg.write_data(vec![Bytes::from(head), value], position)
                 .await?;
             seg.write_data(vec![Bytes::from(foot)], foot_at).await?;
