@@ -164,10 +164,7 @@ pub(super) async fn write_loop(shard: Rc<Shard>, stream: Rc<TcpStream>, out: Rc<
             return;
         }
         out.written(len);
-        shard
-            .counters()
-            .bytes_out
-            .fetch_add(len as u64, Ordering::Relaxed);
+        super::state::add_own(&shard.counters().bytes_out, len as u64);
     }
     let _ = stream.shutdown();
 }
@@ -192,10 +189,7 @@ async fn serve_connection(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr)
         buf = b;
         match res {
             Ok(0) => break,
-            Ok(n) => shard
-                .counters()
-                .bytes_in
-                .fetch_add(n as u64, Ordering::Relaxed),
+            Ok(n) => super::state::add_own(&shard.counters().bytes_in, n as u64),
             Err(e) => {
                 tracing::debug!(%peer, "read failed: {e}");
                 break;

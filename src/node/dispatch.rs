@@ -167,6 +167,19 @@ pub fn backend_for(shard: &Shard, header: &CmdHeader) -> Result<usize, i32> {
             .position(|b| b.backend_id == id)
             .ok_or(errno::ENXIO);
     }
+    // The common layout, one backend per group: it owns every key of the group.
+    let mut in_group = shard
+        .backends
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.group == header.group_id);
+    if let (Some((i, b)), None) = (in_group.next(), in_group.next()) {
+        return if b.ids.borrow().is_empty() {
+            Err(errno::ENXIO)
+        } else {
+            Ok(i)
+        };
+    }
     let mut best: Option<(usize, crate::key::RawId)> = None;
     let mut wrap: Option<(usize, crate::key::RawId)> = None;
     for (i, b) in shard.backends.iter().enumerate() {

@@ -94,10 +94,7 @@ fn finish(
     match result {
         Ok(()) => frames.ack(header, 0),
         Err(status) => {
-            shard
-                .counters()
-                .errors
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            super::state::add_own(&shard.counters().errors, 1);
             frames.error(header, status);
         }
     }
@@ -111,10 +108,7 @@ fn local_log(shard: &Shard, header: &CmdHeader) -> Result<Rc<ShardLog>, i32> {
 }
 
 fn count_key_served(shard: &Shard) {
-    shard
-        .counters()
-        .keys_served
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    super::state::add_own(&shard.counters().keys_served, 1);
 }
 
 /// The log of the local backend serving `header` on this shard.
