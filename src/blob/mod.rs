@@ -114,16 +114,13 @@ pub struct ReadOutcome {
     pub info: RecordInfo,
     /// Offset within the value the data starts at.
     pub offset: u64,
-    /// The bytes read start at `data[value_at..]`; the bytes before are room the caller
-    /// asked [`BlobLog::read_now`] to leave (zeros), for a reply head.
     pub data: Vec<u8>,
-    pub value_at: usize,
 }
 
 impl ReadOutcome {
     /// The bytes read.
     pub fn value(&self) -> &[u8] {
-        self.data.get(self.value_at..).unwrap_or_default()
+        &self.data
     }
 }
 

@@ -114,15 +114,14 @@ impl Bounds {
         }
     }
 
-    /// Verify (when `kind` is set) and copy out of `rec`, the record's bytes after its
-    /// header, footer last, after `front_bytes` of zeros. `Err(Some(chunk))` for a bad
-    /// chunk, `Err(None)` when `rec` is too short for the bounds.
-    fn cut(
+    /// Verify (when `kind` is set) the chunks of `rec`, the record's bytes after its
+    /// header, footer last, that cover the value's bytes; those bytes. `Err(Some(chunk))`
+    /// for a bad chunk, `Err(None)` when `rec` is too short for the bounds.
+    fn verified<'r>(
         &self,
-        rec: &[u8],
+        rec: &'r [u8],
         kind: Option<FooterKind>,
-        front_bytes: usize,
-    ) -> Result<(ExtHeader, Vec<u8>), Option<u64>> {
+    ) -> Result<&'r [u8], Option<u64>> {
         let part = |from: u64, to: u64| {
             let from = usize::try_from(from).ok()?;
             rec.get(from..usize::try_from(to).ok()?)
@@ -136,11 +135,7 @@ impl Bounds {
             let first = self.from / CHUNK_SIZE_BYTES;
             footer::verify_parts(kind, foot, first, &[chunks]).map_err(Some)?;
         }
-        let bytes = part(self.start, self.end).ok_or(None)?;
-        let mut value = Vec::with_capacity(front_bytes + bytes.len());
-        value.resize(front_bytes, 0);
-        value.extend_from_slice(bytes);
-        Ok((ExtHeader::decode_prefix(rec), value))
+        part(self.start, self.end).ok_or(None)
     }
 }
 
@@ -176,22 +171,21 @@ impl<F: IoFile> BlobLog<F> {
             info: record_info(&seg, &loc, &ext),
             offset,
             data,
-            value_at: 0,
         })
     }
 
     /// [`BlobLog::read`] when it can finish at once: no writer holds the key and the bytes
-    /// come from the page-cache map. `None` when it cannot: call `read`. The bytes land
-    /// after `front_bytes` of room in the outcome's buffer (one allocation for a reply that
-    /// puts its head there).
-    pub fn read_now(
+    /// come from the page-cache map. `emit` gets the record's info and the value's bytes,
+    /// verified, in the map (so a reply copies them once, into its frame). `None` when it
+    /// cannot: call `read`.
+    pub fn read_now<R>(
         &self,
         id: &RawId,
         offset: u64,
         size: u64,
         verify_csum: bool,
-        front_bytes: usize,
-    ) -> Option<Result<ReadOutcome, BlobError>> {
+        emit: impl FnOnce(&RecordInfo, &[u8]) -> R,
+    ) -> Option<Result<R, BlobError>> {
         // Nothing else runs on this thread until this returns: only a writer already
         // inside its update (holding the key across a wait) must be waited for.
         if self.locks.held_exclusive(id) {
@@ -206,35 +200,34 @@ impl<F: IoFile> BlobLog<F> {
             Err(e) => return Some(Err(e)),
         };
         let start = EXT_HEADER_SIZE_BYTES + offset;
-        let res = self.read_range_mapped(&seg, &loc, start, size, kind, front_bytes)?;
-        Some(res.map(|(ext, data)| ReadOutcome {
-            info: record_info(&seg, &loc, &ext),
-            offset,
-            data,
-            value_at: front_bytes,
-        }))
+        self.read_range_mapped(&seg, &loc, start, size, kind, |ext, bytes| {
+            emit(&record_info(&seg, &loc, &ext), bytes)
+        })
     }
 
-    /// [`BlobLog::read_range`] through the data file's page-cache map; `None` when the
-    /// bytes must be read with a syscall.
-    fn read_range_mapped(
+    /// [`BlobLog::read_range`] through the data file's page-cache map, the bytes handed to
+    /// `emit` with the ext header; `None` when they must be read with a syscall.
+    fn read_range_mapped<R>(
         &self,
         seg: &Segment<F>,
         loc: &Loc,
         start: u64,
         len: u64,
         kind: Option<FooterKind>,
-        front_bytes: usize,
-    ) -> Option<Result<(ExtHeader, Vec<u8>), BlobError>> {
+        emit: impl FnOnce(ExtHeader, &[u8]) -> R,
+    ) -> Option<Result<R, BlobError>> {
         let b = Bounds::of(loc, start, len, kind);
         if b.to - b.from > MAPPED_READ_BYTES_MAX {
             return None;
         }
         let rec_len = loc.disk_size.saturating_sub(DISK_CONTROL_SIZE_BYTES);
         let base = loc.position + DISK_CONTROL_SIZE_BYTES;
-        let res = seg.read_mapped(base, rec_len, |rec| b.cut(rec, kind, front_bytes))?;
-        Some(res.and_then(|cut| {
-            cut.map_err(|chunk| match chunk {
+        let res = seg.read_mapped(base, rec_len, |rec| {
+            b.verified(rec, kind)
+                .map(|bytes| emit(ExtHeader::decode_prefix(rec), bytes))
+        })?;
+        Some(res.and_then(|out| {
+            out.map_err(|chunk| match chunk {
                 Some(chunk) => bad_chunk(seg, loc, chunk),
                 None => BlobError::Invalid("record outside its file"),
             })
@@ -256,7 +249,9 @@ impl<F: IoFile> BlobLog<F> {
         len: u64,
         kind: Option<FooterKind>,
     ) -> Result<(ExtHeader, Vec<u8>), BlobError> {
-        if let Some(res) = self.read_range_mapped(seg, loc, start, len, kind, 0) {
+        if let Some(res) =
+            self.read_range_mapped(seg, loc, start, len, kind, |ext, b| (ext, b.to_vec()))
+        {
             return res;
         }
         let base = loc.position + DISK_CONTROL_SIZE_BYTES;

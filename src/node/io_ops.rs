@@ -11,8 +11,7 @@ use super::shard::{Shard, ShardLog};
 use crate::blob::{ReadOutcome, RecordInfo};
 use crate::key::RawId;
 use crate::protocol::{
-    cmd_flags, command, errno, io_flags, CmdHeader, DnetAddr, FileInfo, IoAttr, HEADER_SIZE_BYTES,
-    IO_ATTR_SIZE_BYTES,
+    cmd_flags, command, errno, io_flags, CmdHeader, DnetAddr, FileInfo, IoAttr, IO_ATTR_SIZE_BYTES,
 };
 use crate::routing::shard_of;
 use bytes::Bytes;
@@ -253,40 +252,37 @@ pub fn read_now(shard: &Shard, mut header: CmdHeader, payload: &[u8]) -> Option<
     let log = backend_log(shard, &header).ok()?;
     let io = IoAttr::decode(payload).ok()?;
     let verify = io.flags & io_flags::NOCSUM == 0;
-    let front_bytes = HEADER_SIZE_BYTES + IO_ATTR_SIZE_BYTES;
-    let outcome = log.read_now(&header.id, io.offset, io.size, verify, front_bytes)?;
-    count_key_served(shard);
     let mut frames = Frames::new();
-    let result = match outcome {
-        Ok(outcome) => {
-            push_read_reply(&header, &io, outcome, &mut frames);
-            Ok(())
-        }
-        Err(e) => Err(e.errno()),
-    };
+    // The value is copied once, from the page-cache map into its reply frame.
+    let outcome = log.read_now(&header.id, io.offset, io.size, verify, |info, value| {
+        let reply_io = read_reply_io(&header, &io, info, value);
+        frames.reply(&header, &[&reply_io.encode(), value], false);
+    })?;
+    count_key_served(shard);
+    let result = outcome.map_err(|e| e.errno());
     Some(finish(shard, &header, payload.len(), result, frames))
 }
 
-/// The READ reply: the request's io_attr with the value's size, total size, timestamp and
-/// flags, then the bytes.
-fn push_read_reply(header: &CmdHeader, io: &IoAttr, outcome: ReadOutcome, frames: &mut Frames) {
+/// The io_attr of a READ reply: the request's, with the value's size, total size,
+/// timestamp and flags.
+fn read_reply_io(header: &CmdHeader, io: &IoAttr, info: &RecordInfo, value: &[u8]) -> IoAttr {
     let mut reply_io = *io;
     reply_io.id = header.id;
-    reply_io.size = outcome.value().len() as u64;
-    reply_io.total_size = outcome.info.size;
-    reply_io.timestamp = outcome.info.timestamp;
-    reply_io.user_flags = outcome.info.user_flags;
-    reply_io.record_flags = outcome.info.record_flags;
+    reply_io.size = value.len() as u64;
+    reply_io.total_size = info.size;
+    reply_io.timestamp = info.timestamp;
+    reply_io.user_flags = info.user_flags;
+    reply_io.record_flags = info.record_flags;
     if io.flags & io_flags::CHECKSUM != 0 {
-        reply_io.parent = RawId(Sha512::digest(outcome.value()).into());
+        reply_io.parent = RawId(Sha512::digest(value).into());
     }
-    if outcome.value_at == HEADER_SIZE_BYTES + IO_ATTR_SIZE_BYTES {
-        frames.reply_in_place(header, &reply_io.encode(), outcome.data);
-    } else {
-        let mut data = outcome.data;
-        data.drain(..outcome.value_at);
-        frames.reply_with_tail(header, &reply_io.encode(), Bytes::from(data), false);
-    }
+    reply_io
+}
+
+/// The READ reply: its io_attr, then the bytes (a part of their own, not copied).
+fn push_read_reply(header: &CmdHeader, io: &IoAttr, outcome: ReadOutcome, frames: &mut Frames) {
+    let reply_io = read_reply_io(header, io, &outcome.info, outcome.value());
+    frames.reply_with_tail(header, &reply_io.encode(), Bytes::from(outcome.data), false);
 }
 
 async fn remove(shard: &Shard, log: &ShardLog, header: &CmdHeader) -> Result<(), i32> {

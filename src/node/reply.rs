@@ -61,27 +61,6 @@ impl Frames {
         }
     }
 
-    /// Append a data reply made of `head` and the tail `buf[HEADER_SIZE_BYTES +
-    /// head.len()..]`: header and head are written into the room at the front of `buf`,
-    /// which then goes out as one part (no allocation, no copy of the tail). A `buf` without
-    /// that room gets a separate head part.
-    pub fn reply_in_place(&mut self, request: &CmdHeader, head: &[u8], mut buf: Vec<u8>) {
-        let room = HEADER_SIZE_BYTES + head.len();
-        if buf.len() < room {
-            self.reply_with_tail(request, head, Bytes::from(buf), false);
-            return;
-        }
-        let len = (buf.len() - HEADER_SIZE_BYTES) as u64;
-        let header = reply_header(request, len, false);
-        let Some(front) = buf.get_mut(..room) else {
-            return;
-        };
-        let (h, rest) = front.split_at_mut(HEADER_SIZE_BYTES);
-        h.copy_from_slice(&header.encode());
-        rest.copy_from_slice(head);
-        self.parts.push(Bytes::from(buf));
-    }
-
     /// Append the final ack with `status`, if the request still asks for one.
     pub fn ack(&mut self, request: &CmdHeader, status: i32) {
         if let Some(header) = ack_header(request, status) {
@@ -208,28 +187,6 @@ mod tests {
         assert_eq!(f.parts.len(), 1);
         let h = CmdHeader::decode(&f.parts[0]).unwrap();
         assert_eq!((h.status, h.size, h.flags), (-2, 0, cmd_flags::REPLY));
-    }
-
-    #[test]
-    fn a_reply_built_in_place_has_the_bytes_of_a_head_and_tail_reply() {
-        let head = [7u8; 16];
-        let tail = b"value bytes";
-        for flags in [0, cmd_flags::NEED_ACK] {
-            let mut split = Frames::new();
-            split.reply_with_tail(&request(flags), &head, Bytes::from_static(tail), false);
-            let mut buf = vec![0u8; HEADER_SIZE_BYTES + head.len()];
-            buf.extend_from_slice(tail);
-            let mut joined = Frames::new();
-            joined.reply_in_place(&request(flags), &head, buf);
-            assert_eq!(joined.parts.len(), 1);
-            assert_eq!(joined.parts[0], split.parts.concat());
-            let mut short = Frames::new();
-            short.reply_in_place(&request(flags), &head, vec![1, 2]);
-            assert_eq!(
-                short.parts.concat().len(),
-                HEADER_SIZE_BYTES + head.len() + 2
-            );
-        }
     }
 
     #[test]

@@ -60,7 +60,10 @@ impl Default for ShardCounters {
 /// Add `n` to a counter that only the calling shard writes: a load and a store, not a
 /// locked read-modify-write (readers, like the monitor, see one value or the next).
 pub fn add_own(counter: &AtomicU64, n: u64) {
-    counter.store(counter.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    counter.store(
+        counter.load(Ordering::Relaxed).wrapping_add(n),
+        Ordering::Relaxed,
+    );
 }
 
 impl ShardCounters {
