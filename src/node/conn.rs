@@ -7,7 +7,7 @@ use super::reply::Frames;
 use super::shard::Shard;
 use crate::protocol::{split_frame, DecodeError, HEADER_SIZE_BYTES};
 use crate::runtime::{TcpListener, TcpStream};
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use futures::future::{select, Either};
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
@@ -210,9 +210,14 @@ async fn serve_connection(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr)
                     break 'conn;
                 }
             };
+            out.wait_for_room().await;
+            let body = buf.get(HEADER_SIZE_BYTES..frame_bytes).unwrap_or_default();
+            if dispatch::serve_now(&shard, &out, &header, body) {
+                buf.advance(frame_bytes);
+                continue;
+            }
             let mut frame = buf.split_to(frame_bytes);
             let payload = frame.split_off(HEADER_SIZE_BYTES.min(frame.len())).freeze();
-            out.wait_for_room().await;
             if !dispatch_frame(&shard, &out, &joined, header, payload) {
                 break 'conn;
             }

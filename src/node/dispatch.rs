@@ -72,6 +72,35 @@ pub fn immediate(shard: &Rc<Shard>, header: &CmdHeader, payload: &[u8]) -> Immed
     Immediate::Done(frames, keep_open)
 }
 
+/// Serve a READ or WRITE that can finish at once for a key this shard owns, straight from
+/// the receive buffer (no payload `Bytes` is cut for it); false when the request must go
+/// the whole way through [`super::conn`]'s dispatch instead (then nothing was done).
+pub fn serve_now(shard: &Shard, out: &Outbox, header: &CmdHeader, payload: &[u8]) -> bool {
+    if header.is_reply()
+        || !matches!(header.cmd, command::READ | command::WRITE)
+        || shard_of(&header.id, shard.node.shard_count) != shard.index
+        || !matches!(
+            super::forward::target(shard, header),
+            super::forward::Target::Local
+        )
+    {
+        return false;
+    }
+    let frames = if header.cmd == command::READ {
+        io_ops::read_now(shard, *header, payload)
+    } else {
+        io_ops::write_now(shard, *header, payload)
+    };
+    let Some(frames) = frames else {
+        return false;
+    };
+    shard.counters().count_command(header.cmd);
+    out.request_started();
+    shard.request_started();
+    done(shard, out, frames);
+    true
+}
+
 /// Start a backend request (one [`immediate`] answered `Async`): run it right away and
 /// queue its frames on `out` when it completes at once, else as a task. A single-key
 /// command for a key this shard owns gets a future of its own command only, which is much
