@@ -175,8 +175,9 @@ async fn serve_connection(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr)
     let out = Rc::new(Outbox::default());
     crate::runtime::spawn(write_loop(shard.clone(), stream.clone(), out.clone()));
     let limit = shard.node.config.options.frame_payload_bytes_max;
-    // Frames are cut out of the receive buffer without a copy: each payload is a `Bytes`
-    // sharing it. Once every payload of a chunk is gone the space is reused.
+    // A READ or WRITE that finishes at once is served from the receive buffer in place;
+    // other frames are cut out of it without a copy, each payload a `Bytes` sharing it.
+    // Once every payload of a chunk is gone the space is reused.
     let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut want = READ_CHUNK_BYTES;
     let joined = super::peers::ConnPeer::default();
