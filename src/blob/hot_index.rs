@@ -105,26 +105,35 @@ impl HotIndex {
 
     /// Start loading the entry `key` probably has into the cache: the first slot of its
     /// probe run with the key's tag names it (slots are few and likely cached; the entry
-    /// is the miss). A hint only: no key is compared.
-    pub fn prefetch(&self, key: &RawId) {
+    /// is the miss). A hint only: no key is compared. Returns that entry's position for
+    /// [`HotIndex::probable`].
+    pub fn prefetch(&self, key: &RawId) -> Option<usize> {
         if self.slots.is_empty() {
-            return;
+            return None;
         }
         let h = self.hash(key);
         let (tag, mask) = (tag_of(h), self.mask());
         let mut i = self.home(h);
         while let Some(&s) = self.slots.get(i) {
             if s == EMPTY {
-                return;
+                return None;
             }
             if s >> 32 == tag {
-                if let Some(e) = self.pos_of_slot(i).and_then(|p| self.entries.get(p)) {
+                let pos = self.pos_of_slot(i)?;
+                if let Some(e) = self.entries.get(pos) {
                     crate::io::prefetch::prefetch(e);
                 }
-                return;
+                return Some(pos);
             }
             i = (i + 1) & mask;
         }
+        None
+    }
+
+    /// The location at a position [`HotIndex::prefetch`] returned: probably, not surely,
+    /// its key's (a hint for the next prefetch, never for serving).
+    pub fn probable(&self, pos: usize) -> Option<&Loc> {
+        self.entries.get(pos).map(|(_, l)| l)
     }
 
     pub fn get(&self, key: &RawId) -> Option<&Loc> {

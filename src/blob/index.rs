@@ -65,8 +65,14 @@ impl KeyIndex {
     }
 
     /// Start loading the entry of `key` in the table of the files being written (a hint).
-    pub fn prefetch(&self, key: &RawId) {
-        self.hot.prefetch(key);
+    /// See [`HotIndex::prefetch`].
+    pub fn prefetch(&self, key: &RawId) -> Option<usize> {
+        self.hot.prefetch(key)
+    }
+
+    /// See [`HotIndex::probable`].
+    pub fn probable(&self, pos: usize) -> Option<&Loc> {
+        self.hot.probable(pos)
     }
 
     pub fn get(&self, key: &RawId) -> Option<&Loc> {

@@ -11,19 +11,23 @@ use crate::key::RawId;
 const RECORD_PREFETCH_BYTES_MAX: u64 = 512;
 
 impl<F: IoFile> BlobLog<F> {
-    /// Start loading the index entry of `id`.
-    pub fn prefetch_entry(&self, id: &RawId) {
-        if let Ok(index) = self.index.try_borrow() {
-            index.prefetch(id);
-        }
+    /// Start loading the index entry of `id`; where it probably is, for
+    /// [`BlobLog::prefetch_record`].
+    pub fn prefetch_entry(&self, id: &RawId) -> Option<usize> {
+        self.index.try_borrow().ok()?.prefetch(id)
     }
 
-    /// Start loading the first bytes of the record of `id` through the data file's map.
-    pub fn prefetch_record(&self, id: &RawId) {
+    /// Start loading the first bytes of the record of `id` through the data file's map;
+    /// `hint` is what [`BlobLog::prefetch_entry`] returned (it saves a second lookup).
+    pub fn prefetch_record(&self, id: &RawId, hint: Option<usize>) {
         let (Ok(index), Ok(files)) = (self.index.try_borrow(), self.files.try_borrow()) else {
             return;
         };
-        let Some(loc) = index.get(id) else {
+        let loc = match hint {
+            Some(pos) => index.probable(pos),
+            None => index.get(id),
+        };
+        let Some(loc) = loc else {
             return;
         };
         if let Some(seg) = files.get(&loc.file) {

@@ -16,7 +16,12 @@ const BATCH_MAX: usize = 64;
 
 /// Hint the READ and WRITE keys of the whole frames at the front of `bytes`. `keys` is
 /// scratch space kept by the connection.
-pub fn hint_batch(shard: &Shard, bytes: &[u8], limit: u64, keys: &mut Vec<(usize, RawId)>) {
+pub fn hint_batch(
+    shard: &Shard,
+    bytes: &[u8],
+    limit: u64,
+    keys: &mut Vec<(usize, RawId, Option<usize>)>,
+) {
     keys.clear();
     let mut at = 0;
     while keys.len() < BATCH_MAX {
@@ -28,21 +33,21 @@ pub fn hint_batch(shard: &Shard, bytes: &[u8], limit: u64, keys: &mut Vec<(usize
         let here = shard_of(&h.id, shard.node.shard_count) == shard.index;
         if here && matches!(h.cmd, command::READ | command::WRITE) && !h.is_reply() {
             if let Ok(backend) = backend_for(shard, h) {
-                keys.push((backend, h.id));
+                keys.push((backend, h.id, None));
             }
         }
     }
     if keys.len() < 2 {
         return;
     }
-    for (backend, id) in keys.iter() {
+    for (backend, id, hint) in keys.iter_mut() {
         if let Some(log) = shard.backends.get(*backend).and_then(|b| b.log()) {
-            log.prefetch_entry(id);
+            *hint = log.prefetch_entry(id);
         }
     }
-    for (backend, id) in keys.iter() {
+    for (backend, id, hint) in keys.iter() {
         if let Some(log) = shard.backends.get(*backend).and_then(|b| b.log()) {
-            log.prefetch_record(id);
+            log.prefetch_record(id, *hint);
         }
     }
 }
