@@ -107,6 +107,7 @@ impl Mapping {
         &self,
         offset: usize,
         len: usize,
+        timed: bool,
         f: impl FnOnce(&[u8]) -> R,
     ) -> Option<io::Result<(R, u64)>> {
         let end = offset.checked_add(len)?;
@@ -119,7 +120,7 @@ impl Mapping {
         // node out), through syscalls or `write_at` on this thread, never while `f` runs. An access that
         // faults is completed by the handler against a zero page and the result discarded.
         let bytes = unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(offset), len) };
-        Some(self.guarded(bytes.as_ptr() as usize, len, || f(bytes)))
+        Some(self.guarded(bytes.as_ptr() as usize, len, timed, || f(bytes)))
     }
 
     /// Start loading bytes `[offset, offset + len)` into the CPU cache (a hint: nothing
@@ -154,7 +155,7 @@ impl Mapping {
         // writable mapping; the sources are caller slices, which cannot overlap a mapping
         // that no Rust reference points into outside `with_bytes` closures.
         let start = unsafe { self.ptr.as_ptr().add(offset) };
-        let res = self.guarded(start as usize, len, || {
+        let res = self.guarded(start as usize, len, false, || {
             let mut at = start;
             for part in parts {
                 // SAFETY: `at .. at + part.len()` stays inside `[start, start + len)`.
@@ -167,14 +168,25 @@ impl Mapping {
         Some(res.map(|((), _)| ()))
     }
 
-    /// Run `f` with the `SIGBUS` guard armed over `[start, start + len)`.
-    fn guarded<R>(&self, start: usize, len: usize, f: impl FnOnce() -> R) -> io::Result<(R, u64)> {
+    /// Run `f` with the `SIGBUS` guard armed over `[start, start + len)`; with `timed`, also
+    /// the ticks it took (else 0: reading the counter can cost a trap to the hypervisor).
+    fn guarded<R>(
+        &self,
+        start: usize,
+        len: usize,
+        timed: bool,
+        f: impl FnOnce() -> R,
+    ) -> io::Result<(R, u64)> {
         GUARD_START.with(|g| g.set(start));
         GUARD_END.with(|g| g.set(start + len));
         FAULTED.with(|g| g.set(false));
-        let began = ticks();
+        let began = if timed { ticks() } else { 0 };
         let out = f();
-        let took = ticks().wrapping_sub(began);
+        let took = if timed {
+            ticks().wrapping_sub(began)
+        } else {
+            0
+        };
         GUARD_START.with(|g| g.set(0));
         GUARD_END.with(|g| g.set(0));
         if FAULTED.with(|g| g.replace(false)) {
@@ -284,15 +296,23 @@ mod tests {
         use std::os::unix::fs::FileExt;
         let (_dir, f) = file_of(2);
         let map = Mapping::new(&f, 4 * PAGE_BYTES, false).unwrap();
-        let (got, _) = map.with_bytes(5000, 3, <[u8]>::to_vec).unwrap().unwrap();
+        let (got, _) = map
+            .with_bytes(5000, 3, true, <[u8]>::to_vec)
+            .unwrap()
+            .unwrap();
         assert_eq!(
             got,
             vec![(5000 % 251) as u8, (5001 % 251) as u8, (5002 % 251) as u8]
         );
         f.write_all_at(b"xyz", 5000).unwrap();
-        let (got, _) = map.with_bytes(5000, 3, <[u8]>::to_vec).unwrap().unwrap();
+        let (got, _) = map
+            .with_bytes(5000, 3, true, <[u8]>::to_vec)
+            .unwrap()
+            .unwrap();
         assert_eq!(got, b"xyz");
-        assert!(map.with_bytes(4 * PAGE_BYTES - 1, 2, |_| ()).is_none());
+        assert!(map
+            .with_bytes(4 * PAGE_BYTES - 1, 2, true, |_| ())
+            .is_none());
     }
 
     #[test]
@@ -300,17 +320,20 @@ mod tests {
         let (_dir, f) = file_of(3);
         let map = Mapping::new(&f, 3 * PAGE_BYTES, true).unwrap();
         f.set_len(PAGE_BYTES as u64).unwrap();
-        let res = map.with_bytes(2 * PAGE_BYTES + 10, 100, |b| {
+        let res = map.with_bytes(2 * PAGE_BYTES + 10, 100, true, |b| {
             b.iter().map(|&x| u64::from(x)).sum::<u64>()
         });
         let err = res.unwrap().unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EIO));
         assert!(map.poisoned());
         assert!(map.write_at(0, &[b"x"]).is_none());
-        assert!(map.with_bytes(0, 10, |_| ()).is_none());
+        assert!(map.with_bytes(0, 10, true, |_| ()).is_none());
         // A fresh mapping of the surviving page still reads the file.
         let again = Mapping::new(&f, PAGE_BYTES, false).unwrap();
-        let (first, _) = again.with_bytes(0, 2, <[u8]>::to_vec).unwrap().unwrap();
+        let (first, _) = again
+            .with_bytes(0, 2, true, <[u8]>::to_vec)
+            .unwrap()
+            .unwrap();
         assert_eq!(first, vec![0, 1]);
     }
 
