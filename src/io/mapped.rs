@@ -27,6 +27,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::ptr::NonNull;
+use std::sync::atomic::{compiler_fence, Ordering};
 use std::sync::Once;
 
 thread_local! {
@@ -180,6 +181,10 @@ impl Mapping {
         GUARD_START.with(|g| g.set(start));
         GUARD_END.with(|g| g.set(start + len));
         FAULTED.with(|g| g.set(false));
+        // The handler runs on this thread between any two instructions of `f`: the guard
+        // must be armed before `f`'s accesses and read after them, which only a compiler
+        // fence guarantees (nothing else orders plain stores against the mapped loads).
+        compiler_fence(Ordering::SeqCst);
         let began = if timed { ticks() } else { 0 };
         let out = f();
         let took = if timed {
@@ -187,6 +192,7 @@ impl Mapping {
         } else {
             0
         };
+        compiler_fence(Ordering::SeqCst);
         GUARD_START.with(|g| g.set(0));
         GUARD_END.with(|g| g.set(0));
         if FAULTED.with(|g| g.replace(false)) {
