@@ -3,7 +3,7 @@
 //! wake-up). A bad frame closes only its own connection.
 
 use super::dispatch;
-use super::reply::Frames;
+use super::reply::{Frames, InPlace, Replies};
 use super::shard::Shard;
 use crate::protocol::{split_frame, DecodeError, HEADER_SIZE_BYTES};
 use crate::runtime::{TcpListener, TcpStream};
@@ -49,6 +49,8 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
 #[derive(Debug, Default)]
 pub struct Outbox {
     parts: RefCell<Vec<Bytes>>,
+    /// Frames written in place ([`Outbox::serve_in_place`]) after the last of `parts`.
+    in_place: RefCell<BytesMut>,
     writer: RefCell<Option<Waker>>,
     closed: Cell<bool>,
     in_flight: Cell<usize>,
@@ -66,9 +68,35 @@ impl Outbox {
             return;
         }
         let len: usize = frames.parts.iter().map(Bytes::len).sum();
+        self.queued(len);
+        let mut parts = self.parts.borrow_mut();
+        // Frames written in place so far go first: every frame leaves in the order made.
+        cut_in_place(&mut self.in_place.borrow_mut(), &mut parts);
+        parts.extend(frames.parts);
+    }
+
+    /// Let `serve` write its frames straight into this connection's reply buffer; they are
+    /// queued when it returns true and forgotten when it returns false.
+    pub fn serve_in_place(&self, serve: impl FnOnce(&mut InPlace<'_>) -> bool) -> bool {
+        let mut buf = self.in_place.borrow_mut();
+        let mark = buf.len();
+        if !serve(&mut InPlace::new(&mut buf)) {
+            buf.truncate(mark);
+            return false;
+        }
+        if self.closed.get() {
+            buf.truncate(mark);
+            return true;
+        }
+        let len = buf.len() - mark;
+        drop(buf);
+        self.queued(len);
+        true
+    }
+
+    fn queued(&self, len: usize) {
         self.unwritten_bytes
             .set(self.unwritten_bytes.get().saturating_add(len));
-        self.parts.borrow_mut().extend(frames.parts);
         if let Some(w) = self.writer.borrow_mut().take() {
             w.wake();
         }
@@ -98,7 +126,7 @@ impl Outbox {
 
     /// Frame parts queued and not yet written (streaming producers wait while it is high).
     pub fn queued_parts(&self) -> usize {
-        self.parts.borrow().len()
+        self.parts.borrow().len() + usize::from(!self.in_place.borrow().is_empty())
     }
 
     pub fn is_closed(&self) -> bool {
@@ -139,6 +167,7 @@ impl Outbox {
     async fn next_batch(&self) -> Option<Vec<Bytes>> {
         std::future::poll_fn(|cx| {
             let mut parts = self.parts.borrow_mut();
+            cut_in_place(&mut self.in_place.borrow_mut(), &mut parts);
             if !parts.is_empty() {
                 return Poll::Ready(Some(std::mem::take(&mut *parts)));
             }
@@ -152,6 +181,13 @@ impl Outbox {
     }
 }
 
+/// Move the frames written in place onto the end of `parts`, as one part.
+fn cut_in_place(in_place: &mut BytesMut, parts: &mut Vec<Bytes>) {
+    if !in_place.is_empty() {
+        parts.push(in_place.split().freeze());
+    }
+}
+
 pub(super) async fn write_loop(shard: Rc<Shard>, stream: Rc<TcpStream>, out: Rc<Outbox>) {
     while let Some(batch) = out.next_batch().await {
         let len: usize = batch.iter().map(Bytes::len).sum();
@@ -159,6 +195,7 @@ pub(super) async fn write_loop(shard: Rc<Shard>, stream: Rc<TcpStream>, out: Rc<
             tracing::debug!(shard = shard.index, "write failed: {e}");
             out.closed.set(true);
             out.parts.borrow_mut().clear();
+            out.in_place.borrow_mut().clear();
             out.written(usize::MAX);
             let _ = stream.shutdown();
             return;
@@ -307,6 +344,67 @@ mod tests {
         assert!(out.wait_for_write_room(101).now_or_never().is_some());
         out.written(60);
         assert!(out.wait_for_write_room(100).now_or_never().is_some());
+    }
+
+    fn request(trans: u64) -> crate::protocol::CmdHeader {
+        crate::protocol::CmdHeader {
+            cmd: crate::protocol::command::READ,
+            trans,
+            flags: crate::protocol::cmd_flags::NEED_ACK,
+            ..Default::default()
+        }
+    }
+
+    fn transactions(out: &Outbox) -> Vec<u64> {
+        let batch = out.next_batch().now_or_never().flatten().unwrap_or_default();
+        let bytes: Vec<u8> = batch.iter().flat_map(|b| b.iter().copied()).collect();
+        let mut at = 0;
+        let mut seen = Vec::new();
+        while let Ok((frame, used)) = crate::protocol::split_frame(&bytes[at..], 1 << 20) {
+            seen.push(frame.header.trans);
+            at += used;
+        }
+        assert_eq!(at, bytes.len(), "the batch ends on a frame boundary");
+        seen
+    }
+
+    #[test]
+    fn frames_written_in_place_and_queued_frames_leave_in_the_order_they_were_made() {
+        let out = Outbox::default();
+        assert!(out.serve_in_place(|f| {
+            f.ack(&request(1), 0);
+            true
+        }));
+        let mut queued = Frames::new();
+        queued.ack(&request(2), 0);
+        out.push(queued);
+        assert!(out.serve_in_place(|f| {
+            f.reply(&request(3), &[b"value"], false);
+            f.ack(&request(3), 0);
+            true
+        }));
+        assert_eq!(transactions(&out), vec![1, 2, 3, 3]);
+        assert!(out.serve_in_place(|f| {
+            f.ack(&request(4), 0);
+            true
+        }));
+        assert_eq!(transactions(&out), vec![4]);
+    }
+
+    #[test]
+    fn a_request_served_in_place_that_gives_up_leaves_nothing_behind() {
+        let out = Outbox::default();
+        assert!(!out.serve_in_place(|f| {
+            f.reply(&request(7), &[b"half"], false);
+            false
+        }));
+        assert_eq!(out.queued_parts(), 0);
+        assert!(out.wait_for_write_room(1).now_or_never().is_some());
+        assert!(out.serve_in_place(|f| {
+            f.ack(&request(8), 0);
+            true
+        }));
+        assert_eq!(transactions(&out), vec![8]);
     }
 
     #[test]

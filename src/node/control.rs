@@ -2,7 +2,7 @@
 //! BACKEND_STATUS and BACKEND_CONTROL (enable, disable, read-only, writeable, defrag,
 //! SET_IDS). Backend changes are applied on every shard through the mailboxes.
 
-use super::reply::Frames;
+use super::reply::{Frames, Replies};
 use super::shard::{blob_options, Shard};
 use super::state::backend_state;
 use super::{cross, peers};

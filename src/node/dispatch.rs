@@ -4,7 +4,7 @@
 
 use super::conn::Outbox;
 use super::cross;
-use super::reply::Frames;
+use super::reply::{Frames, Replies};
 use super::shard::Shard;
 use super::{control, exec, handshake, io_ops};
 use crate::protocol::{cmd_flags, command, errno, CmdHeader};
@@ -86,19 +86,18 @@ pub fn serve_now(shard: &Shard, out: &Outbox, header: &CmdHeader, payload: &[u8]
     {
         return false;
     }
-    let frames = if header.cmd == command::READ {
-        io_ops::read_now(shard, *header, payload)
-    } else {
-        io_ops::write_now(shard, *header, payload)
-    };
-    let Some(frames) = frames else {
-        return false;
-    };
-    shard.counters().count_command(header.cmd);
-    out.request_started();
-    shard.request_started();
-    done(shard, out, frames);
-    true
+    let served = out.serve_in_place(|frames| {
+        if header.cmd == command::READ {
+            io_ops::read_now(shard, *header, payload, frames)
+        } else {
+            io_ops::write_now(shard, *header, payload, frames)
+        }
+    });
+    if served {
+        // Started and finished here: no in-flight count sees it.
+        shard.counters().count_command(header.cmd);
+    }
+    served
 }
 
 /// Start a backend request (one [`immediate`] answered `Async`): run it right away and
@@ -110,18 +109,23 @@ pub fn start(shard: &Rc<Shard>, out: &Rc<Outbox>, header: CmdHeader, payload: By
     shard.request_started();
     let local = shard_of(&header.id, shard.node.shard_count) == shard.index;
     match header.cmd {
-        command::READ if local => match io_ops::read_now(shard, header, &payload) {
-            Some(frames) => done(shard, out, frames),
-            None => run(shard, out, io_ops::read_key(shard.clone(), header, payload)),
-        },
-        command::WRITE if local => match io_ops::write_now(shard, header, &payload) {
-            Some(frames) => done(shard, out, frames),
-            None => run(
-                shard,
-                out,
-                io_ops::write_key(shard.clone(), header, payload),
-            ),
-        },
+        command::READ if local => {
+            let mut frames = Frames::new();
+            if io_ops::read_now(shard, header, &payload, &mut frames) {
+                done(shard, out, frames);
+            } else {
+                run(shard, out, io_ops::read_key(shard.clone(), header, payload));
+            }
+        }
+        command::WRITE if local => {
+            let mut frames = Frames::new();
+            if io_ops::write_now(shard, header, &payload, &mut frames) {
+                done(shard, out, frames);
+            } else {
+                let write = io_ops::write_key(shard.clone(), header, payload);
+                run(shard, out, write);
+            }
+        }
         command::LOOKUP if local => {
             run(
                 shard,

@@ -14,7 +14,7 @@
 
 use super::conn::Outbox;
 use super::cross::{self, ReplyStream};
-use super::reply::Frames;
+use super::reply::{Frames, Replies};
 use super::shard::Shard;
 use crate::client::{ClientConfig, Key, Node, Session};
 use crate::key::RawId;

@@ -12,7 +12,7 @@
 use super::conn::{write_loop, Outbox};
 use super::dial::dial;
 pub use super::dial::{dial_with_reply, FrameReader};
-use super::reply::Frames;
+use super::reply::{Frames, Replies};
 use super::shard::Shard;
 use crate::key::RawId;
 use crate::protocol::{cmd_flags, command, errno, CmdHeader};

@@ -1,7 +1,7 @@
 //! The connection handshake: REVERSE_LOOKUP (version check, our addresses and ring points),
 //! ROUTE_LIST (the nodes we know) and AUTH (cookie compare).
 
-use super::reply::Frames;
+use super::reply::{Frames, Replies};
 use super::shard::Shard;
 use crate::key::RawId;
 use crate::protocol::{

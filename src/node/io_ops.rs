@@ -6,7 +6,7 @@
 
 use super::cross;
 use super::dispatch::backend_for;
-use super::reply::Frames;
+use super::reply::{Frames, Replies};
 use super::shard::{Shard, ShardLog};
 use crate::blob::{ReadOutcome, RecordInfo};
 use crate::key::RawId;
@@ -45,7 +45,8 @@ pub async fn read_key(shard: Rc<Shard>, mut header: CmdHeader, payload: Bytes) -
         Ok(log) => read(&log, &header, &payload, &mut frames).await,
         Err(status) => Err(status),
     };
-    finish(&shard, &header, payload.len(), result, frames)
+    finish(&shard, &header, payload.len(), result, &mut frames);
+    frames
 }
 
 /// WRITE on the owning shard.
@@ -55,7 +56,8 @@ pub async fn write_key(shard: Rc<Shard>, mut header: CmdHeader, payload: Bytes) 
         Ok(log) => write(&shard, &log, &mut header, &payload, &mut frames).await,
         Err(status) => Err(status),
     };
-    finish(&shard, &header, payload.len(), result, frames)
+    finish(&shard, &header, payload.len(), result, &mut frames);
+    frames
 }
 
 /// LOOKUP on the owning shard.
@@ -66,7 +68,8 @@ pub async fn lookup_key(shard: Rc<Shard>, mut header: CmdHeader, payload: Bytes)
         Ok(log) => lookup(&shard, &log, &header, &mut frames).await,
         Err(status) => Err(status),
     };
-    finish(&shard, &header, payload.len(), result, frames)
+    finish(&shard, &header, payload.len(), result, &mut frames);
+    frames
 }
 
 /// DEL on the owning shard.
@@ -75,7 +78,9 @@ pub async fn remove_key(shard: Rc<Shard>, header: CmdHeader, payload: Bytes) -> 
         Ok(log) => remove(&shard, &log, &header).await,
         Err(status) => Err(status),
     };
-    finish(&shard, &header, payload.len(), result, Frames::new())
+    let mut frames = Frames::new();
+    finish(&shard, &header, payload.len(), result, &mut frames);
+    frames
 }
 
 /// Close a single-key transaction: count it, then the final ack or the error.
@@ -84,8 +89,8 @@ fn finish(
     header: &CmdHeader,
     payload_bytes: usize,
     result: Result<(), i32>,
-    mut frames: Frames,
-) -> Frames {
+    frames: &mut impl Replies,
+) {
     if result.is_ok() && matches!(header.cmd, command::WRITE | command::READ) {
         let data_bytes = payload_bytes.saturating_sub(IO_ATTR_SIZE_BYTES) as u64;
         shard.counters().note_key(&header.id, data_bytes);
@@ -97,7 +102,6 @@ fn finish(
             frames.error(header, status);
         }
     }
-    frames
 }
 
 /// The log of the local backend serving `header` on this (owning) shard; counts the key.
@@ -130,7 +134,12 @@ fn backend_id_of(shard: &Shard, header: &CmdHeader) -> i32 {
 
 /// Append the LOOKUP / WRITE reply to `reply`: `dnet_addr` + `dnet_file_info` + the path with
 /// its NUL (the layout of [`crate::protocol::LookupReply`]), encoded straight into the frame.
-pub fn push_file_info(shard: &Shard, reply: &CmdHeader, info: &RecordInfo, frames: &mut Frames) {
+pub fn push_file_info(
+    shard: &Shard,
+    reply: &CmdHeader,
+    info: &RecordInfo,
+    frames: &mut impl Replies,
+) {
     let addr = shard
         .node
         .addresses
@@ -190,24 +199,36 @@ async fn write(
 }
 
 /// WRITE on the owning shard when it can finish at once, without a task (see
-/// [`crate::blob::BlobLog::write_now`]); `None` when it has to wait: run [`write_key`].
-pub fn write_now(shard: &Shard, mut header: CmdHeader, payload: &[u8]) -> Option<Frames> {
+/// [`crate::blob::BlobLog::write_now`]), its frames written to `frames`; false when it has
+/// to wait (then nothing was written): run [`write_key`].
+pub fn write_now(
+    shard: &Shard,
+    mut header: CmdHeader,
+    payload: &[u8],
+    frames: &mut impl Replies,
+) -> bool {
     if shard.node.is_read_only() {
-        return None;
+        return false;
     }
-    let log = backend_log(shard, &header).ok()?;
-    let (io, data) = IoAttr::decode_with_data(payload).ok()?;
-    let info = log.write_now(&io, data)?;
+    let Ok(log) = backend_log(shard, &header) else {
+        return false;
+    };
+    let Ok((io, data)) = IoAttr::decode_with_data(payload) else {
+        return false;
+    };
+    let Some(info) = log.write_now(&io, data) else {
+        return false;
+    };
     count_key_served(shard);
-    let mut frames = Frames::new();
     let result = match info {
         Ok(info) => {
-            push_write_reply(shard, &mut header, &io, &info, &mut frames);
+            push_write_reply(shard, &mut header, &io, &info, frames);
             Ok(())
         }
         Err(e) => Err(e.errno()),
     };
-    Some(finish(shard, &header, payload.len(), result, frames))
+    finish(shard, &header, payload.len(), result, frames);
+    true
 }
 
 /// The WRITE reply: the record's file info, or only the final ack under
@@ -217,7 +238,7 @@ fn push_write_reply(
     header: &mut CmdHeader,
     io: &IoAttr,
     info: &RecordInfo,
-    frames: &mut Frames,
+    frames: &mut impl Replies,
 ) {
     if io.flags & io_flags::WRITE_NO_FILE_INFO != 0 {
         header.flags |= cmd_flags::NEED_ACK;
@@ -246,21 +267,39 @@ async fn read(
 }
 
 /// READ on the owning shard when it can finish at once, without a task (see
-/// [`crate::blob::BlobLog::read_now`]); `None` when it has to wait: run [`read_key`].
-pub fn read_now(shard: &Shard, mut header: CmdHeader, payload: &[u8]) -> Option<Frames> {
+/// [`crate::blob::BlobLog::read_now`]), its frames written to `frames`; false when it has
+/// to wait (then nothing was written): run [`read_key`].
+pub fn read_now(
+    shard: &Shard,
+    mut header: CmdHeader,
+    payload: &[u8],
+    frames: &mut impl Replies,
+) -> bool {
     header.flags &= !cmd_flags::NEED_ACK;
-    let log = backend_log(shard, &header).ok()?;
-    let io = IoAttr::decode(payload).ok()?;
+    let Ok(log) = backend_log(shard, &header) else {
+        return false;
+    };
+    let Ok(io) = IoAttr::decode(payload) else {
+        return false;
+    };
     let verify = io.flags & io_flags::NOCSUM == 0;
-    let mut frames = Frames::new();
+    let mark = frames.mark();
     // The value is copied once, from the page-cache map into its reply frame.
     let outcome = log.read_now(&header.id, io.offset, io.size, verify, |info, value| {
         let reply_io = read_reply_io(&header, &io, info, value);
         frames.reply(&header, &[&reply_io.encode(), value], false);
-    })?;
+    });
+    let Some(outcome) = outcome else {
+        return false;
+    };
     count_key_served(shard);
     let result = outcome.map_err(|e| e.errno());
-    Some(finish(shard, &header, payload.len(), result, frames))
+    if result.is_err() {
+        // A map access that faulted still ran the copy (from a zero page): drop its reply.
+        frames.truncate(mark);
+    }
+    finish(shard, &header, payload.len(), result, frames);
+    true
 }
 
 /// The io_attr of a READ reply: the request's, with the value's size, total size,

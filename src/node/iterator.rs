@@ -11,7 +11,7 @@
 
 use super::conn::Outbox;
 use super::cross;
-use super::reply::Frames;
+use super::reply::{Frames, Replies};
 use super::shard::Shard;
 use crate::blob::RecordInfo;
 use crate::key::RawId;

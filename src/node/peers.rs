@@ -8,7 +8,7 @@
 use super::conn::Outbox;
 use super::cross;
 use super::handshake;
-use super::reply::Frames;
+use super::reply::{Frames, Replies};
 use super::shard::Shard;
 use crate::key::RawId;
 use crate::protocol::{

@@ -1,5 +1,5 @@
 //! Reply and acknowledgement frames under the 2.26 rules (`dnet_send_reply`,
-//! `dnet_send_ack`). Pure functions: they build frames, they send nothing.
+//! `dnet_send_ack`). They build frames into a sink ([`Replies`]); they send nothing.
 //!
 //! - a data reply copies the request header, sets `size`, sets REPLY, clears NEED_ACK, and
 //!   sets MORE when the request still wanted an ack or more replies follow;
@@ -9,7 +9,9 @@
 //!
 //! Frames up to 4 KiB are cut out of one 64 KiB buffer per thread (`Bytes` sharing it), so
 //! a reply costs no allocation of its own; a chunk is reused once every frame cut from it
-//! is dropped, and a frame held long (a slow client's queue) keeps its chunk alive.
+//! is dropped, and a frame held long (a slow client's queue) keeps its chunk alive. The
+//! READs and WRITEs a connection serves at once write straight into its own reply buffer
+//! ([`InPlace`]) instead: the replies of a receive leave as one part.
 
 use crate::protocol::{cmd_flags, CmdHeader, HEADER_SIZE_BYTES};
 use bytes::{BufMut, Bytes, BytesMut};
@@ -17,6 +19,62 @@ use smallvec::SmallVec;
 
 /// Parts most transactions need (a reply head and its data); more spill to the heap.
 pub const INLINE_PARTS: usize = 2;
+
+/// Where reply frames are written: [`Frames`] (parts queued for the socket) or
+/// [`InPlace`] (bytes appended to a connection's reply buffer). The 2.26 frame rules live
+/// in the provided methods; a sink only stores encoded frames.
+pub trait Replies {
+    /// Append one frame of `len` bytes, written by `fill`.
+    fn put_frame(&mut self, len: usize, fill: impl FnOnce(&mut BytesMut));
+
+    /// Append the bytes of a frame's tail (owned: no copy where the sink can keep them).
+    fn put_tail(&mut self, tail: Bytes);
+
+    /// How much has been written so far, for [`Replies::truncate`].
+    fn mark(&self) -> usize;
+
+    /// Forget everything written after `mark`.
+    fn truncate(&mut self, mark: usize);
+
+    /// Append a data reply to `request`; `more` marks that further replies follow.
+    fn reply(&mut self, request: &CmdHeader, payload: &[&[u8]], more: bool) {
+        let header = reply_header(request, payload_len(payload), more);
+        self.put_frame(HEADER_SIZE_BYTES + payload_len_usize(payload), |buf| {
+            buf.put_slice(&header.encode());
+            for part in payload {
+                buf.put_slice(part);
+            }
+        });
+    }
+
+    /// Append a data reply whose large tail is an owned buffer (no copy of `tail` into
+    /// [`Frames`]).
+    fn reply_with_tail(&mut self, request: &CmdHeader, head: &[u8], tail: Bytes, more: bool) {
+        let len = head.len() as u64 + tail.len() as u64;
+        let header = reply_header(request, len, more);
+        self.put_frame(HEADER_SIZE_BYTES + head.len(), |buf| {
+            buf.put_slice(&header.encode());
+            buf.put_slice(head);
+        });
+        if !tail.is_empty() {
+            self.put_tail(tail);
+        }
+    }
+
+    /// Append the final ack with `status`, if the request still asks for one.
+    fn ack(&mut self, request: &CmdHeader, status: i32) {
+        if let Some(header) = ack_header(request, status) {
+            self.put_frame(HEADER_SIZE_BYTES, |buf| buf.put_slice(&header.encode()));
+        }
+    }
+
+    /// Append an error: NEED_ACK is forced on, so the error always reaches the client.
+    fn error(&mut self, request: &CmdHeader, status: i32) {
+        let mut forced = *request;
+        forced.flags |= cmd_flags::NEED_ACK;
+        self.ack(&forced, status);
+    }
+}
 
 /// Encoded frames ready for the socket, in order.
 #[derive(Debug, Default)]
@@ -35,51 +93,64 @@ impl Frames {
         self.parts.is_empty()
     }
 
-    /// Append a data reply to `request`; `more` marks that further replies follow.
-    pub fn reply(&mut self, request: &CmdHeader, payload: &[&[u8]], more: bool) {
-        let header = reply_header(request, payload_len(payload), more);
-        let frame = encode(HEADER_SIZE_BYTES + payload_len_usize(payload), |buf| {
-            buf.put_slice(&header.encode());
-            for part in payload {
-                buf.put_slice(part);
-            }
-        });
-        self.parts.push(frame);
-    }
-
-    /// Append a data reply whose large tail is an owned buffer (no copy of `tail`).
-    pub fn reply_with_tail(&mut self, request: &CmdHeader, head: &[u8], tail: Bytes, more: bool) {
-        let len = head.len() as u64 + tail.len() as u64;
-        let header = reply_header(request, len, more);
-        let frame = encode(HEADER_SIZE_BYTES + head.len(), |buf| {
-            buf.put_slice(&header.encode());
-            buf.put_slice(head);
-        });
-        self.parts.push(frame);
-        if !tail.is_empty() {
-            self.parts.push(tail);
-        }
-    }
-
-    /// Append the final ack with `status`, if the request still asks for one.
-    pub fn ack(&mut self, request: &CmdHeader, status: i32) {
-        if let Some(header) = ack_header(request, status) {
-            self.parts.push(encode(HEADER_SIZE_BYTES, |buf| {
-                buf.put_slice(&header.encode())
-            }));
-        }
-    }
-
-    /// Append an error: NEED_ACK is forced on, so the error always reaches the client.
-    pub fn error(&mut self, request: &CmdHeader, status: i32) {
-        let mut forced = *request;
-        forced.flags |= cmd_flags::NEED_ACK;
-        self.ack(&forced, status);
-    }
-
     /// Append a frame that was encoded elsewhere.
     pub fn push_raw(&mut self, frame: Bytes) {
         self.parts.push(frame);
+    }
+}
+
+impl Replies for Frames {
+    fn put_frame(&mut self, len: usize, fill: impl FnOnce(&mut BytesMut)) {
+        self.parts.push(encode(len, fill));
+    }
+
+    fn put_tail(&mut self, tail: Bytes) {
+        self.parts.push(tail);
+    }
+
+    fn mark(&self) -> usize {
+        self.parts.len()
+    }
+
+    fn truncate(&mut self, mark: usize) {
+        self.parts.truncate(mark);
+    }
+}
+
+/// Room reserved at a time in a connection's reply buffer.
+const IN_PLACE_CHUNK_BYTES: usize = 16 * 1024;
+
+/// Frames appended to one connection's reply buffer: the replies of one receive go out as
+/// one part of the next send, with no reference count of their own.
+#[derive(Debug)]
+pub struct InPlace<'a> {
+    buf: &'a mut BytesMut,
+}
+
+impl<'a> InPlace<'a> {
+    pub fn new(buf: &'a mut BytesMut) -> Self {
+        Self { buf }
+    }
+}
+
+impl Replies for InPlace<'_> {
+    fn put_frame(&mut self, len: usize, fill: impl FnOnce(&mut BytesMut)) {
+        if self.buf.capacity() - self.buf.len() < len {
+            self.buf.reserve(len.max(IN_PLACE_CHUNK_BYTES));
+        }
+        fill(self.buf);
+    }
+
+    fn put_tail(&mut self, tail: Bytes) {
+        self.buf.extend_from_slice(&tail);
+    }
+
+    fn mark(&self) -> usize {
+        self.buf.len()
+    }
+
+    fn truncate(&mut self, mark: usize) {
+        self.buf.truncate(mark);
     }
 }
 

@@ -6,7 +6,7 @@
 use super::conn::Outbox;
 use super::forward::{self, Target};
 use super::iterator::{backend_ids, push_response};
-use super::reply::Frames;
+use super::reply::{Frames, Replies};
 use super::shard::Shard;
 use super::{cross, io_ops};
 use crate::blob::RecordInfo;

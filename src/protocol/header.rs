@@ -15,6 +15,7 @@
 //! ```
 //! All integers little-endian. A frame is the header plus exactly `size` payload bytes.
 
+use super::reader::{field, put};
 use super::{DecodeError, Reader};
 use crate::key::RawId;
 
@@ -45,34 +46,39 @@ impl CmdHeader {
             });
         }
         let mut r = Reader::new(bytes, "dnet_cmd");
+        let b: &[u8; HEADER_SIZE_BYTES] =
+            r.take(HEADER_SIZE_BYTES)?
+                .try_into()
+                .map_err(|_| DecodeError::Incomplete {
+                    needed: HEADER_SIZE_BYTES,
+                })?;
         Ok(CmdHeader {
-            id: RawId(r.array()?),
-            group_id: r.u32()?,
-            reserved: r.u64()?,
-            status: r.i32()?,
-            cmd: r.i32()?,
-            backend_id: r.i32()?,
-            trace_id: r.u64()?,
-            flags: r.u64()?,
-            trans: r.u64()?,
-            size: r.u64()?,
+            id: RawId(field(b, 0)),
+            group_id: u32::from_le_bytes(field(b, 64)),
+            reserved: u64::from_le_bytes(field(b, 68)),
+            status: i32::from_le_bytes(field(b, 76)),
+            cmd: i32::from_le_bytes(field(b, 80)),
+            backend_id: i32::from_le_bytes(field(b, 84)),
+            trace_id: u64::from_le_bytes(field(b, 88)),
+            flags: u64::from_le_bytes(field(b, 96)),
+            trans: u64::from_le_bytes(field(b, 104)),
+            size: u64::from_le_bytes(field(b, 112)),
         })
     }
 
     /// Encode into the 120-byte wire form.
     pub fn encode(&self) -> [u8; HEADER_SIZE_BYTES] {
         let mut out = [0u8; HEADER_SIZE_BYTES];
-        let mut w = super::Writer::new(&mut out);
-        w.bytes(&self.id.0);
-        w.u32(self.group_id);
-        w.u64(self.reserved);
-        w.i32(self.status);
-        w.i32(self.cmd);
-        w.i32(self.backend_id);
-        w.u64(self.trace_id);
-        w.u64(self.flags);
-        w.u64(self.trans);
-        w.u64(self.size);
+        put(&mut out, 0, &self.id.0);
+        put(&mut out, 64, &self.group_id.to_le_bytes());
+        put(&mut out, 68, &self.reserved.to_le_bytes());
+        put(&mut out, 76, &self.status.to_le_bytes());
+        put(&mut out, 80, &self.cmd.to_le_bytes());
+        put(&mut out, 84, &self.backend_id.to_le_bytes());
+        put(&mut out, 88, &self.trace_id.to_le_bytes());
+        put(&mut out, 96, &self.flags.to_le_bytes());
+        put(&mut out, 104, &self.trans.to_le_bytes());
+        put(&mut out, 112, &self.size.to_le_bytes());
         out
     }
 

@@ -18,6 +18,7 @@
 //! 200     8  size          0 on READ = to the end
 //! ```
 
+use super::reader::{field, put};
 use super::{DecodeError, Reader, Writer};
 use crate::key::RawId;
 
@@ -91,38 +92,55 @@ impl IoAttr {
     }
 
     pub(crate) fn read(r: &mut Reader<'_>) -> Result<IoAttr, DecodeError> {
-        Ok(IoAttr {
-            parent: RawId(r.array()?),
-            id: RawId(r.array()?),
-            start: r.u64()?,
-            num: r.u64()?,
-            timestamp: DnetTime::read(r)?,
-            user_flags: r.u64()?,
-            total_size: r.u64()?,
-            record_flags: r.u64()?,
-            reserved2: r.u32()?,
-            flags: r.u32()?,
-            offset: r.u64()?,
-            size: r.u64()?,
-        })
+        let bytes: &[u8; IO_ATTR_SIZE_BYTES] =
+            r.take(IO_ATTR_SIZE_BYTES)?
+                .try_into()
+                .map_err(|_| DecodeError::TooShort {
+                    field: "dnet_io_attr",
+                    expected: IO_ATTR_SIZE_BYTES,
+                    actual: 0,
+                })?;
+        Ok(Self::from_wire(bytes))
+    }
+
+    /// Decode the fixed 208 bytes: every field at its constant offset (no per-field checks:
+    /// the length is the array's).
+    fn from_wire(b: &[u8; IO_ATTR_SIZE_BYTES]) -> IoAttr {
+        IoAttr {
+            parent: RawId(field(b, 0)),
+            id: RawId(field(b, 64)),
+            start: u64::from_le_bytes(field(b, 128)),
+            num: u64::from_le_bytes(field(b, 136)),
+            timestamp: DnetTime {
+                tsec: u64::from_le_bytes(field(b, 144)),
+                tnsec: u64::from_le_bytes(field(b, 152)),
+            },
+            user_flags: u64::from_le_bytes(field(b, 160)),
+            total_size: u64::from_le_bytes(field(b, 168)),
+            record_flags: u64::from_le_bytes(field(b, 176)),
+            reserved2: u32::from_le_bytes(field(b, 184)),
+            flags: u32::from_le_bytes(field(b, 188)),
+            offset: u64::from_le_bytes(field(b, 192)),
+            size: u64::from_le_bytes(field(b, 200)),
+        }
     }
 
     /// Encode into the 208-byte wire form.
     pub fn encode(&self) -> [u8; IO_ATTR_SIZE_BYTES] {
         let mut out = [0u8; IO_ATTR_SIZE_BYTES];
-        let mut w = Writer::new(&mut out);
-        w.bytes(&self.parent.0);
-        w.bytes(&self.id.0);
-        w.u64(self.start);
-        w.u64(self.num);
-        self.timestamp.write(&mut w);
-        w.u64(self.user_flags);
-        w.u64(self.total_size);
-        w.u64(self.record_flags);
-        w.u32(self.reserved2);
-        w.u32(self.flags);
-        w.u64(self.offset);
-        w.u64(self.size);
+        put(&mut out, 0, &self.parent.0);
+        put(&mut out, 64, &self.id.0);
+        put(&mut out, 128, &self.start.to_le_bytes());
+        put(&mut out, 136, &self.num.to_le_bytes());
+        put(&mut out, 144, &self.timestamp.tsec.to_le_bytes());
+        put(&mut out, 152, &self.timestamp.tnsec.to_le_bytes());
+        put(&mut out, 160, &self.user_flags.to_le_bytes());
+        put(&mut out, 168, &self.total_size.to_le_bytes());
+        put(&mut out, 176, &self.record_flags.to_le_bytes());
+        put(&mut out, 184, &self.reserved2.to_le_bytes());
+        put(&mut out, 188, &self.flags.to_le_bytes());
+        put(&mut out, 192, &self.offset.to_le_bytes());
+        put(&mut out, 200, &self.size.to_le_bytes());
         out
     }
 

@@ -104,3 +104,18 @@ impl<'a> Reader<'a> {
         }
     }
 }
+/// The `N` bytes at `at` of a fixed-size wire structure (offsets are constants inside it).
+pub(crate) fn field<const N: usize, const L: usize>(b: &[u8; L], at: usize) -> [u8; N] {
+    let mut out = [0u8; N];
+    if let Some(src) = b.get(at..).and_then(|rest| rest.get(..N)) {
+        out.copy_from_slice(src);
+    }
+    out
+}
+
+/// Store `v` at `at` of a fixed-size wire structure.
+pub(crate) fn put<const L: usize>(out: &mut [u8; L], at: usize, v: &[u8]) {
+    if let Some(dst) = out.get_mut(at..).and_then(|rest| rest.get_mut(..v.len())) {
+        dst.copy_from_slice(v);
+    }
+}
