@@ -108,6 +108,28 @@ pub struct RecordInfo {
     pub checksum: Option<[u8; 64]>,
 }
 
+/// What a READ reply tells of its record: [`RecordInfo`] without the file's path (a read
+/// served from the map does not touch the path's reference count).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ValueMeta {
+    /// User data size.
+    pub size: u64,
+    pub timestamp: DnetTime,
+    pub user_flags: u64,
+    pub record_flags: u64,
+}
+
+impl RecordInfo {
+    pub fn meta(&self) -> ValueMeta {
+        ValueMeta {
+            size: self.size,
+            timestamp: self.timestamp,
+            user_flags: self.user_flags,
+            record_flags: self.record_flags,
+        }
+    }
+}
+
 /// A read: the record's metadata and the bytes asked for.
 #[derive(Debug, Clone)]
 pub struct ReadOutcome {

@@ -8,7 +8,7 @@ use super::footer::{self, FooterKind, CHUNK_SIZE_BYTES};
 use super::index::Loc;
 use super::log::BlobLog;
 use super::segment::Segment;
-use super::{ReadOutcome, RecordInfo};
+use super::{ReadOutcome, RecordInfo, ValueMeta};
 use crate::io::IoFile;
 use crate::key::RawId;
 use sha2::{Digest, Sha512};
@@ -43,6 +43,16 @@ pub(super) fn record_info<F: IoFile>(seg: &Segment<F>, loc: &Loc, ext: &ExtHeade
         user_flags: ext.user_flags,
         record_flags: u64::from(loc.flags),
         checksum: None,
+    }
+}
+
+/// The [`ValueMeta`] of the record at `loc` whose ext header is `ext`.
+fn value_meta(loc: &Loc, ext: &ExtHeader) -> ValueMeta {
+    ValueMeta {
+        size: loc.data_size.saturating_sub(EXT_HEADER_SIZE_BYTES),
+        timestamp: ext.timestamp,
+        user_flags: ext.user_flags,
+        record_flags: u64::from(loc.flags),
     }
 }
 
@@ -184,7 +194,7 @@ impl<F: IoFile> BlobLog<F> {
         offset: u64,
         size: u64,
         verify_csum: bool,
-        emit: impl FnOnce(&RecordInfo, &[u8]) -> R,
+        emit: impl FnOnce(&ValueMeta, &[u8]) -> R,
     ) -> Option<Result<R, BlobError>> {
         // Nothing else runs on this thread until this returns: only a writer already
         // inside its update (holding the key across a wait) must be waited for.
@@ -201,7 +211,7 @@ impl<F: IoFile> BlobLog<F> {
         };
         let start = EXT_HEADER_SIZE_BYTES + offset;
         self.read_range_mapped(&seg, &loc, start, size, kind, |ext, bytes| {
-            emit(&record_info(&seg, &loc, &ext), bytes)
+            emit(&value_meta(&loc, &ext), bytes)
         })
     }
 

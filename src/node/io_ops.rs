@@ -8,7 +8,7 @@ use super::cross;
 use super::dispatch::backend_for;
 use super::reply::{Frames, Replies};
 use super::shard::{Shard, ShardLog};
-use crate::blob::{ReadOutcome, RecordInfo};
+use crate::blob::{ReadOutcome, RecordInfo, ValueMeta};
 use crate::key::RawId;
 use crate::protocol::{
     cmd_flags, command, errno, io_flags, CmdHeader, DnetAddr, FileInfo, IoAttr, IO_ATTR_SIZE_BYTES,
@@ -304,7 +304,7 @@ pub fn read_now(
 
 /// The io_attr of a READ reply: the request's, with the value's size, total size,
 /// timestamp and flags.
-fn read_reply_io(header: &CmdHeader, io: &IoAttr, info: &RecordInfo, value: &[u8]) -> IoAttr {
+fn read_reply_io(header: &CmdHeader, io: &IoAttr, info: &ValueMeta, value: &[u8]) -> IoAttr {
     let mut reply_io = *io;
     reply_io.id = header.id;
     reply_io.size = value.len() as u64;
@@ -320,7 +320,7 @@ fn read_reply_io(header: &CmdHeader, io: &IoAttr, info: &RecordInfo, value: &[u8
 
 /// The READ reply: its io_attr, then the bytes (a part of their own, not copied).
 fn push_read_reply(header: &CmdHeader, io: &IoAttr, outcome: ReadOutcome, frames: &mut Frames) {
-    let reply_io = read_reply_io(header, io, &outcome.info, outcome.value());
+    let reply_io = read_reply_io(header, io, &outcome.info.meta(), outcome.value());
     frames.reply_with_tail(header, &reply_io.encode(), Bytes::from(outcome.data), false);
 }
 
