@@ -356,7 +356,11 @@ mod tests {
     }
 
     fn transactions(out: &Outbox) -> Vec<u64> {
-        let batch = out.next_batch().now_or_never().flatten().unwrap_or_default();
+        let batch = out
+            .next_batch()
+            .now_or_never()
+            .flatten()
+            .unwrap_or_default();
         let bytes: Vec<u8> = batch.iter().flat_map(|b| b.iter().copied()).collect();
         let mut at = 0;
         let mut seen = Vec::new();

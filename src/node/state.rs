@@ -17,7 +17,7 @@ pub mod backend_state {
 }
 
 /// Once a shard's top-keys table is full, one IO request in this many is counted in it.
-pub const TOP_SAMPLE_ONE_IN: u64 = 8;
+pub const TOP_SAMPLE_ONE_IN: u64 = 64;
 
 /// Highest command number counted per shard.
 pub const COMMAND_SLOTS: usize = 32;
@@ -38,7 +38,8 @@ pub struct ShardCounters {
     pub top_keys: Mutex<TopKeys>,
     /// The top-keys table is half full: requests are sampled (see [`Self::note_key`]).
     top_full: AtomicBool,
-    top_tick: AtomicU64,
+    /// xorshift state choosing the sampled requests.
+    top_sample_state: AtomicU64,
 }
 
 impl Default for ShardCounters {
@@ -52,7 +53,7 @@ impl Default for ShardCounters {
             keys_served: AtomicU64::new(0),
             top_keys: Mutex::new(TopKeys::default()),
             top_full: AtomicBool::new(false),
-            top_tick: AtomicU64::new(0),
+            top_sample_state: AtomicU64::new(0x2545_F491_4F6C_DD1D),
         }
     }
 }
@@ -76,15 +77,20 @@ impl ShardCounters {
     /// Count `size_bytes` moved for `id` in the top keys. Only this shard writes the table;
     /// the monitor reads it now and then. The shard never waits for it: while the monitor
     /// holds it, the sample is dropped (`try_lock`). While the table is under half full every request
-    /// is counted; once it is half full one request in [`TOP_SAMPLE_ONE_IN`] is, standing for
+    /// is counted; once it is half full one request in [`TOP_SAMPLE_ONE_IN`] is (at random), standing for
     /// that many (the top is a statistic of heavy keys, not an exact count).
     pub fn note_key(&self, id: &RawId, size_bytes: u64) {
         let mut times = 1;
         if self.top_full.load(Ordering::Relaxed) {
-            // Only this shard writes the tick: a load and a store, no read-modify-write.
-            let tick = self.top_tick.load(Ordering::Relaxed).wrapping_add(1);
-            self.top_tick.store(tick, Ordering::Relaxed);
-            if tick % TOP_SAMPLE_ONE_IN != 0 {
+            // Which requests are taken is random (xorshift), not every n-th: a workload
+            // that repeats with a period dividing n would else never, or always, be seen.
+            // Only this shard writes the state: a load and a store, no read-modify-write.
+            let mut x = self.top_sample_state.load(Ordering::Relaxed);
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            self.top_sample_state.store(x, Ordering::Relaxed);
+            if x % TOP_SAMPLE_ONE_IN != 0 {
                 return;
             }
             times = TOP_SAMPLE_ONE_IN;
@@ -146,5 +152,46 @@ impl NodeShared {
         self.backends
             .iter()
             .position(|b| b.backend_id == backend_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_read_often_among_many_cold_keys_tops_the_sampled_table_with_about_its_bytes() {
+        let counters = ShardCounters::default();
+        let hot = RawId::from_key(b"hot");
+        let (rounds, value_bytes) = (40_000u64, 100u64);
+        for i in 0..rounds {
+            counters.note_key(&RawId::from_key(&i.to_le_bytes()), value_bytes);
+            counters.note_key(&RawId::from_key(&(i + rounds).to_le_bytes()), value_bytes);
+            counters.note_key(
+                &RawId::from_key(&(i + 2 * rounds).to_le_bytes()),
+                value_bytes,
+            );
+            counters.note_key(&hot, value_bytes);
+        }
+        let top = counters.top_keys.lock().unwrap();
+        let mut keys = top.snapshot(Instant::now());
+        keys.sort_by_key(|(_, size, _)| std::cmp::Reverse(*size));
+        let (first, size, frequency) = keys[0];
+        assert_eq!(first, hot, "the hot key is the heaviest");
+        // Sampled: the counts stand for the requests they were taken from.
+        let truth = rounds * value_bytes;
+        assert!(
+            size > truth / 2 && size < truth * 2,
+            "{size} bytes against {truth}"
+        );
+        assert!(
+            frequency > rounds / 2 && frequency < rounds * 2,
+            "{frequency}"
+        );
+        assert!(
+            keys[1].1 < size / 10,
+            "cold keys weigh little: {:?}",
+            keys[1]
+        );
     }
 }
