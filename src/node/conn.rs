@@ -181,10 +181,17 @@ impl Outbox {
     }
 }
 
+/// Room a connection's reply buffer keeps past a batch; a larger rest (left by a batch of
+/// big READs) is let go, so an idle connection does not hold megabytes.
+const IN_PLACE_KEPT_BYTES_MAX: usize = 256 * 1024;
+
 /// Move the frames written in place onto the end of `parts`, as one part.
 fn cut_in_place(in_place: &mut BytesMut, parts: &mut Vec<Bytes>) {
     if !in_place.is_empty() {
         parts.push(in_place.split().freeze());
+        if in_place.capacity() > IN_PLACE_KEPT_BYTES_MAX {
+            *in_place = BytesMut::new();
+        }
     }
 }
 
@@ -409,6 +416,25 @@ mod tests {
             true
         }));
         assert_eq!(transactions(&out), vec![8]);
+    }
+
+    #[test]
+    fn a_batch_of_big_replies_leaves_no_big_buffer_behind() {
+        let out = Outbox::default();
+        let value = vec![7u8; 200 * 1024];
+        assert!(out.serve_in_place(|f| {
+            for trans in 0..5 {
+                f.reply(&request(trans), &[&value], false);
+            }
+            true
+        }));
+        assert_eq!(transactions(&out), (0..5).collect::<Vec<_>>());
+        assert!(out.in_place.borrow().capacity() <= IN_PLACE_KEPT_BYTES_MAX);
+        assert!(out.serve_in_place(|f| {
+            f.ack(&request(9), 0);
+            true
+        }));
+        assert_eq!(transactions(&out), vec![9]);
     }
 
     #[test]
