@@ -44,6 +44,7 @@ fn minimal_config_takes_the_2_26_defaults() {
     assert_eq!(config.options.check_timeout_s, 60);
     assert_eq!(config.options.indexes_shard_count, 16);
     assert_eq!(config.options.monitor_port, None);
+    assert_eq!(config.options.monitor_top, None);
     assert!(config.options.parallel && !config.options.join);
     assert_eq!(config.backends[0].blob_size_bytes, 50 << 30);
     assert_eq!(config.backends[0].records_in_blob, 50_000_000);
@@ -116,6 +117,38 @@ fn malformed_values_name_their_path() {
         let message = error_of(&edited(edit));
         assert!(message.starts_with(needle), "{needle} / {message}");
     }
+}
+
+#[test]
+fn monitor_top_turns_the_top_keys_on_with_the_original_defaults_for_what_is_left_out() {
+    let load = |top: Value| {
+        let value = edited(|v| v["options"]["monitor"] = json!({"port": 0, "top": top}));
+        NodeConfig::from_json_str(&value.to_string()).unwrap()
+    };
+    let loaded = load(json!({}));
+    let top = loaded.config.options.monitor_top.expect("top on");
+    assert_eq!(
+        (top.top_length, top.events_size, top.period_s),
+        (50, 1000, 300)
+    );
+    let loaded = load(json!({"top_length": 7, "events_size": 20, "period_in_seconds": 60, "x": 1}));
+    let top = loaded.config.options.monitor_top.expect("top on");
+    assert_eq!((top.top_length, top.events_size, top.period_s), (7, 20, 60));
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains("options.monitor.top.x")),
+        "{:?}",
+        loaded.warnings
+    );
+    let message = error_of(&edited(|v| {
+        v["options"]["monitor"] = json!({"top": {"top_length": "many"}})
+    }));
+    assert!(
+        message.starts_with("options.monitor.top.top_length"),
+        "{message}"
+    );
 }
 
 #[test]

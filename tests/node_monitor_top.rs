@@ -53,16 +53,36 @@ fn top_ids(doc: &serde_json::Value) -> Vec<(String, u64)> {
 }
 
 fn node_with_http() -> (TestNode, u16) {
+    node_with_monitor(
+        r#", "top": {"top_length": 50, "events_size": 1000, "period_in_seconds": 300}"#,
+    )
+}
+
+/// A node with an HTTP monitor; `more` is added to its `monitor` block.
+fn node_with_monitor(more: &str) -> (TestNode, u16) {
     let port = free_port();
     let node = TestNode::start_with(NodeSpec {
         backends: vec![(1, 1)],
         extra_options: vec![
             "\"shard_count\": 2".into(),
-            format!("\"monitor\": {{\"port\": {port}}}"),
+            format!("\"monitor\": {{\"port\": {port}{more}}}"),
         ],
         ..NodeSpec::default()
     });
     (node, port)
+}
+
+#[test]
+fn without_monitor_top_the_top_list_stays_empty() {
+    let (node, port) = node_with_monitor("");
+    let s = session(&node, &[1]);
+    s.write_data(&Key::from("a-key"), &vec![7u8; 4096], 0)
+        .wait()
+        .expect("write");
+    assert_eq!(top_ids(&monitor(&s, 128)), vec![]);
+    let (status, doc) = http_get(port, "/top");
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    assert_eq!(top_ids(&doc), vec![]);
 }
 
 #[test]

@@ -16,7 +16,9 @@ mod srw;
 
 pub use backend::BackendConfig;
 pub use logger::{LogFrontend, LogLevel, LogSink, LoggerConfig};
-pub use options::{auth_cookie_bytes, Options, AUTH_COOKIE_BYTES_USED, SHARD_COUNT_MAX};
+pub use options::{
+    auth_cookie_bytes, Options, TopSettings, AUTH_COOKIE_BYTES_USED, SHARD_COUNT_MAX,
+};
 pub use srw::SrwConfig;
 
 use crate::address::AddrSpec;
@@ -194,6 +196,7 @@ impl NodeConfig {
             auth_cookie: auth_cookie_bytes("elliptics"),
             srw_config: None,
             monitor_port: None,
+            monitor_top: None,
             cache_size_bytes: None,
             indexes_shard_count: 16,
             io_thread_num: None,

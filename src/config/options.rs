@@ -39,6 +39,8 @@ pub struct Options {
     pub srw_config: Option<PathBuf>,
     /// `monitor.port` (or legacy `monitor_port`): HTTP monitor port; 0 or absent = none.
     pub monitor_port: Option<u16>,
+    /// `monitor.top`: top-keys statistics; absent = not computed (the list stays empty).
+    pub monitor_top: Option<TopSettings>,
     /// `cache.size` in bytes, when a `cache` block is given.
     pub cache_size_bytes: Option<u64>,
     /// `indexes_shard_count`, exchanged in the handshake (0 -> 16).
@@ -113,7 +115,7 @@ impl Options {
         let address = fields.required("address", address)?;
         let cookie = fields.string("auth_cookie")?;
         let auth_cookie = auth_cookie_bytes(fields.required("auth_cookie", cookie)?);
-        let monitor_port = parse_monitor_port(&mut fields, warnings)?;
+        let (monitor_port, monitor_top) = parse_monitor(&mut fields, warnings)?;
         let cache_size_bytes = parse_cache(&mut fields, warnings)?;
         let options = Options {
             join: fields.boolean("join")?.unwrap_or(false),
@@ -126,6 +128,7 @@ impl Options {
             auth_cookie,
             srw_config: fields.string("srw_config")?.map(PathBuf::from),
             monitor_port,
+            monitor_top,
             cache_size_bytes,
             indexes_shard_count: parse_indexes_shard_count(&mut fields)?,
             io_thread_num: fields.unsigned_as("io_thread_num")?,
@@ -192,6 +195,13 @@ fn nonzero_or(value: Option<u64>, default: u64) -> u64 {
     }
 }
 
+fn count_or(value: Option<u64>, default: usize) -> usize {
+    match value {
+        None | Some(0) => default,
+        Some(value) => usize::try_from(value).unwrap_or(usize::MAX),
+    }
+}
+
 fn parse_indexes_shard_count(fields: &mut Fields<'_>) -> Result<i32, ConfigError> {
     match fields.signed("indexes_shard_count")? {
         None | Some(0) => Ok(16),
@@ -214,18 +224,54 @@ fn port_or_none(value: Option<u64>, path: &str) -> Result<Option<u16>, ConfigErr
     }
 }
 
-fn parse_monitor_port(
+/// `monitor.top`: how the top-keys statistic is kept (the original's defaults for what is
+/// left out or 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopSettings {
+    /// `top_length`: keys listed in `top.top_by_size`. Default 50.
+    pub top_length: usize,
+    /// `events_size`: keys each shard remembers. Default 1000.
+    pub events_size: usize,
+    /// `period_in_seconds`: half-life of a key's weight. Default 300.
+    pub period_s: u64,
+}
+
+impl Default for TopSettings {
+    fn default() -> Self {
+        TopSettings {
+            top_length: 50,
+            events_size: 1000,
+            period_s: 300,
+        }
+    }
+}
+
+/// The `monitor` block (or the legacy `monitor_port`): the HTTP port and the top settings.
+fn parse_monitor(
     fields: &mut Fields<'_>,
     warnings: &mut Vec<String>,
-) -> Result<Option<u16>, ConfigError> {
+) -> Result<(Option<u16>, Option<TopSettings>), ConfigError> {
     let legacy = port_or_none(fields.unsigned("monitor_port")?, "options.monitor_port")?;
     let Some(mut monitor) = fields.object_of("monitor")? else {
-        return Ok(legacy);
+        return Ok((legacy, None));
     };
-    monitor.accept(&["top", "call_tree_timeout"]);
+    monitor.accept(&["call_tree_timeout"]);
     let port = port_or_none(monitor.unsigned("port")?, "options.monitor.port")?;
+    let top = match monitor.object_of("top")? {
+        None => None,
+        Some(mut top) => {
+            let d = TopSettings::default();
+            let settings = TopSettings {
+                top_length: count_or(top.unsigned("top_length")?, d.top_length),
+                events_size: count_or(top.unsigned("events_size")?, d.events_size),
+                period_s: nonzero_or(top.unsigned("period_in_seconds")?, d.period_s),
+            };
+            top.finish(warnings);
+            Some(settings)
+        }
+    };
     monitor.finish(warnings);
-    Ok(port.or(legacy))
+    Ok((port.or(legacy), top))
 }
 
 fn parse_cache(

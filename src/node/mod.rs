@@ -121,7 +121,9 @@ pub fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     let backends = prepare_backends(&config, shard_count)?;
     wait_until_no_listener(listen_addr)?;
     let shared = Arc::new(NodeShared {
-        counters: (0..shard_count).map(|_| ShardCounters::default()).collect(),
+        counters: (0..shard_count)
+            .map(|_| ShardCounters::new(config.options.monitor_top.as_ref()))
+            .collect(),
         config,
         addresses,
         listen_addr,

@@ -2,7 +2,7 @@
 //! plus per-shard counters that only their own shard writes (relaxed atomics, no locks).
 
 use super::top_keys::TopKeys;
-use crate::config::NodeConfig;
+use crate::config::{NodeConfig, TopSettings};
 use crate::key::RawId;
 use crate::protocol::command;
 use std::net::SocketAddr;
@@ -34,16 +34,18 @@ pub struct ShardCounters {
     pub bytes_out: AtomicU64,
     /// Keys this shard served as their owner (single-key, bulk and range commands).
     pub keys_served: AtomicU64,
-    /// Recently hot keys; locked by this shard per IO and by the monitor to copy.
-    pub top_keys: Mutex<TopKeys>,
+    /// Recently hot keys, when `monitor.top` is configured; locked by this shard per IO
+    /// and by the monitor to copy.
+    pub top_keys: Option<Mutex<TopKeys>>,
     /// The top-keys table is half full: requests are sampled (see [`Self::note_key`]).
     top_full: AtomicBool,
     /// xorshift state choosing the sampled requests.
     top_sample_state: AtomicU64,
 }
 
-impl Default for ShardCounters {
-    fn default() -> Self {
+impl ShardCounters {
+    /// Zeroed counters; a top-keys table only with `top` settings.
+    pub fn new(top: Option<&TopSettings>) -> Self {
         Self {
             commands: std::array::from_fn(|_| AtomicU64::new(0)),
             errors: AtomicU64::new(0),
@@ -51,7 +53,7 @@ impl Default for ShardCounters {
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             keys_served: AtomicU64::new(0),
-            top_keys: Mutex::new(TopKeys::default()),
+            top_keys: top.map(|t| Mutex::new(TopKeys::new(t))),
             top_full: AtomicBool::new(false),
             top_sample_state: AtomicU64::new(0x2545_F491_4F6C_DD1D),
         }
@@ -95,7 +97,10 @@ impl ShardCounters {
             }
             times = TOP_SAMPLE_ONE_IN;
         }
-        if let Ok(mut top) = self.top_keys.try_lock() {
+        let Some(top_keys) = &self.top_keys else {
+            return;
+        };
+        if let Ok(mut top) = top_keys.try_lock() {
             top.record_times(*id, size_bytes, times, Instant::now());
             self.top_full.store(top.is_crowded(), Ordering::Relaxed);
         }
@@ -161,7 +166,7 @@ mod tests {
 
     #[test]
     fn a_key_read_often_among_many_cold_keys_tops_the_sampled_table_with_about_its_bytes() {
-        let counters = ShardCounters::default();
+        let counters = ShardCounters::new(Some(&TopSettings::default()));
         let hot = RawId::from_key(b"hot");
         let (rounds, value_bytes) = (40_000u64, 100u64);
         for i in 0..rounds {
@@ -173,7 +178,7 @@ mod tests {
             );
             counters.note_key(&hot, value_bytes);
         }
-        let top = counters.top_keys.lock().unwrap();
+        let top = counters.top_keys.as_ref().unwrap().lock().unwrap();
         let mut keys = top.snapshot(Instant::now());
         keys.sort_by_key(|(_, size, _)| std::cmp::Reverse(*size));
         let (first, size, frequency) = keys[0];

@@ -1,20 +1,16 @@
-//! Top keys: each shard keeps at most [`TOP_EVENTS_MAX`] recently touched keys with their
-//! byte weight, halved every [`TOP_PERIOD`] of silence and dropped once idle for
-//! [`TOP_PERIOD`] × 4; a request merges the shards and lists the heaviest
-//! [`TOP_LENGTH_MAX`] as `top.top_by_size` (MONITOR_STAT category TOP).
+//! Top keys, kept only when `monitor.top` is configured (as in the original; without it the
+//! list stays empty): each shard keeps at most `events_size` recently touched keys with
+//! their byte weight, halved every `period_in_seconds` of silence and dropped once idle for
+//! four periods; a request merges the shards and lists the heaviest `top_length` as
+//! `top.top_by_size` (MONITOR_STAT category TOP).
 
 use super::state::NodeShared;
 use crate::blob::key_hash::KeyHasher;
+use crate::config::TopSettings;
 use crate::key::RawId;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// Keys one shard remembers for the top (the original's `events_size`).
-pub const TOP_EVENTS_MAX: usize = 1000;
-/// Entries listed in `top.top_by_size` (the original's `top_length`).
-pub const TOP_LENGTH_MAX: usize = 50;
-/// Half-life of a key's weight (the original's `period_in_seconds`, 300 s).
-pub const TOP_PERIOD: Duration = Duration::from_secs(300);
 /// Idle periods after which a key leaves the top.
 const TOP_EXPIRY_PERIODS: u32 = 4;
 
@@ -28,14 +24,14 @@ pub struct TopEntry {
 }
 
 impl TopEntry {
-    fn weight_at(&self, now: Instant) -> f64 {
+    fn weight_at(&self, now: Instant, period: Duration) -> f64 {
         let periods =
-            now.saturating_duration_since(self.last_seen).as_secs_f64() / TOP_PERIOD.as_secs_f64();
+            now.saturating_duration_since(self.last_seen).as_secs_f64() / period.as_secs_f64();
         self.size_bytes * 0.5f64.powf(periods)
     }
 
-    fn expired_at(&self, now: Instant) -> bool {
-        now.saturating_duration_since(self.last_seen) > TOP_PERIOD * TOP_EXPIRY_PERIODS
+    fn expired_at(&self, now: Instant, period: Duration) -> bool {
+        now.saturating_duration_since(self.last_seen) > period.saturating_mul(TOP_EXPIRY_PERIODS)
     }
 }
 
@@ -47,21 +43,20 @@ const TOP_ADMIT_ONE_IN: u64 = 8;
 pub struct TopKeys {
     entries: HashMap<RawId, TopEntry, KeyHasher>,
     capacity: usize,
+    /// Half-life of a weight.
+    period: Duration,
     /// xorshift state of the admission sampling.
     admit_state: u64,
 }
 
-impl Default for TopKeys {
-    fn default() -> Self {
-        TopKeys::with_capacity(TOP_EVENTS_MAX)
-    }
-}
-
 impl TopKeys {
-    pub fn with_capacity(capacity: usize) -> TopKeys {
+    /// A table of `settings.events_size` keys with weights halving every
+    /// `settings.period_s` seconds.
+    pub fn new(settings: &TopSettings) -> TopKeys {
         TopKeys {
             entries: HashMap::default(),
-            capacity: capacity.max(1),
+            capacity: settings.events_size.max(1),
+            period: Duration::from_secs(settings.period_s.max(1)),
             admit_state: 0x9E37_79B9_7F4A_7C15,
         }
     }
@@ -80,7 +75,7 @@ impl TopKeys {
     pub fn record_times(&mut self, id: RawId, size_bytes: u64, times: u64, now: Instant) {
         let size_bytes = size_bytes.saturating_mul(times);
         if let Some(e) = self.entries.get_mut(&id) {
-            e.size_bytes = e.weight_at(now) + size_bytes as f64;
+            e.size_bytes = e.weight_at(now, self.period) + size_bytes as f64;
             e.frequency = e.frequency.saturating_add(times);
             e.last_seen = now;
             return;
@@ -119,13 +114,18 @@ impl TopKeys {
     /// Make room when full: drop expired keys, then the lighter half. Halving at once keeps
     /// the cost amortised to O(log n) per recorded key instead of a scan per new key.
     fn evict(&mut self, now: Instant) {
-        self.entries.retain(|_, e| !e.expired_at(now));
+        let period = self.period;
+        self.entries.retain(|_, e| !e.expired_at(now, period));
         if self.entries.len() < self.capacity {
             return;
         }
         // Weights in iteration order; the map is not changed before the `retain` below, which
         // visits the entries in the same order.
-        let weights: Vec<f64> = self.entries.values().map(|e| e.weight_at(now)).collect();
+        let weights: Vec<f64> = self
+            .entries
+            .values()
+            .map(|e| e.weight_at(now, period))
+            .collect();
         let mut sorted = weights.clone();
         let middle = sorted.len() / 2;
         let (_, cut, _) = sorted.select_nth_unstable_by(middle, f64::total_cmp);
@@ -142,37 +142,57 @@ impl TopKeys {
     pub fn snapshot(&self, now: Instant) -> Vec<(RawId, u64, u64)> {
         self.entries
             .iter()
-            .filter(|(_, e)| !e.expired_at(now))
-            .map(|(k, e)| (*k, e.weight_at(now).round() as u64, e.frequency))
+            .filter(|(_, e)| !e.expired_at(now, self.period))
+            .map(|(k, e)| {
+                (
+                    *k,
+                    e.weight_at(now, self.period).round() as u64,
+                    e.frequency,
+                )
+            })
             .collect()
     }
 }
 
 /// `{"top_by_size": [{"id": hex, "size": bytes, "frequency": n}, ...]}`: every shard's
-/// keys merged, heaviest first, at most [`TOP_LENGTH_MAX`].
+/// keys merged, heaviest first, at most `top_length`; the list is empty when `monitor.top`
+/// is not configured.
 pub fn top_json(node: &NodeShared) -> serde_json::Value {
+    let Some(settings) = node.config.options.monitor_top else {
+        return serde_json::json!({ "top_by_size": [] });
+    };
     let now = Instant::now();
     let mut all: Vec<(RawId, u64, u64)> = Vec::new();
     for c in &node.counters {
-        if let Ok(top) = c.top_keys.lock() {
+        if let Some(Ok(top)) = c.top_keys.as_ref().map(|t| t.lock()) {
             all.extend(top.snapshot(now));
         }
     }
     all.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)));
-    all.truncate(TOP_LENGTH_MAX);
+    all.truncate(settings.top_length);
     let list: Vec<serde_json::Value> = all
         .into_iter()
         .map(|(id, size, frequency)| {
             serde_json::json!({"id": id.to_hex(), "size": size, "frequency": frequency})
         })
         .collect();
-    serde_json::json!({ "top_by_size": list, "top_length": TOP_LENGTH_MAX,
-        "events_size": TOP_EVENTS_MAX, "period_in_seconds": TOP_PERIOD.as_secs() })
+    serde_json::json!({ "top_by_size": list, "top_length": settings.top_length,
+        "events_size": settings.events_size, "period_in_seconds": settings.period_s })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The default half-life, 300 s.
+    const PERIOD: Duration = Duration::from_secs(300);
+
+    fn table(events_size: usize) -> TopKeys {
+        TopKeys::new(&TopSettings {
+            events_size,
+            ..TopSettings::default()
+        })
+    }
 
     fn id(n: u32) -> RawId {
         RawId::from_key(&n.to_le_bytes())
@@ -185,7 +205,7 @@ mod tests {
     #[test]
     fn full_table_evicts_the_lighter_half_and_keeps_its_bound() {
         let now = Instant::now();
-        let mut top = TopKeys::with_capacity(3);
+        let mut top = table(3);
         for (n, size) in [(1, 100), (2, 5), (3, 300)] {
             top.record(small_id(n), size, now);
         }
@@ -209,19 +229,19 @@ mod tests {
     #[test]
     fn weight_halves_each_period_and_idle_keys_expire() {
         let start = Instant::now();
-        let mut top = TopKeys::default();
+        let mut top = table(1000);
         top.record(small_id(1), 1000, start);
         top.record(small_id(1), 1000, start);
         assert_eq!(top.snapshot(start), [(small_id(1), 2000, 2)]);
-        assert_eq!(top.snapshot(start + TOP_PERIOD)[0].1, 1000);
+        assert_eq!(top.snapshot(start + PERIOD)[0].1, 1000);
         assert!(top
-            .snapshot(start + TOP_PERIOD * (TOP_EXPIRY_PERIODS + 1))
+            .snapshot(start + PERIOD * (TOP_EXPIRY_PERIODS + 1))
             .is_empty());
     }
 
     #[test]
     fn every_key_is_counted_while_the_table_has_room() {
-        let mut top = TopKeys::with_capacity(100);
+        let mut top = table(100);
         let now = Instant::now();
         for n in 0..100 {
             top.record(id(n), 10, now);
@@ -235,7 +255,7 @@ mod tests {
 
     #[test]
     fn a_hot_key_enters_a_full_table_of_cold_keys_and_stays_on_top() {
-        let mut top = TopKeys::with_capacity(64);
+        let mut top = table(64);
         let now = Instant::now();
         for n in 0..10_000 {
             top.record(id(n), 100, now);
