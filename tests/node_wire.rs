@@ -275,3 +275,62 @@ fn first_connection_after_start_is_served() {
     }
     assert_eq!(failures, 0, "first handshakes dropped out of 10");
 }
+
+/// The node's anonymous resident memory in KiB (its mapped blob files left out).
+fn rss_anon_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("RssAnon")
+}
+
+#[test]
+fn a_client_that_never_reads_its_replies_holds_a_bounded_share_of_node_memory() {
+    let node = TestNode::start(&[1]);
+    let s = session(&node, &[1]);
+    let value = vec![5u8; 64 << 10];
+    s.write_data(&Key::from("big"), &value, 0)
+        .wait()
+        .expect("write");
+    let pid = node.pid().expect("pid");
+    let before_kib = rss_anon_kib(pid);
+
+    // 1000 READs of the 64 KiB value per batch: 64 MB of replies asked for per 328 KB sent.
+    let (header, payload) = read_request(b"big", 1);
+    let mut batch = Vec::new();
+    for trans in 0..1000u64 {
+        let mut h = header;
+        h.trans = trans;
+        h.size = payload.len() as u64;
+        batch.extend_from_slice(&h.encode());
+        batch.extend_from_slice(&payload);
+    }
+    let (conn, _) = RawConn::handshaken(node.addr());
+    let mut stream = conn.stream;
+    stream
+        .set_write_timeout(Some(Duration::from_secs(2)))
+        .expect("write timeout");
+    let mut batches_sent = 0;
+    while batches_sent < 64 && stream.write_all(&batch).is_ok() {
+        batches_sent += 1;
+    }
+    assert!(batches_sent < 64, "the node read 4 GB worth of requests");
+
+    // Other clients are served while this one holds its replies.
+    let read = s
+        .read_data(&Key::from("big"), 0, 0)
+        .wait()
+        .expect("read while a client stalls");
+    assert_eq!(
+        read.into_iter().find_map(|e| e.payload).map(|p| p.data),
+        Some(value)
+    );
+    let grown_kib = rss_anon_kib(pid).saturating_sub(before_kib);
+    assert!(grown_kib < 256 << 10, "node grew {grown_kib} KiB");
+    drop(stream);
+    s.read_data(&Key::from("big"), 0, 0)
+        .wait()
+        .expect("read after the stalled client left");
+}

@@ -19,6 +19,9 @@ use std::task::{Poll, Waker};
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// Requests one connection may have in flight before reading pauses.
 const CONN_IN_FLIGHT_MAX: usize = 1024;
+/// Reply bytes one connection may have waiting for its socket before reading pauses: a
+/// client that sends requests and never reads the answers holds at most this much.
+const CONN_UNWRITTEN_BYTES_MAX: usize = 64 << 20;
 
 /// Accept until shutdown begins.
 pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
@@ -122,6 +125,9 @@ impl Outbox {
         for w in self.room_waiters.borrow_mut().drain(..) {
             w.wake();
         }
+        if let Some(w) = self.reader.borrow_mut().take() {
+            w.wake();
+        }
     }
 
     /// Frame parts queued and not yet written (streaming producers wait while it is high).
@@ -151,9 +157,14 @@ impl Outbox {
         }
     }
 
+    /// Resolves while the connection may take another request: fewer than
+    /// [`CONN_IN_FLIGHT_MAX`] in flight and fewer than [`CONN_UNWRITTEN_BYTES_MAX`] reply
+    /// bytes waiting (or it is closed).
     async fn wait_for_room(&self) {
         std::future::poll_fn(|cx| {
-            if self.in_flight.get() < CONN_IN_FLIGHT_MAX || self.closed.get() {
+            let room = self.in_flight.get() < CONN_IN_FLIGHT_MAX
+                && self.unwritten_bytes.get() < CONN_UNWRITTEN_BYTES_MAX;
+            if room || self.closed.get() {
                 Poll::Ready(())
             } else {
                 *self.reader.borrow_mut() = Some(cx.waker().clone());
@@ -435,6 +446,15 @@ mod tests {
             true
         }));
         assert_eq!(transactions(&out), vec![9]);
+    }
+
+    #[test]
+    fn reading_pauses_while_unread_replies_fill_the_window_and_resumes_after_a_write() {
+        let out = Outbox::default();
+        out.push(frames_of(CONN_UNWRITTEN_BYTES_MAX));
+        assert!(out.wait_for_room().now_or_never().is_none());
+        out.written(1);
+        assert!(out.wait_for_room().now_or_never().is_some());
     }
 
     #[test]
