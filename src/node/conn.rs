@@ -373,6 +373,14 @@ mod tests {
         }
     }
 
+    /// Serve an ack to transaction `trans` in place.
+    fn ack_in_place(out: &Outbox, trans: u64) {
+        assert!(out.serve_in_place(|f| {
+            f.ack(&request(trans), 0);
+            true
+        }));
+    }
+
     fn transactions(out: &Outbox) -> Vec<u64> {
         let batch = out
             .next_batch()
@@ -393,10 +401,7 @@ mod tests {
     #[test]
     fn frames_written_in_place_and_queued_frames_leave_in_the_order_they_were_made() {
         let out = Outbox::default();
-        assert!(out.serve_in_place(|f| {
-            f.ack(&request(1), 0);
-            true
-        }));
+        ack_in_place(&out, 1);
         let mut queued = Frames::new();
         queued.ack(&request(2), 0);
         out.push(queued);
@@ -406,10 +411,7 @@ mod tests {
             true
         }));
         assert_eq!(transactions(&out), vec![1, 2, 3, 3]);
-        assert!(out.serve_in_place(|f| {
-            f.ack(&request(4), 0);
-            true
-        }));
+        ack_in_place(&out, 4);
         assert_eq!(transactions(&out), vec![4]);
     }
 
@@ -422,10 +424,7 @@ mod tests {
         }));
         assert_eq!(out.queued_parts(), 0);
         assert!(out.wait_for_write_room(1).now_or_never().is_some());
-        assert!(out.serve_in_place(|f| {
-            f.ack(&request(8), 0);
-            true
-        }));
+        ack_in_place(&out, 8);
         assert_eq!(transactions(&out), vec![8]);
     }
 
@@ -441,10 +440,7 @@ mod tests {
         }));
         assert_eq!(transactions(&out), (0..5).collect::<Vec<_>>());
         assert!(out.in_place.borrow().capacity() <= IN_PLACE_KEPT_BYTES_MAX);
-        assert!(out.serve_in_place(|f| {
-            f.ack(&request(9), 0);
-            true
-        }));
+        ack_in_place(&out, 9);
         assert_eq!(transactions(&out), vec![9]);
     }
 
