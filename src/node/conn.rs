@@ -74,14 +74,20 @@ impl Outbox {
         self.queued(len);
         let mut parts = self.parts.borrow_mut();
         // Frames written in place so far go first: every frame leaves in the order made.
-        cut_in_place(&mut self.in_place.borrow_mut(), &mut parts);
+        if let Ok(mut in_place) = self.in_place.try_borrow_mut() {
+            cut_in_place(&mut in_place, &mut parts);
+        }
         parts.extend(frames.parts);
     }
 
     /// Let `serve` write its frames straight into this connection's reply buffer; they are
     /// queued when it returns true and forgotten when it returns false.
     pub fn serve_in_place(&self, serve: impl FnOnce(&mut InPlace<'_>) -> bool) -> bool {
-        let mut buf = self.in_place.borrow_mut();
+        // Never nested (a request served in place queues nothing else); if it were, the
+        // request takes the ordinary path instead.
+        let Ok(mut buf) = self.in_place.try_borrow_mut() else {
+            return false;
+        };
         let mark = buf.len();
         if !serve(&mut InPlace::new(&mut buf)) {
             buf.truncate(mark);
@@ -132,7 +138,11 @@ impl Outbox {
 
     /// Frame parts queued and not yet written (streaming producers wait while it is high).
     pub fn queued_parts(&self) -> usize {
-        self.parts.borrow().len() + usize::from(!self.in_place.borrow().is_empty())
+        let in_place = self
+            .in_place
+            .try_borrow()
+            .map_or(0, |b| usize::from(!b.is_empty()));
+        self.parts.borrow().len() + in_place
     }
 
     pub fn is_closed(&self) -> bool {
@@ -178,7 +188,9 @@ impl Outbox {
     async fn next_batch(&self) -> Option<Vec<Bytes>> {
         std::future::poll_fn(|cx| {
             let mut parts = self.parts.borrow_mut();
-            cut_in_place(&mut self.in_place.borrow_mut(), &mut parts);
+            if let Ok(mut in_place) = self.in_place.try_borrow_mut() {
+                cut_in_place(&mut in_place, &mut parts);
+            }
             if !parts.is_empty() {
                 return Poll::Ready(Some(std::mem::take(&mut *parts)));
             }
@@ -213,7 +225,9 @@ pub(super) async fn write_loop(shard: Rc<Shard>, stream: Rc<TcpStream>, out: Rc<
             tracing::debug!(shard = shard.index, "write failed: {e}");
             out.closed.set(true);
             out.parts.borrow_mut().clear();
-            out.in_place.borrow_mut().clear();
+            if let Ok(mut in_place) = out.in_place.try_borrow_mut() {
+                in_place.clear();
+            }
             out.written(usize::MAX);
             let _ = stream.shutdown();
             return;
