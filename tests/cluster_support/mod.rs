@@ -133,6 +133,12 @@ impl ClusterNode {
             .status()
             .is_ok_and(|s| s.success());
         assert!(ok, "kill {sig} {}", c.id());
+        if frozen {
+            // The signal is only queued when `kill` returns; a loaded machine may run the
+            // node's threads a while longer. Frozen means every thread has stopped.
+            let pid = c.id();
+            wait_for(5, "the node's threads to stop", || all_threads_stopped(pid));
+        }
     }
 
     /// SIGKILL and reap.
@@ -330,4 +336,18 @@ pub fn wait_for(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Every thread of `pid` is stopped (state `T` in `/proc/PID/task/*/stat`).
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|task| {
+        std::fs::read_to_string(task.path().join("stat")).is_ok_and(|stat| {
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .is_some_and(|state| state == "T" || state == "t")
+        })
+    })
 }
