@@ -76,30 +76,28 @@ impl ShardCounters {
         }
     }
 
-    /// Count `size_bytes` moved for `id` in the top keys. Only this shard writes the table;
-    /// the monitor reads it now and then. The shard never waits for it: while the monitor
-    /// holds it, the sample is dropped (`try_lock`). While the table is under half full every request
-    /// is counted; once it is half full one request in [`TOP_SAMPLE_ONE_IN`] is (at random), standing for
-    /// that many (the top is a statistic of heavy keys, not an exact count).
+    /// Count `size_bytes` moved for `id` in the top keys (nothing without `monitor.top`).
+    /// Only this shard writes the table; the monitor reads it now and then. The shard never
+    /// waits for it: while the monitor holds it, the sample is dropped (`try_lock`). While
+    /// the table is under half full every request is counted; once it is half full one
+    /// request in [`TOP_SAMPLE_ONE_IN`], drawn at random, is, standing for that many (the
+    /// top is a statistic of heavy keys, not an exact count).
     pub fn note_key(&self, id: &RawId, size_bytes: u64) {
+        let Some(top_keys) = &self.top_keys else {
+            return;
+        };
         let mut times = 1;
         if self.top_full.load(Ordering::Relaxed) {
-            // Which requests are taken is random (xorshift), not every n-th: a workload
-            // that repeats with a period dividing n would else never, or always, be seen.
-            // Only this shard writes the state: a load and a store, no read-modify-write.
-            let mut x = self.top_sample_state.load(Ordering::Relaxed);
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            // Drawn at random, not every n-th: a workload that repeats with a period
+            // dividing n would else never, or always, be seen. Only this shard writes the
+            // state: a load and a store, no read-modify-write.
+            let x = super::top_keys::xorshift(self.top_sample_state.load(Ordering::Relaxed));
             self.top_sample_state.store(x, Ordering::Relaxed);
             if x % TOP_SAMPLE_ONE_IN != 0 {
                 return;
             }
             times = TOP_SAMPLE_ONE_IN;
         }
-        let Some(top_keys) = &self.top_keys else {
-            return;
-        };
         if let Ok(mut top) = top_keys.try_lock() {
             top.record_times(*id, size_bytes, times, Instant::now());
             self.top_full.store(top.is_crowded(), Ordering::Relaxed);

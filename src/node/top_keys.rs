@@ -11,6 +11,14 @@ use crate::key::RawId;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+/// The next state of a xorshift64 generator (the top keys' sampling and admission draws).
+pub fn xorshift(mut x: u64) -> u64 {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    x
+}
+
 /// Idle periods after which a key leaves the top.
 const TOP_EXPIRY_PERIODS: u32 = 4;
 
@@ -103,12 +111,8 @@ impl TopKeys {
     }
 
     fn admit(&mut self) -> bool {
-        let mut x = self.admit_state;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.admit_state = x;
-        x % TOP_ADMIT_ONE_IN == 0
+        self.admit_state = xorshift(self.admit_state);
+        self.admit_state % TOP_ADMIT_ONE_IN == 0
     }
 
     /// Make room when full: drop expired keys, then the lighter half. Halving at once keeps

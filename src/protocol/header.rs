@@ -16,7 +16,7 @@
 //! All integers little-endian. A frame is the header plus exactly `size` payload bytes.
 
 use super::reader::{field, put};
-use super::{DecodeError, Reader};
+use super::DecodeError;
 use crate::key::RawId;
 
 /// Size of `dnet_cmd` on the wire.
@@ -40,18 +40,11 @@ pub struct CmdHeader {
 impl CmdHeader {
     /// Decode a header from exactly its 120 bytes (more bytes are not looked at).
     pub fn decode(bytes: &[u8]) -> Result<CmdHeader, DecodeError> {
-        if bytes.len() < HEADER_SIZE_BYTES {
+        let Some(b) = bytes.first_chunk::<HEADER_SIZE_BYTES>() else {
             return Err(DecodeError::Incomplete {
                 needed: HEADER_SIZE_BYTES.saturating_sub(bytes.len()),
             });
-        }
-        let mut r = Reader::new(bytes, "dnet_cmd");
-        let b: &[u8; HEADER_SIZE_BYTES] =
-            r.take(HEADER_SIZE_BYTES)?
-                .try_into()
-                .map_err(|_| DecodeError::Incomplete {
-                    needed: HEADER_SIZE_BYTES,
-                })?;
+        };
         Ok(CmdHeader {
             id: RawId(field(b, 0)),
             group_id: u32::from_le_bytes(field(b, 64)),

@@ -92,15 +92,7 @@ impl IoAttr {
     }
 
     pub(crate) fn read(r: &mut Reader<'_>) -> Result<IoAttr, DecodeError> {
-        let bytes: &[u8; IO_ATTR_SIZE_BYTES] =
-            r.take(IO_ATTR_SIZE_BYTES)?
-                .try_into()
-                .map_err(|_| DecodeError::TooShort {
-                    field: "dnet_io_attr",
-                    expected: IO_ATTR_SIZE_BYTES,
-                    actual: 0,
-                })?;
-        Ok(Self::from_wire(bytes))
+        Ok(Self::from_wire(r.fixed::<IO_ATTR_SIZE_BYTES>()?))
     }
 
     /// Decode the fixed 208 bytes: every field at its constant offset (no per-field checks:

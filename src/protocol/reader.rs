@@ -40,11 +40,22 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
+    /// Consume exactly `N` bytes, borrowed as an array (no copy).
+    pub fn fixed<const N: usize>(&mut self) -> Result<&'a [u8; N], DecodeError> {
+        let Some((head, tail)) = self.bytes.split_first_chunk::<N>() else {
+            return Err(DecodeError::TooShort {
+                field: self.field,
+                expected: N,
+                actual: self.bytes.len(),
+            });
+        };
+        self.bytes = tail;
+        Ok(head)
+    }
+
     /// Consume a fixed-size array.
     pub fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N)?);
-        Ok(out)
+        self.fixed::<N>().copied()
     }
 
     pub fn u8(&mut self) -> Result<u8, DecodeError> {
