@@ -109,22 +109,13 @@ pub fn start(shard: &Rc<Shard>, out: &Rc<Outbox>, header: CmdHeader, payload: By
     shard.request_started();
     let local = shard_of(&header.id, shard.node.shard_count) == shard.index;
     match header.cmd {
+        // A READ or WRITE that could finish at once was served by [`serve_now`] already.
         command::READ if local => {
-            let mut frames = Frames::new();
-            if io_ops::read_now(shard, header, &payload, &mut frames) {
-                done(shard, out, frames);
-            } else {
-                run(shard, out, io_ops::read_key(shard.clone(), header, payload));
-            }
+            run(shard, out, io_ops::read_key(shard.clone(), header, payload));
         }
         command::WRITE if local => {
-            let mut frames = Frames::new();
-            if io_ops::write_now(shard, header, &payload, &mut frames) {
-                done(shard, out, frames);
-            } else {
-                let write = io_ops::write_key(shard.clone(), header, payload);
-                run(shard, out, write);
-            }
+            let write = io_ops::write_key(shard.clone(), header, payload);
+            run(shard, out, write);
         }
         command::LOOKUP if local => {
             run(
