@@ -15,7 +15,7 @@ use elliptics::protocol::{
 const PAYLOAD_BYTES_MAX: u64 = 1 << 20;
 
 fn captures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/spec/wire-captures")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/wire-captures")
 }
 
 /// One message of a capture: its bytes and the annotated facts.

@@ -1,4 +1,4 @@
-"""Parser for the hexdump wire captures in ``shared/spec/wire-captures``.
+"""Parser for the hexdump wire captures in ``tests/data/wire-captures``.
 
 Each capture file lists frames as ``message #N ... (client -> server) total X bytes``
 followed by hexdump lines (header, then payload). This module rebuilds the exact bytes of
@@ -13,7 +13,7 @@ from typing import List
 import pytest
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
-CAPTURE_DIR = REPO_ROOT / ".." / "shared" / "spec" / "wire-captures"
+CAPTURE_DIR = REPO_ROOT / "tests" / "data" / "wire-captures"
 
 _MESSAGE = re.compile(r"^message #(\d+) .*\((client|server) -> (?:client|server)\)\s+"
                       r"total (\d+) bytes")
@@ -31,7 +31,7 @@ def capture_path(name: str) -> pathlib.Path:
     path = CAPTURE_DIR / name
     if not path.is_file():
         pytest.fail(f"wire capture {name} not found at {path.resolve()} "
-                    f"(expected ../shared/spec/wire-captures relative to the repository root)")
+                    f"(the captures are part of the repository, under tests/data/wire-captures)")
     return path
 
 

@@ -1,5 +1,5 @@
-//! The wire captures of the original 2.26.11.1 server (`../shared/spec/wire-captures/*.txt`,
-//! beside the checkout) as frames:
+//! The wire captures of the original 2.26.11.1 server (`tests/data/wire-captures/*.txt`,
+//! recorded from the original server and clients) as frames:
 //! each message's direction and its bytes, read back from the hexdump rows.
 
 use std::path::PathBuf;
@@ -14,11 +14,11 @@ pub struct Message {
 /// Every message of capture `name`, in order.
 pub fn load(name: &str) -> Vec<Message> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/spec/wire-captures")
+        .join("tests/data/wire-captures")
         .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "the 2.26 wire captures must sit beside the checkout ({}): {e}",
+            "the 2.26 wire capture {} is part of the repository: {e}",
             path.display()
         )
     });
