@@ -8,8 +8,8 @@ use super::state::backend_state;
 use super::{cross, peers};
 use crate::blob::BlobLog;
 use crate::protocol::{
-    errno, status_flags, BackendControl, BackendStatus, BackendStatusList, CmdHeader, DnetTime,
-    MonitorStatRequest, NodeStatus,
+    cmd_flags, errno, status_flags, BackendControl, BackendStatus, BackendStatusList, CmdHeader,
+    DnetTime, MonitorStatRequest, NodeStatus,
 };
 use bytes::Bytes;
 use std::io::Write;
@@ -67,7 +67,9 @@ pub fn monitor_stat(shard: &Rc<Shard>, header: &CmdHeader, payload: &[u8], frame
     frames.ack(header, 0);
 }
 
-/// BACKEND_STATUS: the state of every configured backend.
+/// BACKEND_STATUS: the state of every configured backend, in one final frame (no separate
+/// ack) whose `backend_id` is -1, as the original answered: the command is the node's, not a
+/// backend's.
 pub fn backend_status(shard: &Rc<Shard>, header: &CmdHeader, frames: &mut Frames) {
     let entries = shard
         .node
@@ -82,9 +84,14 @@ pub fn backend_status(shard: &Rc<Shard>, header: &CmdHeader, frames: &mut Frames
         })
         .collect();
     let body = BackendStatusList { backends: entries }.encode();
-    frames.reply(header, &[&body], false);
-    frames.ack(header, 0);
+    let mut reply = *header;
+    reply.flags &= !cmd_flags::NEED_ACK;
+    reply.backend_id = NODE_BACKEND_ID;
+    frames.reply(&reply, &[&body], false);
 }
+
+/// The `backend_id` of a reply to a command served by the node rather than a backend.
+pub const NODE_BACKEND_ID: i32 = -1;
 
 /// BACKEND_CONTROL commands.
 mod op {

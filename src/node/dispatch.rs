@@ -38,7 +38,10 @@ pub fn immediate(shard: &Rc<Shard>, header: &CmdHeader, payload: &[u8]) -> Immed
             true
         }
         command::EXEC if shard.srw.is_none() => {
-            frames.error(header, errno::ENOTSUP);
+            // Answered by the node, not a backend: backend_id -1, as the original did.
+            let mut reply = *header;
+            reply.backend_id = control::NODE_BACKEND_ID;
+            frames.error(&reply, errno::ENOTSUP);
             true
         }
         command::EXEC => return Immediate::Async,

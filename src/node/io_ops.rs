@@ -11,7 +11,8 @@ use super::shard::{Shard, ShardLog};
 use crate::blob::{ReadOutcome, RecordInfo, ValueMeta};
 use crate::key::RawId;
 use crate::protocol::{
-    cmd_flags, command, errno, io_flags, CmdHeader, DnetAddr, FileInfo, IoAttr, IO_ATTR_SIZE_BYTES,
+    cmd_flags, command, errno, io_flags, record_flags, CmdHeader, DnetAddr, FileInfo, IoAttr,
+    IO_ATTR_SIZE_BYTES,
 };
 use crate::routing::shard_of;
 use bytes::Bytes;
@@ -95,11 +96,18 @@ fn finish(
         let data_bytes = payload_bytes.saturating_sub(IO_ATTR_SIZE_BYTES) as u64;
         shard.counters().note_key(&header.id, data_bytes);
     }
+    if result.is_ok() && header.flags & cmd_flags::NEED_ACK == 0 {
+        return;
+    }
+    // The ack names the backend that served the key, as the original's did (also for an
+    // error such as -ENOENT of a LOOKUP whose request said backend 0).
+    let mut ack = *header;
+    ack.backend_id = backend_id_of(shard, header);
     match result {
-        Ok(()) => frames.ack(header, 0),
+        Ok(()) => frames.ack(&ack, 0),
         Err(status) => {
             super::state::add_own(&shard.counters().errors, 1);
-            frames.error(header, status);
+            frames.error(&ack, status);
         }
     }
 }
@@ -140,6 +148,17 @@ pub fn push_file_info(
     info: &RecordInfo,
     frames: &mut impl Replies,
 ) {
+    push_file_info_sized(shard, reply, info, info.size, frames);
+}
+
+/// [`push_file_info`] reporting `size` as the record's size.
+fn push_file_info_sized(
+    shard: &Shard,
+    reply: &CmdHeader,
+    info: &RecordInfo,
+    size: u64,
+    frames: &mut impl Replies,
+) {
     let addr = shard
         .node
         .addresses
@@ -148,8 +167,8 @@ pub fn push_file_info(
         .unwrap_or(shard.node.listen_addr);
     let fi = FileInfo {
         checksum: info.checksum.unwrap_or([0u8; 64]),
-        record_flags: info.record_flags,
-        size: info.size,
+        record_flags: record_flags::on_wire(info.record_flags),
+        size,
         offset: info.data_offset,
         mtime: info.timestamp,
     };
@@ -247,7 +266,23 @@ fn push_write_reply(
     header.flags &= !cmd_flags::NEED_ACK;
     let mut reply = *header;
     reply.backend_id = backend_id_of(shard, header);
-    push_file_info(shard, &reply, info, frames);
+    let size = write_reply_size(io, info.size);
+    push_file_info_sized(shard, &reply, info, size, frames);
+}
+
+/// The size a WRITE reply reports, as the original did: an APPEND reports the appended
+/// chunk, a PREPARE or PLAIN_WRITE before its COMMIT reports nothing committed (0), every
+/// other write (COMMIT included) the record's total.
+fn write_reply_size(io: &IoAttr, total_size: u64) -> u64 {
+    if io.flags & io_flags::APPEND != 0 {
+        io.size
+    } else if io.flags & (io_flags::PREPARE | io_flags::PLAIN_WRITE) != 0
+        && io.flags & io_flags::COMMIT == 0
+    {
+        0
+    } else {
+        total_size
+    }
 }
 
 async fn read(
@@ -311,7 +346,7 @@ fn read_reply_io(header: &CmdHeader, io: &IoAttr, info: &ValueMeta, value: &[u8]
     reply_io.total_size = info.size;
     reply_io.timestamp = info.timestamp;
     reply_io.user_flags = info.user_flags;
-    reply_io.record_flags = info.record_flags;
+    reply_io.record_flags = record_flags::on_wire(info.record_flags);
     if io.flags & io_flags::CHECKSUM != 0 {
         reply_io.parent = RawId(Sha512::digest(value).into());
     }

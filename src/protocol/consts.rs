@@ -122,6 +122,17 @@ pub mod record_flags {
     pub const CHUNKED_CSUM: u64 = 1 << 8;
     /// Our own: the footer is CRC32 per 1 MiB chunk plus a CRC over the chunk CRCs.
     pub const CRC32_CSUM: u64 = 1 << 16;
+
+    /// The flags a client is shown: our own footer kind is reported as eblob's chunked
+    /// checksum (both mean "the data has per-chunk checksums"), so the original clients see
+    /// the flags the original server reported (0x140 for a plain record).
+    pub const fn on_wire(flags: u64) -> u64 {
+        if flags & CRC32_CSUM != 0 {
+            (flags & !CRC32_CSUM) | CHUNKED_CSUM
+        } else {
+            flags
+        }
+    }
 }
 
 /// Negative errno values as carried in `cmd.status` (Linux numbering).

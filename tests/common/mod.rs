@@ -6,6 +6,7 @@
 
 pub mod capture;
 pub mod raw;
+pub mod replay;
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};

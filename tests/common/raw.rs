@@ -99,6 +99,22 @@ impl RawConn {
         Some(RawReply { header, payload })
     }
 
+    /// Read one frame if one arrives within `wait_ms`.
+    pub fn try_recv(&mut self, wait_ms: u64) -> Option<RawReply> {
+        self.stream
+            .set_read_timeout(Some(Duration::from_millis(wait_ms)))
+            .expect("read timeout");
+        let mut first = [0u8; 1];
+        let got = match self.stream.peek(&mut first) {
+            Ok(n) if n > 0 => self.recv(),
+            _ => None,
+        };
+        self.stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("read timeout");
+        got
+    }
+
     /// Read frames until the final one (no MORE bit) of `trans`.
     pub fn recv_transaction(&mut self, trans: u64) -> Vec<RawReply> {
         let mut out = Vec::new();
