@@ -143,3 +143,30 @@ fn read_of_missing_key_fails_with_the_elliptics_message() {
         assert_eq!(got, want);
     }
 }
+
+#[test]
+fn find_sends_the_captured_direct_backend_lookup_and_prints_the_original_line() {
+    let (l, port) = listener();
+    let server = serve(l, capture("ioclient-find.txt"), port);
+    let id = "3ab1736f1f571d7f4eb8d86153089c255ca2411eedf8ce496e3cb7a2b819ac48\
+              ac2a355cd0669ddc16d6e56190da79305339ae443d5c7e91abae9d700f8f8fdc";
+    let out = Command::new(env!("CARGO_BIN_EXE_dnet_find"))
+        .args(["-r", &format!("127.0.0.1:{port}:2"), "-I", id])
+        .output()
+        .expect("run dnet_find");
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen = server.join().expect("server");
+    assert_eq!(seen.len(), 3, "handshake, ROUTE_LIST, one LOOKUP");
+    for (i, (want, got)) in seen.iter().enumerate() {
+        assert_eq!(got, want, "client frame {i} differs from the capture");
+    }
+    // The original's line, with the port this test served on.
+    let want = format!(
+        "1:3ab1736f1f57...9d700f8f8fdc: FIND-OK object: 127.0.0.1:{port}, backend: 1, should live at: 127.0.0.1:{port}, backend: 1, offset: 2103, size: 26, mtime: 2026-12-03 07:17:36 UTC, path: /srv/ell/run/data/data-0.0\n"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+}

@@ -3,6 +3,7 @@
 //! the original, non-zero exit status with the message on stderr on failure.
 
 use anyhow::{anyhow, bail, Context, Result};
+use elliptics::client::civil::print_time;
 use elliptics::client::{
     backend_command, BackendStatus, ClientConfig, Entry, Key, Node, NodeStatus, Session,
 };
@@ -156,30 +157,6 @@ fn key_for(o: &Options, name: &str) -> Key {
         return Key::Id(RawId(raw));
     }
     Key::from(name)
-}
-
-/// `dnet_print_time`: "YYYY-MM-DD HH:MM:SS.uuuuuu" (UTC).
-fn print_time(t: &DnetTime) -> String {
-    let secs = t.tsec;
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{:06}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        t.tnsec / 1000
-    )
 }
 
 fn addr_of<T>(e: &Entry<T>) -> String {

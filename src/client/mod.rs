@@ -17,9 +17,11 @@
 //! ```
 
 mod checker;
+pub mod civil;
 mod conn;
 mod entry;
 mod error;
+mod find;
 mod handshake;
 mod node;
 mod ops;
@@ -32,6 +34,7 @@ mod wire;
 pub use crate::protocol::sph_flags;
 pub use entry::{check, Entry, ExecPacket, Key, LookupInfo, NodeStatus, ReadData, Results};
 pub use error::ClientError;
+pub use find::FindEntry;
 pub use handshake::{parse_remote, reverse_lookup_request};
 pub use node::{ClientConfig, Node};
 pub use result::{join_all, pending, AsyncResult, Completer};

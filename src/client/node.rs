@@ -291,6 +291,12 @@ impl Node {
             .map(|(g, id, r)| (g, id, r.addr, r.backend_id))
             .collect()
     }
+
+    /// The node and backend the route table places `id` on in `group`.
+    pub fn owner(&self, group: u32, id: &RawId) -> Option<(SocketAddr, i32)> {
+        let net = self.inner.lock();
+        net.routes.owner(group, id).map(|r| (r.addr, r.backend_id))
+    }
 }
 
 fn handle_push(inner: &NodeInner, conn: &Arc<Conn>, header: &CmdHeader, payload: &[u8]) {
