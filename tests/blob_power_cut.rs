@@ -100,7 +100,7 @@ fn image(shadow: &Shadow, mut pick: impl FnMut() -> u64) -> Vec<u8> {
     let mut out = shadow.durable.clone();
     for (offset, bytes) in &shadow.unsynced {
         let r = pick();
-        if r % 3 == 0 {
+        if r.is_multiple_of(3) {
             continue;
         }
         let len = if r % 3 == 1 {

@@ -185,7 +185,7 @@ impl PageMap {
         let res = map.as_ref()?.with_bytes(
             usize::try_from(offset).ok()?,
             usize::try_from(len).ok()?,
-            reads % TIMED_READ_ONE_IN == 0,
+            reads.is_multiple_of(TIMED_READ_ONE_IN),
             f,
         )?;
         Some(res.map(|(out, took)| {

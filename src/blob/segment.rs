@@ -30,7 +30,6 @@ pub fn lock_path(prefix: &Path, shard: u32) -> PathBuf {
 }
 
 /// Take the exclusive lock of a log; a second holder gets [`BlobError::Locked`].
-#[allow(clippy::incompatible_msrv)]
 pub fn lock(prefix: &Path, shard: u32) -> Result<File, BlobError> {
     let path = lock_path(prefix, shard);
     let shown = path.display().to_string();

@@ -27,7 +27,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::ptr::NonNull;
-use std::sync::atomic::{compiler_fence, Ordering};
+use std::sync::atomic::{compiler_fence, AtomicUsize, Ordering};
 use std::sync::Once;
 
 thread_local! {
@@ -40,7 +40,13 @@ thread_local! {
 
 static INSTALL: Once = Once::new();
 
-const PAGE_BYTES: usize = 4096;
+/// The page size the handler replaces a faulting page with: the system's, read when the
+/// handler is installed (4 KiB until then; 16 or 64 KiB on some arm64 and ppc64 kernels).
+static PAGE_BYTES: AtomicUsize = AtomicUsize::new(4096);
+
+fn page_bytes() -> usize {
+    PAGE_BYTES.load(Ordering::Relaxed)
+}
 
 /// A `MAP_SHARED` view of the first `len` bytes of a file, read-only or writable.
 #[derive(Debug)]
@@ -230,6 +236,13 @@ fn ticks() -> u64 {
 fn install_handler() -> io::Result<()> {
     let mut failed = None;
     INSTALL.call_once(|| {
+        // SAFETY: sysconf has no preconditions; it answers -1 for an unknown name.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        if let Ok(page) = usize::try_from(page) {
+            if page.is_power_of_two() {
+                PAGE_BYTES.store(page, Ordering::Relaxed);
+            }
+        }
         // SAFETY: a zeroed `sigaction` is a valid starting value; the handler only touches
         // const-initialised thread-locals without destructors and calls `mmap`/`sigaction`.
         unsafe {
@@ -251,14 +264,15 @@ extern "C" fn on_sigbus(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mu
     let start = GUARD_START.with(Cell::get);
     let end = GUARD_END.with(Cell::get);
     if addr >= start && addr < end {
-        let page = addr & !(PAGE_BYTES - 1);
+        let page_len = page_bytes();
+        let page = addr & !(page_len - 1);
         // SAFETY: `page` lies inside a mapping this thread armed; replacing it with a private
         // zero page only changes what the guarded closure reads or stores, and its result
         // is discarded. The replacement is writable so that a faulting store completes too.
         let done = unsafe {
             libc::mmap(
                 page as *mut libc::c_void,
-                PAGE_BYTES,
+                page_len,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
                 -1,
@@ -292,7 +306,7 @@ mod tests {
             .truncate(true)
             .open(dir.path().join("f"))
             .unwrap();
-        let bytes: Vec<u8> = (0..pages * PAGE_BYTES).map(|i| (i % 251) as u8).collect();
+        let bytes: Vec<u8> = (0..pages * page_bytes()).map(|i| (i % 251) as u8).collect();
         f.write_all(&bytes).unwrap();
         (dir, f)
     }
@@ -301,7 +315,7 @@ mod tests {
     fn mapped_bytes_are_the_file_bytes_and_follow_later_writes() {
         use std::os::unix::fs::FileExt;
         let (_dir, f) = file_of(2);
-        let map = Mapping::new(&f, 4 * PAGE_BYTES, false).unwrap();
+        let map = Mapping::new(&f, 4 * page_bytes(), false).unwrap();
         let (got, _) = map
             .with_bytes(5000, 3, true, <[u8]>::to_vec)
             .unwrap()
@@ -317,16 +331,16 @@ mod tests {
             .unwrap();
         assert_eq!(got, b"xyz");
         assert!(map
-            .with_bytes(4 * PAGE_BYTES - 1, 2, true, |_| ())
+            .with_bytes(4 * page_bytes() - 1, 2, true, |_| ())
             .is_none());
     }
 
     #[test]
     fn a_read_past_a_file_cut_short_is_eio_and_the_process_lives() {
         let (_dir, f) = file_of(3);
-        let map = Mapping::new(&f, 3 * PAGE_BYTES, true).unwrap();
-        f.set_len(PAGE_BYTES as u64).unwrap();
-        let res = map.with_bytes(2 * PAGE_BYTES + 10, 100, true, |b| {
+        let map = Mapping::new(&f, 3 * page_bytes(), true).unwrap();
+        f.set_len(page_bytes() as u64).unwrap();
+        let res = map.with_bytes(2 * page_bytes() + 10, 100, true, |b| {
             b.iter().map(|&x| u64::from(x)).sum::<u64>()
         });
         let err = res.unwrap().unwrap_err();
@@ -335,7 +349,7 @@ mod tests {
         assert!(map.write_at(0, &[b"x"]).is_none());
         assert!(map.with_bytes(0, 10, true, |_| ()).is_none());
         // A fresh mapping of the surviving page still reads the file.
-        let again = Mapping::new(&f, PAGE_BYTES, false).unwrap();
+        let again = Mapping::new(&f, page_bytes(), false).unwrap();
         let (first, _) = again
             .with_bytes(0, 2, true, <[u8]>::to_vec)
             .unwrap()
@@ -347,18 +361,18 @@ mod tests {
     fn stores_reach_the_file_and_a_store_past_a_cut_is_eio() {
         use std::os::unix::fs::FileExt;
         let (_dir, f) = file_of(3);
-        let map = Mapping::new(&f, 3 * PAGE_BYTES, true).unwrap();
+        let map = Mapping::new(&f, 3 * page_bytes(), true).unwrap();
         map.write_at(4094, &[b"ab", b"cd"]).unwrap().unwrap();
         let mut back = [0u8; 4];
         f.read_exact_at(&mut back, 4094).unwrap();
         assert_eq!(&back, b"abcd");
-        assert!(map.write_at(3 * PAGE_BYTES - 1, &[b"xy"]).is_none());
-        f.set_len(PAGE_BYTES as u64).unwrap();
+        assert!(map.write_at(3 * page_bytes() - 1, &[b"xy"]).is_none());
+        f.set_len(page_bytes() as u64).unwrap();
         let err = map
-            .write_at(2 * PAGE_BYTES, &[b"lost"])
+            .write_at(2 * page_bytes(), &[b"lost"])
             .unwrap()
             .unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EIO));
-        assert_eq!(f.metadata().unwrap().len(), PAGE_BYTES as u64);
+        assert_eq!(f.metadata().unwrap().len(), page_bytes() as u64);
     }
 }

@@ -225,7 +225,7 @@ async fn iterate(shard: &Rc<Shard>, out: &Outbox, header: CmdHeader, payload: &[
         };
         if !ts_ok || !in_ranges(&req, &key) {
             skipped += 1;
-            if skipped % KEEPALIVE_SKIPPED_KEYS == 0 {
+            if skipped.is_multiple_of(KEEPALIVE_SKIPPED_KEYS) {
                 resp.status = 1;
                 push_response(out, &header, &resp, &[]);
             }

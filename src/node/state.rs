@@ -93,7 +93,7 @@ impl ShardCounters {
             // state: a load and a store, no read-modify-write.
             let x = super::top_keys::xorshift(self.top_sample_state.load(Ordering::Relaxed));
             self.top_sample_state.store(x, Ordering::Relaxed);
-            if x % TOP_SAMPLE_ONE_IN != 0 {
+            if !x.is_multiple_of(TOP_SAMPLE_ONE_IN) {
                 return;
             }
             times = TOP_SAMPLE_ONE_IN;

@@ -112,7 +112,7 @@ impl TopKeys {
 
     fn admit(&mut self) -> bool {
         self.admit_state = xorshift(self.admit_state);
-        self.admit_state % TOP_ADMIT_ONE_IN == 0
+        self.admit_state.is_multiple_of(TOP_ADMIT_ONE_IN)
     }
 
     /// Make room when full: drop expired keys, then the lighter half. Halving at once keeps
