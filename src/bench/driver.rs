@@ -6,7 +6,9 @@
 //! stamps every send and completion of that turn.
 
 use super::report::{Recorder, Report};
-use super::{handshake, BenchConfig, BenchError, KeySpace, Op, RequestTemplates, Rng};
+use super::{
+    handshake, BenchConfig, BenchError, IntervalLog, KeySpace, Ledger, Op, RequestTemplates, Rng,
+};
 use crate::protocol::{cmd_flags, split_frame, HEADER_SIZE_BYTES};
 use crate::routing::Routes;
 use mio::net::TcpStream;
@@ -36,6 +38,9 @@ struct Conn {
 #[derive(Clone, Copy)]
 struct Slot {
     op: Op,
+    /// The key and, for a WRITE, its value size class.
+    key: usize,
+    size_class: usize,
     start: Instant,
     seq: u64,
     pending: u32,
@@ -75,6 +80,10 @@ struct Driver {
     fill_errors: u64,
     measured_issued: u64,
     rec: Recorder,
+    /// Value sizes of the WRITE classes (one without `value_size_max_bytes`).
+    write_sizes: Vec<usize>,
+    ledger: Ledger,
+    intervals: Option<IntervalLog>,
 }
 
 /// Run a benchmark to completion and report.
@@ -140,6 +149,8 @@ pub fn run(config: BenchConfig) -> Result<Report, BenchError> {
     let now = Instant::now();
     let idle = Slot {
         op: Op::Write,
+        key: 0,
+        size_class: 0,
         start: now,
         seq: 0,
         pending: 0,
@@ -147,7 +158,21 @@ pub fn run(config: BenchConfig) -> Result<Report, BenchError> {
         active: false,
         measured: false,
     };
+    let write_sizes: Vec<usize> = templates
+        .first()
+        .map(|t| t.write_sizes().collect())
+        .unwrap_or_default();
+    let intervals = config.interval_ms.map(|ms| {
+        IntervalLog::new(
+            Duration::from_millis(ms.max(1)),
+            config.server_pid,
+            config.server_data_dir.clone(),
+        )
+    });
     let driver = Driver {
+        ledger: Ledger::new(keys.len()),
+        write_sizes,
+        intervals,
         rng: Rng::new(config.seed),
         slots: vec![vec![idle; config.pipeline]; config.connections],
         client_alive: vec![true; config.connections],
@@ -218,6 +243,7 @@ impl Driver {
                 Phase::Drain if self.rec.completed() >= self.measured_issued => break,
                 _ => {}
             }
+            self.print_interval();
         }
         self.rec.stop(self.now);
         Ok(self.rec.report(self.fill_done, self.fill_errors))
@@ -227,6 +253,23 @@ impl Driver {
         self.phase = phase;
         if phase == Phase::Measure {
             self.rec.start(self.now);
+            if let Some(log) = self.intervals.as_mut() {
+                log.start(self.now);
+            }
+        }
+    }
+
+    /// Print the interval that just ended, if one did (one JSON line on stdout).
+    fn print_interval(&mut self) {
+        let Some(log) = self.intervals.as_mut() else {
+            return;
+        };
+        if let Some(line) = log.tick(self.now, &self.ledger) {
+            if let Ok(text) = serde_json::to_string(&line) {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{text}");
+                let _ = out.flush();
+            }
         }
     }
 
@@ -270,8 +313,15 @@ impl Driver {
         let s = &mut self.slots[client][slot];
         s.seq = s.seq.wrapping_add(1) & 0xFFFF_FFFF_FFFF;
         let trans = slot as u64 | (s.seq << 16);
+        let size_class = if op == Op::Write && self.write_sizes.len() > 1 {
+            self.rng.below(self.write_sizes.len() as u64) as usize
+        } else {
+            0
+        };
         *s = Slot {
             op,
+            key,
+            size_class,
             start: self.now,
             seq: s.seq,
             pending: 0,
@@ -289,14 +339,16 @@ impl Driver {
         for g in groups {
             let (node, backend) = self.routes[g][key];
             let c = client * self.nodes + node;
-            self.templates[node].append(
-                op,
-                &id,
-                self.config.groups[g],
-                backend,
-                trans,
+            let (t, out, group) = (
+                &self.templates[node],
                 &mut self.conns[c].out,
+                self.config.groups[g],
             );
+            if op == Op::Write {
+                t.append_write(size_class, &id, group, backend, trans, out);
+            } else {
+                t.append(op, &id, group, backend, trans, out);
+            }
             self.slots[client][slot].pending += 1;
             self.dirty.push(c);
         }
@@ -391,13 +443,21 @@ impl Driver {
     }
 
     fn finish(&mut self, s: Slot) {
+        match s.op {
+            Op::Write => {
+                let size = self.write_sizes.get(s.size_class).copied().unwrap_or(0);
+                self.ledger.written(s.key, size, s.status);
+            }
+            Op::Remove => self.ledger.removed(s.key, s.status),
+            _ => {}
+        }
         if s.measured {
             let latency_ns = self.now.saturating_duration_since(s.start).as_nanos();
-            self.rec.record(
-                s.op,
-                u64::try_from(latency_ns).unwrap_or(u64::MAX),
-                s.status,
-            );
+            let latency_ns = u64::try_from(latency_ns).unwrap_or(u64::MAX);
+            self.rec.record(s.op, latency_ns, s.status);
+            if let Some(log) = self.intervals.as_mut() {
+                log.record(latency_ns, s.status);
+            }
         } else if self.phase == Phase::Fill {
             self.fill_done += 1;
             if s.status != 0 {

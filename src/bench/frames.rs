@@ -28,10 +28,66 @@ const PAYLOAD_KEY_2: std::ops::Range<usize> = 184..248;
 /// Largest value a benchmark may send.
 pub const VALUE_SIZE_MAX_BYTES: usize = 64 << 20;
 
-/// One encoded frame per operation.
+/// Most value sizes a run with `value_size_max_bytes` writes (log-spaced classes).
+pub const SIZE_CLASSES_MAX: usize = 8;
+
+/// One encoded frame per operation, and one WRITE frame per value size class.
 #[derive(Debug, Clone)]
 pub struct RequestTemplates {
     frames: [Vec<u8>; 5],
+    /// (value size, WRITE frame) per class; only the fixed size without a maximum.
+    writes: Vec<(usize, Vec<u8>)>,
+}
+
+/// The value sizes of a run: `min` alone, or up to [`SIZE_CLASSES_MAX`] sizes spaced evenly
+/// on a log scale from `min` to `max`.
+pub fn size_classes(min: usize, max: usize) -> Vec<usize> {
+    if max <= min {
+        return vec![min];
+    }
+    let (lo, hi) = ((min.max(1)) as f64, max as f64);
+    let steps = SIZE_CLASSES_MAX - 1;
+    let mut v: Vec<usize> = (0..=steps)
+        .map(|i| (lo * (hi / lo).powf(i as f64 / steps as f64)).round() as usize)
+        .collect();
+    v[0] = min;
+    v[steps] = max;
+    v.dedup();
+    v
+}
+
+fn write_frame(size: usize, config: &BenchConfig, stamp: DnetTime) -> Vec<u8> {
+    // A recognisable, non-constant value (compressible data would flatter nothing here).
+    let value: Vec<u8> = (0..size)
+        .map(|i| (i.wrapping_mul(131) % 251) as u8)
+        .collect();
+    let mut p = IoAttr {
+        size: value.len() as u64,
+        flags: config.io_flags,
+        timestamp: stamp,
+        ..IoAttr::default()
+    }
+    .encode()
+    .to_vec();
+    p.extend_from_slice(&value);
+    frame_of(Op::Write, &p)
+}
+
+fn frame_of(op: Op, payload: &[u8]) -> Vec<u8> {
+    let mut flags = cmd_flags::NEED_ACK;
+    if op == Op::Exec {
+        flags |= cmd_flags::NOLOCK;
+    }
+    let header = CmdHeader {
+        cmd: cmd_of(op),
+        flags,
+        size: payload.len() as u64,
+        ..CmdHeader::default()
+    };
+    let mut frame = Vec::with_capacity(HEADER_SIZE_BYTES + payload.len());
+    header.encode_into(&mut frame);
+    frame.extend_from_slice(payload);
+    frame
 }
 
 fn cmd_of(op: Op) -> i32 {
@@ -50,31 +106,19 @@ impl RequestTemplates {
         config: &BenchConfig,
         node_addr: SocketAddr,
     ) -> Result<RequestTemplates, BenchError> {
-        if config.value_size_bytes > VALUE_SIZE_MAX_BYTES {
+        let largest = config.value_size_bytes.max(config.value_size_max_bytes);
+        if largest > VALUE_SIZE_MAX_BYTES {
             return Err(BenchError::Config(format!(
-                "value size {} exceeds {VALUE_SIZE_MAX_BYTES} bytes",
-                config.value_size_bytes
+                "value size {largest} exceeds {VALUE_SIZE_MAX_BYTES} bytes"
             )));
         }
-        // A recognisable, non-constant value (compressible data would flatter nothing here).
         let value: Vec<u8> = (0..config.value_size_bytes)
             .map(|i| (i.wrapping_mul(131) % 251) as u8)
             .collect();
         let stamp = DnetTime::now();
         let frames = Op::ALL.map(|op| {
             let payload = match op {
-                Op::Write => {
-                    let mut p = IoAttr {
-                        size: value.len() as u64,
-                        flags: config.io_flags,
-                        timestamp: stamp,
-                        ..IoAttr::default()
-                    }
-                    .encode()
-                    .to_vec();
-                    p.extend_from_slice(&value);
-                    p
-                }
+                Op::Write => return write_frame(config.value_size_bytes, config, stamp),
                 Op::Read | Op::Remove => IoAttr {
                     flags: config.io_flags,
                     ..IoAttr::default()
@@ -94,22 +138,18 @@ impl RequestTemplates {
                 }
                 .encode(),
             };
-            let mut flags = cmd_flags::NEED_ACK;
-            if op == Op::Exec {
-                flags |= cmd_flags::NOLOCK;
-            }
-            let header = CmdHeader {
-                cmd: cmd_of(op),
-                flags,
-                size: payload.len() as u64,
-                ..CmdHeader::default()
-            };
-            let mut frame = Vec::with_capacity(HEADER_SIZE_BYTES + payload.len());
-            header.encode_into(&mut frame);
-            frame.extend_from_slice(&payload);
-            frame
+            frame_of(op, &payload)
         });
-        Ok(RequestTemplates { frames })
+        let writes = size_classes(config.value_size_bytes, config.value_size_max_bytes)
+            .into_iter()
+            .map(|size| (size, write_frame(size, config, stamp)))
+            .collect();
+        Ok(RequestTemplates { frames, writes })
+    }
+
+    /// The value size of each WRITE class.
+    pub fn write_sizes(&self) -> impl Iterator<Item = usize> + '_ {
+        self.writes.iter().map(|w| w.0)
     }
 
     /// Bytes one request of `op` takes on the wire.
@@ -128,8 +168,45 @@ impl RequestTemplates {
         trans: u64,
         out: &mut Vec<u8>,
     ) {
+        Self::append_frame(
+            &self.frames[op.index()],
+            op,
+            id,
+            group,
+            backend_id,
+            trans,
+            out,
+        );
+    }
+
+    /// Append a WRITE of value size class `class` (see [`RequestTemplates::write_sizes`]).
+    #[inline]
+    pub fn append_write(
+        &self,
+        class: usize,
+        id: &RawId,
+        group: u32,
+        backend_id: i32,
+        trans: u64,
+        out: &mut Vec<u8>,
+    ) {
+        let frame = self.writes.get(class).map_or(&self.frames[0], |w| &w.1);
+        Self::append_frame(frame, Op::Write, id, group, backend_id, trans, out);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn append_frame(
+        template: &[u8],
+        op: Op,
+        id: &RawId,
+        group: u32,
+        backend_id: i32,
+        trans: u64,
+        out: &mut Vec<u8>,
+    ) {
         let start = out.len();
-        out.extend_from_slice(&self.frames[op.index()]);
+        out.extend_from_slice(template);
         let frame = &mut out[start..];
         frame[ID_RANGE].copy_from_slice(&id.0);
         frame[GROUP_RANGE].copy_from_slice(&group.to_le_bytes());
@@ -192,6 +269,27 @@ mod tests {
         assert_eq!(exec.sph.src, id);
         assert_eq!(exec.sph.flags, sph_flags::SRC_BLOCK);
         assert_eq!(exec.sph.src_key, -1);
+    }
+
+    #[test]
+    fn size_classes_span_the_range_on_a_log_scale() {
+        assert_eq!(size_classes(100, 0), vec![100]);
+        let c = size_classes(100, 65_536);
+        assert_eq!(c.len(), SIZE_CLASSES_MAX);
+        assert_eq!((c[0], c[7]), (100, 65_536));
+        assert!(c.windows(2).all(|w| w[1] > w[0] * 2 && w[1] < w[0] * 3));
+        let config = BenchConfig {
+            value_size_bytes: 100,
+            value_size_max_bytes: 65_536,
+            ..BenchConfig::default()
+        };
+        let t = RequestTemplates::new(&config, "127.0.0.1:1025".parse().unwrap()).unwrap();
+        let id = RawId::from_key(b"k");
+        let mut out = Vec::new();
+        t.append_write(7, &id, 1, 2, 3, &mut out);
+        let (frame, _) = split_frame(&out, 1 << 20).unwrap();
+        let io = IoAttr::decode(frame.payload).unwrap();
+        assert_eq!((io.id, io.size), (id, 65_536));
     }
 
     #[test]

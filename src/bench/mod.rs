@@ -17,6 +17,7 @@ mod driver;
 mod frames;
 mod handshake;
 mod hist;
+mod interval;
 mod keys;
 mod report;
 
@@ -24,6 +25,7 @@ pub use driver::run;
 pub use frames::RequestTemplates;
 pub use handshake::{handshake, NodeInfo};
 pub use hist::Histogram;
+pub use interval::{IntervalLine, IntervalLog, Ledger};
 pub use keys::{KeyDistribution, KeySpace, Mix, Rng, KEYSPACE_MAX};
 pub use report::{OpReport, Report};
 
@@ -118,6 +120,8 @@ pub struct BenchConfig {
     pub mix: Mix,
     /// Value size of WRITE and payload size of EXEC.
     pub value_size_bytes: usize,
+    /// When above `value_size_bytes`: WRITEs pick among log-spaced sizes up to this.
+    pub value_size_max_bytes: usize,
     pub keyspace: u64,
     pub key_prefix: String,
     pub distribution: KeyDistribution,
@@ -139,8 +143,13 @@ pub struct BenchConfig {
     pub io_flags: u32,
     pub seed: u64,
     pub connect_timeout_ms: u64,
-    /// A server process whose CPU time is sampled over the measured window.
+    /// A server process whose CPU time is sampled over the measured window (and whose
+    /// resident memory each interval reports).
     pub server_pid: Option<u32>,
+    /// Print one [`IntervalLine`] (JSON) per this many milliseconds of the measurement.
+    pub interval_ms: Option<u64>,
+    /// The server's data directory, whose bytes and files each interval reports.
+    pub server_data_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for BenchConfig {
@@ -150,6 +159,7 @@ impl Default for BenchConfig {
             groups: vec![1],
             mix: Mix::only(Op::Write),
             value_size_bytes: 100,
+            value_size_max_bytes: 0,
             keyspace: 100_000,
             key_prefix: "bench-key-".into(),
             distribution: KeyDistribution::Uniform,
@@ -164,6 +174,8 @@ impl Default for BenchConfig {
             seed: 1,
             connect_timeout_ms: 5_000,
             server_pid: None,
+            interval_ms: None,
+            server_data_dir: None,
         }
     }
 }

@@ -36,6 +36,9 @@ struct Args {
     /// Value size of writes and exec payloads, in bytes.
     #[arg(short = 's', long = "size", default_value_t = 100)]
     size_bytes: usize,
+    /// Largest value size: WRITEs then pick among log-spaced sizes from --size to this.
+    #[arg(long = "size-max", default_value_t = 0)]
+    size_max_bytes: usize,
     /// Number of distinct keys.
     #[arg(short = 'k', long = "keys", default_value_t = 100_000)]
     keyspace: u64,
@@ -78,6 +81,13 @@ struct Args {
     /// Sample this server process's CPU time over the measured window.
     #[arg(long = "server-pid")]
     server_pid: Option<u32>,
+    /// Print one JSON line per this many seconds of the measurement (rate, p50/p99, errors,
+    /// live bytes, and with --server-pid / --data-dir the node's RSS and disk use).
+    #[arg(long = "interval-s")]
+    interval_s: Option<f64>,
+    /// The node's data directory, for the disk use of --interval-s lines.
+    #[arg(long = "data-dir")]
+    data_dir: Option<std::path::PathBuf>,
     /// Print the report as JSON.
     #[arg(long = "json")]
     json: bool,
@@ -105,6 +115,7 @@ fn main() -> Result<()> {
         groups: args.groups,
         mix,
         value_size_bytes: args.size_bytes,
+        value_size_max_bytes: args.size_max_bytes,
         keyspace: args.keyspace,
         key_prefix: args.key_prefix,
         distribution,
@@ -118,6 +129,8 @@ fn main() -> Result<()> {
         io_flags: args.io_flags,
         seed: args.seed,
         server_pid: args.server_pid,
+        interval_ms: args.interval_s.map(secs_to_ms),
+        server_data_dir: args.data_dir,
         ..BenchConfig::default()
     };
     let report = run(config).context("benchmark failed")?;
