@@ -141,7 +141,12 @@ impl<F: IoFile> Segment<F> {
     pub fn open(prefix: &Path, shard: u32, num: u32, read_only: bool) -> Result<Self, BlobError> {
         let dpath = data_path(prefix, shard, num);
         let ipath = side_path(prefix, shard, num, ".index");
-        let data = F::from_std(open_rw(&dpath, read_only)?);
+        let data = open_rw(&dpath, read_only)?;
+        // Records are read at random: a miss reads the record's pages, not a readahead
+        // window around them (which, on a data set larger than the page cache, multiplies
+        // the bytes read from the device and evicts what is hot).
+        let _ = rustix::fs::fadvise(&data, 0, None, rustix::fs::Advice::Random);
+        let data = F::from_std(data);
         let index = F::from_std(open_rw(&ipath, read_only)?);
         Ok(Segment {
             num,

@@ -83,6 +83,10 @@ impl Mapping {
         if ptr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
+        // SAFETY: advice on the mapping just made, over its whole length; it changes no
+        // contents. Records are read at random: a fault reads its own pages, not a
+        // readahead window around them. Failure only leaves the default advice.
+        unsafe { libc::madvise(ptr, len, libc::MADV_RANDOM) };
         let ptr = NonNull::new(ptr.cast::<u8>()).ok_or_else(io::Error::last_os_error)?;
         Ok(Mapping {
             ptr,
