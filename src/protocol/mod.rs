@@ -30,6 +30,8 @@ mod file_info;
 mod handshake;
 mod header;
 mod id_container;
+mod index_table;
+mod indexes;
 mod io_attr;
 mod iterator;
 mod reader;
@@ -59,6 +61,16 @@ pub use header::{split_frame, CmdHeader, Frame, HEADER_SIZE_BYTES};
 pub use id_container::{
     BackendIds, IdContainer, BACKEND_IDS_FLAG_DISABLE, BACKEND_IDS_SIZE_BYTES,
     ID_CONTAINER_HEADER_SIZE_BYTES,
+};
+pub use index_table::{
+    decode_find_results, encode_find_results, index_shard_of, index_table_id, object_table_id,
+    FoundObject, IndexTable, TableEntry, TableError, INDEX_TABLE_MAGIC,
+};
+pub use indexes::{
+    decode_indexes_reply, encode_indexes_reply, entry_flags as index_entry_flags,
+    request_flags as index_request_flags, IndexesReplyEntry, IndexesRequest, IndexesRequestEntry,
+    INDEXES_REPLY_ENTRY_SIZE_BYTES, INDEXES_REPLY_SIZE_BYTES, INDEXES_REQUEST_ENTRY_SIZE_BYTES,
+    INDEXES_REQUEST_SIZE_BYTES,
 };
 pub use io_attr::{DnetTime, IoAttr, IO_ATTR_SIZE_BYTES};
 pub use iterator::{
