@@ -6,7 +6,7 @@ use super::conn::Outbox;
 use super::cross;
 use super::reply::{Frames, Replies};
 use super::shard::Shard;
-use super::{control, exec, handshake, io_ops};
+use super::{control, exec, handshake, indexes, io_ops};
 use crate::protocol::{cmd_flags, command, errno, CmdHeader};
 use crate::routing::shard_of;
 use bytes::Bytes;
@@ -64,7 +64,10 @@ pub fn immediate(shard: &Rc<Shard>, header: &CmdHeader, payload: &[u8]) -> Immed
         | command::DEL
         | command::BULK_READ
         | command::READ_RANGE
-        | command::DEL_RANGE => return Immediate::Async,
+        | command::DEL_RANGE
+        | command::INDEXES_UPDATE
+        | command::INDEXES_INTERNAL
+        | command::INDEXES_FIND => return Immediate::Async,
         command::UPDATE_IDS => true,
         _ => {
             tracing::debug!(cmd = header.cmd, "unsupported command");
@@ -173,6 +176,9 @@ pub async fn execute(
         command::BULK_READ => io_ops::bulk_read(shard, header, payload).await,
         command::EXEC => exec::exec(shard, out, header, payload).await,
         command::READ_RANGE | command::DEL_RANGE => io_ops::range(shard, header, payload).await,
+        command::INDEXES_UPDATE | command::INDEXES_INTERNAL | command::INDEXES_FIND => {
+            indexes::serve(shard, header, payload).await
+        }
         _ => {
             let target = shard_of(&header.id, shard.node.shard_count);
             cross::call(shard, target, move |s| async move {

@@ -13,6 +13,7 @@ mod dispatch;
 mod exec;
 mod forward;
 mod handshake;
+mod indexes;
 mod io_ops;
 mod iterator;
 mod join;
