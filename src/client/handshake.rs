@@ -28,6 +28,8 @@ pub struct Handshake {
     pub stream: TcpStream,
     pub addrs: AddrList,
     pub backends: Vec<BackendIds>,
+    /// The node's `indexes_shard_count`, from its reply.
+    pub indexes_shard_count: i32,
 }
 
 /// The REVERSE_LOOKUP request header exactly as dnet_ioclient 2.26.11.1 sends it.
@@ -101,6 +103,7 @@ pub fn dial(
         stream,
         addrs,
         backends,
+        indexes_shard_count: theirs.indexes_shard_count,
     })
 }
 

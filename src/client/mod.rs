@@ -23,6 +23,7 @@ mod entry;
 mod error;
 mod find;
 mod handshake;
+mod indexes;
 mod node;
 mod ops;
 mod result;
@@ -36,6 +37,7 @@ pub use entry::{check, Entry, ExecPacket, Key, LookupInfo, NodeStatus, ReadData,
 pub use error::ClientError;
 pub use find::FindEntry;
 pub use handshake::{parse_remote, reverse_lookup_request};
+pub use indexes::{FoundIndexes, IndexEntry};
 pub use node::{ClientConfig, Node};
 pub use result::{join_all, pending, AsyncResult, Completer};
 pub use service::{backend_command, BackendStatus, MONITOR_JSON_BYTES_MAX};

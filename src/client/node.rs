@@ -13,7 +13,7 @@ use crate::key::RawId;
 use crate::protocol::{cmd_flags, command, errno, AddrContainer, CmdHeader, IdContainer};
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -60,6 +60,8 @@ pub(crate) struct NodeInner {
     trans: AtomicU64,
     net: Mutex<Net>,
     pub(super) stop: AtomicBool,
+    /// The `indexes_shard_count` the nodes announced (0 until one did).
+    indexes_shards: AtomicI32,
 }
 
 /// A client node: share it by cloning; sessions are made from it.
@@ -99,6 +101,7 @@ impl Node {
             trans: AtomicU64::new(1),
             net: Mutex::new(Net::default()),
             stop: AtomicBool::new(false),
+            indexes_shards: AtomicI32::new(0),
         });
         let weak = Arc::downgrade(&inner);
         let _ = std::thread::Builder::new()
@@ -114,6 +117,18 @@ impl Node {
     /// The settings this node was made with.
     pub fn config(&self) -> &ClientConfig {
         &self.inner.config
+    }
+
+    /// The index shard count the secondary-index calls use: the one the nodes announced in
+    /// the handshake (as the original client adopts it), else our configured one.
+    pub fn indexes_shard_count(&self) -> u32 {
+        let announced = self.inner.indexes_shards.load(Ordering::Relaxed);
+        let count = if announced > 0 {
+            announced
+        } else {
+            self.inner.config.indexes_shard_count
+        };
+        u32::try_from(count).unwrap_or(1).max(1)
     }
 
     /// Connect to each "host:port:family" remote, then follow its route list. Fails only
@@ -170,6 +185,11 @@ impl Node {
                 forget(&inner, conn);
             }
         });
+        if hs.indexes_shard_count > 0 {
+            self.inner
+                .indexes_shards
+                .store(hs.indexes_shard_count, Ordering::Relaxed);
+        }
         let conn = Conn::start(addr, hs.stream, on_push, on_close)?;
         let mut net = self.inner.lock();
         if net.conns.is_empty() {

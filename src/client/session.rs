@@ -120,8 +120,15 @@ impl Session {
             id,
             group_id: group,
             cmd,
-            // dnet_ioclient leaves backend_id 0 on LOOKUP and fills it from the routes otherwise.
-            backend_id: if cmd == command::LOOKUP {
+            // dnet_ioclient leaves backend_id 0 on LOOKUP (the bindings on the index
+            // commands too) and fills it from the routes otherwise.
+            backend_id: if matches!(
+                cmd,
+                command::LOOKUP
+                    | command::INDEXES_UPDATE
+                    | command::INDEXES_INTERNAL
+                    | command::INDEXES_FIND
+            ) {
                 0
             } else {
                 route.backend_id

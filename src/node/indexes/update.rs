@@ -7,15 +7,18 @@
 //! sends the INTERNAL requests itself). The reply names each index table changed here.
 
 use super::super::cross;
+use super::super::forward::{self, Target};
 use super::super::reply::{Frames, Replies};
 use super::super::shard::Shard;
 use super::{key_lock, store};
 use crate::key::RawId;
 use crate::protocol::{
-    encode_indexes_reply, errno, index_entry_flags, index_request_flags, index_shard_of,
-    index_table_id, CmdHeader, IndexTable, IndexesReplyEntry, IndexesRequest, TableEntry,
+    cmd_flags, command, decode_indexes_reply, encode_indexes_reply, errno, index_entry_flags,
+    index_request_flags, index_shard_of, index_table_id, CmdHeader, IndexTable, IndexesReplyEntry,
+    IndexesRequest, IndexesRequestEntry, TableEntry,
 };
 use crate::routing::shard_of;
+use std::net::SocketAddr;
 use std::rc::Rc;
 
 /// One change to an index table: add (or re-data) or drop `object` there.
@@ -142,11 +145,7 @@ async fn update_here(
     let mut status = 0;
     for c in changes {
         let table = c.table;
-        let target = shard_of(&table, shard.node.shard_count);
-        let Status(s) = cross::call(shard, target, move |s| async move {
-            Status(change_table(&s, group, c).await)
-        })
-        .await;
+        let s = change_on_owner(shard, group, c).await;
         results.push(IndexesReplyEntry {
             id: table,
             status: s,
@@ -157,6 +156,70 @@ async fn update_here(
         }
     }
     finish(&header, &results, status)
+}
+
+/// Apply `c` where its table lives: on the owning shard here, or as an INDEXES_INTERNAL
+/// to the peer node that owns the table's key in `group`.
+async fn change_on_owner(shard: &Rc<Shard>, group: u32, c: TableChange) -> i32 {
+    let probe = CmdHeader {
+        id: c.table,
+        group_id: group,
+        cmd: command::WRITE,
+        ..CmdHeader::default()
+    };
+    match forward::target(shard, &probe) {
+        Target::Local => {
+            let target = shard_of(&c.table, shard.node.shard_count);
+            let Status(s) = cross::call(shard, target, move |s| async move {
+                Status(change_table(&s, group, c).await)
+            })
+            .await;
+            s
+        }
+        Target::Peer(peer) => change_on_peer(shard, peer, group, c).await,
+        Target::Refuse(status) => status,
+    }
+}
+
+async fn change_on_peer(shard: &Rc<Shard>, peer: SocketAddr, group: u32, c: TableChange) -> i32 {
+    let header = CmdHeader {
+        id: c.table,
+        group_id: group,
+        cmd: command::INDEXES_INTERNAL,
+        flags: cmd_flags::NEED_ACK,
+        ..CmdHeader::default()
+    };
+    let body = IndexesRequest {
+        id: c.object,
+        group_id: group,
+        shard_id: c.shard_id,
+        shard_count: c.shard_count,
+        entries: vec![IndexesRequestEntry {
+            id: c.table,
+            flags: c.action,
+            shard_id: c.shard_id,
+            shard_count: c.shard_count,
+            data: c.data,
+            ..IndexesRequestEntry::default()
+        }],
+        ..IndexesRequest::default()
+    }
+    .encode();
+    let timeout_ms = shard.node.config.options.wait_timeout_s.max(1) * 1000;
+    match forward::request(shard, peer, header, &body, timeout_ms).await {
+        Err(status) => status,
+        Ok(frames) => frames
+            .iter()
+            .map(|(h, payload)| match h.status {
+                0 => decode_indexes_reply(payload)
+                    .ok()
+                    .and_then(|entries| entries.iter().map(|e| e.status).find(|s| *s != 0))
+                    .unwrap_or(0),
+                status => status,
+            })
+            .find(|s| *s != 0)
+            .unwrap_or(0),
+    }
 }
 
 /// The merge of UPDATE_ONLY: `wanted` wins over `old` for an id both hold; sorted by id.
@@ -175,7 +238,7 @@ fn merge(wanted: &[TableEntry], old: &[TableEntry]) -> Vec<TableEntry> {
 fn finish(header: &CmdHeader, results: &[IndexesReplyEntry], status: i32) -> Frames {
     let mut frames = Frames::new();
     let mut h = *header;
-    h.flags |= crate::protocol::cmd_flags::NEED_ACK;
+    h.flags |= cmd_flags::NEED_ACK;
     frames.reply(&h, &[&encode_indexes_reply(results)], true);
     frames.ack(&h, status);
     frames
