@@ -7,6 +7,7 @@ TimeoutError, the result entry types, and the flag namespaces below.
 from . import wire as _wire
 from .core import (Address, Config, Error, ErrorInfo, Id, Logger, NotFoundError, Time,
                    TimeoutError, log_level)
+from .indexes import FindIndexesResultEntry, IndexEntry
 from .net import Node
 from .results import (AsyncResult, CallbackResultEntry, ExecContext, ExecResultEntry,
                       LookupResultEntry, ReadResultEntry)
@@ -50,7 +51,7 @@ class exec_context_flags:  # noqa: N801 - binding name
 
 __all__ = [
     "Address", "AsyncResult", "CallbackResultEntry", "Config", "Error", "ErrorInfo",
-    "ExecContext", "ExecResultEntry", "Id", "Logger", "LookupResultEntry", "Node",
+    "ExecContext", "ExecResultEntry", "FindIndexesResultEntry", "Id", "IndexEntry", "Logger", "LookupResultEntry", "Node",
     "NotFoundError", "ReadResultEntry", "RouteList", "Session", "Time", "TimeoutError",
     "command_flags", "exec_context_flags", "io_flags", "log_level",
 ]

@@ -107,6 +107,8 @@ class Node:
         self.logger = logger or Logger(os.devnull, log_level.error)
         self.config = config or Config()
         self.routes = RouteTable()
+        # The nodes' indexes_shard_count from the handshake (the secondary indexes use it).
+        self.indexes_shard_count = wire.INDEXES_SHARD_COUNT
         self._trans_counter = itertools.count(1)
         self._trans_lock = threading.Lock()
         self._lock = threading.Lock()
@@ -218,7 +220,9 @@ class Node:
             payload = _read_exact(sock, header.size)
             if header.status:
                 raise Error(header.status, f"{address}: handshake failed: {header.status}")
-            version, _shards = wire.decode_version_id(header.id)
+            version, shards = wire.decode_version_id(header.id)
+            if shards > 0:
+                self.indexes_shard_count = shards
             if version[:2] != wire.VERSION[:2]:
                 raise Error(-errno.EPROTO, f"{address}: version {version} is not 2.26")
             try:

@@ -11,6 +11,7 @@ import hashlib
 from typing import Iterable, List, Optional, Tuple
 
 from . import exec_ops, wire
+from . import indexes as indexes_module
 from .core import Address, ErrorInfo, Id, Time, transform
 from .net import Node, Transaction
 from .results import (AsyncResult, CallbackResultEntry, LookupResultEntry, ReadResultEntry,
@@ -393,6 +394,39 @@ class Session:
     def bulk_read(self, keys) -> AsyncResult:
         key_ids = [self._key_id(k) for k in keys]
         return self._submit(exec_ops.bulk_read_op, self, key_ids)
+
+    # -- secondary indexes --------------------------------------------------------------
+
+    def set_indexes(self, id, indexes, datas=None) -> AsyncResult:
+        """Replace the key's indexes: ``(id, names, datas)`` or ``(id, {name: data})``."""
+        entries = indexes_module.pairs(self, indexes, datas)
+        return self._submit(indexes_module.update_op, self, self._key_id(id), entries, 0)
+
+    def update_indexes(self, id, indexes, datas=None) -> AsyncResult:
+        """Add the indexes to the key (or change their data), keeping the others."""
+        entries = indexes_module.pairs(self, indexes, datas)
+        return self._submit(indexes_module.update_op, self, self._key_id(id), entries,
+                            indexes_module.FLAGS_UPDATE_ONLY)
+
+    def remove_indexes(self, id, indexes) -> AsyncResult:
+        """Drop the key from the indexes, keeping the others."""
+        entries = indexes_module.pairs(self, list(indexes))
+        return self._submit(indexes_module.update_op, self, self._key_id(id),
+                            [(i, b"") for i, _ in entries], indexes_module.FLAGS_REMOVE_ONLY)
+
+    def find_all_indexes(self, indexes) -> AsyncResult:
+        """The objects in every index: FindIndexesResultEntry (``id``, ``indexes``)."""
+        return self._submit(indexes_module.find_op, self,
+                            indexes_module.name_ids(self, indexes), indexes_module.FLAGS_INTERSECT)
+
+    def find_any_indexes(self, indexes) -> AsyncResult:
+        """The objects in any of the indexes."""
+        return self._submit(indexes_module.find_op, self,
+                            indexes_module.name_ids(self, indexes), indexes_module.FLAGS_UNITE)
+
+    def list_indexes(self, id) -> AsyncResult:
+        """The key's indexes: IndexEntry (``index``, ``data``)."""
+        return self._submit(indexes_module.list_op, self, self._key_id(id))
 
     # -- exec ---------------------------------------------------------------------------
 

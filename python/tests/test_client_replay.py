@@ -41,16 +41,15 @@ class ReplayServer:
     def _serve(self):
         conn, _ = self.listener.accept()
         decoder = wire.FrameDecoder()
+        queued = []  # frames that arrived together with an earlier one
         with conn:
             for expected, replies in self.script:
-                frame = None
-                while frame is None:
+                while not queued:
                     data = conn.recv(65536)
                     if not data:
                         return
-                    got = decoder.feed(data)
-                    if got:
-                        frame = got[0]
+                    queued.extend(decoder.feed(data))
+                frame = queued.pop(0)
                 raw = frame[0].encode() + frame[1]
                 self.received.append(raw)
                 if raw != expected and self.mismatch is None:
