@@ -356,3 +356,25 @@ fn indexes_survive_a_restart_and_every_group_is_updated() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].data, b"yes");
 }
+
+#[test]
+fn every_object_of_many_shared_indexes_is_found_with_every_index() {
+    // The original suite's test_more_indexes: 256 keys, each cleared and set with the same
+    // 16 indexes (empty data).
+    let node = node_with(&[1]);
+    let s = common::session(&node, &[1]);
+    let names: Vec<String> = (0..16).map(|i| format!("index-{i}")).collect();
+    let pairs: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b""[..])).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    for k in 0..256 {
+        let key = Key::from(format!("key-{k}").as_str());
+        s.set_indexes(&key, &[]).wait().expect("clear the indexes");
+        s.set_indexes(&key, &pairs).wait().expect("set_indexes");
+    }
+    let all = s.find_all_indexes(&refs).wait().expect("find_all");
+    let any = s.find_any_indexes(&refs).wait().expect("find_any");
+    assert_eq!(all.len(), 256);
+    assert_eq!(any.len(), 256);
+    assert!(all.iter().chain(&any).all(|f| f.indexes.len() == 16));
+    assert_eq!(found_objects(&all), found_objects(&any));
+}

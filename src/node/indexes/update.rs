@@ -141,20 +141,21 @@ async fn update_here(
         .filter(|o| wanted.binary_search_by(|w| w.id.cmp(&o.id)).is_err())
         .map(|e| change(e, index_entry_flags::REMOVE));
     let changes: Vec<TableChange> = inserted.chain(removed).collect();
-    let mut results = Vec::with_capacity(changes.len());
-    let mut status = 0;
-    for c in changes {
-        let table = c.table;
-        let s = change_on_owner(shard, group, c).await;
-        results.push(IndexesReplyEntry {
-            id: table,
-            status: s,
-        });
-        if s != 0 {
-            status = s;
-            break;
-        }
-    }
+    // The tables are different keys, most on other shards or nodes: change them all at
+    // once (their writes share the owners' commit rounds), report each in list order.
+    let tables: Vec<RawId> = changes.iter().map(|c| c.table).collect();
+    let statuses = futures::future::join_all(
+        changes
+            .into_iter()
+            .map(|c| change_on_owner(shard, group, c)),
+    )
+    .await;
+    let status = statuses.iter().copied().find(|s| *s != 0).unwrap_or(0);
+    let results: Vec<IndexesReplyEntry> = tables
+        .into_iter()
+        .zip(statuses)
+        .map(|(id, status)| IndexesReplyEntry { id, status })
+        .collect();
     finish(&header, &results, status)
 }
 
