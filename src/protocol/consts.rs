@@ -125,9 +125,10 @@ pub mod record_flags {
 
     /// The flags a client is shown: our own footer kind is reported as eblob's chunked
     /// checksum (both mean "the data has per-chunk checksums"), so the original clients see
-    /// the flags the original server reported (0x140 for a plain record).
+    /// the flags the original server reported (0x140 for a plain record). eblob marks a
+    /// record written without a checksum chunked too (0x142 for an index table, NOCSUM).
     pub const fn on_wire(flags: u64) -> u64 {
-        if flags & CRC32_CSUM != 0 {
+        if flags & (CRC32_CSUM | NOCSUM) != 0 {
             (flags & !CRC32_CSUM) | CHUNKED_CSUM
         } else {
             flags
