@@ -133,7 +133,10 @@ async fn update_here(
     // Inserted: new or with other data; removed: in the old list only.
     let inserted = wanted
         .iter()
-        .filter(|w| !old.entries.iter().any(|o| o.id == w.id && o.data == w.data))
+        .filter(|w| {
+            let kept = old.search(&w.id).ok().and_then(|at| old.entries.get(at));
+            kept.is_none_or(|o| o.data != w.data)
+        })
         .map(|e| change(e, index_entry_flags::INSERT));
     let removed = old
         .entries
