@@ -48,3 +48,36 @@ impl Drop for KeyGuard {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use std::time::Duration;
+
+    #[test]
+    fn read_modify_writes_that_yield_in_between_lose_no_update() {
+        let count = crate::runtime::block_on(8, async {
+            let value = Rc::new(Cell::new(0u32));
+            let finished = Rc::new(Cell::new(0u32));
+            for _ in 0..8 {
+                let (value, finished) = (value.clone(), finished.clone());
+                crate::runtime::spawn(async move {
+                    let _held = lock(RawId([7; 64])).await;
+                    let read = value.get();
+                    // A disk read or write in between: other tasks run meanwhile.
+                    crate::runtime::sleep(Duration::from_millis(1)).await;
+                    value.set(read + 1);
+                    finished.set(finished.get() + 1);
+                });
+            }
+            while finished.get() < 8 {
+                crate::runtime::sleep(Duration::from_millis(1)).await;
+            }
+            value.get()
+        })
+        .expect("runtime");
+        assert_eq!(count, 8);
+    }
+}
