@@ -31,16 +31,19 @@ pub struct BlobLog<F: IoFile> {
     pub(super) writes: Cell<u64>,
     pub(super) fsyncs: Cell<u64>,
     pub(super) sync_rounds: Cell<u64>,
-    pub(super) defrag_running: Cell<bool>,
     /// A closed file still lacks its sorted index.
     pub(super) needs_sort: Cell<bool>,
     pub(super) sorting: Cell<bool>,
     pub(super) defrag_stop: Cell<super::defrag::DefragStop>,
     /// Under `sync = 0`: old copies of rewritten keys, marked removed on disk only once the
-    /// round that makes their new copies durable is done (see `new_record_done`). Each keeps
-    /// its file busy until marked: a sorted index must not replace the `.index` whose slot
-    /// numbers the marks carry.
-    pub(super) deferred_removals: RefCell<Vec<(Busy<F>, Loc)>>,
+    /// round that makes their new copies durable is done (see `new_record_done`).
+    pub(super) deferred_removals: RefCell<Vec<(Rc<Segment<F>>, Loc)>>,
+    /// Those old copies by (file, position), from deferral until marked: a sort or defrag
+    /// keeps them live in what it writes (their new copies may not be durable yet).
+    pub(super) old_copies_held: RefCell<std::collections::HashMap<(u32, u64), u32>>,
+    /// A file was created since the directory was last made durable.
+    pub(super) dir_sync_needed: Cell<bool>,
+    pub(super) defrag: super::defrag_state::DefragControl,
 }
 
 /// Marks a segment busy while an operation changes its records.
@@ -85,32 +88,53 @@ impl<F: IoFile> BlobLog<F> {
             writes: Cell::new(0),
             fsyncs: Cell::new(0),
             sync_rounds: Cell::new(0),
-            defrag_running: Cell::new(false),
             needs_sort: Cell::new(false),
             sorting: Cell::new(false),
             defrag_stop: Cell::new(super::defrag::DefragStop::Never),
             deferred_removals: RefCell::new(Vec::new()),
+            old_copies_held: RefCell::new(std::collections::HashMap::new()),
+            dir_sync_needed: Cell::new(false),
+            defrag: super::defrag_state::DefragControl::default(),
         };
         let mut stale = Vec::new();
+        if let Some(&top) = nums.last() {
+            if !fresh && log.sealed_index_of(top) {
+                // The last file is sealed: writes go to a new one.
+                nums.push(top + 1);
+            }
+        }
         let last = nums.last().copied().unwrap_or(0);
         for num in nums {
-            let seg = Rc::new(Segment::open(
-                &log.opts.data_prefix,
-                log.opts.shard,
-                num,
-                log.opts.read_only,
-            )?);
-            match super::load::load_sorted(&seg).await? {
-                Some(e) if num != last => {
-                    seg.sorted.set(true);
-                    log.load_sealed_entries(&seg, &e, &mut stale);
-                }
-                _ => {
-                    let e = recovery::scan(&seg, num == last, !log.opts.read_only).await?;
-                    log.apply_entries(&seg, &e.entries, &mut stale);
-                    let written = e.entries.len() - e.unwritten;
-                    seg.buffer_index_entries(e.entries.get(written..).unwrap_or_default());
-                }
+            let seg = match log.open_sealed(num, num != last)? {
+                Some(seg) => match super::load::load_sorted(&seg).await? {
+                    Some(e) => {
+                        log.load_sealed_entries(&seg, &e, &mut stale);
+                        log.files.borrow_mut().insert(num, seg);
+                        continue;
+                    }
+                    None => {
+                        drop(seg);
+                        log.set_aside_bad_sorted(num)?;
+                        Rc::new(Segment::open(
+                            &log.opts.data_prefix,
+                            log.opts.shard,
+                            num,
+                            log.opts.read_only,
+                        )?)
+                    }
+                },
+                None => Rc::new(Segment::open(
+                    &log.opts.data_prefix,
+                    log.opts.shard,
+                    num,
+                    log.opts.read_only,
+                )?),
+            };
+            {
+                let e = recovery::scan(&seg, num == last, !log.opts.read_only).await?;
+                log.apply_entries(&seg, &e.entries, &mut stale);
+                let written = e.entries.len() - e.unwritten;
+                seg.buffer_index_entries(e.entries.get(written..).unwrap_or_default());
             }
             seg.closed.set(num != last);
             log.files.borrow_mut().insert(num, seg);
@@ -213,7 +237,8 @@ impl<F: IoFile> BlobLog<F> {
                 num,
                 false,
             )?);
-            segment::sync_dir(&self.opts.data_prefix)?;
+            // The next round (or periodic sync) makes the new name durable, off this path.
+            self.dir_sync_needed.set(true);
             self.files.borrow_mut().insert(num, next.clone());
             seg = next;
         }
@@ -225,6 +250,74 @@ impl<F: IoFile> BlobLog<F> {
         seg.tail_bytes.set(position + disk_size);
         seg.records.set(seg.records.get() + 1);
         Ok((seg, position))
+    }
+
+    /// fdatasync the log's directory through the ring (created, renamed, deleted files).
+    pub(super) async fn sync_dir_async(&self) -> Result<(), BlobError> {
+        let dir = segment::dir_of(&self.opts.data_prefix);
+        let shown = dir.display().to_string();
+        let f = F::from_std(std::fs::File::open(&dir).map_err(|e| BlobError::io(&shown, e))?);
+        f.sync_data().await.map_err(|e| BlobError::io(&shown, e))
+    }
+
+    /// File `num` has a sorted index (and so is sealed).
+    fn sealed_index_of(&self, num: u32) -> bool {
+        let p = &self.opts.data_prefix;
+        segment::side_path(p, self.opts.shard, num, segment::SORTED_SUFFIX).exists()
+    }
+
+    /// Open file `num` sealed, on its sorted index, when it has one and `closed`. A `.index`
+    /// beside a sorted index of the same length is a leftover of an interrupted switch
+    /// (deleted); of another length, the sorted index is stale (deleted, and the file is
+    /// sorted again).
+    fn open_sealed(&self, num: u32, closed: bool) -> Result<Option<Rc<Segment<F>>>, BlobError> {
+        let (p, shard, ro) = (&self.opts.data_prefix, self.opts.shard, self.opts.read_only);
+        let sorted = segment::side_path(p, shard, num, segment::SORTED_SUFFIX);
+        let unsorted = segment::side_path(p, shard, num, ".index");
+        if !closed || !sorted.exists() {
+            return Ok(None);
+        }
+        let len = |path: &std::path::Path| std::fs::metadata(path).map(|m| m.len()).ok();
+        if let Some(unsorted_len) = len(&unsorted) {
+            let stale = len(&sorted) != Some(unsorted_len);
+            if ro {
+                if stale {
+                    return Ok(None);
+                }
+            } else {
+                let gone = if stale { &sorted } else { &unsorted };
+                std::fs::remove_file(gone)
+                    .map_err(|e| BlobError::io(&gone.display().to_string(), e))?;
+                if stale {
+                    return Ok(None);
+                }
+            }
+        }
+        Ok(Some(Rc::new(Segment::open_sealed(p, shard, num, ro)?)))
+    }
+
+    /// A sorted index that does not check out is kept aside (`.corrupt`); the file's index
+    /// is then rebuilt from its data.
+    fn set_aside_bad_sorted(&self, num: u32) -> Result<(), BlobError> {
+        let (p, shard) = (&self.opts.data_prefix, self.opts.shard);
+        let sorted = segment::side_path(p, shard, num, segment::SORTED_SUFFIX);
+        let shown = sorted.display().to_string();
+        if self.opts.read_only {
+            return Err(BlobError::Corrupt {
+                path: shown,
+                reason: "sorted index does not match its data file".into(),
+            });
+        }
+        tracing::warn!(file = %shown, "sorted index does not check out: rebuilding from data");
+        let aside = segment::side_path(p, shard, num, ".index.sorted.corrupt");
+        std::fs::rename(&sorted, &aside).map_err(|e| BlobError::io(&shown, e))
+    }
+
+    /// The old copy at `position` of file `num` still holds an acknowledged value whose
+    /// replacement may not be durable yet.
+    pub(super) fn old_copy_held(&self, num: u32, position: u64) -> bool {
+        let held = self.old_copies_held.borrow();
+        !held.is_empty() && held.contains_key(&(num, position))
     }
 
     /// The open (last) file.
@@ -295,6 +388,10 @@ impl<F: IoFile> BlobLog<F> {
             self.dirty.borrow_mut().insert(seg.num, seg.clone());
         } else {
             seg.patch_index_flags(loc.index_slot, flags).await?;
+            if self.opts.sync_s != 0 {
+                // The periodic sync covers the mark (recovery takes the newer copy anyway).
+                self.dirty.borrow_mut().insert(seg.num, seg.clone());
+            }
         }
         seg.removed.set(seg.removed.get() + 1);
         seg.removed_bytes

@@ -10,8 +10,8 @@
 //! | file              | content                                                   |
 //! |-------------------|-----------------------------------------------------------|
 //! | `P-S.N`           | records back to back: header, ext header, data, slack, footer |
-//! | `P-S.N.index`     | one 96-byte header per record, in write order             |
-//! | `P-S.N.index.sorted` | the same headers sorted by key (closed files only)     |
+//! | `P-S.N.index`     | one 96-byte header per record, in write order (open file) |
+//! | `P-S.N.index.sorted` | the same headers sorted by key: a sealed file's one index |
 //! | `P-S.lock`        | exclusive lock of the log                                 |
 //!
 //! Under periodic sync the open data file may end in zeros past its last record (written
@@ -32,6 +32,7 @@ pub mod segment;
 pub mod sync;
 
 mod defrag;
+pub mod defrag_state;
 mod durability;
 mod load;
 mod log;
@@ -46,6 +47,7 @@ mod write;
 mod write_now;
 
 pub use defrag::DefragStop;
+pub use defrag_state::{DefragLevel, DefragSchedule, DefragStatus};
 pub use error::BlobError;
 pub use log::BlobLog;
 

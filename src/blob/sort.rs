@@ -56,7 +56,8 @@ fn sorted_order(raw: &[DiskControl]) -> Vec<u32> {
 }
 
 impl<F: IoFile> BlobLog<F> {
-    /// The header the sorted index holds for `dc` now.
+    /// The header the sorted index holds for `dc` now: an old copy whose replacement may
+    /// not be durable yet stays as it is on disk.
     fn entry_now(&self, seg: &Segment<F>, dc: &DiskControl) -> DiskControl {
         match self.index.borrow().get(&dc.key) {
             Some(l) if l.file == seg.num && l.position == dc.position => DiskControl {
@@ -64,6 +65,7 @@ impl<F: IoFile> BlobLog<F> {
                 data_size: l.data_size,
                 ..*dc
             },
+            _ if self.old_copy_held(seg.num, dc.position) => *dc,
             _ => DiskControl {
                 flags: dc.flags | record_flags::REMOVE,
                 ..*dc
@@ -76,19 +78,25 @@ impl<F: IoFile> BlobLog<F> {
     /// uncommitted records.
     pub(super) async fn sort_segment(&self, seg: &Rc<Segment<F>>) -> Result<(), BlobError> {
         if seg.sort.borrow().is_none() {
-            if seg.busy.get() > 0 || self.has_uncommitted(seg) {
+            if seg.busy.get() > 0 {
                 return Ok(());
             }
-            if let Err(e) = self.start_sort(seg).await {
-                seg.end_sort();
-                return Err(e);
+            match self.start_sort(seg).await {
+                Ok(true) => {}
+                Ok(false) => return Ok(()),
+                Err(e) => {
+                    seg.end_sort();
+                    return Err(e);
+                }
             }
         }
         for _ in 0..PATCH_ROUNDS_MAX {
             let changed = seg.take_changed_slots();
             if changed.is_empty() {
                 if seg.busy.get() == 0 {
-                    return self.finish_sort(seg);
+                    if let Some(unsorted) = self.finish_sort(seg)? {
+                        self.drop_unsorted_index(&unsorted).await?;
+                    }
                 }
                 return Ok(());
             }
@@ -100,17 +108,26 @@ impl<F: IoFile> BlobLog<F> {
         Ok(())
     }
 
-    fn has_uncommitted(&self, seg: &Segment<F>) -> bool {
-        self.index
-            .borrow()
-            .values()
-            .any(|l| l.file == seg.num && u64::from(l.flags) & record_flags::UNCOMMITTED != 0)
+    /// The file holds a record still uncommitted (its entries are not final).
+    fn has_uncommitted(&self, seg: &Segment<F>, raw: &[DiskControl]) -> bool {
+        let index = self.index.borrow();
+        raw.iter().any(|dc| {
+            index.get(&dc.key).is_some_and(|l| {
+                l.file == seg.num
+                    && l.position == dc.position
+                    && u64::from(l.flags) & record_flags::UNCOMMITTED != 0
+            })
+        })
     }
 
-    /// Sort the file's entries and write them with their state now to the temporary file.
-    async fn start_sort(&self, seg: &Rc<Segment<F>>) -> Result<(), BlobError> {
+    /// Sort the file's entries and write them with their state now to the temporary file;
+    /// false (nothing started) while the file holds uncommitted records.
+    async fn start_sort(&self, seg: &Rc<Segment<F>>) -> Result<bool, BlobError> {
         seg.sync_all().await?;
         let raw = scan(seg, false, false).await?.entries;
+        if seg.busy.get() > 0 || self.has_uncommitted(seg, &raw) {
+            return Ok(false);
+        }
         let order = sorted_order(&raw);
         let mut sorted_slot_of = vec![0u32; raw.len()];
         for (sorted, &slot) in (0u32..).zip(&order) {
@@ -147,7 +164,8 @@ impl<F: IoFile> BlobLog<F> {
             .map_err(|e| BlobError::io(&tmp_path, e))?;
         tmp.sync_data()
             .await
-            .map_err(|e| BlobError::io(&tmp_path, e))
+            .map_err(|e| BlobError::io(&tmp_path, e))?;
+        Ok(true)
     }
 
     /// Rewrite the entries of `changed` `.index` slots in the temporary file.
@@ -180,14 +198,29 @@ impl<F: IoFile> BlobLog<F> {
             .map_err(|e| BlobError::io(&tmp_path, e))
     }
 
-    /// The temporary file holds every entry's state now: make it the sorted index. No
-    /// await: nothing changes the file in between.
-    fn finish_sort(&self, seg: &Segment<F>) -> Result<(), BlobError> {
+    /// The temporary file holds every entry's state now: make it the sorted index, and the
+    /// file's one index (a sealed copy of the segment replaces it). No await: nothing
+    /// changes the file in between. Returns the path of the `.index` to delete.
+    fn finish_sort(&self, seg: &Rc<Segment<F>>) -> Result<Option<String>, BlobError> {
         let Some(state) = seg.end_sort() else {
-            return Ok(());
+            return Ok(None);
         };
-        std::fs::rename(&state.tmp_path, seg.sorted_path())
+        let sorted_path = seg.sorted_path();
+        let file = match Rc::try_unwrap(state.tmp) {
+            Ok(tmp) => tmp,
+            Err(shared) => shared
+                .as_std()
+                .try_clone()
+                .map(F::from_std)
+                .map_err(|e| BlobError::io(&sorted_path, e))?,
+        };
+        let fresh = Rc::new(seg.sealed_copy(file, std::path::Path::new(&sorted_path))?);
+        std::fs::rename(&state.tmp_path, &sorted_path)
             .map_err(|e| BlobError::io(&state.tmp_path, e))?;
+        self.files.borrow_mut().insert(seg.num, fresh.clone());
+        if let Some(d) = self.dirty.borrow_mut().get_mut(&seg.num) {
+            *d = fresh;
+        }
         let mut index = self.index.borrow_mut();
         for (sorted, &slot) in (0u32..).zip(&state.order) {
             let Some(dc) = state.raw.get(slot as usize) else {
@@ -201,7 +234,19 @@ impl<F: IoFile> BlobLog<F> {
         }
         index.seal(seg.num);
         seg.sorted.set(true);
-        Ok(())
+        Ok(Some(seg.index_path.clone()))
+    }
+
+    /// Delete the `.index` of a sealed file once the rename of its sorted index is durable
+    /// (until then, and if the delete is lost, opening the log finds both and keeps the
+    /// sorted one).
+    async fn drop_unsorted_index(&self, unsorted: &str) -> Result<(), BlobError> {
+        self.sync_dir_async().await?;
+        match std::fs::remove_file(unsorted) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(BlobError::io(unsorted, e)),
+        }
     }
 }
 

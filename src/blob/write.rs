@@ -189,12 +189,6 @@ impl<F: IoFile> BlobLog<F> {
         let seq = self.commit.next_seq();
         self.made_durable(seq).await?;
         drop(_guard);
-        if self.needs_sort.get() {
-            // Best effort: a failure here is retried by the next write or sync.
-            if let Err(e) = Box::pin(self.sort_closed()).await {
-                tracing::warn!("sorting a closed blob file failed: {e}");
-            }
-        }
         Ok(record_info(&seg, &loc, &ext))
     }
 

@@ -28,7 +28,6 @@ impl<F: IoFile> BlobLog<F> {
         if self.opts.sync_s == 0
             || io.flags & SLOW_FLAGS != 0
             || io.offset != 0
-            || self.needs_sort.get()
             || self.check_writable().is_err()
             || !self.locks.is_free(&io.id)
         {
