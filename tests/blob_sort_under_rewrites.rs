@@ -85,7 +85,11 @@ fn rewrite_while_rotating(sync_s: i64) {
         .count();
     let data = names
         .iter()
-        .filter(|n| n.rsplit('.').next().is_some_and(|s| s.parse::<u32>().is_ok()))
+        .filter(|n| {
+            n.rsplit('.')
+                .next()
+                .is_some_and(|s| s.parse::<u32>().is_ok())
+        })
         .count();
     assert!(
         sorted >= 2 && indexes == 1 && sorted == data - 1,

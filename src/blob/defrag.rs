@@ -11,11 +11,11 @@
 //! durable) before the swap, and the swap itself runs without an `.await`. An old copy of
 //! a rewritten key whose new copy may not be durable yet is kept live in the copy.
 
+use super::defrag_state::DefragLevel;
 use super::disk_control::{DiskControl, DISK_CONTROL_SIZE_BYTES};
 use super::error::BlobError;
 use super::log::BlobLog;
 use super::segment::{self, Segment};
-use super::defrag_state::DefragLevel;
 use super::sync::YieldNow;
 use super::{BlobOptions, DefragStats};
 use crate::io::IoFile;
@@ -202,7 +202,10 @@ impl<F: IoFile> Copy<F> {
     async fn flush(&mut self) -> Result<(), BlobError> {
         let data = std::mem::take(&mut self.data_buf);
         let index = std::mem::take(&mut self.index_buf);
-        let (data_len, entries) = (data.len() as u64, index.len() as u64 / DISK_CONTROL_SIZE_BYTES);
+        let (data_len, entries) = (
+            data.len() as u64,
+            index.len() as u64 / DISK_CONTROL_SIZE_BYTES,
+        );
         NewFiles::write(&self.files.data, data, self.data_written).await?;
         let at = self.slots_written * DISK_CONTROL_SIZE_BYTES;
         NewFiles::write(&self.files.sorted, index, at).await?;
@@ -242,8 +245,7 @@ impl<F: IoFile> BlobLog<F> {
             .files_rewritten
             .set(self.defrag.files_rewritten.get() + stats.files_rewritten);
         self.defrag.bytes_freed.set(
-            self.defrag.bytes_freed.get()
-                + stats.bytes_before.saturating_sub(stats.bytes_after),
+            self.defrag.bytes_freed.get() + stats.bytes_before.saturating_sub(stats.bytes_after),
         );
         result.map(|()| stats)
     }
@@ -422,6 +424,9 @@ impl<F: IoFile> BlobLog<F> {
         stats: &mut DefragStats,
     ) -> Result<(), BlobError> {
         let num = seg.num;
+        if placed.iter().all(|p| p.dropped) {
+            return self.drop_empty(seg, stats);
+        }
         if self.defrag_stop.get() == DefragStop::BeforeMarker {
             return Err(BlobError::Invalid(
                 "defrag stopped before its commit marker",
@@ -474,6 +479,29 @@ impl<F: IoFile> BlobLog<F> {
             *d = fresh.clone();
         }
         self.files.borrow_mut().insert(num, fresh);
+        Ok(())
+    }
+
+    /// A sealed file left with no live record goes away: its data file first (an index
+    /// without its data file is never read), then its index.
+    fn drop_empty(&self, seg: &Rc<Segment<F>>, stats: &mut DefragStats) -> Result<(), BlobError> {
+        let num = seg.num;
+        drop_temporaries(&self.opts, num)?;
+        for suffix in ["", ".index.sorted", ".index"] {
+            let path = final_path(&self.opts, num, suffix);
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(BlobError::io(&shown(&path), e))
+                }
+                _ => {}
+            }
+        }
+        sync_dir(&self.opts)?;
+        self.files.borrow_mut().remove(&num);
+        self.dirty.borrow_mut().remove(&num);
+        stats.files_rewritten += 1;
+        stats.records_dropped += seg.records.get();
+        stats.bytes_before += seg.tail_bytes.get();
         Ok(())
     }
 }

@@ -6,11 +6,11 @@
 //! touched, and their `.index` only when recovery could not rebuild the missing entries
 //! from the data file (see [`super::segment::Segment::note_index_append`]) or once a second.
 
+use super::defrag_state::{DefragLevel, DefragSchedule, DefragStatus};
 use super::error::BlobError;
 use super::index::Loc;
 use super::log::BlobLog;
 use super::segment::Segment;
-use super::defrag_state::{DefragLevel, DefragSchedule, DefragStatus};
 use super::sync::YieldNow;
 use super::DefragStats;
 use crate::io::IoFile;

@@ -166,7 +166,11 @@ impl DefragShared {
             }
         };
         add(&self.runs, last.runs, now.runs);
-        add(&self.files_rewritten, last.files_rewritten, now.files_rewritten);
+        add(
+            &self.files_rewritten,
+            last.files_rewritten,
+            now.files_rewritten,
+        );
         add(&self.bytes_freed, last.bytes_freed, now.bytes_freed);
         add(&self.files_wanting, last.files_wanting, now.files_wanting);
         match (last.state != 0, now.state != 0) {

@@ -49,8 +49,7 @@ async fn maintain_loop(shard: Rc<Shard>, idx: usize) {
 async fn defrag_loop(shard: Rc<Shard>, idx: usize, schedule: DefragSchedule) {
     while !shard.is_shutting_down() {
         crate::runtime::sleep(TURN_PERIOD).await;
-        let (Some(b), Some(info)) = (shard.backends.get(idx), shard.node.backends.get(idx))
-        else {
+        let (Some(b), Some(info)) = (shard.backends.get(idx), shard.node.backends.get(idx)) else {
             return;
         };
         let Some(log) = b.log() else {
