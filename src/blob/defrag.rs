@@ -215,6 +215,25 @@ impl<F: IoFile> Copy<F> {
     }
 }
 
+/// Turns a defrag waits for operations on its file to finish before leaving it for later.
+const BUSY_WAIT_TURNS_MAX: usize = 10_000;
+
+/// Marks a file as being copied (see [`Segment::defragging`]) until dropped.
+struct Copying<F: IoFile>(Rc<Segment<F>>);
+
+impl<F: IoFile> Copying<F> {
+    fn start(seg: &Rc<Segment<F>>) -> Self {
+        seg.defragging.set(true);
+        Copying(seg.clone())
+    }
+}
+
+impl<F: IoFile> Drop for Copying<F> {
+    fn drop(&mut self) {
+        self.0.defragging.set(false);
+    }
+}
+
 /// Largest record a defrag copies (a bigger header is damage, not data).
 const RECORD_BYTES_MAX: u64 = super::write::VALUE_SIZE_BYTES_MAX + (1 << 20);
 
@@ -324,6 +343,17 @@ impl<F: IoFile> BlobLog<F> {
         stats: &mut DefragStats,
     ) -> Result<(), BlobError> {
         let num = seg.num;
+        let _copying = Copying::start(seg);
+        // In-place overwrites already under way finish before the copy reads the file.
+        for _ in 0..BUSY_WAIT_TURNS_MAX {
+            if seg.busy.get() == 0 {
+                break;
+            }
+            YieldNow::default().await;
+        }
+        if seg.busy.get() > 0 {
+            return Ok(());
+        }
         let mut copy: Copy<F> = Copy {
             files: NewFiles::create(&self.opts, num)?,
             placed: Vec::new(),

@@ -128,6 +128,8 @@ pub struct Segment<F: IoFile> {
     pub sorted: Cell<bool>,
     /// Operations currently changing records of this file.
     pub busy: Cell<u32>,
+    /// A defrag is copying this file: no record of it is overwritten in place.
+    pub defragging: Cell<bool>,
     /// Index entries not yet written to `.index`.
     pub pending: PendingIndex,
     /// The next group-commit round must fdatasync the `.index` too (see
@@ -242,6 +244,7 @@ impl<F: IoFile> Segment<F> {
             closed: Cell::new(false),
             sorted: Cell::new(false),
             busy: Cell::new(0),
+            defragging: Cell::new(false),
             pending: PendingIndex::default(),
             index_sync_needed: Cell::new(false),
             contiguous_end: Cell::new(0),
