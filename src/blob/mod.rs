@@ -32,6 +32,7 @@ pub mod segment;
 pub mod sync;
 
 mod defrag;
+mod defrag_commit;
 pub mod defrag_state;
 mod durability;
 mod load;
@@ -42,6 +43,7 @@ mod prefetch;
 mod prepare;
 mod read;
 mod recovery;
+mod sealed_open;
 mod sort;
 mod write;
 mod write_now;

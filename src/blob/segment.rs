@@ -173,7 +173,10 @@ impl<F: IoFile> Segment<F> {
     ) -> Result<Self, BlobError> {
         let dpath = data_path(prefix, shard, num);
         let ipath = side_path(prefix, shard, num, SORTED_SUFFIX);
-        let data = F::from_std(open_rw(&dpath, read_only)?);
+        let data = open_rw(&dpath, read_only)?;
+        // Read at random, as in `open`.
+        let _ = rustix::fs::fadvise(&data, 0, None, rustix::fs::Advice::Random);
+        let data = F::from_std(data);
         let shown = ipath.display().to_string();
         let index = OpenOptions::new()
             .read(true)
