@@ -1,5 +1,6 @@
-//! The `logger` block (blackhole's schema in 2.26): a level and a list of frontends. We keep
-//! every frontend as given and log to the first `files` sink ("/dev/stderr" = stderr).
+//! The `logger` block (blackhole's schema in 2.26): a level and a list of frontends, each
+//! with a sink. `files` sinks (a path; "/dev/stderr" and "/dev/stdout" are the streams) and
+//! `syslog` sinks are driven (see `crate::log`); other sink types are kept and not used.
 
 use super::fields::Fields;
 use super::ConfigError;
@@ -59,7 +60,12 @@ pub enum LogSink {
         /// Flush after every line.
         autoflush: bool,
     },
-    /// A sink we keep but do not drive (`syslog`, `socket`, ...).
+    /// A `syslog` sink: the local syslog socket, lines tagged with `identity`.
+    Syslog {
+        /// `identity`; "elliptics" when absent.
+        identity: String,
+    },
+    /// A sink we keep but do not drive (`socket`, ...).
     Other {
         /// The sink's `type`.
         kind: String,
@@ -156,7 +162,7 @@ fn parse_frontend(
 fn parse_sink(mut fields: Fields<'_>, warnings: &mut Vec<String>) -> Result<LogSink, ConfigError> {
     let kind = fields.string("type")?;
     let kind = fields.required("type", kind)?;
-    fields.accept(&["rotation", "flush", "facility", "host", "port", "identity"]);
+    fields.accept(&["rotation", "flush", "facility", "host", "port"]);
     let sink = if kind == "files" {
         let path = fields.string("path")?;
         let path = fields.required("path", path)?;
@@ -169,8 +175,14 @@ fn parse_sink(mut fields: Fields<'_>, warnings: &mut Vec<String>) -> Result<LogS
                 autoflush,
             },
         }
-    } else {
+    } else if kind == "syslog" {
         fields.accept(&["path", "autoflush"]);
+        let identity = fields.string("identity")?.unwrap_or("elliptics");
+        LogSink::Syslog {
+            identity: identity.to_string(),
+        }
+    } else {
+        fields.accept(&["path", "autoflush", "identity"]);
         LogSink::Other {
             kind: kind.to_string(),
         }
