@@ -190,3 +190,43 @@ fn parse_sink(mut fields: Fields<'_>, warnings: &mut Vec<String>) -> Result<LogS
     fields.finish(warnings);
     Ok(sink)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_and_syslog_sinks_are_read_and_rotation_is_accepted() {
+        let block = serde_json::json!({
+            "level": "notice",
+            "frontends": [
+                {"formatter": {"type": "string", "pattern": "%(message)s"},
+                 "sink": {"type": "files", "path": "/var/log/ioserv.log", "autoflush": true,
+                          "rotation": {"move": 0}}},
+                {"formatter": {"type": "string", "pattern": "%(message)s"},
+                 "sink": {"type": "files", "path": "/dev/stderr"}},
+                {"formatter": {"type": "string", "pattern": "%(message)s"},
+                 "sink": {"type": "syslog", "identity": "ioserv"}}
+            ]
+        });
+        let mut warnings = Vec::new();
+        let logger = LoggerConfig::parse(&block, &mut warnings).expect("logger");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(logger.level, LogLevel::Notice);
+        assert_eq!(logger.level.tracing_level(), tracing::Level::INFO);
+        let sinks: Vec<&LogSink> = logger.frontends.iter().map(|f| &f.sink).collect();
+        assert_eq!(
+            sinks,
+            [
+                &LogSink::File {
+                    path: PathBuf::from("/var/log/ioserv.log"),
+                    autoflush: true
+                },
+                &LogSink::Stderr,
+                &LogSink::Syslog {
+                    identity: "ioserv".into()
+                }
+            ]
+        );
+    }
+}
