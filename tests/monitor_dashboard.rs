@@ -16,7 +16,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// Virtual milliseconds the page runs before its DOM is dumped.
-const VIRTUAL_BUDGET_MS: u32 = 8_000;
+const VIRTUAL_BUDGET_MS: u32 = 10_000;
+
+/// Client threads putting load on the node while the page polls.
+const LOADERS: u64 = 4;
 
 fn chromium() -> String {
     std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into())
@@ -104,13 +107,21 @@ fn node_with_dashboard() -> (TestNode, u16) {
     (node, http)
 }
 
-/// Writes, reads and reads of missing keys until `stop` is set.
+/// Writes, reads and reads of missing keys until `stop` is set, from `LOADERS` clients
+/// (latency is measured on one request in 16: the page needs a steady stream).
 fn load(node: &TestNode, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
+    let loaders: Vec<_> = (0..LOADERS)
+        .map(|i| load_one(node, i, stop.clone()))
+        .collect();
+    std::thread::spawn(move || loaders.into_iter().map(|l| l.join().expect("load")).sum())
+}
+
+fn load_one(node: &TestNode, loader: u64, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
     let s = session(node, &[1]);
     std::thread::spawn(move || {
         let mut done = 0u64;
         while !stop.load(Ordering::Relaxed) {
-            let key = Key::from(format!("dash-{}", done % 200).as_str());
+            let key = Key::from(format!("dash-{loader}-{}", done % 50).as_str());
             s.write_data(&key, &[7u8; 512], 0).wait().expect("write");
             s.read_data(&key, 0, 0).wait().expect("read");
             let _ = s.read_data(&Key::from("dash-missing"), 0, 0).wait();
@@ -126,7 +137,7 @@ fn the_dashboard_draws_live_charts_tables_and_the_ring_of_a_node_under_load() {
     let stop = Arc::new(AtomicBool::new(false));
     let loader = load(&node, stop.clone());
     // Some load before the page opens, so its first polls already see traffic.
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    std::thread::sleep(std::time::Duration::from_millis(1000));
     let dom = dump_dom(&format!("http://127.0.0.1:{http}/"));
     stop.store(true, Ordering::Relaxed);
     assert!(loader.join().expect("load") > 0);
