@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ -d python ]; then
-  if ! python3 -c 'import msgpack, pytest' 2>/dev/null; then
-    python3 -m pip install --quiet --disable-pip-version-check msgpack pytest
+  if ! python3 -c 'import msgpack, pytest, prometheus_client' 2>/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check msgpack pytest prometheus_client
   fi
 fi
 

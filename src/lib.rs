@@ -28,6 +28,7 @@ pub mod history;
 pub mod io;
 pub mod key;
 pub mod limits;
+pub mod log;
 pub mod node;
 pub mod protocol;
 pub mod recovery;

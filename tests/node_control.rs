@@ -84,7 +84,7 @@ fn keys_of_one_bulk_request_are_served_by_every_shard() {
     );
     assert_eq!(bulk.iter().sum::<u64>(), 1000);
     let mut http = TcpStream::connect(("127.0.0.1", http_port)).expect("monitor http");
-    http.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    http.write_all(b"GET /all HTTP/1.1\r\nHost: x\r\n\r\n")
         .expect("request");
     let mut text = String::new();
     http.read_to_string(&mut text).expect("response");

@@ -1,6 +1,12 @@
 //! `dnet_ioclient`: the Elliptics 2.26 command-line client. getopt-style short flags
 //! (`-r -g -W -R -D -u -L -I -H -N -c -k -w -U -B -b -d -C -i -O -S -p`), output formats of
-//! the original, non-zero exit status with the message on stderr on failure.
+//! the original, non-zero exit status with the message on stderr on failure. `-a`, `-s` and
+//! `-z` print per-node statistics (`ioclient/stats.rs`); `--help` lists every flag.
+
+#[path = "ioclient/help.rs"]
+mod help;
+#[path = "ioclient/stats.rs"]
+mod stats;
 
 use anyhow::{anyhow, bail, Context, Result};
 use elliptics::client::civil::print_time;
@@ -34,6 +40,9 @@ struct Options {
     backend_id: Option<u32>,
     defrag: Option<String>,
     delay_ms: u32,
+    all_nodes_stat: bool,
+    io_counter_stat: bool,
+    vfs_stat: bool,
     cflags: u64,
     ioflags: u32,
     offset: u64,
@@ -58,6 +67,10 @@ fn parse_args(args: &[String]) -> Result<Options> {
     while i < args.len() {
         let arg = &args[i];
         i += 1;
+        if arg == "--help" {
+            o.help = true;
+            continue;
+        }
         let Some(flags) = arg.strip_prefix('-').filter(|f| !f.is_empty()) else {
             continue;
         };
@@ -71,6 +84,9 @@ fn parse_args(args: &[String]) -> Result<Options> {
                 match flag {
                     'H' => o.id_is_data = true,
                     'h' => o.help = true,
+                    'a' => o.all_nodes_stat = true,
+                    's' => o.io_counter_stat = true,
+                    'z' => o.vfs_stat = true,
                     _ => {}
                 }
                 continue;
@@ -138,12 +154,6 @@ fn parse_flags(v: &str) -> Result<u64> {
     }
 }
 
-fn usage() -> &'static str {
-    "Usage: dnet_ioclient -r host:port:family -g groups [-W file | -R file | -D key | -u key | -L key | -c \"app@event [data]\"]\n\
-     \x20 -I hexid  -H  -N namespace  -k src_key  -w seconds  -U status  -B cmd -b backend [-p ms]  -d cmd -b backend\n\
-     \x20 -C cflags  -i ioflags  -O offset  -S size"
-}
-
 /// The key for an IO operation: `-I` hex id, `-H` raw bytes of the name, or the name hashed.
 fn key_for(o: &Options, name: &str) -> Key {
     if let Some(hex) = &o.raw_id {
@@ -166,7 +176,7 @@ fn addr_of<T>(e: &Entry<T>) -> String {
 
 fn run(o: &Options) -> Result<i32> {
     if o.help {
-        println!("{}", usage());
+        print!("{}", help::USAGE);
         return Ok(0);
     }
     if o.remotes.is_empty() {
@@ -176,7 +186,9 @@ fn run(o: &Options) -> Result<i32> {
     let config = ClientConfig {
         wait_timeout_s: wait_s,
         check_timeout_s: o.wait_s.unwrap_or(ClientConfig::default().check_timeout_s),
-        no_route_list: o.defrag.is_some(),
+        // Only the -r node, as the original: a defrag, or stats without -a.
+        no_route_list: o.defrag.is_some()
+            || (!o.all_nodes_stat && (o.io_counter_stat || o.vfs_stat)),
         ..ClientConfig::default()
     };
     let node = Node::new(config);
@@ -320,6 +332,14 @@ fn run(o: &Options) -> Result<i32> {
             println!("\toffset: {}", info.offset);
             println!("\tmtime: {}", print_time(&info.mtime));
         }
+    }
+    if o.all_nodes_stat || o.io_counter_stat || o.vfs_stat {
+        let only_all = !o.io_counter_stat && !o.vfs_stat;
+        let parts = stats::StatParts {
+            vfs: o.vfs_stat || only_all,
+            counters: o.io_counter_stat || only_all,
+        };
+        stats::print_node_stats(&s, parts)?;
     }
     if let Some(cmd) = &o.exec {
         let (event, data) = cmd.split_once(' ').unwrap_or((cmd.as_str(), ""));

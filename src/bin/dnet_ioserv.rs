@@ -4,7 +4,7 @@
 use anyhow::Context;
 use clap::Parser;
 use elliptics::config::NodeConfig;
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use std::path::{Path, PathBuf};
 
 #[derive(Parser, Debug)]
@@ -58,51 +58,33 @@ fn run() -> anyhow::Result<()> {
     let node = elliptics::node::start(config)?;
     tracing::info!("listening on {}", node.listen_addr);
     let handle = node.shutdown_handle();
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            if let Some(sig) = signals.forever().next() {
+            for sig in signals.forever() {
+                if sig == SIGHUP {
+                    // logrotate's habit: the file was moved; write to a new one under its name.
+                    for (path, e) in elliptics::log::reopen_files() {
+                        eprintln!(
+                            "dnet_ioserv: cannot reopen log file {}: {e}",
+                            path.display()
+                        );
+                    }
+                    tracing::info!("log files reopened");
+                    continue;
+                }
                 tracing::info!(signal = sig, "shutting down");
                 handle.request_shutdown();
+                break;
             }
         })?;
     node.join()?;
+    elliptics::log::flush_files();
     Ok(())
 }
 
 fn init_logging(config: &NodeConfig, log: Option<&Path>) -> anyhow::Result<()> {
-    let level = config
-        .logger
-        .level
-        .tracing_level()
-        .to_string()
-        .to_lowercase();
-    // ELLIPTICS_LOG (tracing filter syntax) overrides the config's level when it is set.
-    let filter = std::env::var("ELLIPTICS_LOG")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .and_then(|v| tracing_subscriber::EnvFilter::try_new(v).ok())
-        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(&level));
-    let sink = log
-        .map(Path::to_path_buf)
-        .or_else(|| config.logger.log_file().map(Path::to_path_buf));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
-    match sink {
-        Some(path) => {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .with_context(|| format!("log file {}", path.display()))?;
-            builder
-                .with_ansi(false)
-                .with_writer(std::sync::Mutex::new(file))
-                .init();
-        }
-        None => builder.with_writer(std::io::stderr).init(),
-    }
+    elliptics::log::init(&config.logger, log)?;
     Ok(())
 }

@@ -408,6 +408,8 @@ impl<F: IoFile> BlobLog<F> {
             removed: files.values().map(|s| s.removed.get()).sum(),
             bytes: files.values().map(|s| s.tail_bytes.get()).sum(),
             files: files.len() as u64,
+            removed_bytes: files.values().map(|s| s.removed_bytes.get()).sum(),
+            defragmenting: self.defrag.state() != super::defrag_state::state::NOT_STARTED,
             writes: self.writes.get(),
             fsyncs: self.fsyncs.get(),
             sync_rounds: self.sync_rounds.get(),

@@ -170,6 +170,10 @@ pub struct BlobStats {
     /// Bytes used in data files.
     pub bytes: u64,
     pub files: u64,
+    /// Bytes of removed records still in the data files (what defragmentation frees).
+    pub removed_bytes: u64,
+    /// A defragmentation is running.
+    pub defragmenting: bool,
     /// Writes acknowledged since open.
     pub writes: u64,
     /// fdatasync calls since open.

@@ -1,5 +1,6 @@
-//! The `logger` block (blackhole's schema in 2.26): a level and a list of frontends. We keep
-//! every frontend as given and log to the first `files` sink ("/dev/stderr" = stderr).
+//! The `logger` block (blackhole's schema in 2.26): a level and a list of frontends, each
+//! with a sink. `files` sinks (a path; "/dev/stderr" and "/dev/stdout" are the streams) and
+//! `syslog` sinks are driven (see `crate::log`); other sink types are kept and not used.
 
 use super::fields::Fields;
 use super::ConfigError;
@@ -59,7 +60,12 @@ pub enum LogSink {
         /// Flush after every line.
         autoflush: bool,
     },
-    /// A sink we keep but do not drive (`syslog`, `socket`, ...).
+    /// A `syslog` sink: the local syslog socket, lines tagged with `identity`.
+    Syslog {
+        /// `identity`; "elliptics" when absent.
+        identity: String,
+    },
+    /// A sink we keep but do not drive (`socket`, ...).
     Other {
         /// The sink's `type`.
         kind: String,
@@ -156,7 +162,7 @@ fn parse_frontend(
 fn parse_sink(mut fields: Fields<'_>, warnings: &mut Vec<String>) -> Result<LogSink, ConfigError> {
     let kind = fields.string("type")?;
     let kind = fields.required("type", kind)?;
-    fields.accept(&["rotation", "flush", "facility", "host", "port", "identity"]);
+    fields.accept(&["rotation", "flush", "facility", "host", "port"]);
     let sink = if kind == "files" {
         let path = fields.string("path")?;
         let path = fields.required("path", path)?;
@@ -169,12 +175,58 @@ fn parse_sink(mut fields: Fields<'_>, warnings: &mut Vec<String>) -> Result<LogS
                 autoflush,
             },
         }
-    } else {
+    } else if kind == "syslog" {
         fields.accept(&["path", "autoflush"]);
+        let identity = fields.string("identity")?.unwrap_or("elliptics");
+        LogSink::Syslog {
+            identity: identity.to_string(),
+        }
+    } else {
+        fields.accept(&["path", "autoflush", "identity"]);
         LogSink::Other {
             kind: kind.to_string(),
         }
     };
     fields.finish(warnings);
     Ok(sink)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_and_syslog_sinks_are_read_and_rotation_is_accepted() {
+        let block = serde_json::json!({
+            "level": "notice",
+            "frontends": [
+                {"formatter": {"type": "string", "pattern": "%(message)s"},
+                 "sink": {"type": "files", "path": "/var/log/ioserv.log", "autoflush": true,
+                          "rotation": {"move": 0}}},
+                {"formatter": {"type": "string", "pattern": "%(message)s"},
+                 "sink": {"type": "files", "path": "/dev/stderr"}},
+                {"formatter": {"type": "string", "pattern": "%(message)s"},
+                 "sink": {"type": "syslog", "identity": "ioserv"}}
+            ]
+        });
+        let mut warnings = Vec::new();
+        let logger = LoggerConfig::parse(&block, &mut warnings).expect("logger");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(logger.level, LogLevel::Notice);
+        assert_eq!(logger.level.tracing_level(), tracing::Level::INFO);
+        let sinks: Vec<&LogSink> = logger.frontends.iter().map(|f| &f.sink).collect();
+        assert_eq!(
+            sinks,
+            [
+                &LogSink::File {
+                    path: PathBuf::from("/var/log/ioserv.log"),
+                    autoflush: true
+                },
+                &LogSink::Stderr,
+                &LogSink::Syslog {
+                    identity: "ioserv".into()
+                }
+            ]
+        );
+    }
 }

@@ -38,7 +38,12 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
             Ok((stream, peer)) => {
                 shard.counters().connections.fetch_add(1, Ordering::Relaxed);
                 let _ = stream.set_nodelay(true);
-                crate::runtime::spawn(serve_connection(shard.clone(), stream, peer));
+                let s = shard.clone();
+                crate::runtime::spawn(async move {
+                    s.counters().stats.connection_opened();
+                    serve_connection(s.clone(), stream, peer).await;
+                    s.counters().stats.connection_closed();
+                });
             }
             Err(e) => {
                 tracing::warn!(shard = shard.index, "accept failed: {e}");

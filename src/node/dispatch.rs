@@ -92,6 +92,9 @@ pub fn serve_now(shard: &Shard, out: &Outbox, header: &CmdHeader, payload: &[u8]
     {
         return false;
     }
+    let counters = shard.counters();
+    let started = counters.timed(header.cmd);
+    let _scope = crate::log::RequestScope::enter(header.trace_id, header.trans);
     let served = out.serve_in_place(|frames| {
         if header.cmd == command::READ {
             io_ops::read_now(shard, *header, payload, frames)
@@ -101,7 +104,10 @@ pub fn serve_now(shard: &Shard, out: &Outbox, header: &CmdHeader, payload: &[u8]
     });
     if served {
         // Started and finished here: no in-flight count sees it.
-        shard.counters().count_command(header.cmd);
+        counters.count_command(header.cmd);
+        if let Some(started) = started {
+            counters.stats.record_latency(header.cmd, started);
+        }
     }
     served
 }
@@ -114,53 +120,88 @@ pub fn start(shard: &Rc<Shard>, out: &Rc<Outbox>, header: CmdHeader, payload: By
     out.request_started();
     shard.request_started();
     let local = shard_of(&header.id, shard.node.shard_count) == shard.index;
+    let req = Started {
+        header,
+        at: shard.counters().timed(header.cmd),
+    };
     match header.cmd {
         // A READ or WRITE that could finish at once was served by [`serve_now`] already.
         command::READ if local => {
-            run(shard, out, io_ops::read_key(shard.clone(), header, payload));
+            run(
+                shard,
+                out,
+                req,
+                io_ops::read_key(shard.clone(), header, payload),
+            );
         }
         command::WRITE if local => {
             let write = io_ops::write_key(shard.clone(), header, payload);
-            run(shard, out, write);
+            run(shard, out, req, write);
         }
         command::LOOKUP if local => {
-            run(
-                shard,
-                out,
-                io_ops::lookup_key(shard.clone(), header, payload),
-            );
+            let lookup = io_ops::lookup_key(shard.clone(), header, payload);
+            run(shard, out, req, lookup);
         }
         command::DEL if local => {
-            run(
-                shard,
-                out,
-                io_ops::remove_key(shard.clone(), header, payload),
-            );
+            let remove = io_ops::remove_key(shard.clone(), header, payload);
+            run(shard, out, req, remove);
         }
         _ => {
             let (s, o) = (shard.clone(), out.clone());
-            run(
-                shard,
-                out,
-                async move { execute(&s, &o, header, payload).await },
-            );
+            let request = async move { execute(&s, &o, header, payload).await };
+            run(shard, out, req, request);
         }
     }
 }
 
-fn run<Fut: Future<Output = Frames> + 'static>(shard: &Rc<Shard>, out: &Rc<Outbox>, request: Fut) {
+/// A request in flight: its header, and its start time when its latency is measured.
+#[derive(Debug, Clone, Copy)]
+struct Started {
+    header: CmdHeader,
+    at: Option<std::time::Instant>,
+}
+
+fn run<Fut: Future<Output = Frames> + 'static>(
+    shard: &Rc<Shard>,
+    out: &Rc<Outbox>,
+    req: Started,
+    request: Fut,
+) {
     let (shard, out) = (shard.clone(), out.clone());
+    let scoped = crate::log::in_request(req.header.trace_id, req.header.trans, request);
     crate::runtime::run_or_spawn(async move {
-        let frames = request.await;
-        done(&shard, &out, frames);
+        let frames = scoped.await;
+        done(&shard, &out, req, frames);
     });
 }
 
-/// Queue a request's final frames and count it finished.
-fn done(shard: &Shard, out: &Outbox, frames: Frames) {
+/// Queue a request's final frames, count it finished, and note its latency and, for
+/// commands not counted by their handler, its error status.
+fn done(shard: &Shard, out: &Outbox, req: Started, frames: Frames) {
+    let stats = &shard.counters().stats;
+    if let Some(at) = req.at {
+        stats.record_latency(req.header.cmd, at);
+    }
+    if !matches!(
+        req.header.cmd,
+        command::READ | command::WRITE | command::LOOKUP | command::DEL
+    ) {
+        if let Some(status) = frames.parts.last().and_then(|f| final_status(f)) {
+            stats.record_error(req.header.cmd, status);
+        }
+    }
     out.push(frames);
     out.request_finished();
     shard.request_finished();
+}
+
+/// The error status of a final ack frame (a bare header with a non-zero status).
+fn final_status(frame: &[u8]) -> Option<i32> {
+    if frame.len() != crate::protocol::HEADER_SIZE_BYTES {
+        return None;
+    }
+    let header = CmdHeader::decode(frame).ok()?;
+    (header.status != 0 && header.flags & cmd_flags::MORE == 0).then_some(header.status)
 }
 
 /// Run a backend command (or a node-wide control) and return its final frames. A command
@@ -181,8 +222,9 @@ pub async fn execute(
         }
         _ => {
             let target = shard_of(&header.id, shard.node.shard_count);
-            cross::call(shard, target, move |s| async move {
-                io_ops::single_key(&s, header, payload).await
+            cross::call(shard, target, move |s| {
+                let request = async move { io_ops::single_key(&s, header, payload).await };
+                crate::log::in_request(header.trace_id, header.trans, request)
             })
             .await
         }

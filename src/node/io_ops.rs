@@ -106,9 +106,27 @@ fn finish(
     match result {
         Ok(()) => frames.ack(&ack, 0),
         Err(status) => {
-            super::state::add_own(&shard.counters().errors, 1);
+            let counters = shard.counters();
+            super::state::add_own(&counters.errors, 1);
+            counters.stats.record_error(header.cmd, status);
+            log_failure(header, status);
             frames.error(&ack, status);
         }
+    }
+}
+
+/// Log a failed single-key request at the level its cause deserves: a missing key is the
+/// client's business (DEBUG), a failing disk is the operator's (ERROR).
+fn log_failure(header: &CmdHeader, status: i32) {
+    let cmd = command::name(header.cmd).unwrap_or("?");
+    let id = &header.id;
+    match status {
+        errno::ENOENT => tracing::debug!(cmd, id = %id.short_hex(), status, "no such key"),
+        errno::EIO => tracing::error!(cmd, id = %id.short_hex(), status, "disk I/O error"),
+        errno::ENOSPC => {
+            tracing::error!(cmd, id = %id.short_hex(), status, "no space left on the backend")
+        }
+        _ => tracing::info!(cmd, id = %id.short_hex(), status, "request failed"),
     }
 }
 

@@ -17,13 +17,17 @@ mod indexes;
 mod io_ops;
 mod iterator;
 mod join;
+mod live;
+mod metrics;
 mod monitor;
 mod peers;
 mod prefetch;
+mod publish;
 pub mod reply;
 mod server_send;
 mod shard;
 mod state;
+mod stats;
 mod top_keys;
 mod upkeep;
 
@@ -124,7 +128,7 @@ pub fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     wait_until_no_listener(listen_addr)?;
     let shared = Arc::new(NodeShared {
         counters: (0..shard_count)
-            .map(|_| ShardCounters::new(config.options.monitor_top.as_ref()))
+            .map(|_| ShardCounters::new(config.options.monitor_top.as_ref(), config.backends.len()))
             .collect(),
         config,
         addresses,

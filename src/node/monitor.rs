@@ -1,10 +1,12 @@
 //! The monitor: the JSON of MONITOR_STAT by categories (spec §1.9) and its HTTP side.
 //!
-//! HTTP: `GET /all` (also `/`), `/cache`, `/io`, `/io_histograms`, `/commands`, `/backend`,
-//! `/stats`, `/procfs`, `/top`, `/list` and `/?categories=N` on `options.monitor.port`
-//! answer the same JSON as MONITOR_STAT, uncompressed. It runs on its own plain thread, off
-//! the shards' data path, reads relaxed counters and locks each shard's
-//! [`super::top_keys::TopKeys`] only to copy it.
+//! HTTP: `GET /all`, `/cache`, `/io`, `/io_histograms`, `/commands`, `/backend`, `/stats`,
+//! `/procfs`, `/top`, `/list` and `/?categories=N` on `options.monitor.port` answer the
+//! same JSON as MONITOR_STAT, uncompressed. Our additions on the same port: `/` is the live
+//! dashboard (one self-contained HTML page polling `/live`), `/live` the JSON it draws
+//! ([`super::live`]), `/metrics` the Prometheus exposition ([`super::metrics`]). It runs on
+//! its own plain thread, off the shards' data path, reads relaxed counters and locks each
+//! shard's [`super::top_keys::TopKeys`] only to copy it.
 
 use super::state::NodeShared;
 use std::io::{BufRead, BufReader, Write};
@@ -32,6 +34,9 @@ const PATHS: [(&str, u64); 10] = [
     ("/top", category::TOP),
     ("/list", 0),
 ];
+
+/// Our paths, listed by `/list` after the original's.
+const OUR_PATHS: [&str; 3] = ["/", "/live", "/metrics"];
 
 /// The monitor JSON: the sections `categories` selects (bits of [`category`]).
 pub fn monitor_json(node: &NodeShared, categories: u64) -> serde_json::Value {
@@ -116,8 +121,11 @@ pub fn monitor_json(node: &NodeShared, categories: u64) -> serde_json::Value {
         map.insert("shard_count".into(), node.shard_count.into());
         map.insert("shards".into(), shards.into());
     }
+    if has(category::STATS) {
+        map.insert("command_errors".into(), command_errors(node));
+    }
     if has(category::PROCFS) {
-        map.insert("procfs".into(), procfs_json());
+        map.insert("procfs".into(), procfs_json(node));
     }
     if has(category::TOP) {
         map.insert("top".into(), super::top_keys::top_json(node));
@@ -125,8 +133,65 @@ pub fn monitor_json(node: &NodeShared, categories: u64) -> serde_json::Value {
     doc
 }
 
-/// Memory and load of this process from `/proc` (empty fields where unreadable).
-fn procfs_json() -> serde_json::Value {
+/// `{"READ": n, ...}`: requests answered with an error, per command, over every shard.
+fn command_errors(node: &NodeShared) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    for cmd in 0..super::state::COMMAND_SLOTS {
+        let n: u64 = node
+            .counters
+            .iter()
+            .flat_map(|c| &c.stats.commands[cmd].errors)
+            .map(|e| e.load(Ordering::Relaxed))
+            .sum();
+        let name = i32::try_from(cmd)
+            .ok()
+            .and_then(crate::protocol::command::name);
+        if let (true, Some(name)) = (n > 0, name) {
+            map.insert(name.to_string(), n.into());
+        }
+    }
+    map.into()
+}
+
+/// `MemTotal`, `MemFree` and `Cached` of `/proc/meminfo`, in kB.
+fn meminfo_kb() -> serde_json::Value {
+    let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let field = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    serde_json::json!({
+        "total_kb": field("MemTotal"),
+        "free_kb": field("MemFree"),
+        "cached_kb": field("Cached"),
+    })
+}
+
+/// The file system holding the first backend's data (`statvfs`), as the original's
+/// `dnet_stat` reported it.
+fn fs_json(node: &NodeShared) -> serde_json::Value {
+    let dir = node
+        .config
+        .backends
+        .first()
+        .and_then(|b| b.data.parent().map(std::path::Path::to_path_buf))
+        .unwrap_or_else(|| std::path::PathBuf::from("."));
+    match rustix::fs::statvfs(&dir) {
+        Ok(st) => serde_json::json!({
+            "total_bytes": st.f_blocks * st.f_frsize,
+            "avail_bytes": st.f_bavail * st.f_bsize,
+            "files": st.f_files,
+            "fsid": st.f_fsid,
+        }),
+        Err(_) => serde_json::json!({}),
+    }
+}
+
+/// Memory and load of this process and the machine from `/proc`, and the data's file
+/// system (empty fields where unreadable).
+fn procfs_json(node: &NodeShared) -> serde_json::Value {
     let page_bytes = 4096u64;
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let mut pages = statm
@@ -142,14 +207,16 @@ fn procfs_json() -> serde_json::Value {
     serde_json::json!({
         "vm": {"size_bytes": vm_pages * page_bytes, "rss_bytes": rss_pages * page_bytes},
         "la": la,
+        "mem": meminfo_kb(),
+        "fs": fs_json(node),
     })
 }
 
+/// The dashboard page: inline script and style, no external assets.
+const DASHBOARD_HTML: &str = include_str!("monitor/dashboard.html");
+
 /// The categories an HTTP path selects; None for an unknown path, Some(0) for `/list`.
 pub fn path_categories(path: &str) -> Option<u64> {
-    if path == "/" {
-        return Some(category::ALL);
-    }
     if let Some(query) = path.strip_prefix("/?") {
         return query
             .split('&')
@@ -197,9 +264,41 @@ fn answer(node: &NodeShared, stream: TcpStream) -> std::io::Result<()> {
     let mut line = String::new();
     reader.read_line(&mut line)?;
     let path = line.split_whitespace().nth(1).unwrap_or("/");
-    let (status, body) = match path_categories(path) {
+    let (status, content_type, body) = match path {
+        "/" | "/index.html" => (
+            "200 OK",
+            "text/html; charset=utf-8",
+            DASHBOARD_HTML.to_string(),
+        ),
+        "/live" => (
+            "200 OK",
+            "application/json",
+            super::live::live_json(node).to_string(),
+        ),
+        "/metrics" => (
+            "200 OK",
+            super::metrics::CONTENT_TYPE,
+            super::metrics::render(node),
+        ),
+        _ => {
+            let (status, body) = json_answer(node, path);
+            (status, "application/json", body)
+        }
+    };
+    let mut out = &stream;
+    write!(
+        out,
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    out.write_all(body.as_bytes())
+}
+
+/// The original's JSON paths.
+fn json_answer(node: &NodeShared, path: &str) -> (&'static str, String) {
+    match path_categories(path) {
         Some(0) => {
-            let list: Vec<&str> = PATHS.iter().map(|(p, _)| *p).collect();
+            let list: Vec<&str> = PATHS.iter().map(|(p, _)| *p).chain(OUR_PATHS).collect();
             (
                 "200 OK",
                 serde_json::json!({ "handlers": list }).to_string(),
@@ -210,13 +309,7 @@ fn answer(node: &NodeShared, stream: TcpStream) -> std::io::Result<()> {
             "404 Not Found",
             String::from("{\"error\":\"unknown path\"}"),
         ),
-    };
-    let mut out = &stream;
-    write!(
-        out,
-        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
+    }
 }
 
 #[cfg(test)]
@@ -225,7 +318,6 @@ mod tests {
 
     #[test]
     fn http_paths_select_their_categories() {
-        assert_eq!(path_categories("/"), Some(category::ALL));
         assert_eq!(path_categories("/all"), Some(category::ALL));
         assert_eq!(path_categories("/top"), Some(category::TOP));
         assert_eq!(path_categories("/backend"), Some(category::BACKEND));

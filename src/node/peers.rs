@@ -92,6 +92,18 @@ impl Cluster {
         v
     }
 
+    /// Every known node, its addresses and its backends' ring points.
+    pub fn snapshot(&self) -> Vec<(Vec<SocketAddr>, Vec<BackendIds>)> {
+        let mut v: Vec<_> = self
+            .nodes
+            .borrow()
+            .values()
+            .map(|n| (n.addrs.clone(), n.backends.clone()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
     fn apply(&self, change: Change) {
         let mut nodes = self.nodes.borrow_mut();
         match change {

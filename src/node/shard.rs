@@ -98,10 +98,12 @@ impl Shard {
 
     pub fn request_started(&self) {
         self.in_flight.set(self.in_flight.get() + 1);
+        self.counters().stats.set_queue_depth(self.in_flight.get());
     }
 
     pub fn request_finished(&self) {
         self.in_flight.set(self.in_flight.get().saturating_sub(1));
+        self.counters().stats.set_queue_depth(self.in_flight.get());
     }
 
     pub fn counters(&self) -> &super::state::ShardCounters {
@@ -178,6 +180,7 @@ pub async fn shard_main(
     });
     crate::runtime::spawn(cross::serve_mailbox(shard.clone(), inbox));
     super::upkeep::spawn(&shard);
+    super::publish::spawn(&shard);
     super::peers::start_joining(&shard);
     super::conn::accept_loop(shard.clone(), listener).await;
     if let Some(srw) = &shard.srw {

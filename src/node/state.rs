@@ -41,11 +41,13 @@ pub struct ShardCounters {
     top_full: AtomicBool,
     /// xorshift state choosing the sampled requests.
     top_sample_state: AtomicU64,
+    /// Latency, errors by status, queue depth, CPU time and backend gauges.
+    pub stats: super::stats::ShardStats,
 }
 
 impl ShardCounters {
     /// Zeroed counters; a top-keys table only with `top` settings.
-    pub fn new(top: Option<&TopSettings>) -> Self {
+    pub fn new(top: Option<&TopSettings>, backend_count: usize) -> Self {
         Self {
             commands: std::array::from_fn(|_| AtomicU64::new(0)),
             errors: AtomicU64::new(0),
@@ -56,6 +58,7 @@ impl ShardCounters {
             top_keys: top.map(|t| Mutex::new(TopKeys::new(t))),
             top_full: AtomicBool::new(false),
             top_sample_state: AtomicU64::new(0x2545_F491_4F6C_DD1D),
+            stats: super::stats::ShardStats::new(backend_count),
         }
     }
 }
@@ -70,6 +73,15 @@ pub fn add_own(counter: &AtomicU64, n: u64) {
 }
 
 impl ShardCounters {
+    /// The start time of a request of `cmd` when it is one of those timed (one in
+    /// [`super::stats::TIMED_ONE_IN`], chosen by the command's count before this request).
+    pub fn timed(&self, cmd: i32) -> Option<Instant> {
+        let slot = usize::try_from(cmd)
+            .ok()
+            .and_then(|i| self.commands.get(i))?;
+        (slot.load(Ordering::Relaxed) % super::stats::TIMED_ONE_IN == 0).then(Instant::now)
+    }
+
     pub fn count_command(&self, cmd: i32) {
         if let Some(slot) = usize::try_from(cmd).ok().and_then(|i| self.commands.get(i)) {
             add_own(slot, 1);
@@ -222,7 +234,7 @@ mod tests {
 
     #[test]
     fn a_key_read_often_among_many_cold_keys_tops_the_sampled_table_with_about_its_bytes() {
-        let counters = ShardCounters::new(Some(&TopSettings::default()));
+        let counters = ShardCounters::new(Some(&TopSettings::default()), 0);
         let hot = RawId::from_key(b"hot");
         let (rounds, value_bytes) = (40_000u64, 100u64);
         for i in 0..rounds {

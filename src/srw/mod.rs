@@ -92,6 +92,11 @@ impl ShardSrw {
         self.apps.borrow().get(name).cloned()
     }
 
+    /// Every app running on this shard.
+    pub fn apps(&self) -> Vec<Rc<AppPool>> {
+        self.apps.borrow().values().cloned().collect()
+    }
+
     /// Start `app` here unless it already runs.
     pub fn start_app(&self, app: PreparedApp) -> Result<(), SrwError> {
         if self.apps.borrow().contains_key(&app.name) {

@@ -96,8 +96,16 @@ pub struct AppPool {
     pub(super) workers: RefCell<Vec<Rc<WorkerSlot>>>,
     pub counters: RefCell<BTreeMap<String, EventCounters>>,
     pub served: Cell<u64>,
+    /// Workers lost while the app was running (crashed, killed, hung).
+    pub workers_lost: Cell<u64>,
+    /// When the last worker was lost: losses in a row within [`CRASH_LOOP_WINDOW`] make a
+    /// crash loop, logged as a warning.
+    last_loss: Cell<Option<Instant>>,
     accept_task: RefCell<Option<JoinHandle>>,
 }
+
+/// Two worker losses closer than this are a crash loop.
+const CRASH_LOOP_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl AppPool {
     /// Bind the app's socket on this shard, start the accept loop, the supervisor and the
@@ -129,6 +137,8 @@ impl AppPool {
             workers: RefCell::new(Vec::new()),
             counters: RefCell::new(BTreeMap::new()),
             served: Cell::new(0),
+            workers_lost: Cell::new(0),
+            last_loss: Cell::new(None),
             accept_task: RefCell::new(None),
         });
         let accept = crate::runtime::spawn(accept_loop(pool.clone(), listener));
@@ -371,7 +381,22 @@ impl AppPool {
         if worker.state.get() == WorkerState::Dead {
             return;
         }
-        tracing::info!(app = %self.name, worker = %worker.uuid, "worker gone: {why}");
+        if self.state.get() == AppState::Running {
+            self.workers_lost.set(self.workers_lost.get() + 1);
+            let now = Instant::now();
+            let looping = self
+                .last_loss
+                .replace(Some(now))
+                .is_some_and(|t| now.saturating_duration_since(t) < CRASH_LOOP_WINDOW);
+            let lost = self.workers_lost.get();
+            if looping {
+                tracing::warn!(app = %self.name, worker = %worker.uuid, lost, "worker crash loop: worker gone: {why}");
+            } else {
+                tracing::info!(app = %self.name, worker = %worker.uuid, lost, "worker gone: {why}");
+            }
+        } else {
+            tracing::debug!(app = %self.name, worker = %worker.uuid, "worker gone: {why}");
+        }
         worker.die(WORKER_LOST_STATUS);
         self.workers.borrow_mut().retain(|w| !Rc::ptr_eq(w, worker));
         self.pump();
