@@ -104,6 +104,15 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Frame, usize)>, FrameError> {
     if let Some(flat) = super::flat::decode_flat(buf) {
         return Ok(Some(flat));
     }
+    decode_general(buf)
+}
+
+/// [`decode`] without the fast path for flat frames: every frame read through the general
+/// msgpack value reader. Both must agree on every input (the fuzz target checks it).
+pub fn decode_general(buf: &[u8]) -> Result<Option<(Frame, usize)>, FrameError> {
+    if buf.is_empty() {
+        return Ok(None);
+    }
     let mut cur = Cursor::new(buf);
     let value = match rmpv::decode::read_value(&mut cur) {
         Ok(v) => v,

@@ -245,6 +245,9 @@ impl Manifest {
     }
 }
 
+/// Most output lines kept per worker for the failure log, whatever `crashlog-limit` says.
+pub const CRASHLOG_LINES_MAX: usize = 1000;
+
 /// Pool and timer settings of a profile, with the Cocaine 0.11 defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Profile {
@@ -257,6 +260,11 @@ pub struct Profile {
     /// Zero disables idle termination.
     pub idle_timeout: Duration,
     pub termination_timeout: Duration,
+    /// `timeout`: how long a request may wait for its answer, queued and at its worker;
+    /// zero (the default, as in 0.11) means no limit.
+    pub request_timeout: Duration,
+    /// `crashlog-limit`: lines of a worker's output kept for the log when it fails.
+    pub crashlog_limit: usize,
 }
 
 impl Default for Profile {
@@ -269,13 +277,16 @@ impl Default for Profile {
             heartbeat_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(600),
             termination_timeout: Duration::from_secs(5),
+            request_timeout: Duration::ZERO,
+            crashlog_limit: 50,
         }
     }
 }
 
 impl Profile {
-    /// Read the top-level keys (0.11 names; the 0.12 `terminate-timeout` and
-    /// `handshake-timeout` are accepted as aliases). Unknown keys are ignored.
+    /// Read the top-level keys (0.11 names; the 0.12 `terminate-timeout`,
+    /// `handshake-timeout` and `request-timeout` are accepted as aliases). Unknown keys are
+    /// ignored.
     pub fn from_json(doc: &serde_json::Value) -> Result<Profile, SrwError> {
         let obj = doc
             .as_object()
@@ -329,6 +340,12 @@ impl Profile {
         }
         if let Some(d) = secs(&["termination-timeout", "terminate-timeout"], false)? {
             p.termination_timeout = d;
+        }
+        if let Some(d) = secs(&["timeout", "request-timeout"], true)? {
+            p.request_timeout = d;
+        }
+        if let Some(n) = count("crashlog-limit", 0)? {
+            p.crashlog_limit = n.min(CRASHLOG_LINES_MAX);
         }
         Ok(p)
     }
