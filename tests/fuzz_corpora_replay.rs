@@ -50,11 +50,15 @@ fn config_corpus_parses_or_fails_with_a_message() {
 #[test]
 fn app_package_corpus_never_writes_outside_the_app() {
     let scratch = tempfile::tempdir().unwrap();
-    replay("srw_package", |b| checks::srw_package(b, &scratch.path().join("p")));
+    replay("srw_package", |b| {
+        checks::srw_package(b, &scratch.path().join("p"))
+    });
 }
 
 #[test]
 fn blob_file_corpus_recovers_or_fails_cleanly() {
     let scratch = tempfile::tempdir().unwrap();
-    replay("blob_recovery", |b| checks::blob_recovery(b, &scratch.path().join("b")));
+    replay("blob_recovery", |b| {
+        checks::blob_recovery(b, &scratch.path().join("b"))
+    });
 }

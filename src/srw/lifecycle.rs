@@ -46,31 +46,32 @@ pub fn spawn_backoff(failures: u32) -> Duration {
 }
 
 impl AppPool {
-    /// A worker failed to start (`worker` is `None` when the spawn itself failed): log it,
-    /// fail what waits for it, back off or give up.
+    /// Worker `uuid` failed to start (`worker` is `None` when the spawn itself failed):
+    /// log it, fail what waits for it, back off or give up.
     pub(super) fn start_failed(
         self: &Rc<Self>,
+        uuid: &str,
         worker: Option<&Rc<WorkerSlot>>,
         why: &str,
         status: i32,
     ) {
         let failures = self.start_failures.get().saturating_add(1);
         self.start_failures.set(failures);
-        let (uuid, output) = match worker {
+        let output = match worker {
             Some(w) => {
                 let output = w.child().output.tail();
                 w.die(status);
                 self.workers.borrow_mut().retain(|o| !Rc::ptr_eq(o, w));
-                (w.uuid.clone(), output)
+                output
             }
-            None => (String::new(), String::new()),
+            None => String::new(),
         };
         let named = self.task.is_some();
         if !named {
             self.start_failure.set(Some(status));
         }
         let failed = if named {
-            self.fail_queued(|j| j.tag.as_deref() == Some(uuid.as_str()), status)
+            self.fail_queued(|j| j.tag.as_deref() == Some(uuid), status)
         } else if !self.has_active_worker() {
             self.fail_queued(|_| true, status)
         } else {
@@ -166,14 +167,14 @@ impl AppPool {
                 WorkerState::Starting if w.child().has_exited() => {
                     let status = w.child().exit_status().unwrap_or_default();
                     let why = format!("exited before the handshake ({status})");
-                    self.start_failed(Some(w), &why, errno::ENOEXEC);
+                    self.start_failed(&w.uuid, Some(w), &why, errno::ENOEXEC);
                 }
                 WorkerState::Starting if now - w.started > p.startup_timeout => {
                     let why = format!(
                         "no handshake within startup-timeout ({:?})",
                         p.startup_timeout
                     );
-                    self.start_failed(Some(w), &why, errno::ETIMEDOUT);
+                    self.start_failed(&w.uuid, Some(w), &why, errno::ETIMEDOUT);
                 }
                 WorkerState::Active if now - w.last_beat.get() > p.heartbeat_timeout => {
                     w.send(frame::terminate(

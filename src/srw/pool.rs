@@ -346,7 +346,7 @@ impl AppPool {
             }
             Err(e) => {
                 let why = format!("cannot spawn a worker: {e}");
-                self.start_failed(None, &why, errno::ENOEXEC);
+                self.start_failed(&uuid, None, &why, errno::ENOEXEC);
             }
         }
     }
