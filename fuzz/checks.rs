@@ -70,7 +70,10 @@ pub fn srw_package(data: &[u8], scratch: &Path) {
         assert!(!e.to_string().is_empty());
     }
     if checked.is_ok() {
-        assert!(unpacked.is_ok(), "a package that passes the check unpacks: {unpacked:?}");
+        assert!(
+            unpacked.is_ok(),
+            "a package that passes the check unpacks: {unpacked:?}"
+        );
     }
     let outside: Vec<_> = std::fs::read_dir(scratch)
         .unwrap()
