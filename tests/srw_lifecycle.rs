@@ -126,6 +126,7 @@ fn worker_flooding_its_output_leaves_node_memory_and_log_bounded() {
     let peak_kb = peak_rss_kb(node.pid().expect("pid"));
     assert!(peak_kb < 48 * 1024, "node peak RSS {peak_kb} kB");
     let log_bytes = node.log().len();
+    eprintln!("node peak RSS {peak_kb} kB, log {log_bytes} bytes");
     assert!(log_bytes < 1 << 20, "log grew to {log_bytes} bytes");
     let log = node.log();
     assert!(
