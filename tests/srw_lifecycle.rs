@@ -57,6 +57,14 @@ fn worker_that_exits_at_start_fails_events_with_its_exit_status_in_the_log() {
         "{log}"
     );
     assert!(log.contains("respawn in"), "{log}");
+
+    // A Python worker whose import fails is the same failed start.
+    let script = "#!/usr/bin/env python3\nimport module_that_is_not_installed\n";
+    upload_script(&node, "pyfail", "{}", "{}", script);
+    start(&node, "pyfail");
+    assert_eq!(status_of(&s, "c", "pyfail@event"), -8);
+    let log = node.log();
+    assert!(log.contains("ModuleNotFoundError"), "{log}");
 }
 
 #[test]
