@@ -130,11 +130,17 @@ fn encode(v: &Value) -> Vec<u8> {
     out
 }
 
+/// Deepest nesting of arrays and maps a stored record may have (manifests and profiles are
+/// a few levels deep); deeper records are refused rather than decoded recursively.
+pub const RECORD_NESTING_MAX: usize = 64;
+
 fn decode(bytes: &[u8], what: &'static str) -> Result<Value, SrwError> {
     let mut cur = std::io::Cursor::new(bytes);
-    let v = rmpv::decode::read_value(&mut cur).map_err(|e| SrwError::Record {
-        what,
-        problem: e.to_string(),
+    let v = rmpv::decode::read_value_with_max_depth(&mut cur, RECORD_NESTING_MAX).map_err(|e| {
+        SrwError::Record {
+            what,
+            problem: e.to_string(),
+        }
     })?;
     if usize::try_from(cur.position()).ok() != Some(bytes.len()) {
         return Err(SrwError::Record {
@@ -355,6 +361,17 @@ impl Profile {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn deeply_nested_record_is_refused() {
+        let mut bytes = vec![0x81, 0xa1, b'k'];
+        bytes.extend(std::iter::repeat_n(0x91u8, 100_000));
+        bytes.push(0x90);
+        assert!(matches!(
+            decode_document(&bytes, "manifest"),
+            Err(SrwError::Record { .. })
+        ));
+    }
 
     #[test]
     fn tutorial_manifest_with_trailing_comma_parses() {
