@@ -113,3 +113,116 @@ fn keys_of_different_shards_are_served_by_those_shards_workers() {
         assert_eq!(sh["served"].as_u64(), Some(expected[i]), "{doc}");
     }
 }
+
+/// The link-chain package: each link alone looks inside the app, `pwned` goes through all.
+fn link_chain_tar() -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let entries: [(&str, tar::EntryType, &str); 7] = [
+        ("app.py", tar::EntryType::Regular, "#!/bin/sh\n"),
+        ("d", tar::EntryType::Directory, ""),
+        ("d/l", tar::EntryType::Symlink, ".."),
+        ("d/l/m", tar::EntryType::Symlink, ".."),
+        ("d/l/m/n", tar::EntryType::Symlink, ".."),
+        ("d/l/m/n/o", tar::EntryType::Symlink, ".."),
+        ("d/l/m/n/o/pwned", tar::EntryType::Regular, "owned\n"),
+    ];
+    for (name, kind, extra) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_mode(0o755);
+        let data = if kind == tar::EntryType::Regular {
+            extra.as_bytes()
+        } else {
+            b""
+        };
+        h.set_size(data.len() as u64);
+        let gnu = h.as_gnu_mut().expect("gnu");
+        gnu.name[..name.len()].copy_from_slice(name.as_bytes());
+        if kind == tar::EntryType::Symlink {
+            gnu.linkname[..extra.len()].copy_from_slice(extra.as_bytes());
+        }
+        h.set_cksum();
+        b.append(&h, data).expect("append");
+    }
+    b.into_inner().expect("tar")
+}
+
+/// The spool directory of a node made by `srw_node`, read from its configs.
+fn spool_of(node: &common::TestNode) -> std::path::PathBuf {
+    let read = |p: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(p).expect("read config")).expect("json")
+    };
+    let config = read(&node.dir.path().join("ioserv.json"));
+    let srw = config["options"]["srw_config"]
+        .as_str()
+        .expect("srw_config");
+    let spool = read(std::path::Path::new(srw))["paths"]["spool"].clone();
+    std::path::PathBuf::from(spool.as_str().expect("spool"))
+}
+
+fn files_named(dir: &std::path::Path, name: &str, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = e.path();
+        if e.file_name() == name {
+            out.push(path.clone());
+        }
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            files_named(&path, name, out);
+        }
+    }
+}
+
+#[test]
+fn package_whose_entries_run_through_links_is_refused_by_upload_and_by_start_task() {
+    use elliptics::srw::store;
+    let node = srw_node(1);
+    let dir = node.dir.path();
+    let tar = dir.join("chain.tar");
+    std::fs::write(&tar, link_chain_tar()).expect("write");
+    let manifest = dir.join("chain.json");
+    std::fs::write(&manifest, r#"{"slave": "app.py"}"#).expect("manifest");
+    let out = upload_app(&node, &manifest, &tar, "chain");
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("lies under the symlink"),
+        "{}",
+        text(&out)
+    );
+
+    // Stored some other way, the same records are refused by start-task.
+    let s = session(&node, 10);
+    let records = [
+        ("apps", store::encode_package(&link_chain_tar())),
+        (
+            "manifests",
+            store::encode_document(&serde_json::json!({"slave": "app.py"})),
+        ),
+        ("profiles", store::encode_document(&serde_json::json!({}))),
+    ];
+    for (ns, data) in records {
+        let mut w = s.clone();
+        w.set_namespace(ns);
+        w.write_data(&Key::from("chain"), &data, 0)
+            .wait()
+            .expect("write record");
+    }
+    // Unpacked as before, the links land as `<spool>/n` and `<spool>/../o`, and `pwned`
+    // in the directory above that.
+    let spool = spool_of(&node);
+    assert_eq!(status_of(&s, "k", "chain@start-task"), -22);
+    let base = spool.parent().expect("spool parent");
+    for leaked in [spool.join("n"), base.join("o")] {
+        assert!(
+            std::fs::symlink_metadata(&leaked).is_err(),
+            "{leaked:?} exists"
+        );
+    }
+    let mut found = Vec::new();
+    files_named(base, "pwned", &mut found);
+    assert!(found.is_empty(), "written outside the app: {found:?}");
+    assert!(
+        node.log().contains("lies under the symlink"),
+        "{}",
+        node.log()
+    );
+}

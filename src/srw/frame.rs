@@ -20,6 +20,10 @@ use std::io::Cursor;
 
 /// The largest frame either side accepts (the Python worker breaks above 100 MiB).
 pub const FRAME_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Deepest nesting of arrays and maps a frame may have (a frame needs 3: the frame, its
+/// args, an error's `[category, code]`; headers add one). Deeper input is a protocol
+/// error rather than a recursion as deep as the peer likes.
+pub const FRAME_NESTING_MAX: usize = 16;
 /// The control channel.
 pub const CONTROL_CHANNEL: u64 = 1;
 /// First channel the engine uses for an invoke.
@@ -104,8 +108,17 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Frame, usize)>, FrameError> {
     if let Some(flat) = super::flat::decode_flat(buf) {
         return Ok(Some(flat));
     }
+    decode_general(buf)
+}
+
+/// [`decode`] without the fast path for flat frames: every frame read through the general
+/// msgpack value reader. Both must agree on every input (the fuzz target checks it).
+pub fn decode_general(buf: &[u8]) -> Result<Option<(Frame, usize)>, FrameError> {
+    if buf.is_empty() {
+        return Ok(None);
+    }
     let mut cur = Cursor::new(buf);
-    let value = match rmpv::decode::read_value(&mut cur) {
+    let value = match rmpv::decode::read_value_with_max_depth(&mut cur, FRAME_NESTING_MAX) {
         Ok(v) => v,
         Err(e) if is_eof(&e) => {
             return if buf.len() > FRAME_BYTES_MAX {
@@ -239,6 +252,19 @@ pub fn request(channel: u64, event: &[u8], chunk: &[u8]) -> Vec<u8> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
+
+    #[test]
+    fn deeply_nested_frame_is_a_protocol_error_not_a_deep_recursion() {
+        // [1, 0, [[[[...]]]]] nested 100 000 deep: 3 bytes of header, then 0x91 per level.
+        let mut bytes = vec![0x93, 0x01, 0x00];
+        bytes.extend(std::iter::repeat_n(0x91u8, 100_000));
+        bytes.push(0x90);
+        assert!(matches!(decode(&bytes), Err(FrameError::Msgpack(_))));
+        assert!(matches!(
+            decode_general(&bytes),
+            Err(FrameError::Msgpack(_))
+        ));
+    }
 
     #[test]
     fn request_frames_decode_back_in_order_with_bin_payloads() {

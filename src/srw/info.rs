@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 pub struct ShardAppInfo {
     pub shard: usize,
     pub running: bool,
+    /// Workers failed to start too often; events fail at once.
+    pub broken: bool,
     pub stopping: bool,
     pub queue_depth: usize,
     pub queue_capacity: usize,
@@ -33,7 +35,8 @@ impl ShardAppInfo {
         };
         ShardAppInfo {
             shard,
-            running: p.state() == AppState::Running,
+            running: p.state() != AppState::Stopping,
+            broken: p.state() == AppState::Broken,
             stopping: p.state() == AppState::Stopping,
             queue_depth: p.queue_depth(),
             queue_capacity: p.profile.queue_limit,
@@ -95,7 +98,7 @@ pub fn merge(profile: &str, shards: &[ShardAppInfo]) -> Option<Value> {
             "idle": loads.len() - active,
         },
         "shards": per_shard,
-        "state": "running",
+        "state": if shards.iter().any(|s| s.broken) { "broken" } else { "running" },
     }))
 }
 

@@ -14,6 +14,8 @@ pub mod chan;
 mod flat;
 pub mod frame;
 pub mod info;
+mod lifecycle;
+pub mod output;
 pub mod pool;
 pub mod process;
 pub mod spool;

@@ -1,5 +1,6 @@
-//! One shard's share of one app: its exec queue, its worker pool, the unix socket the
-//! workers connect to, and the supervisor that enforces the profile's timers.
+//! One shard's share of one app: its exec queue, its worker pool and the unix socket the
+//! workers connect to (the supervisor that enforces the profile's timers and handles
+//! workers that fail to start is in [`lifecycle`](super::lifecycle)).
 //!
 //! Everything runs on the shard's thread and ring. A request is queued (or refused at once
 //! with -EXFULL when `queue-limit` is reached), handed to the least-loaded active worker
@@ -10,7 +11,7 @@
 //! served only by the worker whose uuid is its tag, spawned on demand.
 
 use super::chan;
-use super::frame::{self, kind, terminate_code, Frame, CONTROL_CHANNEL, FIRST_REQUEST_CHANNEL};
+use super::frame::{self, kind, Frame, CONTROL_CHANNEL, FIRST_REQUEST_CHANNEL};
 use super::process;
 use super::store::{Manifest, Profile};
 use super::task::MultipleTask;
@@ -23,8 +24,6 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-/// How often the supervisor checks timers.
-const SUPERVISOR_TICK: Duration = Duration::from_millis(200);
 /// Status of requests whose worker died or whose app stopped under them.
 pub const WORKER_LOST_STATUS: i32 = -104; // -ECONNRESET
 /// Reply bytes one exec may have queued from its worker before the node has sent them on;
@@ -56,14 +55,18 @@ pub struct EventCounters {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppState {
     Running,
+    /// Too many workers in a row failed to start: events fail at once until the app is
+    /// stopped and started again.
+    Broken,
     Stopping,
 }
 
 /// A queued request.
 #[derive(Debug)]
-struct Job {
+pub(super) struct Job {
     /// The named worker that must serve it (`start-multiple-task`), else any worker.
-    tag: Option<String>,
+    pub(super) tag: Option<String>,
+    pub(super) queued_at: Instant,
     event: Vec<u8>,
     chunk: Vec<u8>,
     reply: chan::Sender<Reply>,
@@ -91,21 +94,27 @@ pub struct AppPool {
     pool_share: usize,
     /// Set when the app was started with `start-multiple-task`.
     pub task: Option<MultipleTask>,
-    state: Cell<AppState>,
-    queue: RefCell<VecDeque<Job>>,
+    pub(super) state: Cell<AppState>,
+    pub(super) queue: RefCell<VecDeque<Job>>,
     pub(super) workers: RefCell<Vec<Rc<WorkerSlot>>>,
     pub counters: RefCell<BTreeMap<String, EventCounters>>,
     pub served: Cell<u64>,
     /// Workers lost while the app was running (crashed, killed, hung).
     pub workers_lost: Cell<u64>,
     /// When the last worker was lost: losses in a row within [`CRASH_LOOP_WINDOW`] make a
-    /// crash loop, logged as a warning.
-    last_loss: Cell<Option<Instant>>,
-    accept_task: RefCell<Option<JoinHandle>>,
+    /// crash loop, logged as such.
+    pub(super) last_loss: Cell<Option<Instant>>,
+    pub(super) accept_task: RefCell<Option<JoinHandle>>,
+    /// Workers in a row that failed to start (reset by a handshake).
+    pub(super) start_failures: Cell<u32>,
+    /// No worker is spawned before this instant (the back-off after a failed start).
+    pub(super) respawn_at: Cell<Option<Instant>>,
+    /// While no worker is active after a failed start: the status events get at once.
+    pub(super) start_failure: Cell<Option<i32>>,
 }
 
 /// Two worker losses closer than this are a crash loop.
-const CRASH_LOOP_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+pub(super) const CRASH_LOOP_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl AppPool {
     /// Bind the app's socket on this shard, start the accept loop, the supervisor and the
@@ -140,10 +149,13 @@ impl AppPool {
             workers_lost: Cell::new(0),
             last_loss: Cell::new(None),
             accept_task: RefCell::new(None),
+            start_failures: Cell::new(0),
+            respawn_at: Cell::new(None),
+            start_failure: Cell::new(None),
         });
         let accept = crate::runtime::spawn(accept_loop(pool.clone(), listener));
         *pool.accept_task.borrow_mut() = Some(accept);
-        crate::runtime::spawn(supervise(pool.clone()));
+        crate::runtime::spawn(super::lifecycle::supervise(pool.clone()));
         pool.pump();
         Ok(pool)
     }
@@ -171,7 +183,8 @@ impl AppPool {
     }
 
     /// Queue a request for `event` whose single chunk is `chunk`, for the worker named
-    /// `tag` if given. -ENOENT when stopping, -EXFULL when the queue is at `queue-limit`.
+    /// `tag` if given. -ENOENT when stopping, -EXFULL when the queue is at `queue-limit`,
+    /// and the start failure's status when workers fail to start and none is active.
     pub fn enqueue(
         self: &Rc<Self>,
         tag: Option<String>,
@@ -179,8 +192,15 @@ impl AppPool {
         chunk: Vec<u8>,
         reply: chan::Sender<Reply>,
     ) -> Result<(), i32> {
-        if self.state.get() != AppState::Running {
-            return Err(errno::ENOENT);
+        match self.state.get() {
+            AppState::Running => {}
+            AppState::Broken => return Err(self.start_failure.get().unwrap_or(errno::ENOEXEC)),
+            AppState::Stopping => return Err(errno::ENOENT),
+        }
+        if let Some(status) = self.start_failure.get() {
+            if tag.is_none() && !self.has_active_worker() {
+                return Err(status);
+            }
         }
         let limit = self.profile.queue_limit;
         if limit > 0 && self.queue.borrow().len() >= limit {
@@ -188,6 +208,7 @@ impl AppPool {
         }
         self.queue.borrow_mut().push_back(Job {
             tag,
+            queued_at: Instant::now(),
             event,
             chunk,
             reply,
@@ -238,9 +259,26 @@ impl AppPool {
             (w.len(), starting)
         };
         let work_waits = !self.queue.borrow().is_empty();
-        if (work_waits || total == 0) && starting == 0 && total < self.pool_share {
+        if (work_waits || total == 0)
+            && starting == 0
+            && total < self.pool_share
+            && self.may_spawn_now()
+        {
             self.spawn_worker(process::new_uuid());
         }
+    }
+
+    /// Whether any worker has handshaken and takes requests.
+    pub(super) fn has_active_worker(&self) -> bool {
+        self.workers
+            .borrow()
+            .iter()
+            .any(|w| w.state.get() == WorkerState::Active)
+    }
+
+    /// False while the back-off after a failed start runs.
+    fn may_spawn_now(&self) -> bool {
+        self.respawn_at.get().is_none_or(|t| Instant::now() >= t)
     }
 
     /// The least-loaded active worker below `concurrency`; only the one named `tag` when
@@ -268,6 +306,9 @@ impl AppPool {
                 }
             }
         }
+        if !self.may_spawn_now() {
+            return;
+        }
         for name in wanted {
             if self.workers.borrow().len() >= self.profile.pool_limit.max(1) {
                 tracing::warn!(app = %self.name, worker = %name, "the pool is full");
@@ -278,14 +319,16 @@ impl AppPool {
         }
     }
 
-    /// Fail and drop the queued requests `which` selects.
-    fn fail_queued(&self, which: impl Fn(&Job) -> bool, status: i32) {
+    /// Fail and drop the queued requests `which` selects; how many there were.
+    pub(super) fn fail_queued(&self, which: impl Fn(&Job) -> bool, status: i32) -> usize {
         let (failed, kept): (VecDeque<Job>, VecDeque<Job>) =
             self.queue.borrow_mut().drain(..).partition(|j| which(j));
         *self.queue.borrow_mut() = kept;
+        let count = failed.len();
         for job in failed {
             job.reply.send(Reply::Done(status));
         }
+        count
     }
 
     fn spawn_worker(self: &Rc<Self>, uuid: String) {
@@ -295,16 +338,25 @@ impl AppPool {
             &self.app_dir,
             &self.endpoint,
             &uuid,
+            self.profile.crashlog_limit,
         ) {
             Ok(child) => {
-                tracing::info!(app = %self.name, worker = %uuid, pid = child.pid, "worker spawned");
+                let failures = self.start_failures.get();
+                if failures > 0 {
+                    tracing::warn!(
+                        app = %self.name, worker = %uuid, pid = child.pid,
+                        "worker respawned after {failures} failed start(s)"
+                    );
+                } else {
+                    tracing::info!(app = %self.name, worker = %uuid, pid = child.pid, "worker spawned");
+                }
                 self.workers
                     .borrow_mut()
                     .push(Rc::new(WorkerSlot::new(uuid, child)));
             }
             Err(e) => {
-                tracing::error!(app = %self.name, "cannot spawn a worker: {e}");
-                self.fail_queued(|_| true, -libc::ENOEXEC);
+                let why = format!("cannot spawn a worker: {e}");
+                self.start_failed(&uuid, None, &why, errno::ENOEXEC);
             }
         }
     }
@@ -374,111 +426,6 @@ impl AppPool {
         }
         true
     }
-
-    /// A worker's connection ended or the worker was killed: fail what it held, forget it,
-    /// and replace it if needed.
-    pub(super) fn worker_gone(self: &Rc<Self>, worker: &Rc<WorkerSlot>, why: &str) {
-        if worker.state.get() == WorkerState::Dead {
-            return;
-        }
-        if self.state.get() == AppState::Running {
-            self.workers_lost.set(self.workers_lost.get() + 1);
-            let now = Instant::now();
-            let looping = self
-                .last_loss
-                .replace(Some(now))
-                .is_some_and(|t| now.saturating_duration_since(t) < CRASH_LOOP_WINDOW);
-            let lost = self.workers_lost.get();
-            if looping {
-                tracing::warn!(app = %self.name, worker = %worker.uuid, lost, "worker crash loop: worker gone: {why}");
-            } else {
-                tracing::info!(app = %self.name, worker = %worker.uuid, lost, "worker gone: {why}");
-            }
-        } else {
-            tracing::debug!(app = %self.name, worker = %worker.uuid, "worker gone: {why}");
-        }
-        worker.die(WORKER_LOST_STATUS);
-        self.workers.borrow_mut().retain(|w| !Rc::ptr_eq(w, worker));
-        self.pump();
-    }
-
-    /// One supervisor pass; false once the app is stopped and every worker is gone.
-    fn tick(self: &Rc<Self>) -> bool {
-        let now = Instant::now();
-        let workers: Vec<Rc<WorkerSlot>> = self.workers.borrow().clone();
-        let total = workers.len();
-        for w in &workers {
-            match w.state.get() {
-                WorkerState::Starting if now - w.started > self.profile.startup_timeout => {
-                    self.worker_gone(w, "no handshake within startup-timeout");
-                }
-                WorkerState::Active if now - w.last_beat.get() > self.profile.heartbeat_timeout => {
-                    w.send(frame::terminate(
-                        terminate_code::HEARTBEAT_TIMEOUT,
-                        "heartbeat timeout",
-                    ));
-                    self.worker_gone(w, "no heartbeat within heartbeat-timeout");
-                }
-                WorkerState::Active
-                    if total > 1
-                        && w.load() == 0
-                        && !self.profile.idle_timeout.is_zero()
-                        && now - w.idle_since.get() > self.profile.idle_timeout =>
-                {
-                    w.send(frame::terminate(terminate_code::IDLE, "slave is idle"));
-                    w.begin_closing();
-                }
-                WorkerState::Closing
-                    if w.closing_since
-                        .get()
-                        .is_some_and(|t| now - t > self.profile.termination_timeout) =>
-                {
-                    self.worker_gone(w, "ignored terminate for termination-timeout");
-                }
-                _ => {}
-            }
-        }
-        self.pump();
-        !(self.state.get() == AppState::Stopping && self.workers.borrow().is_empty())
-    }
-
-    /// Stop: refuse new requests, fail queued ones, ask every worker to terminate (the
-    /// supervisor kills those that ignore it after `termination-timeout`).
-    pub fn stop(self: &Rc<Self>) {
-        if self.state.get() == AppState::Stopping {
-            return;
-        }
-        self.state.set(AppState::Stopping);
-        if let Some(t) = self.accept_task.borrow_mut().take() {
-            t.abort();
-        }
-        let queued: Vec<Job> = self.queue.borrow_mut().drain(..).collect();
-        for job in queued {
-            job.reply.send(Reply::Done(WORKER_LOST_STATUS));
-        }
-        let workers: Vec<Rc<WorkerSlot>> = self.workers.borrow().clone();
-        for w in &workers {
-            if w.state.get() == WorkerState::Starting {
-                self.worker_gone(w, "app stopped before the handshake");
-            } else {
-                w.send(frame::terminate(
-                    terminate_code::ENGINE_STOPPING,
-                    "the engine is shutting down",
-                ));
-                w.begin_closing();
-            }
-        }
-    }
-}
-
-impl AppPool {
-    /// Drop every remaining worker at once (node shutdown).
-    pub fn kill_all(self: &Rc<Self>) {
-        let workers: Vec<Rc<WorkerSlot>> = self.workers.borrow().clone();
-        for w in &workers {
-            self.worker_gone(w, "node shutdown");
-        }
-    }
 }
 
 async fn accept_loop(pool: Rc<AppPool>, listener: UnixListener) {
@@ -491,15 +438,6 @@ async fn accept_loop(pool: Rc<AppPool>, listener: UnixListener) {
                 tracing::warn!(app = %pool.name, "worker accept failed: {e}");
                 crate::runtime::sleep(Duration::from_millis(50)).await;
             }
-        }
-    }
-}
-
-async fn supervise(pool: Rc<AppPool>) {
-    loop {
-        crate::runtime::sleep(SUPERVISOR_TICK).await;
-        if !pool.tick() {
-            break;
         }
     }
 }

@@ -1,14 +1,17 @@
 //! Worker child processes: spawning with the Cocaine argv, cwd and environment, logging
-//! their stdout/stderr line by line (tagged with app and worker), reaping them, and
-//! signalling them. The pipe readers and the reaper are plain threads, off the data path.
+//! their stdout/stderr line by line (tagged with app and worker, bounded by
+//! [`output`](super::output)), reaping them, and signalling them. The pipe readers and the
+//! reaper are plain threads, off the data path. An exit the node did not ask for (a
+//! failure status, or a signal it did not send) is logged at WARN with the last lines of
+//! output.
 
+use super::output::Output;
 use super::store::Manifest;
 use super::SrwError;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// The locator address passed to workers (no locator runs; the Python framework only
 /// dials it when an app uses Cocaine services).
@@ -20,11 +23,30 @@ const LOCATOR_ADDR: &str = "127.0.0.1:10053";
 pub struct Child {
     pub pid: u32,
     exited: Arc<AtomicBool>,
+    status: Arc<Mutex<Option<ExitStatus>>>,
+    /// Set once the node signals the worker: its exit is then expected.
+    stopped: Arc<AtomicBool>,
+    pub output: Arc<Output>,
 }
 
 impl Child {
     pub fn has_exited(&self) -> bool {
         self.exited.load(Ordering::Acquire)
+    }
+
+    /// How the process ended, once reaped ("exit status: 3", "signal: 9 (SIGKILL)").
+    pub fn exit_status(&self) -> Option<String> {
+        let status = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        status.map(|s| s.to_string())
+    }
+
+    /// Signal the worker (SIGTERM, or SIGKILL when `force`) unless it was reaped already (a
+    /// reused pid is never hit); its exit is then expected.
+    pub fn kill(&self, force: bool) {
+        self.stopped.store(true, Ordering::Release);
+        if !self.has_exited() {
+            kill(self.pid, force);
+        }
     }
 }
 
@@ -51,13 +73,15 @@ pub fn new_uuid() -> String {
 }
 
 /// Start a worker: `slave --app NAME --endpoint SOCK --locator ADDR --protocol 1 --uuid ID`
-/// in `app_dir`, with the manifest environment appended.
+/// in `app_dir`, with the manifest environment appended; its last `tail_lines` lines of
+/// output are kept for the failure log.
 pub fn spawn(
     app: &str,
     manifest: &Manifest,
     app_dir: &Path,
     endpoint: &Path,
     uuid: &str,
+    tail_lines: usize,
 ) -> Result<Child, SrwError> {
     let slave = if Path::new(&manifest.slave).is_absolute() {
         Path::new(&manifest.slave).to_path_buf()
@@ -86,25 +110,45 @@ pub fn spawn(
         .map_err(|e| SrwError::Spawn(format!("{}: {e}", slave.display())))?;
     let pid = child.id();
     let tag = format!("{app}/{uuid}");
+    let output = Output::new(tag.clone(), tail_lines);
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let exited = Arc::new(AtomicBool::new(false));
-    let reaped = exited.clone();
+    let status = Arc::new(Mutex::new(None));
+    let stopped = Arc::new(AtomicBool::new(false));
+    let handle = Child {
+        pid,
+        exited: exited.clone(),
+        status: status.clone(),
+        stopped: stopped.clone(),
+        output: output.clone(),
+    };
     let spawned = std::thread::Builder::new()
         .name(format!("worker-{pid}"))
         .spawn(move || {
-            let out_tag = tag.clone();
-            let out = stdout.map(|s| std::thread::spawn(move || log_lines(s, &out_tag, "stdout")));
+            let out = output.clone();
+            let out = stdout.map(|s| std::thread::spawn(move || out.read_pipe(s, "stdout")));
             if let Some(err) = stderr {
-                log_lines(err, &tag, "stderr");
+                output.read_pipe(err, "stderr");
             }
             if let Some(t) = out {
                 let _ = t.join();
             }
-            let status = child.wait();
-            reaped.store(true, Ordering::Release);
-            match status {
-                Ok(status) => tracing::info!(worker = %tag, pid, "worker exited: {status}"),
+            let waited = child.wait();
+            if let Ok(s) = &waited {
+                *status.lock().unwrap_or_else(|p| p.into_inner()) = Some(*s);
+            }
+            exited.store(true, Ordering::Release);
+            let (dropped, cut) = output.dropped();
+            match waited {
+                Ok(s) if s.success() || stopped.load(Ordering::Acquire) => tracing::info!(
+                    worker = %tag, pid, dropped_lines = dropped, cut_bytes = cut,
+                    "worker exited: {s}"
+                ),
+                Ok(s) => tracing::warn!(
+                    worker = %tag, pid, dropped_lines = dropped, cut_bytes = cut,
+                    "worker exited: {s}; last output: {}", output.tail()
+                ),
                 Err(e) => tracing::warn!(worker = %tag, pid, "cannot reap worker: {e}"),
             }
         });
@@ -114,23 +158,11 @@ pub fn spawn(
             "cannot start the reaper thread: {e}"
         )));
     }
-    Ok(Child { pid, exited })
-}
-
-fn log_lines(pipe: impl std::io::Read, tag: &str, stream: &str) {
-    let reader = BufReader::new(pipe);
-    for line in reader.split(b'\n') {
-        match line {
-            Ok(line) => {
-                tracing::info!(worker = %tag, stream, "{}", String::from_utf8_lossy(&line));
-            }
-            Err(_) => break,
-        }
-    }
+    Ok(handle)
 }
 
 /// Send SIGTERM (or SIGKILL when `force`) to a worker we spawned.
-pub fn kill(pid: u32, force: bool) {
+fn kill(pid: u32, force: bool) {
     let Some(pid) = i32::try_from(pid)
         .ok()
         .and_then(rustix::process::Pid::from_raw)

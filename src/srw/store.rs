@@ -130,11 +130,17 @@ fn encode(v: &Value) -> Vec<u8> {
     out
 }
 
+/// Deepest nesting of arrays and maps a stored record may have (manifests and profiles are
+/// a few levels deep); deeper records are refused rather than decoded recursively.
+pub const RECORD_NESTING_MAX: usize = 64;
+
 fn decode(bytes: &[u8], what: &'static str) -> Result<Value, SrwError> {
     let mut cur = std::io::Cursor::new(bytes);
-    let v = rmpv::decode::read_value(&mut cur).map_err(|e| SrwError::Record {
-        what,
-        problem: e.to_string(),
+    let v = rmpv::decode::read_value_with_max_depth(&mut cur, RECORD_NESTING_MAX).map_err(|e| {
+        SrwError::Record {
+            what,
+            problem: e.to_string(),
+        }
     })?;
     if usize::try_from(cur.position()).ok() != Some(bytes.len()) {
         return Err(SrwError::Record {
@@ -245,6 +251,9 @@ impl Manifest {
     }
 }
 
+/// Most output lines kept per worker for the failure log, whatever `crashlog-limit` says.
+pub const CRASHLOG_LINES_MAX: usize = 1000;
+
 /// Pool and timer settings of a profile, with the Cocaine 0.11 defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Profile {
@@ -257,6 +266,11 @@ pub struct Profile {
     /// Zero disables idle termination.
     pub idle_timeout: Duration,
     pub termination_timeout: Duration,
+    /// `timeout`: how long a request may wait for its answer, queued and at its worker;
+    /// zero (the default, as in 0.11) means no limit.
+    pub request_timeout: Duration,
+    /// `crashlog-limit`: lines of a worker's output kept for the log when it fails.
+    pub crashlog_limit: usize,
 }
 
 impl Default for Profile {
@@ -269,13 +283,16 @@ impl Default for Profile {
             heartbeat_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(600),
             termination_timeout: Duration::from_secs(5),
+            request_timeout: Duration::ZERO,
+            crashlog_limit: 50,
         }
     }
 }
 
 impl Profile {
-    /// Read the top-level keys (0.11 names; the 0.12 `terminate-timeout` and
-    /// `handshake-timeout` are accepted as aliases). Unknown keys are ignored.
+    /// Read the top-level keys (0.11 names; the 0.12 `terminate-timeout`,
+    /// `handshake-timeout` and `request-timeout` are accepted as aliases). Unknown keys are
+    /// ignored.
     pub fn from_json(doc: &serde_json::Value) -> Result<Profile, SrwError> {
         let obj = doc
             .as_object()
@@ -330,6 +347,12 @@ impl Profile {
         if let Some(d) = secs(&["termination-timeout", "terminate-timeout"], false)? {
             p.termination_timeout = d;
         }
+        if let Some(d) = secs(&["timeout", "request-timeout"], true)? {
+            p.request_timeout = d;
+        }
+        if let Some(n) = count("crashlog-limit", 0)? {
+            p.crashlog_limit = n.min(CRASHLOG_LINES_MAX);
+        }
         Ok(p)
     }
 }
@@ -338,6 +361,17 @@ impl Profile {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn deeply_nested_record_is_refused() {
+        let mut bytes = vec![0x81, 0xa1, b'k'];
+        bytes.extend(std::iter::repeat_n(0x91u8, 100_000));
+        bytes.push(0x90);
+        assert!(matches!(
+            decode_document(&bytes, "manifest"),
+            Err(SrwError::Record { .. })
+        ));
+    }
 
     #[test]
     fn tutorial_manifest_with_trailing_comma_parses() {

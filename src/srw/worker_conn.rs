@@ -4,7 +4,7 @@
 use super::chan;
 use super::frame::{self, Frame, FIRST_REQUEST_CHANNEL};
 use super::pool::{AppPool, Reply};
-use super::process::{self, Child};
+use super::process::Child;
 use crate::runtime::UnixStream;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -38,7 +38,8 @@ pub struct WorkerSlot {
     pub idle_since: Cell<Instant>,
     pub closing_since: Cell<Option<Instant>>,
     next_channel: Cell<u64>,
-    channels: RefCell<HashMap<u64, chan::Sender<Reply>>>,
+    /// Open requests: where their replies go and when they were sent.
+    channels: RefCell<HashMap<u64, (chan::Sender<Reply>, Instant)>>,
     out: RefCell<Option<chan::Sender<Vec<u8>>>>,
     stream: RefCell<Option<Rc<UnixStream>>>,
 }
@@ -65,6 +66,11 @@ impl WorkerSlot {
         self.child.pid
     }
 
+    /// The worker's process.
+    pub fn child(&self) -> &Child {
+        &self.child
+    }
+
     /// Open requests.
     pub fn load(&self) -> usize {
         self.channels.borrow().len()
@@ -81,12 +87,14 @@ impl WorkerSlot {
     pub fn assign(&self, event: &[u8], chunk: &[u8], reply: chan::Sender<Reply>) {
         let ch = self.next_channel.get();
         self.next_channel.set(ch + 1);
-        self.channels.borrow_mut().insert(ch, reply);
+        self.channels
+            .borrow_mut()
+            .insert(ch, (reply, Instant::now()));
         self.send(frame::request(ch, event, chunk));
     }
 
     pub fn channel(&self, ch: u64) -> Option<chan::Sender<Reply>> {
-        self.channels.borrow().get(&ch).cloned()
+        self.channels.borrow().get(&ch).map(|(r, _)| r.clone())
     }
 
     /// End a request with `status`; true when the channel was open.
@@ -96,12 +104,22 @@ impl WorkerSlot {
             self.idle_since.set(Instant::now());
         }
         match reply {
-            Some(r) => {
+            Some((r, _)) => {
                 r.send(Reply::Done(status));
                 true
             }
             None => false,
         }
+    }
+
+    /// The open requests sent before `sent_before`.
+    pub fn requests_sent_before(&self, sent_before: Instant) -> Vec<u64> {
+        self.channels
+            .borrow()
+            .iter()
+            .filter(|(_, (_, at))| *at < sent_before)
+            .map(|(ch, _)| *ch)
+            .collect()
     }
 
     pub fn begin_closing(&self) {
@@ -118,8 +136,12 @@ impl WorkerSlot {
     /// if it still runs.
     pub fn die(&self, status: i32) {
         self.state.set(WorkerState::Dead);
-        let open: Vec<chan::Sender<Reply>> =
-            self.channels.borrow_mut().drain().map(|(_, r)| r).collect();
+        let open: Vec<chan::Sender<Reply>> = self
+            .channels
+            .borrow_mut()
+            .drain()
+            .map(|(_, (r, _))| r)
+            .collect();
         for r in open {
             r.send(Reply::Done(status));
         }
@@ -127,9 +149,7 @@ impl WorkerSlot {
         if let Some(s) = self.stream.borrow_mut().take() {
             let _ = s.shutdown();
         }
-        if !self.child.has_exited() {
-            process::kill(self.child.pid, true);
-        }
+        self.child.kill(true);
     }
 }
 
@@ -216,7 +236,7 @@ pub async fn serve(pool: Rc<AppPool>, stream: UnixStream) {
     worker.state.set(WorkerState::Active);
     worker.last_beat.set(Instant::now());
     worker.idle_since.set(Instant::now());
-    tracing::info!(app = %pool.name, worker = %worker.uuid, pid = worker.pid(), "worker connected");
+    pool.worker_ready(&worker);
     pool.pump();
     let why = loop {
         let Some(f) = frames.next(&stream).await else {
