@@ -18,6 +18,7 @@ mod io_ops;
 mod iterator;
 mod join;
 mod monitor;
+mod notices;
 mod peers;
 mod prefetch;
 pub mod reply;
