@@ -14,7 +14,7 @@ use super::conn::Outbox;
 use super::cross;
 use super::reply::{Frames, InPlace, Replies};
 use super::shard::Shard;
-use crate::blob::RecordInfo;
+use crate::blob::ValueMeta;
 use crate::key::RawId;
 use crate::protocol::{
     cmd_flags, command, errno, iflags, iterator_action, CmdHeader, DnetTime, IteratorRequest,
@@ -117,8 +117,9 @@ fn in_ranges(req: &IteratorRequest, key: &RawId) -> bool {
             .any(|r| r.key_begin <= *key && *key <= r.key_end)
 }
 
-/// Every live key of `backends` on shard `s`, with its metadata.
-async fn shard_keys(s: Rc<Shard>, backends: Vec<u32>) -> Vec<(RawId, u32, RecordInfo)> {
+/// Every live key of `backends` on shard `s`, with its metadata: from the page-cache map
+/// where it can be read at once, else with a read of the record's header.
+async fn shard_keys(s: Rc<Shard>, backends: Vec<u32>) -> Vec<(RawId, u32, ValueMeta)> {
     let mut out = Vec::new();
     for b in s
         .backends
@@ -127,8 +128,12 @@ async fn shard_keys(s: Rc<Shard>, backends: Vec<u32>) -> Vec<(RawId, u32, Record
     {
         let Some(log) = b.log() else { continue };
         for (key, _) in log.iter_meta() {
-            if let Ok(info) = log.lookup(&key, false).await {
-                out.push((key, b.backend_id, info));
+            let meta = match log.read_now(&key, 0, 1, false, |meta, _| *meta) {
+                Some(found) => found.ok(),
+                None => log.lookup(&key, false).await.ok().map(|i| i.meta()),
+            };
+            if let Some(meta) = meta {
+                out.push((key, b.backend_id, meta));
             }
         }
     }

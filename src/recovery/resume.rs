@@ -70,8 +70,12 @@ impl StateFile {
         (saved.arguments == self.arguments && saved.after().is_some()).then_some(saved)
     }
 
+    fn tmp_path(&self) -> PathBuf {
+        self.path.with_extension("state.tmp")
+    }
+
     fn save(&self, saved: &Saved) -> std::io::Result<()> {
-        let tmp = self.path.with_extension("state.tmp");
+        let tmp = self.tmp_path();
         let text = serde_json::to_string(saved).map_err(std::io::Error::other)?;
         std::fs::write(&tmp, text)?;
         std::fs::rename(&tmp, &self.path)
@@ -80,6 +84,8 @@ impl StateFile {
     /// The run reached its end.
     pub fn remove(&self) {
         let _ = std::fs::remove_file(&self.path);
+        // A run killed between writing and renaming left this behind.
+        let _ = std::fs::remove_file(self.tmp_path());
     }
 }
 
