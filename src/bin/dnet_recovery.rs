@@ -1,18 +1,23 @@
 //! `dnet_recovery [options] merge|dc`: restore the placement (merge, inside a group) and
-//! the replication (dc, across groups) of keys, with a progress bar on a terminal and plain
-//! progress lines otherwise, ending with a summary line.
+//! the replication (dc, across groups) of keys, with a progress bar (keys/s, ETA) on a
+//! terminal and plain progress lines otherwise, ending with a summary line. `-b` is the
+//! batch size (keys per SEND request), `-D` the directory of dc's state file (the system's
+//! temporary directory by default): a dc run killed and started again with the same
+//! arguments continues where it stopped.
 
 use anyhow::{bail, Context};
 use clap::Parser;
 use elliptics::client::{ClientConfig, Node};
 use elliptics::protocol::DnetTime;
 use elliptics::recovery::{self, Options};
-use std::io::{IsTerminal, Write};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Width of the terminal progress bar, in characters.
-const BAR_WIDTH_CHARS: u64 = 40;
+/// The terminal progress bar: bar, keys done of all, rate and time left.
+const BAR_TEMPLATE: &str = "[{bar:40}] {pos}/{len} keys, {per_sec}, ETA {eta}";
 
 #[derive(Parser, Debug)]
 #[command(name = "dnet_recovery", about = "Elliptics merge and dc recovery")]
@@ -34,15 +39,16 @@ struct Args {
     /// Parallel copy workers
     #[arg(short = 'n', long = "nprocess", default_value_t = 4)]
     nprocess: usize,
-    /// Batch size (accepted for compatibility; copies are streamed per key)
-    #[arg(short = 'b', long = "batch-size", default_value_t = 1024)]
-    batch: usize,
+    /// Keys per batch: per SEND request, and the step at which dc saves its progress
+    #[arg(short = 'b', long = "batch-size", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    batch: u32,
     /// Only keys written since: a UNIX timestamp or 12h / 1d / 4w ago
     #[arg(short = 't', long = "time")]
     since: Option<String>,
-    /// Directory for temporary files (accepted for compatibility)
+    /// Directory of the state file an interrupted dc run resumes from
     #[arg(short = 'D', long = "dir")]
-    tmp_dir: Option<String>,
+    tmp_dir: Option<PathBuf>,
     /// Dry run: report what would be copied, change nothing
     #[arg(short = 'N', long = "dry-run")]
     dry_run: bool,
@@ -84,7 +90,27 @@ fn main() -> anyhow::Result<()> {
     if args.kind != "merge" && args.kind != "dc" {
         bail!("unknown recovery type {:?}: use merge or dc", args.kind);
     }
-    let _ = (args.batch, &args.tmp_dir);
+    let state_dir = match &args.tmp_dir {
+        Some(dir) => {
+            if !dir.is_dir() {
+                bail!("-D {}: not a directory", dir.display());
+            }
+            dir.clone()
+        }
+        None => std::env::temp_dir(),
+    };
+    // What names the run: the same arguments resume it (-n, -b, -w and -D do not matter).
+    let arguments = format!(
+        "{} -r {:?} -g {:?} -o {:?} -i {:?} -t {:?} -f {:?} -S {}",
+        args.kind,
+        args.remotes,
+        args.groups,
+        args.one_node,
+        args.backend_id,
+        args.since,
+        args.dump_file,
+        args.safe
+    );
     let node = Node::new(ClientConfig {
         wait_timeout_s: args.wait_timeout_s.max(1),
         ..ClientConfig::default()
@@ -117,31 +143,35 @@ fn main() -> anyhow::Result<()> {
         dry_run: args.dry_run,
         safe: args.safe,
         workers: args.nprocess.max(1),
+        batch: args.batch as usize,
         timeout: Duration::from_secs(args.wait_timeout_s.max(1)),
+        state_dir: Some(state_dir),
+        arguments,
     };
     let terminal = std::io::stderr().is_terminal();
     let last_line = AtomicU64::new(0);
     let started = Instant::now();
-    let progress = move |done: u64, total: u64| {
+    let bar = ProgressBar::hidden();
+    if terminal {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template(BAR_TEMPLATE)
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("#>-"),
+        );
+    }
+    let progress = |done: u64, total: u64| {
         if terminal {
-            let filled = (done * BAR_WIDTH_CHARS)
-                .checked_div(total)
-                .unwrap_or(BAR_WIDTH_CHARS);
-            let bar: String = (0..BAR_WIDTH_CHARS)
-                .map(|i| if i < filled { '#' } else { '-' })
-                .collect();
-            eprint!("\r[{bar}] {done}/{total}");
-            if done == total {
-                eprintln!();
-            }
-            let _ = std::io::stderr().flush();
+            bar.set_length(total);
+            bar.set_position(done);
         } else {
             let step = (total / 10).max(1);
             let mark = done / step;
             if done == total || last_line.fetch_max(mark, Ordering::Relaxed) < mark {
+                let secs = started.elapsed().as_secs_f64();
                 eprintln!(
-                    "progress: {done}/{total} keys ({:.1}s)",
-                    started.elapsed().as_secs_f64()
+                    "progress: {done}/{total} keys ({secs:.1}s, {:.0} keys/s)",
+                    done as f64 / secs.max(1e-3)
                 );
             }
         }
@@ -151,6 +181,7 @@ fn main() -> anyhow::Result<()> {
     } else {
         recovery::dc(&node, &opts, &progress)?
     };
+    bar.finish();
     let mode = if args.dry_run { " (dry run)" } else { "" };
     println!(
         "{} recovery{mode}: {summary}, {:.3}s",

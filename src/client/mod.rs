@@ -19,6 +19,7 @@
 mod checker;
 pub mod civil;
 mod conn;
+pub(crate) use conn::Replies;
 mod entry;
 mod error;
 mod find;

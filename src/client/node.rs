@@ -11,7 +11,7 @@ use super::routes::{apply_update, Route, RouteTable};
 use super::wire::{AddrList, BackendIds};
 use crate::key::RawId;
 use crate::protocol::{cmd_flags, command, errno, AddrContainer, CmdHeader, IdContainer};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -203,9 +203,35 @@ impl Node {
         Ok(())
     }
 
-    /// Ask every connected node for its route list and connect to the nodes it names.
+    /// Ask every connected node for its route list and connect to the nodes it names; then
+    /// ask each newly connected node in turn, until a round names no node new to us.
     pub(super) fn refresh_route_lists(&self) {
-        let conns: Vec<Arc<Conn>> = self.inner.lock().conns.values().cloned().collect();
+        let mut ask: Vec<Arc<Conn>> = self.inner.lock().conns.values().cloned().collect();
+        let mut asked: HashSet<SocketAddr> = HashSet::new();
+        while !ask.is_empty() {
+            asked.extend(ask.iter().map(|c| c.addr));
+            let named = self.route_lists_of(&ask);
+            ask = Vec::new();
+            for addr in named {
+                if asked.contains(&addr) {
+                    continue;
+                }
+                self.inner.lock().wanted.insert(addr);
+                match self.connect(addr) {
+                    Ok(()) => {
+                        if let Some(c) = self.conn(&addr) {
+                            asked.insert(addr);
+                            ask.push(c);
+                        }
+                    }
+                    Err(e) => tracing::debug!(%addr, error = %e, "route-list node not reachable"),
+                }
+            }
+        }
+    }
+
+    /// The dial address of every node the route lists of `conns` name (asked in parallel).
+    fn route_lists_of(&self, conns: &[Arc<Conn>]) -> Vec<SocketAddr> {
         let lists: Vec<AsyncResult<Replies>> = conns
             .iter()
             .map(|c| {
@@ -236,12 +262,7 @@ impl Node {
                 );
             }
         }
-        for addr in found {
-            self.inner.lock().wanted.insert(addr);
-            if let Err(e) = self.connect(addr) {
-                tracing::debug!(%addr, error = %e, "route-list node not reachable");
-            }
-        }
+        found
     }
 
     /// Next transaction number.

@@ -60,10 +60,13 @@ pub(super) async fn dial(
     Ok((stream, reader))
 }
 
-/// Splits a byte stream from a peer into frames.
+/// Splits a byte stream from a peer into frames. Frames are cut from `buf[start..]`; the
+/// consumed front is dropped only when more bytes must be read, so a read full of small
+/// frames costs one move, not one per frame.
 #[derive(Debug, Default)]
 pub struct FrameReader {
     buf: Vec<u8>,
+    start: usize,
 }
 
 impl FrameReader {
@@ -74,16 +77,19 @@ impl FrameReader {
         limit: u64,
     ) -> Result<Option<(CmdHeader, Bytes)>, DecodeError> {
         loop {
-            let want = match split_frame(&self.buf, limit) {
+            let rest = self.buf.get(self.start..).unwrap_or(&[]);
+            let want = match split_frame(rest, limit) {
                 Ok((frame, used)) => {
                     let header = frame.header;
                     let payload = Bytes::copy_from_slice(frame.payload);
-                    self.buf.drain(..used);
+                    self.start += used;
                     return Ok(Some((header, payload)));
                 }
                 Err(DecodeError::Incomplete { needed }) => needed.max(LINK_READ_CHUNK_BYTES),
                 Err(e) => return Err(e),
             };
+            self.buf.drain(..self.start);
+            self.start = 0;
             if self.buf.capacity() - self.buf.len() < want {
                 self.buf.reserve(want);
             }

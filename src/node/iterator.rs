@@ -2,7 +2,8 @@
 //!
 //! ITERATOR START walks the keys of the request's backend (DIRECT_BACKEND) or of every local
 //! backend of the request's group, on every shard, filtered by key ranges (KEY_RANGE) and
-//! time range (TS_RANGE), and streams one `dnet_iterator_response` per key (with the value
+//! time range (TS_RANGE), and streams one `dnet_iterator_response` per key (queued on the
+//! connection in batches of up to 256 responses) (with the value
 //! when DATA is set; user_flags and timestamp zeroed with NO_META), a keepalive (status 1)
 //! every 10 000 skipped keys, then the final ack (-ENOEXEC after CANCEL, as in Elliptics).
 //! A connection with many unwritten frames holds the iterator back. PAUSE / CONTINUE / CANCEL find the running
@@ -11,16 +12,16 @@
 
 use super::conn::Outbox;
 use super::cross;
-use super::reply::{Frames, Replies};
+use super::reply::{Frames, InPlace, Replies};
 use super::shard::Shard;
-use crate::blob::RecordInfo;
+use crate::blob::ValueMeta;
 use crate::key::RawId;
 use crate::protocol::{
     cmd_flags, command, errno, iflags, iterator_action, CmdHeader, DnetTime, IteratorRequest,
     IteratorResponse,
 };
 use crate::routing::shard_of;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -29,6 +30,10 @@ use std::time::Duration;
 
 /// A keepalive response goes out after this many skipped keys.
 const KEEPALIVE_SKIPPED_KEYS: u64 = 10_000;
+/// Responses gathered before they are queued on the connection as one part.
+const BATCH_RESPONSES_MAX: usize = 256;
+/// Bytes gathered before they are queued (values make responses large).
+const BATCH_BYTES_MAX: usize = 256 * 1024;
 /// How often a paused iterator checks for CONTINUE or CANCEL.
 const PAUSE_POLL_MS: u64 = 20;
 /// An iterator stops producing while its connection has more frame parts queued than this.
@@ -112,8 +117,9 @@ fn in_ranges(req: &IteratorRequest, key: &RawId) -> bool {
             .any(|r| r.key_begin <= *key && *key <= r.key_end)
 }
 
-/// Every live key of `backends` on shard `s`, with its metadata.
-async fn shard_keys(s: Rc<Shard>, backends: Vec<u32>) -> Vec<(RawId, u32, RecordInfo)> {
+/// Every live key of `backends` on shard `s`, with its metadata: from the page-cache map
+/// where it can be read at once, else with a read of the record's header.
+async fn shard_keys(s: Rc<Shard>, backends: Vec<u32>) -> Vec<(RawId, u32, ValueMeta)> {
     let mut out = Vec::new();
     for b in s
         .backends
@@ -122,8 +128,12 @@ async fn shard_keys(s: Rc<Shard>, backends: Vec<u32>) -> Vec<(RawId, u32, Record
     {
         let Some(log) = b.log() else { continue };
         for (key, _) in log.iter_meta() {
-            if let Ok(info) = log.lookup(&key, false).await {
-                out.push((key, b.backend_id, info));
+            let meta = match log.read_now(&key, 0, 1, false, |meta, _| *meta) {
+                Some(found) => found.ok(),
+                None => log.lookup(&key, false).await.ok().map(|i| i.meta()),
+            };
+            if let Some(meta) = meta {
+                out.push((key, b.backend_id, meta));
             }
         }
     }
@@ -200,7 +210,11 @@ async fn iterate(shard: &Rc<Shard>, out: &Outbox, header: CmdHeader, payload: &[
     let total_keys = keys.len() as u64;
     let mut skipped = 0u64;
     let mut end_status = 0;
+    let mut batch = Batch::default();
     for (n, (key, backend_id, info)) in keys.into_iter().enumerate() {
+        if batch.is_full() || control.load(Ordering::Relaxed) != RUNNING {
+            batch.flush(out);
+        }
         while control.load(Ordering::Relaxed) == PAUSED {
             crate::runtime::sleep(Duration::from_millis(PAUSE_POLL_MS)).await;
         }
@@ -227,7 +241,7 @@ async fn iterate(shard: &Rc<Shard>, out: &Outbox, header: CmdHeader, payload: &[
             skipped += 1;
             if skipped.is_multiple_of(KEEPALIVE_SKIPPED_KEYS) {
                 resp.status = 1;
-                push_response(out, &header, &resp, &[]);
+                batch.add(&header, &resp, &[]);
             }
             continue;
         }
@@ -250,11 +264,41 @@ async fn iterate(shard: &Rc<Shard>, out: &Outbox, header: CmdHeader, payload: &[
         } else {
             Vec::new()
         };
-        push_response(out, &header, &resp, &data);
+        batch.add(&header, &resp, &data);
     }
+    batch.flush(out);
     registry.finish(id);
     frames.error(&header, end_status);
     out.push(frames);
+}
+
+/// Iterator responses gathered into one part of the connection's queue: one push per
+/// batch instead of one per key.
+#[derive(Default)]
+struct Batch {
+    buf: BytesMut,
+    responses: usize,
+}
+
+impl Batch {
+    fn add(&mut self, header: &CmdHeader, resp: &IteratorResponse, data: &[u8]) {
+        InPlace::new(&mut self.buf).reply(header, &[&resp.encode(), data], true);
+        self.responses += 1;
+    }
+
+    fn is_full(&self) -> bool {
+        self.responses >= BATCH_RESPONSES_MAX || self.buf.len() >= BATCH_BYTES_MAX
+    }
+
+    fn flush(&mut self, out: &Outbox) {
+        if self.responses == 0 {
+            return;
+        }
+        let mut frames = Frames::new();
+        frames.push_raw(self.buf.split().freeze());
+        out.push(frames);
+        self.responses = 0;
+    }
 }
 
 /// Wait while the connection holds many unwritten frames, so a slow reader holds back the

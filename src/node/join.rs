@@ -4,11 +4,14 @@
 //! owner keeps the announcement logic in one place; the traffic itself goes over each
 //! shard's own forward links (`forward`).
 //!
-//! Route discovery (spec §1.6 step 7): every `check_timeout` shard 0 asks each node it
-//! joins or knows for its ROUTE_LIST and starts a join link to every node named there that
-//! it neither knows nor already joins, never to one of its own addresses. A discovered
-//! link stands by while its node is known through another link (such as that node's own
-//! JOIN to us), so two nodes that find each other do not race to join twice.
+//! Route discovery (spec §1.6 step 7), at once rather than at the next route check: as soon
+//! as a join link is up, shard 0 asks that node for its ROUTE_LIST and starts a join link to
+//! every node named there that it neither knows nor already joins, never to one of its own
+//! addresses; a node that joined us hears of every later newcomer on its link (the notice
+//! of `peers`) and joins it the same way. Every `check_timeout` the joined and known nodes
+//! are asked again, which heals whatever a lost link missed. A discovered link stands by
+//! while its node is known through another link (such as that node's own JOIN to us), so
+//! two nodes that find each other do not race to join twice.
 
 use super::conn::{write_loop, Outbox};
 use super::forward::{dial_with_reply, FrameReader};
@@ -27,18 +30,21 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
+/// The remotes shard 0 keeps (or tries to keep) a join link to.
+type Joining = Rc<RefCell<BTreeSet<SocketAddr>>>;
+
 /// Start the join links (shard 0 only, when `join` is set).
 pub fn start_joining(shard: &Rc<Shard>) {
     let opts = &shard.node.config.options;
     if shard.index != 0 || !opts.join {
         return;
     }
-    let joining: Rc<RefCell<BTreeSet<SocketAddr>>> = Rc::default();
+    let joining: Joining = Rc::default();
     for remote in &opts.remote {
         match remote.resolve() {
             Ok(addr) if !shard.node.addresses.contains(&addr) => {
                 if joining.borrow_mut().insert(addr) {
-                    crate::runtime::spawn(join_loop(shard.clone(), addr, false));
+                    crate::runtime::spawn(join_loop(shard.clone(), joining.clone(), addr, false));
                 }
             }
             Ok(_) => {}
@@ -68,28 +74,43 @@ fn is_known(shard: &Shard, addr: SocketAddr) -> bool {
 
 /// Every `check_timeout`: ask the joined and known nodes for their ROUTE_LIST and join
 /// the nodes they name that are new to us.
-async fn discover_loop(shard: Rc<Shard>, joining: Rc<RefCell<BTreeSet<SocketAddr>>>) {
+async fn discover_loop(shard: Rc<Shard>, joining: Joining) {
     while wait_period(&shard).await {
         let mut ask: BTreeSet<SocketAddr> = joining.borrow().clone();
         ask.extend(shard.cluster.nodes().into_iter().map(|(first, _)| first));
         for remote in ask {
-            let named = match route_list_of(&shard, remote).await {
-                Ok(named) => named,
-                Err(status) => {
-                    tracing::debug!(%remote, status, "route list not available");
-                    continue;
-                }
-            };
-            for addr in named {
-                let ours = shard.node.addresses.contains(&addr);
-                if ours || is_known(&shard, addr) || !joining.borrow_mut().insert(addr) {
-                    continue;
-                }
-                tracing::info!(%addr, via = %remote, "route list names a new node; joining it");
-                crate::runtime::spawn(join_loop(shard.clone(), addr, true));
-            }
+            learn_from(&shard, &joining, remote).await;
         }
     }
+}
+
+/// Ask `remote` for its ROUTE_LIST and join the nodes it names that are new to us.
+async fn learn_from(shard: &Rc<Shard>, joining: &Joining, remote: SocketAddr) {
+    match route_list_of(shard, remote).await {
+        Ok(named) => join_new(shard, joining, named, remote),
+        Err(status) => tracing::debug!(%remote, status, "route list not available"),
+    }
+}
+
+/// Start a join link to each of `named` that is neither ours, nor known, nor joined yet.
+fn join_new(shard: &Rc<Shard>, joining: &Joining, named: Vec<SocketAddr>, via: SocketAddr) {
+    for addr in named {
+        let ours = shard.node.addresses.contains(&addr);
+        if ours || is_known(shard, addr) || !joining.borrow_mut().insert(addr) {
+            continue;
+        }
+        tracing::info!(%addr, %via, "a new node named; joining it");
+        crate::runtime::spawn(join_loop(shard.clone(), joining.clone(), addr, true));
+    }
+}
+
+/// The dial address (the one at `index` of each node's list) of every node `list` names.
+fn dial_addrs(list: &AddrContainer, index: usize) -> Vec<SocketAddr> {
+    let per_node = usize::try_from(list.node_addr_num).unwrap_or(0).max(1);
+    socket_addrs(list)
+        .chunks(per_node)
+        .filter_map(|n| n.get(index).copied())
+        .collect()
 }
 
 /// A link to another node after the handshake, with the limits it is read under.
@@ -160,9 +181,7 @@ async fn route_list_of(shard: &Rc<Shard>, remote: SocketAddr) -> Result<Vec<Sock
                 break Err(h.status);
             }
             if let Ok(list) = AddrContainer::decode(&body) {
-                let per_node = usize::try_from(list.node_addr_num).unwrap_or(0).max(1);
-                let addrs = socket_addrs(&list);
-                named.extend(addrs.chunks(per_node).filter_map(|n| n.get(index).copied()));
+                named.extend(dial_addrs(&list, index));
             }
             if h.flags & cmd_flags::MORE == 0 {
                 break Ok(named);
@@ -176,7 +195,7 @@ async fn route_list_of(shard: &Rc<Shard>, remote: SocketAddr) -> Result<Vec<Sock
 
 /// Keep a join link to `remote` up, retrying every `check_timeout`. A `discovered` link
 /// stands by while the node is known through another link.
-async fn join_loop(shard: Rc<Shard>, remote: SocketAddr, discovered: bool) {
+async fn join_loop(shard: Rc<Shard>, joining: Joining, remote: SocketAddr, discovered: bool) {
     while !shard.is_shutting_down() {
         if discovered && is_known(&shard, remote) {
             if !wait_period(&shard).await {
@@ -184,7 +203,7 @@ async fn join_loop(shard: Rc<Shard>, remote: SocketAddr, discovered: bool) {
             }
             continue;
         }
-        match join_once(&shard, remote).await {
+        match join_once(&shard, &joining, remote).await {
             Ok(()) => tracing::info!(%remote, "join link closed; will reconnect"),
             Err(status) => tracing::debug!(%remote, status, "join failed; will retry"),
         }
@@ -194,8 +213,9 @@ async fn join_loop(shard: Rc<Shard>, remote: SocketAddr, discovered: bool) {
     }
 }
 
-/// One join link's life: handshake, JOIN, AUTH, then UPDATE_IDS until it dies.
-async fn join_once(shard: &Rc<Shard>, remote: SocketAddr) -> Result<(), i32> {
+/// One join link's life: handshake, JOIN, AUTH, the peer's route list, then UPDATE_IDS
+/// and newcomer notices until it dies.
+async fn join_once(shard: &Rc<Shard>, joining: &Joining, remote: SocketAddr) -> Result<(), i32> {
     let Dialled {
         stream,
         mut reader,
@@ -208,6 +228,7 @@ async fn join_once(shard: &Rc<Shard>, remote: SocketAddr) -> Result<(), i32> {
         return Err(errno::EPROTO);
     }
     let first = addrs.first().copied().ok_or(errno::EPROTO)?;
+    let index = addrs.iter().position(|a| *a == remote).unwrap_or(0);
     if collides(shard, first, &ann.ids.backends) {
         tracing::warn!(%remote, "peer refused: all its ring points already exist here");
         let _ = stream.shutdown();
@@ -284,7 +305,17 @@ async fn join_once(shard: &Rc<Shard>, remote: SocketAddr) -> Result<(), i32> {
     let out = Rc::new(Outbox::default());
     crate::runtime::spawn(write_loop(shard.clone(), stream.clone(), out.clone()));
     shard.cluster.subscribe(&out);
-    watch(shard, &stream, &mut reader, first, limit).await;
+    // The rest of the cluster, now: the nodes the peer knows.
+    let (s, j) = (shard.clone(), joining.clone());
+    crate::runtime::spawn(async move { learn_from(&s, &j, remote).await });
+    let link = Link {
+        stream: &stream,
+        first,
+        remote,
+        index,
+        limit,
+    };
+    watch(shard, joining, &link, &mut reader).await;
     out.close();
     broadcast(
         shard,
@@ -298,18 +329,23 @@ async fn join_once(shard: &Rc<Shard>, remote: SocketAddr) -> Result<(), i32> {
     Ok(())
 }
 
-/// Read the join link until it dies, applying the UPDATE_IDS the peer pushes.
-async fn watch(
-    shard: &Rc<Shard>,
-    stream: &crate::runtime::TcpStream,
-    reader: &mut FrameReader,
+/// An established join link, as `watch` reads it.
+struct Link<'a> {
+    stream: &'a TcpStream,
     first: SocketAddr,
+    remote: SocketAddr,
+    /// Where the dial address sits in each node's address list.
+    index: usize,
     limit: u64,
-) {
+}
+
+/// Read the join link until it dies, applying the UPDATE_IDS the peer pushes and joining
+/// the newcomers it names (a ROUTE_LIST reply to transaction 0).
+async fn watch(shard: &Rc<Shard>, joining: &Joining, link: &Link<'_>, reader: &mut FrameReader) {
     loop {
         let next = {
             let stop = std::pin::pin!(shard.shutdown_signal());
-            let read = std::pin::pin!(reader.next(stream, limit));
+            let read = std::pin::pin!(reader.next(link.stream, link.limit));
             match futures::future::select(stop, read).await {
                 futures::future::Either::Left(_) => return,
                 futures::future::Either::Right((r, _)) => r,
@@ -318,6 +354,7 @@ async fn watch(
         match next {
             Ok(Some((h, payload))) if h.cmd == command::UPDATE_IDS && !h.is_reply() => {
                 if let Ok(c) = IdContainer::decode(&payload) {
+                    let first = link.first;
                     broadcast(
                         shard,
                         Change::Ids {
@@ -326,6 +363,13 @@ async fn watch(
                         },
                     )
                     .await;
+                }
+            }
+            Ok(Some((h, payload)))
+                if h.cmd == command::ROUTE_LIST && h.is_reply() && h.trans == 0 =>
+            {
+                if let Ok(list) = AddrContainer::decode(&payload) {
+                    join_new(shard, joining, dial_addrs(&list, link.index), link.remote);
                 }
             }
             Ok(Some(_)) => {}

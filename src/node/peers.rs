@@ -12,8 +12,8 @@ use super::reply::{Frames, Replies};
 use super::shard::Shard;
 use crate::key::RawId;
 use crate::protocol::{
-    cmd_flags, command, errno, AddrContainer, BackendIds, CmdHeader, DnetAddr, IdContainer,
-    NodeAnnouncement, BACKEND_IDS_FLAG_DISABLE,
+    command, errno, AddrContainer, BackendIds, CmdHeader, DnetAddr, IdContainer, NodeAnnouncement,
+    BACKEND_IDS_FLAG_DISABLE,
 };
 use crate::routing::Routes;
 use bytes::Bytes;
@@ -23,6 +23,7 @@ use std::net::SocketAddr;
 use std::rc::{Rc, Weak};
 
 pub use super::join::start_joining;
+pub use super::notices::announce_backend;
 
 /// How a peer became known; a peer leaves the table when no source is left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +70,9 @@ pub struct Cluster {
     /// Connections this shard sent its node's ids on (REVERSE_LOOKUP replies, join links):
     /// they receive every UPDATE_IDS push. Dropped connections fall out on the next push.
     subscribers: RefCell<Vec<Weak<Outbox>>>,
+    /// Served connections of nodes that joined us (by their first address): each hears of
+    /// every node new to us at once (`newcomer_frame`), so it need not wait for a route check.
+    joined_links: RefCell<Vec<(SocketAddr, Weak<Outbox>)>>,
 }
 
 impl Cluster {
@@ -104,8 +108,10 @@ impl Cluster {
         v
     }
 
-    fn apply(&self, change: Change) {
+    /// Apply `change`; true when it made a node known that was not known before.
+    fn apply(&self, change: Change) -> bool {
         let mut nodes = self.nodes.borrow_mut();
+        let mut new_node = false;
         match change {
             Change::Up {
                 addrs,
@@ -113,8 +119,9 @@ impl Cluster {
                 source,
             } => {
                 let Some(first) = addrs.first().copied() else {
-                    return;
+                    return false;
                 };
+                new_node = !nodes.contains_key(&first);
                 let node = nodes.entry(first).or_insert(PeerNode {
                     addrs: addrs.clone(),
                     backends: Vec::new(),
@@ -160,6 +167,29 @@ impl Cluster {
             }
         }
         *self.routes.borrow_mut() = routes;
+        new_node
+    }
+
+    /// `out` serves the join link of the node `first`: it hears of every later newcomer.
+    pub fn add_joined_link(&self, first: SocketAddr, out: &Rc<Outbox>) {
+        let mut links = self.joined_links.borrow_mut();
+        links.retain(|(_, w)| w.strong_count() > 0);
+        links.push((first, Rc::downgrade(out)));
+    }
+
+    /// Tell every joined node on this shard but the newcomer itself about `addrs`.
+    fn tell_joined_links(&self, addrs: &[SocketAddr]) {
+        let Some(first) = addrs.first() else { return };
+        let frame = super::notices::newcomer_frame(addrs);
+        let mut links = self.joined_links.borrow_mut();
+        links.retain(|(_, w)| w.strong_count() > 0);
+        for (_, out) in links.iter().filter(|(f, _)| f != first) {
+            if let Some(out) = out.upgrade() {
+                let mut frames = Frames::new();
+                frames.push_raw(frame.clone());
+                out.push(frames);
+            }
+        }
     }
 
     /// `out` has received our ids and gets every later UPDATE_IDS.
@@ -168,7 +198,7 @@ impl Cluster {
     }
 
     /// Queue `frame` on every live subscriber; forget the closed ones.
-    fn push_to_subscribers(&self, frame: &Bytes) -> usize {
+    pub(super) fn push_to_subscribers(&self, frame: &Bytes) -> usize {
         let mut subs = self.subscribers.borrow_mut();
         subs.retain(|w| w.strong_count() > 0);
         for out in subs.iter().filter_map(Weak::upgrade) {
@@ -187,58 +217,25 @@ impl Cluster {
     }
 }
 
-/// Apply `change` on every shard of this node.
+/// Apply `change` on every shard of this node. A node new to us is announced on the
+/// join links of the nodes that joined us (each shard tells its own).
 pub async fn broadcast(shard: &Rc<Shard>, change: Change) {
+    let newcomer = match &change {
+        Change::Up { addrs, .. } => Some(addrs.clone()),
+        _ => None,
+    };
     for target in 0..shard.node.shard_count {
         let c = change.clone();
+        let newcomer = newcomer.clone();
         cross::call(shard, target, move |s| async move {
-            s.cluster.apply(c);
+            if s.cluster.apply(c) {
+                if let Some(addrs) = newcomer {
+                    s.cluster.tell_joined_links(&addrs);
+                }
+            }
         })
         .await;
     }
-}
-
-/// One UPDATE_IDS frame announcing (or, with `disable`, withdrawing) backend `idx` as
-/// `shard` sees it now: flags DIRECT|NOLOCK, no NEED_ACK, trans 0.
-fn update_ids_frame(shard: &Shard, idx: usize, disable: bool) -> Option<Bytes> {
-    let b = shard.backends.get(idx)?;
-    let payload = IdContainer {
-        backends: vec![BackendIds {
-            backend_id: i32::try_from(b.backend_id).ok()?,
-            group_id: i32::try_from(b.group).ok()?,
-            flags: if disable { BACKEND_IDS_FLAG_DISABLE } else { 0 },
-            ids: b.ids.borrow().clone(),
-        }],
-    }
-    .encode();
-    let header = CmdHeader {
-        cmd: command::UPDATE_IDS,
-        flags: cmd_flags::DIRECT | cmd_flags::NOLOCK,
-        group_id: b.group,
-        size: payload.len() as u64,
-        ..CmdHeader::default()
-    };
-    let mut frame = header.encode().to_vec();
-    frame.extend_from_slice(&payload);
-    Some(Bytes::from(frame))
-}
-
-/// Tell every connection that holds our ids (on every shard) that backend `idx` changed:
-/// its current ids, or its removal when `disable`. Returns how many connections were told.
-pub async fn announce_backend(shard: &Rc<Shard>, idx: usize, disable: bool) -> usize {
-    let Some(frame) = update_ids_frame(shard, idx, disable) else {
-        return 0;
-    };
-    let mut told = 0;
-    for target in 0..shard.node.shard_count {
-        let f = frame.clone();
-        told += cross::call(shard, target, move |s| async move {
-            s.cluster.push_to_subscribers(&f)
-        })
-        .await;
-    }
-    tracing::info!(idx, disable, told, "UPDATE_IDS pushed");
-    told
 }
 
 /// Whether a backend announced by `first` collides with the ring: every one of its points
@@ -327,6 +324,9 @@ pub fn intercept(
             if keep {
                 if let Some((addrs, backends)) = peer.announced.borrow_mut().take() {
                     peer.joined.set(addrs.first().copied());
+                    if let Some(first) = addrs.first() {
+                        shard.cluster.add_joined_link(*first, out);
+                    }
                     tracing::info!(peer = ?addrs.first(), "node joined");
                     let s = shard.clone();
                     crate::runtime::spawn(async move {

@@ -1,7 +1,8 @@
 //! SEND (server-send) on the node: copy the given keys of this node to the owners in other
 //! groups, local or peers. A destination holding a newer timestamp is left alone with
 //! -EBADFD unless OVERWRITE is set; MOVE removes the source once every copy succeeded. One
-//! `dnet_iterator_response` per key, then the final ack.
+//! `dnet_iterator_response` per key (in the order the copies finish: many keys of a request
+//! are in flight at once), then the final ack.
 
 use super::conn::Outbox;
 use super::forward::{self, Target};
@@ -17,7 +18,11 @@ use crate::protocol::{
 };
 use crate::routing::shard_of;
 use bytes::Bytes;
+use futures::StreamExt;
 use std::rc::Rc;
+
+/// Keys of one SEND request copied at the same time.
+const KEYS_IN_FLIGHT: usize = 64;
 
 /// Parse the frames a local handler produced back into (header, payload) pairs.
 fn split_frames(frames: Frames) -> Vec<(CmdHeader, Bytes)> {
@@ -116,6 +121,16 @@ async fn send_one(
     final_status(&on_owner(shard, write, body, timeout_ms).await)
 }
 
+/// What SEND does with each key of one request.
+struct Job {
+    backends: Vec<u32>,
+    groups: Vec<u32>,
+    overwrite: bool,
+    move_source: bool,
+    timeout_ms: u64,
+    total_keys: u64,
+}
+
 pub(super) async fn server_send(
     shard: &Rc<Shard>,
     out: &Outbox,
@@ -132,68 +147,89 @@ pub(super) async fn server_send(
         shard.node.config.options.wait_timeout_s.max(1) * 1000,
         |t| t * 1000,
     );
-    let backends = backend_ids(shard, &header);
-    let overwrite = req.iflags & iflags::OVERWRITE != 0;
-    for (n, key) in req.ids.iter().enumerate() {
-        let mut resp = IteratorResponse {
-            key: *key,
-            iterated_keys: n as u64 + 1,
-            total_keys: req.ids.len() as u64,
-            ..IteratorResponse::default()
-        };
-        let b = backends.clone();
-        let k = *key;
-        let value = cross::call(
-            shard,
-            shard_of(key, shard.node.shard_count),
-            move |s| async move {
-                for lb in s.backends.iter().filter(|lb| b.contains(&lb.backend_id)) {
-                    let Some(log) = lb.log() else { continue };
-                    if let Ok(o) = log.read(&k, 0, 0, true).await {
-                        return Some((o.info, o.data, lb.backend_id));
-                    }
-                }
-                None
-            },
-        )
-        .await;
-        let Some((info, data, backend_id)) = value else {
-            resp.status = errno::ENOENT;
-            push_response(out, &header, &resp, &[]);
-            continue;
-        };
-        resp.timestamp = info.timestamp;
-        resp.user_flags = info.user_flags;
-        resp.size = info.size;
-        resp.record_flags = info.record_flags;
-        let value = (info, data);
-        for g in req.groups.iter().filter_map(|g| u32::try_from(*g).ok()) {
-            let status = send_one(shard, *key, g, &value, overwrite, timeout_ms).await;
-            if status != 0 && resp.status == 0 {
-                resp.status = status;
-            }
-        }
-        if resp.status == 0 && req.iflags & iflags::MOVE != 0 {
-            let k = *key;
-            let removed = cross::call(
-                shard,
-                shard_of(key, shard.node.shard_count),
-                move |s| async move {
-                    let log = s
-                        .backends
-                        .iter()
-                        .find(|b| b.backend_id == backend_id)?
-                        .log()?;
-                    log.remove(&k).await.ok()
-                },
-            )
-            .await;
-            if removed.is_none() {
-                resp.status = errno::EIO;
-            }
-        }
+    let job = Job {
+        backends: backend_ids(shard, &header),
+        groups: req
+            .groups
+            .iter()
+            .filter_map(|g| u32::try_from(*g).ok())
+            .collect(),
+        overwrite: req.iflags & iflags::OVERWRITE != 0,
+        move_source: req.iflags & iflags::MOVE != 0,
+        timeout_ms,
+        total_keys: req.ids.len() as u64,
+    };
+    // Keys are copied KEYS_IN_FLIGHT at a time: each waits on its owners' replies, and a
+    // batch of small keys is bound by round trips, not by bytes.
+    let job = &job;
+    let mut copies = futures::stream::iter(req.ids.iter().enumerate())
+        .map(|(n, key)| send_key(shard, job, n, *key))
+        .buffer_unordered(KEYS_IN_FLIGHT);
+    while let Some(resp) = copies.next().await {
         push_response(out, &header, &resp, &[]);
     }
     frames.error(&header, 0);
     out.push(frames);
+}
+
+/// Copy one key to every group of the job (and remove it here with MOVE); its response.
+async fn send_key(shard: &Rc<Shard>, job: &Job, n: usize, key: RawId) -> IteratorResponse {
+    let mut resp = IteratorResponse {
+        key,
+        iterated_keys: n as u64 + 1,
+        total_keys: job.total_keys,
+        ..IteratorResponse::default()
+    };
+    let b = job.backends.clone();
+    let value = cross::call(
+        shard,
+        shard_of(&key, shard.node.shard_count),
+        move |s| async move {
+            for lb in s.backends.iter().filter(|lb| b.contains(&lb.backend_id)) {
+                let Some(log) = lb.log() else { continue };
+                if let Ok(o) = log.read(&key, 0, 0, true).await {
+                    return Some((o.info, o.data, lb.backend_id));
+                }
+            }
+            None
+        },
+    )
+    .await;
+    let Some((info, data, backend_id)) = value else {
+        resp.status = errno::ENOENT;
+        return resp;
+    };
+    resp.timestamp = info.timestamp;
+    resp.user_flags = info.user_flags;
+    resp.size = info.size;
+    resp.record_flags = info.record_flags;
+    let value = (info, data);
+    let sends = job
+        .groups
+        .iter()
+        .map(|g| send_one(shard, key, *g, &value, job.overwrite, job.timeout_ms));
+    for status in futures::future::join_all(sends).await {
+        if status != 0 && resp.status == 0 {
+            resp.status = status;
+        }
+    }
+    if resp.status == 0 && job.move_source {
+        let removed = cross::call(
+            shard,
+            shard_of(&key, shard.node.shard_count),
+            move |s| async move {
+                let log = s
+                    .backends
+                    .iter()
+                    .find(|b| b.backend_id == backend_id)?
+                    .log()?;
+                log.remove(&key).await.ok()
+            },
+        )
+        .await;
+        if removed.is_none() {
+            resp.status = errno::EIO;
+        }
+    }
+    resp
 }

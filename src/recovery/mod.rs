@@ -3,23 +3,34 @@
 //! - **merge** (inside each group): every key found on a backend that is not its ring owner
 //!   is copied to the owner when the owner lacks it or holds an older timestamp or another
 //!   size, then removed from the wrong backend (kept with `safe`).
-//! - **dc** (across groups): the replicas of every key are compared by (timestamp, size) and
-//!   the newest one is copied to every given group that lacks it or holds an older one.
+//! - **dc** (across groups): the replicas of every key are compared by (timestamp, size) as
+//!   the iterators report them, and the newest one is copied to every given group that lacks
+//!   it or holds an older one: in key-ordered batches, many in flight, node to node with
+//!   SEND where the source node takes it (`copy`). An interrupted dc run restarted with the
+//!   same arguments continues after the last finished batch (`resume`).
 //!
 //! Copies keep the source's timestamp and user_flags. Every step is idempotent (copy before
 //! remove, compare before copy), so an interrupted run is finished by running again, and a
 //! second run copies nothing.
 
+mod copy;
 mod ops;
+mod resume;
 
 pub use ops::{KeyMeta, Place};
+pub use resume::StateFile;
+
+use copy::Task;
+use resume::Tracker;
 
 use crate::client::{ClientError, Node};
 use crate::key::RawId;
-use crate::protocol::{DnetTime, IoAttr};
+use crate::protocol::DnetTime;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// Why recovery could not run.
@@ -48,10 +59,16 @@ pub struct Options {
     pub dry_run: bool,
     /// merge: keep the source copy (`-S`).
     pub safe: bool,
-    /// Parallel copy workers (`-n`).
+    /// Batches in flight at once (`-n`).
     pub workers: usize,
+    /// Keys per batch (`-b`): per SEND request and per step of the saved progress.
+    pub batch: usize,
     /// Per-request timeout (`-w`).
     pub timeout: Duration,
+    /// Where dc keeps the state file of an unfinished run (`-D`); `None`: no resuming.
+    pub state_dir: Option<PathBuf>,
+    /// The arguments that name the run: a run with the same ones resumes it.
+    pub arguments: String,
 }
 
 /// What a run did.
@@ -61,6 +78,8 @@ pub struct Summary {
     pub copied: AtomicU64,
     pub removed: AtomicU64,
     pub failed: AtomicU64,
+    /// Keys an interrupted earlier run had already handled (dc resumed).
+    pub resumed: AtomicU64,
 }
 
 impl std::fmt::Display for Summary {
@@ -72,7 +91,11 @@ impl std::fmt::Display for Summary {
             self.copied.load(Ordering::Relaxed),
             self.removed.load(Ordering::Relaxed),
             self.failed.load(Ordering::Relaxed)
-        )
+        )?;
+        match self.resumed.load(Ordering::Relaxed) {
+            0 => Ok(()),
+            n => write!(f, ", resumed after {n} keys"),
+        }
     }
 }
 
@@ -112,7 +135,7 @@ fn run_parallel<T: Sync>(
     });
 }
 
-fn copy(
+fn copy_one(
     node: &Node,
     from: &Place,
     to: &Place,
@@ -136,7 +159,7 @@ pub fn merge(
     }
     let mut misplaced: Vec<(Place, Place, KeyMeta)> = Vec::new();
     for place in places.iter().filter(|p| selected(opts, p)) {
-        for meta in ops::iterate(node, place, opts.since, opts.timeout)? {
+        for meta in ops::iterate(node, place, opts.since, None, opts.timeout)? {
             summary.scanned.fetch_add(1, Ordering::Relaxed);
             let Ok(owner) = routes.owner(place.group, &meta.key) else {
                 continue;
@@ -154,7 +177,7 @@ pub fn merge(
             });
             if stale {
                 if !opts.dry_run {
-                    copy(node, from, to, meta.key, opts.timeout)?;
+                    copy_one(node, from, to, meta.key, opts.timeout)?;
                 }
                 summary.copied.fetch_add(1, Ordering::Relaxed);
             }
@@ -181,12 +204,19 @@ pub fn dc(node: &Node, opts: &Options, progress: Progress<'_>) -> Result<Summary
     if places.is_empty() {
         return Err(RecoveryError::NoRoutes(opts.groups.clone()));
     }
+    let file = match (&opts.state_dir, opts.dry_run) {
+        (Some(dir), false) => Some(StateFile::new(dir, "dc", &opts.arguments)),
+        _ => None,
+    };
+    let base = file.as_ref().and_then(StateFile::load).unwrap_or_default();
+    let after = base.after();
+    summary.resumed.store(base.keys_done, Ordering::Relaxed);
     // key -> group -> (place, meta) of the newest replica seen in that group.
     let mut replicas: HashMap<RawId, HashMap<u32, (Place, KeyMeta)>> = HashMap::new();
     for place in places.iter().filter(|p| selected(opts, p)) {
-        for meta in ops::iterate(node, place, opts.since, opts.timeout)? {
+        for meta in ops::iterate(node, place, opts.since, after, opts.timeout)? {
             summary.scanned.fetch_add(1, Ordering::Relaxed);
-            if !wanted(opts, &meta.key) {
+            if !wanted(opts, &meta.key) || after.is_some_and(|a| meta.key <= a) {
                 continue;
             }
             let per_group = replicas.entry(meta.key).or_default();
@@ -198,7 +228,7 @@ pub fn dc(node: &Node, opts: &Options, progress: Progress<'_>) -> Result<Summary
     }
     // With -o/-i only part of the groups was scanned: look the others up at their owners.
     let partial = opts.node.is_some() || opts.backend_id.is_some();
-    let mut work: Vec<(RawId, Place, KeyMeta, Vec<Place>)> = Vec::new();
+    let mut tasks: Vec<Task> = Vec::new();
     for (key, per_group) in replicas {
         let Some((src, newest)) = per_group
             .values()
@@ -207,55 +237,57 @@ pub fn dc(node: &Node, opts: &Options, progress: Progress<'_>) -> Result<Summary
         else {
             continue;
         };
-        let mut targets = Vec::new();
-        for g in &opts.groups {
-            let Ok(owner) = routes.owner(*g, &key) else {
-                continue;
-            };
-            match per_group.get(g) {
-                Some((_, m)) if (m.timestamp, m.size) == (newest.timestamp, newest.size) => {}
-                None if partial => targets.push(*owner),
-                _ => targets.push(*owner),
-            }
-        }
+        let targets: Vec<Place> = opts
+            .groups
+            .iter()
+            .filter_map(|g| routes.owner(*g, &key).ok().map(|o| (*g, *o)))
+            .filter(|(g, _)| {
+                per_group
+                    .get(g)
+                    .is_none_or(|(_, m)| (m.timestamp, m.size) != (newest.timestamp, newest.size))
+            })
+            .map(|(_, owner)| owner)
+            .collect();
         if !targets.is_empty() {
-            work.push((key, src, newest, targets));
+            tasks.push(Task {
+                key,
+                src,
+                newest,
+                targets,
+            });
         }
     }
-    run_parallel(opts, &work, progress, |(key, src, newest, targets)| {
-        let mut value: Option<(IoAttr, Vec<u8>)> = None;
-        for to in targets {
-            let result = (|| -> Result<bool, ClientError> {
-                if partial {
-                    if let Some((ts, size)) = ops::lookup(node, to, *key, opts.timeout)? {
-                        if (ts, size) >= (newest.timestamp, newest.size) {
-                            return Ok(false);
-                        }
-                    }
-                }
-                if opts.dry_run {
-                    return Ok(true);
-                }
-                if value.is_none() {
-                    value = Some(ops::read(node, src, *key, opts.timeout)?);
-                }
-                if let Some((io, data)) = &value {
-                    ops::write(node, to, *key, io, data, opts.timeout)?;
-                }
-                Ok(true)
-            })();
-            match result {
-                Ok(true) => {
-                    summary.copied.fetch_add(1, Ordering::Relaxed);
-                }
-                Ok(false) => {}
-                Err(e) => {
-                    tracing::warn!(key = %key.short_hex(), to = %to.addr, "dc copy failed: {e}");
-                    summary.failed.fetch_add(1, Ordering::Relaxed);
-                }
-            }
+    tasks.sort_unstable_by_key(|t| t.key);
+    let batches: Vec<&[Task]> = tasks.chunks(opts.batch.max(1)).collect();
+    let last_keys = batches
+        .iter()
+        .filter_map(|b| b.last().map(|t| t.key))
+        .collect();
+    let tracker = Mutex::new(Tracker::new(file, last_keys, base));
+    let lock = || tracker.lock().unwrap_or_else(|p| p.into_inner());
+    let total = lock().counts().keys_done + tasks.len() as u64;
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..opts.workers.max(1) {
+            s.spawn(|| loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(batch) = batches.get(index) else {
+                    return;
+                };
+                let done = copy::copy_batch(node, opts, partial, batch);
+                let keys_done = {
+                    let mut t = lock();
+                    t.finished(index, batch.len() as u64, done.copied, done.failed);
+                    t.counts().keys_done
+                };
+                progress(keys_done, total);
+            });
         }
     });
+    let mut t = lock();
+    summary.copied.store(t.counts().copied, Ordering::Relaxed);
+    summary.failed.store(t.counts().failed, Ordering::Relaxed);
+    t.complete();
     Ok(summary)
 }
 

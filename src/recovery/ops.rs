@@ -3,11 +3,12 @@
 //! (group, point, node, backend) owners.
 
 use super::RecoveryError;
-use crate::client::{ClientError, Node};
+use crate::client::Replies;
+use crate::client::{AsyncResult, ClientError, Node};
 use crate::key::RawId;
 use crate::protocol::{
     cmd_flags, command, errno, iflags, iterator_action, iterator_type, CmdHeader, DnetTime, IoAttr,
-    IteratorRequest, IteratorResponse, LookupReply,
+    IteratorRange, IteratorRequest, IteratorResponse, LookupReply, ServerSendRequest,
 };
 use crate::routing::Routes;
 use std::net::SocketAddr;
@@ -63,6 +64,30 @@ fn header(place: &Place, cmd: i32, id: RawId) -> CmdHeader {
     }
 }
 
+/// Send one request to `place` without waiting for its replies.
+fn start(
+    node: &Node,
+    place: &Place,
+    header: CmdHeader,
+    payload: &[u8],
+    timeout: Duration,
+) -> Result<Pending, ClientError> {
+    let conn = node.conn(&place.addr).ok_or_else(|| {
+        ClientError::new(errno::ENXIO, format!("no connection to {}", place.addr))
+    })?;
+    Ok(Pending(node.send(&conn, header, payload, Some(timeout))))
+}
+
+/// A request on its way; `wait` gives its replies.
+pub struct Pending(AsyncResult<Replies>);
+
+impl Pending {
+    pub fn wait(self) -> Result<Vec<(CmdHeader, Vec<u8>)>, ClientError> {
+        let replies = self.0.wait()?;
+        Ok(replies.into_iter().map(|r| (r.header, r.payload)).collect())
+    }
+}
+
 fn send(
     node: &Node,
     place: &Place,
@@ -70,22 +95,20 @@ fn send(
     payload: &[u8],
     timeout: Duration,
 ) -> Result<Vec<(CmdHeader, Vec<u8>)>, ClientError> {
-    let conn = node.conn(&place.addr).ok_or_else(|| {
-        ClientError::new(errno::ENXIO, format!("no connection to {}", place.addr))
-    })?;
-    let replies = node.send(&conn, header, payload, Some(timeout)).wait()?;
-    Ok(replies.into_iter().map(|r| (r.header, r.payload)).collect())
+    start(node, place, header, payload, timeout)?.wait()
 }
 
 fn first_error(replies: &[(CmdHeader, Vec<u8>)]) -> Option<i32> {
     replies.iter().map(|(h, _)| h.status).find(|s| *s != 0)
 }
 
-/// Every key of `place` (with timestamps newer than `since`, when given).
+/// Every key of `place` (with timestamps newer than `since`, and from key `from` on, when
+/// given).
 pub fn iterate(
     node: &Node,
     place: &Place,
     since: Option<DnetTime>,
+    from: Option<RawId>,
     timeout: Duration,
 ) -> Result<Vec<KeyMeta>, RecoveryError> {
     let mut req = IteratorRequest {
@@ -93,6 +116,13 @@ pub fn iterate(
         itype: iterator_type::NETWORK,
         ..IteratorRequest::default()
     };
+    if let Some(key_begin) = from {
+        req.flags |= iflags::KEY_RANGE;
+        req.ranges = vec![IteratorRange {
+            key_begin,
+            key_end: RawId([0xff; 64]),
+        }];
+    }
     if let Some(t) = since {
         req.flags |= iflags::TS_RANGE;
         req.time_begin = t;
@@ -136,13 +166,28 @@ pub fn lookup(
     id: RawId,
     timeout: Duration,
 ) -> Result<Option<(DnetTime, u64)>, ClientError> {
-    let replies = send(
+    lookup_done(start_lookup(node, place, id, timeout)?)
+}
+
+/// Send a LOOKUP of `id` at `place`; `lookup_done` waits for it.
+pub fn start_lookup(
+    node: &Node,
+    place: &Place,
+    id: RawId,
+    timeout: Duration,
+) -> Result<Pending, ClientError> {
+    start(
         node,
         place,
         header(place, command::LOOKUP, id),
         &[],
         timeout,
-    )?;
+    )
+}
+
+/// (timestamp, size) a LOOKUP sent with `start_lookup` found; `None` when not there.
+pub fn lookup_done(pending: Pending) -> Result<Option<(DnetTime, u64)>, ClientError> {
+    let replies = pending.wait()?;
     match first_error(&replies) {
         Some(errno::ENOENT) => return Ok(None),
         Some(s) => return Err(ClientError::from_status(s)),
@@ -163,18 +208,33 @@ pub fn read(
     id: RawId,
     timeout: Duration,
 ) -> Result<(IoAttr, Vec<u8>), ClientError> {
+    read_done(start_read(node, place, id, timeout)?)
+}
+
+/// Send a READ of `id` at `place`; `read_done` waits for it.
+pub fn start_read(
+    node: &Node,
+    place: &Place,
+    id: RawId,
+    timeout: Duration,
+) -> Result<Pending, ClientError> {
     let io = IoAttr {
         parent: id,
         id,
         ..IoAttr::default()
     };
-    let replies = send(
+    start(
         node,
         place,
         header(place, command::READ, id),
         &io.encode(),
         timeout,
-    )?;
+    )
+}
+
+/// The value and io attributes a READ sent with `start_read` returned.
+pub fn read_done(pending: Pending) -> Result<(IoAttr, Vec<u8>), ClientError> {
+    let replies = pending.wait()?;
     if let Some(s) = first_error(&replies) {
         return Err(ClientError::from_status(s));
     }
@@ -195,6 +255,18 @@ pub fn write(
     data: &[u8],
     timeout: Duration,
 ) -> Result<(), ClientError> {
+    status_done(start_write(node, place, id, meta, data, timeout)?)
+}
+
+/// Send a WRITE (see `write`); `status_done` waits for it.
+pub fn start_write(
+    node: &Node,
+    place: &Place,
+    id: RawId,
+    meta: &IoAttr,
+    data: &[u8],
+    timeout: Duration,
+) -> Result<Pending, ClientError> {
     let io = IoAttr {
         parent: id,
         id,
@@ -205,17 +277,60 @@ pub fn write(
     };
     let mut body = io.encode().to_vec();
     body.extend_from_slice(data);
-    let replies = send(
+    start(
         node,
         place,
         header(place, command::WRITE, id),
         &body,
         timeout,
-    )?;
-    match first_error(&replies) {
+    )
+}
+
+/// Wait for a request that answers with a status only.
+pub fn status_done(pending: Pending) -> Result<(), ClientError> {
+    match first_error(&pending.wait()?) {
         Some(s) => Err(ClientError::from_status(s)),
         None => Ok(()),
     }
+}
+
+/// Send SEND to `place`: it copies each of `keys` it holds to the owners in `groups`
+/// (checking the destination's timestamp first unless `overwrite`); `send_done` waits.
+pub fn start_server_send(
+    node: &Node,
+    place: &Place,
+    keys: Vec<RawId>,
+    groups: &[u32],
+    overwrite: bool,
+    timeout: Duration,
+) -> Result<Pending, ClientError> {
+    let req = ServerSendRequest {
+        timeout: i32::try_from(timeout.as_secs()).unwrap_or(i32::MAX),
+        iflags: if overwrite { iflags::OVERWRITE } else { 0 },
+        ids: keys,
+        groups: groups
+            .iter()
+            .filter_map(|g| i32::try_from(*g).ok())
+            .collect(),
+    };
+    let mut h = header(place, command::SEND, RawId::ZERO);
+    h.flags |= cmd_flags::NOLOCK;
+    start(node, place, h, &req.encode(), timeout)
+}
+
+/// The per-key statuses a SEND answered; keys it did not answer for are missing. An error
+/// of the request as a whole (the node refused SEND) is the `Err`.
+pub fn send_done(pending: Pending) -> Result<Vec<(RawId, i32)>, ClientError> {
+    let replies = pending.wait()?;
+    let mut out = Vec::with_capacity(replies.len());
+    for (h, payload) in &replies {
+        if let Ok((resp, _)) = IteratorResponse::decode_with_data(payload) {
+            out.push((resp.key, resp.status));
+        } else if h.status != 0 {
+            return Err(ClientError::from_status(h.status));
+        }
+    }
+    Ok(out)
 }
 
 /// Remove `id` from `place`.

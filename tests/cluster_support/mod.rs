@@ -21,6 +21,8 @@ pub struct ClusterNode {
     pub backends: Vec<(u32, u32)>,
     pub cookie: String,
     pub remotes: Vec<String>,
+    /// The node's `check_timeout` (route checks and join retries), in seconds.
+    pub check_timeout_s: u64,
     child: Option<Child>,
 }
 
@@ -41,6 +43,7 @@ impl ClusterNode {
             backends: backends.to_vec(),
             cookie: "cluster-test".into(),
             remotes: Vec::new(),
+            check_timeout_s: 1,
             child: None,
         }
     }
@@ -82,11 +85,12 @@ impl ClusterNode {
         let remotes: Vec<String> = self.remotes.iter().map(|r| format!("\"{r}\"")).collect();
         format!(
             r#"{{"logger": {{"level": "info", "frontends": [{{"sink": {{"type": "files", "path": "{}/ioserv.log", "autoflush": true}}}}]}},
- "options": {{"join": true, "flags": 4, "remote": [{}], "address": ["{}-0"], "wait_timeout": 2, "check_timeout": 1, "auth_cookie": "{}", "shard_count": 2}},
+ "options": {{"join": true, "flags": 4, "remote": [{}], "address": ["{}-0"], "wait_timeout": 2, "check_timeout": {}, "auth_cookie": "{}", "shard_count": 2}},
  "backends": [{}]}}"#,
             self.dir.display(),
             remotes.join(", "),
             self.remote(),
+            self.check_timeout_s,
             self.cookie,
             backends.join(", ")
         )
@@ -147,6 +151,18 @@ impl ClusterNode {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// Whether the process is running (started and not reaped).
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().is_ok_and(|s| s.is_none()))
+    }
+
+    /// The process id, when running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 }
 
