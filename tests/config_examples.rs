@@ -53,7 +53,7 @@ fn tutorial_sample_parses_with_the_values_it_names() {
     assert_eq!((options.wait_timeout_s, options.check_timeout_s), (60, 60));
     assert_eq!(options.stall_count, 3);
     assert_eq!(&options.auth_cookie[..7], b"qwerty\0");
-    assert_eq!(options.cache_size_bytes, Some(64 << 30));
+    assert_eq!(options.cache.as_ref().map(|c| c.size_bytes), Some(64 << 30));
     assert_eq!(options.indexes_shard_count, 2);
     assert_eq!(options.monitor_port, Some(20000));
     let srw = options.srw_config.as_deref();

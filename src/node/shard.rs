@@ -24,6 +24,8 @@ pub struct LocalBackend {
     pub group: u32,
     pub ids: RefCell<Vec<RawId>>,
     pub log: RefCell<Option<Rc<ShardLog>>>,
+    /// This shard's part of the backend's cache, when `options.cache` is set.
+    pub cache: Option<super::cache_io::CacheCell>,
 }
 
 impl LocalBackend {
@@ -131,11 +133,17 @@ pub async fn open_backends(node: &NodeShared, shard: usize) -> Result<Vec<LocalB
         } else {
             None
         };
+        let cache = node.config.options.cache.as_ref().map(|settings| {
+            let counters = node.cache_counters[shard * node.backends.len() + i].clone();
+            let cache = crate::cache::ShardCache::new(settings, node.shard_count, counters);
+            super::cache_io::CacheCell::new(cache)
+        });
         out.push(LocalBackend {
             backend_id: info.backend_id,
             group: info.group,
             ids: RefCell::new(info.ids.clone()),
             log: RefCell::new(log),
+            cache,
         });
     }
     Ok(out)
@@ -168,6 +176,7 @@ pub async fn shard_main(
     });
     crate::runtime::spawn(cross::serve_mailbox(shard.clone(), inbox));
     spawn_background_sync(&shard);
+    super::cache_io::spawn_write_back(&shard);
     super::peers::start_joining(&shard);
     super::conn::accept_loop(shard.clone(), listener).await;
     if let Some(srw) = &shard.srw {
@@ -237,6 +246,7 @@ async fn drain_and_sync(shard: &Rc<Shard>) {
         }
         crate::runtime::sleep(Duration::from_millis(10)).await;
     }
+    super::cache_io::flush_all(shard).await;
     for b in &shard.backends {
         if let Some(log) = b.log() {
             if let Err(e) = log.sync().await {
