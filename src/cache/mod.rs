@@ -371,3 +371,6 @@ impl ShardCache {
         Some(entry.remove_from_disk)
     }
 }
+
+#[cfg(test)]
+mod tests;
