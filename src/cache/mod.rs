@@ -132,9 +132,13 @@ impl ShardCache {
         &self.slru
     }
 
-    /// The cached entry of `id`, counted as a hit.
-    pub fn get(&mut self, id: &RawId) -> Option<&Entry> {
-        self.slru.get(id)
+    /// The cached entry of `id`, counted as a hit (moved one page hotter) with `hit`.
+    pub fn get(&mut self, id: &RawId, hit: bool) -> Option<&Entry> {
+        if hit {
+            self.slru.get(id)
+        } else {
+            self.slru.peek(id)
+        }
     }
 
     /// What a READ of `id` that missed the cache does, by its ioflags.
@@ -246,7 +250,7 @@ impl ShardCache {
         };
         let sync_at = now.saturating_add(self.sync_timeout_s).max(1);
         let lifetime_s = io.start;
-        self.slru.update(&io.id, |e| {
+        self.slru.update(&io.id, exists, |e| {
             e.data.reserve_exact(new_len.saturating_sub(e.data.len()));
             if append {
                 e.data.extend_from_slice(data);

@@ -182,16 +182,27 @@ impl Slru {
         self.slot(i).map(|s| &s.entry)
     }
 
-    /// Change the entry of `id` with `f`, then re-charge it and move it one page hotter.
-    /// The change bumps its generation; times changed by `f` re-file its event.
-    pub fn update<R>(&mut self, id: &RawId, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
+    /// Change the entry of `id` with `f`, then re-charge it and (with `hit`) move it one
+    /// page hotter. The change bumps its generation; times changed by `f` re-file its event.
+    pub fn update<R>(
+        &mut self,
+        id: &RawId,
+        hit: bool,
+        f: impl FnOnce(&mut Entry) -> R,
+    ) -> Option<R> {
         let i = *self.index.get(id)?;
         let slot = self.slot_mut(i)?;
         let out = f(&mut slot.entry);
         slot.entry.generation = slot.entry.generation.wrapping_add(1);
         self.refile_event(i);
         self.recharge(i);
-        self.promote(i);
+        if hit {
+            self.promote(i);
+        } else if let Some(page) = self.slot(i).map(|s| s.page) {
+            // Re-placed in its own page, which may have to make room for its new size.
+            let page = page.min(self.pages.len() - 1);
+            self.place(i, page);
+        }
         Some(out)
     }
 

@@ -72,9 +72,20 @@ pub fn read_hit(
     io: &IoAttr,
     frames: &mut impl Replies,
 ) -> Option<Result<(), i32>> {
+    read_entry(cell, header, io, true, frames)
+}
+
+/// Answer a READ from the entry of a cached key (with `hit`, moving it one page hotter).
+fn read_entry(
+    cell: &CacheCell,
+    header: &CmdHeader,
+    io: &IoAttr,
+    hit: bool,
+    frames: &mut impl Replies,
+) -> Option<Result<(), i32>> {
     let result = {
         let mut cache = cell.cache.try_borrow_mut().ok()?;
-        let entry = cache.get(&header.id)?;
+        let entry = cache.get(&header.id, hit)?;
         let result = push_entry(header, io, entry, frames);
         cache.publish();
         result
@@ -147,7 +158,8 @@ pub async fn read(
                     c.populate(header.id, value, meta.timestamp, meta.user_flags)
                 });
             if cached {
-                if let Some(result) = read_hit(cell, header, io, frames) {
+                // A populated entry starts in the coldest page, like a new write.
+                if let Some(result) = read_entry(cell, header, io, false, frames) {
                     return Some(result);
                 }
             }
