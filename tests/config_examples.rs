@@ -87,6 +87,17 @@ fn every_shipped_ioserv_config_loads_without_warnings() {
 }
 
 #[test]
+fn the_cache_example_names_every_cache_option() {
+    let path = config_dir().join("ioserv_cache.json");
+    let cache = NodeConfig::load(&path).unwrap().config.options.cache;
+    let cache = cache.expect("a cache block");
+    assert_eq!(cache.size_bytes, 1 << 30);
+    assert_eq!(cache.shards, 16);
+    assert_eq!(cache.sync_timeout_s, 30);
+    assert_eq!(cache.pages_proportions, vec![1, 2]);
+}
+
+#[test]
 fn cluster_nodes_join_each_other_and_serve_both_groups() {
     for n in 1..=3 {
         let path = config_dir().join("cluster").join(format!("node{n}.json"));
