@@ -17,6 +17,7 @@
 //! - DEL: drops the entry and removes the key from disk, except under CACHE_ONLY (then the
 //!   disk is left alone unless the entry was written with CACHE_REMOVE_FROM_DISK).
 
+pub mod entry;
 pub mod slru;
 pub mod stats;
 
@@ -119,13 +120,13 @@ impl ShardCache {
             syncing: HashSet::new(),
             removed_while_syncing: HashSet::new(),
         };
-        cache.publish();
+        cache.counters.publish(&cache.slru.stats());
         cache
     }
 
     /// Publish the sizes to the monitor.
     pub fn publish(&self) {
-        self.counters.publish(&self.slru.stats());
+        self.counters.publish_from(&self.slru);
     }
 
     pub fn slru(&self) -> &Slru {
@@ -305,6 +306,11 @@ impl ShardCache {
     /// Ids with a lifetime or write-back time at or before `now`.
     pub fn due(&self, now: u64) -> Vec<RawId> {
         self.slru.due(now)
+    }
+
+    /// Whether a write-back is in flight.
+    pub fn is_syncing(&self) -> bool {
+        !self.syncing.is_empty()
     }
 
     /// Every dirty id (the final write-back at shutdown).

@@ -12,50 +12,15 @@
 
 use crate::blob::key_hash::KeyHasher;
 use crate::key::RawId;
-use crate::protocol::DnetTime;
 use std::collections::{BTreeSet, HashMap};
 
-/// Bytes charged per entry on top of its value's capacity: the slot, the index entry and
-/// the event-set node.
-pub const ENTRY_OVERHEAD_BYTES: u64 = 256;
+pub use super::entry::{charge_of, Entry, SlruStats, TooLarge, ENTRY_OVERHEAD_BYTES};
 
 const NIL: u32 = u32::MAX;
 /// The page of an entry that was evicted while dirty and waits for its write-back.
 const PAGE_REMOVING: usize = usize::MAX;
 /// The page of an entry being moved (in no list).
 const PAGE_UNLINKED: usize = usize::MAX - 1;
-
-/// One cached value and what the cache knows about it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Entry {
-    pub data: Vec<u8>,
-    pub timestamp: DnetTime,
-    pub user_flags: u64,
-    /// Unix seconds at which the entry leaves the cache (0: no lifetime).
-    pub lifetime_s: u64,
-    /// Unix seconds at which the entry is written to disk (0: clean).
-    pub synctime_s: u64,
-    /// When its lifetime ends, the entry is removed from disk too (CACHE_REMOVE_FROM_DISK).
-    pub remove_from_disk: bool,
-    /// Bumped on every change of the value, so a write-back can tell whether it wrote the
-    /// latest one.
-    pub generation: u64,
-}
-
-impl Entry {
-    /// The earlier of the lifetime and the write-back time; 0 when neither is set.
-    fn event_s(&self) -> u64 {
-        match (self.lifetime_s, self.synctime_s) {
-            (0, s) => s,
-            (l, 0) => l,
-            (l, s) => l.min(s),
-        }
-    }
-
-    pub fn is_dirty(&self) -> bool {
-        self.synctime_s != 0
-    }
-}
 
 #[derive(Debug)]
 struct Slot {
@@ -76,24 +41,6 @@ struct Page {
     max_bytes: u64,
 }
 
-/// Sizes the monitor reports (the original's `cache_stats`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SlruStats {
-    pub objects: u64,
-    pub size_bytes: u64,
-    pub removing_objects: u64,
-    pub removing_bytes: u64,
-    pub pages_sizes: Vec<u64>,
-    pub pages_max_sizes: Vec<u64>,
-}
-
-/// The entry would not fit in any page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("a {charged_bytes}-byte entry is larger than every cache page")]
-pub struct TooLarge {
-    pub charged_bytes: u64,
-}
-
 /// A segmented LRU bounded by the sum of its pages' sizes.
 #[derive(Debug)]
 pub struct Slru {
@@ -107,11 +54,6 @@ pub struct Slru {
     size_bytes: u64,
     removing_objects: u64,
     removing_bytes: u64,
-}
-
-/// The charge of an entry holding `data`.
-pub fn charge_of(data: &Vec<u8>) -> u64 {
-    data.capacity() as u64 + ENTRY_OVERHEAD_BYTES
 }
 
 impl Slru {
@@ -300,6 +242,21 @@ impl Slru {
             return false;
         };
         self.slot(i).is_some_and(|s| s.page == PAGE_REMOVING)
+    }
+
+    /// Objects, their bytes, and how many of them (and bytes) wait for a write-back.
+    pub fn totals(&self) -> [u64; 4] {
+        [
+            self.objects,
+            self.size_bytes,
+            self.removing_objects,
+            self.removing_bytes,
+        ]
+    }
+
+    /// The bytes each page holds, hottest first.
+    pub fn page_sizes(&self) -> impl Iterator<Item = u64> + '_ {
+        self.pages.iter().map(|p| p.size_bytes)
     }
 
     pub fn stats(&self) -> SlruStats {

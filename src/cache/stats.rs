@@ -38,7 +38,21 @@ impl CacheCounters {
         }
     }
 
-    /// Store `stats` (called by the owning shard only).
+    /// Store the current sizes of `slru` (called by the owning shard only, after every
+    /// change; no allocation: it runs on cache hits).
+    pub fn publish_from(&self, slru: &super::Slru) {
+        let r = Ordering::Relaxed;
+        let [objects, size, removing_objects, removing_bytes] = slru.totals();
+        self.objects.store(objects, r);
+        self.size_bytes.store(size, r);
+        self.removing_objects.store(removing_objects, r);
+        self.removing_bytes.store(removing_bytes, r);
+        for (slot, v) in self.pages_sizes.iter().zip(slru.page_sizes()) {
+            slot.store(v, r);
+        }
+    }
+
+    /// Store `stats`, the page limits included (called by the owning shard only).
     pub fn publish(&self, stats: &SlruStats) {
         let r = Ordering::Relaxed;
         self.objects.store(stats.objects, r);

@@ -11,18 +11,12 @@ use super::io_ops::{push_file_info, read_reply_io};
 use super::reply::Replies;
 use super::shard::{Shard, ShardLog};
 use crate::blob::{BlobError, ValueMeta};
-use crate::cache::{now_s, Entry, ReadMiss, ShardCache, WriteBack, WritePlan};
+use crate::cache::{now_s, Entry, ReadMiss, ShardCache, WritePlan};
 use crate::protocol::{
     cmd_flags, errno, io_flags, CmdHeader, DnetAddr, DnetTime, FileInfo, IoAttr,
 };
-use bytes::Bytes;
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
 use std::task::{Poll, Waker};
-use std::time::Duration;
-
-/// How often the write-back loop looks for due entries (2.26 looked once a second).
-const WRITE_BACK_PERIOD: Duration = Duration::from_secs(1);
 
 /// One shard's cache of one backend, with the waker of its write-back loop.
 #[derive(Debug)]
@@ -52,7 +46,7 @@ impl CacheCell {
         }
     }
 
-    async fn woken(&self) {
+    pub(super) async fn woken(&self) {
         std::future::poll_fn(|cx| {
             if self.woken.replace(false) {
                 Poll::Ready(())
@@ -94,9 +88,46 @@ fn read_entry(
     Some(result)
 }
 
-/// What a READ that missed the cache does (see [`ShardCache::read_miss`]).
-pub fn read_miss(io: &IoAttr) -> ReadMiss {
-    ShardCache::read_miss(io.flags)
+/// What a READ on the receive path does with the cache.
+pub enum NowRead {
+    /// Answered from the cache (or refused, CACHE_ONLY on a miss).
+    Done(Result<(), i32>),
+    /// Not cached: read from disk as without a cache.
+    Disk,
+    /// Not cached and to be read into the cache: run it on a task.
+    Task,
+}
+
+/// A READ on the receive path (see [`NowRead`]).
+pub fn read_now(
+    cell: &CacheCell,
+    header: &CmdHeader,
+    io: &IoAttr,
+    frames: &mut impl Replies,
+) -> NowRead {
+    if let Some(result) = read_hit(cell, header, io, frames) {
+        return NowRead::Done(result);
+    }
+    match ShardCache::read_miss(io.flags) {
+        ReadMiss::Disk => NowRead::Disk,
+        ReadMiss::NotFound => NowRead::Done(Err(errno::ENOENT)),
+        ReadMiss::Populate => NowRead::Task,
+    }
+}
+
+/// READ through the cache on a task (see [`read`]), else from disk.
+pub async fn read_or_disk(
+    cell: &CacheCell,
+    log: &ShardLog,
+    header: &CmdHeader,
+    payload: &[u8],
+    frames: &mut super::reply::Frames,
+) -> Result<(), i32> {
+    let io = IoAttr::decode(payload).map_err(|_| errno::EINVAL)?;
+    match read(cell, log, header, &io, frames).await {
+        Some(result) => result,
+        None => super::io_ops::read(log, header, payload, frames).await,
+    }
 }
 
 /// The READ reply from an entry: the requested part of its value.
@@ -142,7 +173,7 @@ pub async fn read(
     if let Some(result) = read_hit(cell, header, io, frames) {
         return Some(result);
     }
-    match read_miss(io) {
+    match ShardCache::read_miss(io.flags) {
         ReadMiss::Disk => None,
         ReadMiss::NotFound => Some(Err(errno::ENOENT)),
         ReadMiss::Populate => {
@@ -323,7 +354,7 @@ pub async fn remove(
         .map_err(|_| errno::EIO)?
         .remove(id, flags);
     if let Some(wb) = plan.write_back {
-        write_back(cell, log, wb, now_s()).await;
+        super::cache_sync::write_back(cell, log, wb, now_s()).await;
     }
     let mut result = if plan.was_cached {
         Ok(())
@@ -338,93 +369,4 @@ pub async fn remove(
         }
     }
     result
-}
-
-/// Write one dirty value to disk and settle the entry.
-async fn write_back(cell: &CacheCell, log: &ShardLog, mut wb: WriteBack, now: u64) {
-    let io = wb.io();
-    let data = Bytes::from(std::mem::take(&mut wb.data));
-    let written = match log.write(&io, data).await {
-        Ok(_) => true,
-        Err(e) => {
-            tracing::error!(id = %wb.id.short_hex(), "cache write-back failed: {e}");
-            false
-        }
-    };
-    let remove_again = match cell.cache.try_borrow_mut() {
-        Ok(mut c) => c.end_write_back(&wb, written, now),
-        Err(_) => false,
-    };
-    if remove_again {
-        let _ = log.remove(&wb.id).await;
-    }
-}
-
-/// Write back what is due (or, with `all`, everything dirty), then drop expired entries.
-async fn run_due(shard: &Shard, backend: usize, all: bool) {
-    let Some(b) = shard.backends.get(backend) else {
-        return;
-    };
-    let (Some(cell), Some(log)) = (b.cache.as_ref(), b.log()) else {
-        return;
-    };
-    let now = now_s();
-    let ids = match cell.cache.try_borrow_mut() {
-        Ok(mut c) => {
-            let mut ids = c.take_evicted_dirty();
-            ids.extend(if all { c.dirty_ids() } else { c.due(now) });
-            ids
-        }
-        Err(_) => return,
-    };
-    for id in ids {
-        let wb = cell
-            .cache
-            .try_borrow_mut()
-            .ok()
-            .and_then(|mut c| c.begin_write_back(&id, now, all));
-        if let Some(wb) = wb {
-            write_back(cell, &log, wb, now).await;
-        }
-        let expired = cell
-            .cache
-            .try_borrow_mut()
-            .ok()
-            .and_then(|mut c| c.expire(&id, now));
-        if expired == Some(true) {
-            if let Err(e) = log.remove(&id).await {
-                if !matches!(e, BlobError::NotFound) {
-                    tracing::error!(id = %id.short_hex(), "removing an expired cache entry from disk: {e}");
-                }
-            }
-        }
-    }
-}
-
-/// Start each cached backend's write-back loop on this shard.
-pub fn spawn_write_back(shard: &Rc<Shard>) {
-    for (i, b) in shard.backends.iter().enumerate() {
-        if b.cache.is_none() {
-            continue;
-        }
-        let s = shard.clone();
-        crate::runtime::spawn(async move {
-            while !s.is_shutting_down() {
-                if let Some(cell) = s.backends.get(i).and_then(|b| b.cache.as_ref()) {
-                    let _ = crate::runtime::timeout(WRITE_BACK_PERIOD, cell.woken()).await;
-                }
-                if s.is_shutting_down() {
-                    break;
-                }
-                run_due(&s, i, false).await;
-            }
-        });
-    }
-}
-
-/// Write every dirty entry to disk (clean shutdown).
-pub async fn flush_all(shard: &Shard) {
-    for i in 0..shard.backends.len() {
-        run_due(shard, i, true).await;
-    }
 }

@@ -10,7 +10,6 @@ use super::dispatch::backend_for;
 use super::reply::{Frames, Replies};
 use super::shard::{LocalBackend, Shard, ShardLog};
 use crate::blob::{ReadOutcome, RecordInfo, ValueMeta};
-use crate::cache::ReadMiss;
 use crate::key::RawId;
 use crate::protocol::{
     cmd_flags, command, errno, io_flags, record_flags, CmdHeader, DnetAddr, FileInfo, IoAttr,
@@ -46,7 +45,7 @@ pub async fn read_key(shard: Rc<Shard>, mut header: CmdHeader, payload: Bytes) -
     header.flags &= !cmd_flags::NEED_ACK;
     let result = match local_log(&shard, &header) {
         Ok(log) => match cache_of(&shard, &header) {
-            Some(cell) => read_cached(cell, &log, &header, &payload, &mut frames).await,
+            Some(cell) => cache_io::read_or_disk(cell, &log, &header, &payload, &mut frames).await,
             None => read(&log, &header, &payload, &mut frames).await,
         },
         Err(status) => Err(status),
@@ -321,7 +320,7 @@ fn write_reply_size(io: &IoAttr, total_size: u64) -> u64 {
     }
 }
 
-async fn read(
+pub(super) async fn read(
     log: &ShardLog,
     header: &CmdHeader,
     payload: &[u8],
@@ -357,18 +356,14 @@ pub fn read_now(
         return false;
     };
     if let Some(cell) = &backend.cache {
-        let result = match cache_io::read_hit(cell, &header, &io, frames) {
-            Some(result) => Some(result),
-            None => match cache_io::read_miss(&io) {
-                ReadMiss::Disk => None,
-                ReadMiss::NotFound => Some(Err(errno::ENOENT)),
-                ReadMiss::Populate => return false,
-            },
-        };
-        if let Some(result) = result {
-            count_key_served(shard);
-            finish(shard, &header, payload.len(), result, frames);
-            return true;
+        match cache_io::read_now(cell, &header, &io, frames) {
+            cache_io::NowRead::Disk => {}
+            cache_io::NowRead::Task => return false,
+            cache_io::NowRead::Done(result) => {
+                count_key_served(shard);
+                finish(shard, &header, payload.len(), result, frames);
+                return true;
+            }
         }
     }
     let verify = io.flags & io_flags::NOCSUM == 0;
@@ -416,21 +411,6 @@ pub(super) fn read_reply_io(
 fn push_read_reply(header: &CmdHeader, io: &IoAttr, outcome: ReadOutcome, frames: &mut Frames) {
     let reply_io = read_reply_io(header, io, &outcome.info.meta(), outcome.value());
     frames.reply_with_tail(header, &reply_io.encode(), Bytes::from(outcome.data), false);
-}
-
-/// READ through the backend's cache (see [`cache_io::read`]), else from disk.
-async fn read_cached(
-    cell: &CacheCell,
-    log: &ShardLog,
-    header: &CmdHeader,
-    payload: &[u8],
-    frames: &mut Frames,
-) -> Result<(), i32> {
-    let io = IoAttr::decode(payload).map_err(|_| errno::EINVAL)?;
-    match cache_io::read(cell, log, header, &io, frames).await {
-        Some(result) => result,
-        None => read(log, header, payload, frames).await,
-    }
 }
 
 async fn remove(

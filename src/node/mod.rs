@@ -6,6 +6,7 @@
 //! `conn` → `dispatch` → `io_ops` / `control` / `handshake`.
 
 mod cache_io;
+mod cache_sync;
 mod conn;
 mod control;
 mod cross;

@@ -176,7 +176,7 @@ pub async fn shard_main(
     });
     crate::runtime::spawn(cross::serve_mailbox(shard.clone(), inbox));
     spawn_background_sync(&shard);
-    super::cache_io::spawn_write_back(&shard);
+    super::cache_sync::spawn_write_back(&shard);
     super::peers::start_joining(&shard);
     super::conn::accept_loop(shard.clone(), listener).await;
     if let Some(srw) = &shard.srw {
@@ -246,7 +246,7 @@ async fn drain_and_sync(shard: &Rc<Shard>) {
         }
         crate::runtime::sleep(Duration::from_millis(10)).await;
     }
-    super::cache_io::flush_all(shard).await;
+    super::cache_sync::flush_all(shard).await;
     for b in &shard.backends {
         if let Some(log) = b.log() {
             if let Err(e) = log.sync().await {
