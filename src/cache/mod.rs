@@ -173,10 +173,12 @@ impl ShardCache {
         self.slru.insert(id, entry).is_ok()
     }
 
-    /// Apply a WRITE to the cache. `base` is the value on disk when the write asked for it
-    /// ([`WritePlan::NeedsBase`]; `Some(None)` when the key is not on disk).
+    /// Apply a WRITE of `id` (the request's key) to the cache. `base` is the value on disk
+    /// when the write asked for it ([`WritePlan::NeedsBase`]; `Some(None)` when the key is
+    /// not on disk).
     pub fn write(
         &mut self,
+        id: &RawId,
         io: &IoAttr,
         data: &[u8],
         base: Option<Option<Entry>>,
@@ -185,7 +187,7 @@ impl ShardCache {
         let cache = io.flags & io_flags::CACHE != 0;
         let only = io.flags & io_flags::CACHE_ONLY != 0;
         let append = io.flags & io_flags::APPEND != 0;
-        let exists = self.slru.contains(&io.id);
+        let exists = self.slru.contains(id);
         if !exists && !cache {
             return WritePlan::Disk;
         }
@@ -199,7 +201,7 @@ impl ShardCache {
             return WritePlan::Failed(errno::EINVAL);
         };
         if io.flags & io_flags::COMPARE_AND_SWAP != 0 {
-            let current = match (self.slru.peek(&io.id), &base) {
+            let current = match (self.slru.peek(id), &base) {
                 (Some(e), _) => Some(&e.data),
                 (None, Some(Some(b))) => Some(&b.data),
                 _ => None,
@@ -210,7 +212,7 @@ impl ShardCache {
                 }
             }
         }
-        let current_len = match (self.slru.peek(&io.id), &base) {
+        let current_len = match (self.slru.peek(id), &base) {
             (Some(e), _) => e.data.len(),
             (None, Some(Some(b))) => b.data.len(),
             _ => 0,
@@ -236,7 +238,7 @@ impl ShardCache {
             entry.synctime_s = 0;
             entry.lifetime_s = 0;
             entry.remove_from_disk = io.flags & io_flags::CACHE_REMOVE_FROM_DISK != 0;
-            if self.slru.insert(io.id, entry).is_err() {
+            if self.slru.insert(*id, entry).is_err() {
                 return if only {
                     WritePlan::Failed(errno::ENOSPC)
                 } else {
@@ -251,7 +253,7 @@ impl ShardCache {
         };
         let sync_at = now.saturating_add(self.sync_timeout_s).max(1);
         let lifetime_s = io.start;
-        self.slru.update(&io.id, exists, |e| {
+        self.slru.update(id, exists, |e| {
             e.data.reserve_exact(new_len.saturating_sub(e.data.len()));
             if append {
                 e.data.extend_from_slice(data);

@@ -137,22 +137,22 @@ fn write_io(n: u32, flags: u32, offset: u64) -> IoAttr {
 fn writes_follow_the_cache_flags_and_become_dirty_unless_cache_only() {
     let mut c = cache(1 << 20);
     assert_eq!(
-        c.write(&write_io(0, 0, 0), b"x", None, 100),
+        c.write(&id(0), &write_io(0, 0, 0), b"x", None, 100),
         WritePlan::Disk
     );
-    let plan = c.write(&write_io(0, io_flags::CACHE, 0), b"abc", None, 100);
+    let plan = c.write(&id(0), &write_io(0, io_flags::CACHE, 0), b"abc", None, 100);
     assert!(matches!(plan, WritePlan::Cached { size: 3, .. }));
     assert_eq!(c.slru().peek(&id(0)).map(|e| e.synctime_s), Some(130));
     let only = io_flags::CACHE | io_flags::CACHE_ONLY;
-    c.write(&write_io(1, only, 0), b"mem", None, 100);
+    c.write(&id(1), &write_io(1, only, 0), b"mem", None, 100);
     assert_eq!(c.slru().peek(&id(1)).map(|e| e.is_dirty()), Some(false));
     assert_eq!(
-        c.write(&write_io(2, io_flags::CACHE, 5), b"tail", None, 100),
+        c.write(&id(2), &write_io(2, io_flags::CACHE, 5), b"tail", None, 100),
         WritePlan::NeedsBase,
         "a partial write of a key not cached starts from the disk's value"
     );
     assert_eq!(
-        c.write(&write_io(0, 0, 1), b"Z", None, 100),
+        c.write(&id(0), &write_io(0, 0, 1), b"Z", None, 100),
         WritePlan::Cached {
             size: 1,
             timestamp: c
@@ -173,11 +173,17 @@ fn a_cache_only_write_too_large_for_memory_is_refused() {
     let mut c = cache(1024);
     let only = io_flags::CACHE | io_flags::CACHE_ONLY;
     assert_eq!(
-        c.write(&write_io(0, only, 0), &[0u8; 4096], None, 1),
+        c.write(&id(0), &write_io(0, only, 0), &[0u8; 4096], None, 1),
         WritePlan::Failed(errno::ENOSPC)
     );
     assert_eq!(
-        c.write(&write_io(0, io_flags::CACHE, 0), &[0u8; 4096], None, 1),
+        c.write(
+            &id(0),
+            &write_io(0, io_flags::CACHE, 0),
+            &[0u8; 4096],
+            None,
+            1
+        ),
         WritePlan::Disk
     );
 }
@@ -185,14 +191,14 @@ fn a_cache_only_write_too_large_for_memory_is_refused() {
 #[test]
 fn a_write_back_cleans_the_entry_and_a_change_meanwhile_keeps_it_dirty() {
     let mut c = cache(1 << 20);
-    c.write(&write_io(0, io_flags::CACHE, 0), b"v1", None, 100);
+    c.write(&id(0), &write_io(0, io_flags::CACHE, 0), b"v1", None, 100);
     assert!(
         c.begin_write_back(&id(0), 100, false).is_none(),
         "not due yet"
     );
     let wb = c.begin_write_back(&id(0), 130, false).expect("due");
     assert_eq!(wb.data, b"v1");
-    c.write(&write_io(0, 0, 0), b"v2", None, 131);
+    c.write(&id(0), &write_io(0, 0, 0), b"v2", None, 131);
     assert!(!c.end_write_back(&wb, true, 131));
     assert_eq!(c.slru().peek(&id(0)).map(|e| e.is_dirty()), Some(true));
 }
@@ -202,12 +208,12 @@ fn removes_keep_the_disk_only_under_cache_only() {
     let mut c = cache(1 << 20);
     let plan = c.remove(&id(9), 0);
     assert_eq!((plan.was_cached, plan.from_disk), (false, true));
-    c.write(&write_io(0, io_flags::CACHE, 0), b"dirty", None, 1);
+    c.write(&id(0), &write_io(0, io_flags::CACHE, 0), b"dirty", None, 1);
     let plan = c.remove(&id(0), io_flags::CACHE_ONLY);
     assert_eq!((plan.was_cached, plan.from_disk), (true, false));
     assert_eq!(plan.write_back.map(|w| w.data), Some(b"dirty".to_vec()));
     let flags = io_flags::CACHE | io_flags::CACHE_REMOVE_FROM_DISK;
-    c.write(&write_io(1, flags, 0), b"x", None, 1);
+    c.write(&id(1), &write_io(1, flags, 0), b"x", None, 1);
     assert!(c.remove(&id(1), io_flags::CACHE_ONLY).from_disk);
 }
 
@@ -220,7 +226,7 @@ fn an_expired_clean_entry_leaves_and_reports_its_disk_removal() {
         0,
     );
     io.start = 2;
-    c.write(&io, b"x", None, 100);
+    c.write(&id(0), &io, b"x", None, 100);
     assert_eq!(c.expire(&id(0), 101), None);
     assert_eq!(c.due(102), vec![id(0)]);
     assert_eq!(c.expire(&id(0), 102), Some(true));

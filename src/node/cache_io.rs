@@ -214,7 +214,7 @@ pub fn write_now(
         .cache
         .try_borrow_mut()
         .ok()?
-        .write(io, data, None, now_s());
+        .write(&header.id, io, data, None, now_s());
     finish_write(shard, cell, header, io, plan, frames)
 }
 
@@ -246,11 +246,11 @@ pub async fn write(
             Err(BlobError::NotFound) => None,
             Err(e) => return Some(Err(e.errno())),
         };
-        let plan = cell
-            .cache
-            .try_borrow_mut()
-            .ok()?
-            .write(io, data, Some(base), now_s());
+        let plan =
+            cell.cache
+                .try_borrow_mut()
+                .ok()?
+                .write(&header.id, io, data, Some(base), now_s());
         return finish_write(shard, cell, header, io, plan, frames).flatten();
     }
     None
