@@ -101,6 +101,33 @@ impl Slru {
         self.slots.get_mut(i as usize).and_then(|s| s.as_mut())
     }
 
+    /// Start loading the slot of `id` (first step of a batch's hints); whether it is cached.
+    pub fn prefetch_slot(&self, id: &RawId) -> bool {
+        let Some(&i) = self.index.get(id) else {
+            return false;
+        };
+        if let Some(slot) = self.slots.get(i as usize) {
+            crate::io::prefetch::prefetch(slot);
+        }
+        true
+    }
+
+    /// Start loading what serving `id` touches once its slot is loaded: the value's first
+    /// bytes and the LRU neighbours a hit relinks.
+    pub fn prefetch_value(&self, id: &RawId) {
+        let Some(slot) = self.index.get(id).and_then(|&i| self.slot(i)) else {
+            return;
+        };
+        if let Some(first) = slot.entry.data.first() {
+            crate::io::prefetch::prefetch(first);
+        }
+        for n in [slot.prev, slot.next] {
+            if let Some(neighbour) = self.slots.get(n as usize) {
+                crate::io::prefetch::prefetch(neighbour);
+            }
+        }
+    }
+
     /// Whether an entry charged `charged_bytes` fits in some page.
     pub fn fits(&self, charged_bytes: u64) -> bool {
         self.pages.iter().any(|p| p.max_bytes >= charged_bytes)
