@@ -47,7 +47,11 @@ pub fn hint_batch(
             continue;
         };
         if let Some(cell) = &b.cache {
-            if cell.cache.try_borrow().is_ok_and(|c| c.slru().prefetch_slot(id)) {
+            if cell
+                .cache
+                .try_borrow()
+                .is_ok_and(|c| c.slru().prefetch_slot(id))
+            {
                 cached |= 1 << n;
                 continue;
             }
