@@ -22,6 +22,7 @@
 pub mod address;
 pub mod bench;
 pub mod blob;
+pub mod cache;
 pub mod client;
 pub mod config;
 pub mod history;

@@ -246,3 +246,32 @@ fn srw_config_requires_spool_and_runtime() {
         "{message}"
     );
 }
+
+#[test]
+fn a_cache_block_takes_the_2_26_defaults_and_refuses_bad_values() {
+    let value = edited(|v| v["options"]["cache"] = json!({"size": "64M"}));
+    let config = NodeConfig::from_json_str(&value.to_string())
+        .unwrap()
+        .config;
+    let cache = config.options.cache.expect("cache");
+    assert_eq!(cache.size_bytes, 64 << 20);
+    assert_eq!((cache.shards, cache.sync_timeout_s), (16, 30));
+    assert_eq!(cache.pages_proportions, vec![1]);
+    let cases: [(&str, Value); 5] = [
+        ("options.cache.size", json!({"shards": 2})),
+        ("options.cache.size", json!({"size": 0})),
+        ("options.cache.shards", json!({"size": 1024, "shards": 0})),
+        (
+            "options.cache.pages_proportions",
+            json!({"size": 1024, "pages_proportions": []}),
+        ),
+        (
+            "options.cache.pages_proportions[1]",
+            json!({"size": 1024, "pages_proportions": [1, 0]}),
+        ),
+    ];
+    for (path, cache) in cases {
+        let err = error_of(&edited(|v| v["options"]["cache"] = cache.clone()));
+        assert!(err.starts_with(path), "{path}: {err}");
+    }
+}

@@ -53,7 +53,7 @@ fn tutorial_sample_parses_with_the_values_it_names() {
     assert_eq!((options.wait_timeout_s, options.check_timeout_s), (60, 60));
     assert_eq!(options.stall_count, 3);
     assert_eq!(&options.auth_cookie[..7], b"qwerty\0");
-    assert_eq!(options.cache_size_bytes, Some(64 << 30));
+    assert_eq!(options.cache.as_ref().map(|c| c.size_bytes), Some(64 << 30));
     assert_eq!(options.indexes_shard_count, 2);
     assert_eq!(options.monitor_port, Some(20000));
     let srw = options.srw_config.as_deref();
@@ -84,6 +84,17 @@ fn every_shipped_ioserv_config_loads_without_warnings() {
         assert!(warnings.is_empty(), "{}: {warnings:?}", path.display());
         assert!(!loaded.config.backends.is_empty());
     }
+}
+
+#[test]
+fn the_cache_example_names_every_cache_option() {
+    let path = config_dir().join("ioserv_cache.json");
+    let cache = NodeConfig::load(&path).unwrap().config.options.cache;
+    let cache = cache.expect("a cache block");
+    assert_eq!(cache.size_bytes, 1 << 30);
+    assert_eq!(cache.shards, 16);
+    assert_eq!(cache.sync_timeout_s, 30);
+    assert_eq!(cache.pages_proportions, vec![1, 2]);
 }
 
 #[test]

@@ -27,6 +27,7 @@ class io_flags:  # noqa: N801 - binding name
     nodata = _wire.IO_FLAGS_PLAIN_WRITE
     cache = _wire.IO_FLAGS_CACHE
     cache_only = _wire.IO_FLAGS_CACHE_ONLY
+    cache_remove_from_disk = _wire.IO_FLAGS_CACHE_REMOVE_FROM_DISK
     cas_timestamp = 1 << 15
     compare_and_swap = _wire.IO_FLAGS_COMPARE_AND_SWAP
     checksum = _wire.IO_FLAGS_CHECKSUM

@@ -240,6 +240,14 @@ class Session:
         io = self._io(key_id, raw, offset=offset, stamp=True)
         return self._submit(self._write_op, key_id, raw, io)
 
+    def write_cache(self, key, data, timeout: int) -> AsyncResult:
+        """Write into the nodes' caches (ioflag CACHE) with a lifetime of ``timeout``
+        seconds (``io_attr.start``; 0 = none)."""
+        key_id, raw = self._key_id(key), _as_bytes(data)
+        io = self._io(key_id, raw, flags=wire.IO_FLAGS_CACHE, stamp=True)
+        io.start = timeout
+        return self._submit(self._write_op, key_id, raw, io)
+
     def write_prepare(self, key, data, remote_offset: int, psize: int) -> AsyncResult:
         key_id, raw = self._key_id(key), _as_bytes(data)
         io = self._io(key_id, raw, flags=wire.IO_FLAGS_PREPARE | wire.IO_FLAGS_PLAIN_WRITE,

@@ -149,6 +149,21 @@ impl Session {
         self.write_io(key, data, io)
     }
 
+    /// Write `data` into the nodes' caches (the CACHE ioflag) for `lifetime_s` seconds
+    /// (0: no lifetime); 2.26's `write_cache`. The value reaches disk after the cache's
+    /// `sync_timeout` or when its lifetime ends, unless the session's ioflags hold
+    /// CACHE_ONLY.
+    pub fn write_cache(
+        &self,
+        key: &Key,
+        data: &[u8],
+        lifetime_s: u64,
+    ) -> AsyncResult<Results<LookupInfo>> {
+        let mut io = self.io_with(io_flags::CACHE, 0, 0);
+        io.start = lifetime_s;
+        self.write_io(key, data, io)
+    }
+
     fn io_with(&self, flags: u32, offset: u64, num: u64) -> IoAttr {
         IoAttr {
             offset,

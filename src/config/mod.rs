@@ -9,12 +9,14 @@
 //! the node runs before it starts.
 
 mod backend;
+mod cache;
 mod fields;
 mod logger;
 mod options;
 mod srw;
 
 pub use backend::BackendConfig;
+pub use cache::{CacheSettings, CACHE_PAGES_MAX};
 pub use logger::{LogFrontend, LogLevel, LogSink, LoggerConfig};
 pub use options::{
     auth_cookie_bytes, Options, TopSettings, AUTH_COOKIE_BYTES_USED, SHARD_COUNT_MAX,
@@ -197,7 +199,7 @@ impl NodeConfig {
             srw_config: None,
             monitor_port: None,
             monitor_top: None,
-            cache_size_bytes: None,
+            cache: None,
             indexes_shard_count: 16,
             io_thread_num: None,
             nonblocking_io_thread_num: None,

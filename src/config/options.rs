@@ -41,8 +41,8 @@ pub struct Options {
     pub monitor_port: Option<u16>,
     /// `monitor.top`: top-keys statistics; absent = not computed (the list stays empty).
     pub monitor_top: Option<TopSettings>,
-    /// `cache.size` in bytes, when a `cache` block is given.
-    pub cache_size_bytes: Option<u64>,
+    /// `cache`: the in-memory cache, when a `cache` block is given.
+    pub cache: Option<super::CacheSettings>,
     /// `indexes_shard_count`, exchanged in the handshake (0 -> 16).
     pub indexes_shard_count: i32,
     /// `io_thread_num`: accepted for compatibility, unused.
@@ -116,7 +116,7 @@ impl Options {
         let cookie = fields.string("auth_cookie")?;
         let auth_cookie = auth_cookie_bytes(fields.required("auth_cookie", cookie)?);
         let (monitor_port, monitor_top) = parse_monitor(&mut fields, warnings)?;
-        let cache_size_bytes = parse_cache(&mut fields, warnings)?;
+        let cache = super::cache::parse_cache(&mut fields, warnings)?;
         let options = Options {
             join: fields.boolean("join")?.unwrap_or(false),
             flags: fields.unsigned("flags")?.unwrap_or(0),
@@ -129,7 +129,7 @@ impl Options {
             srw_config: fields.string("srw_config")?.map(PathBuf::from),
             monitor_port,
             monitor_top,
-            cache_size_bytes,
+            cache,
             indexes_shard_count: parse_indexes_shard_count(&mut fields)?,
             io_thread_num: fields.unsigned_as("io_thread_num")?,
             nonblocking_io_thread_num: fields.unsigned_as("nonblocking_io_thread_num")?,
@@ -272,21 +272,4 @@ fn parse_monitor(
     };
     monitor.finish(warnings);
     Ok((port.or(legacy), top))
-}
-
-fn parse_cache(
-    fields: &mut Fields<'_>,
-    warnings: &mut Vec<String>,
-) -> Result<Option<u64>, ConfigError> {
-    let Some(mut cache) = fields.object_of("cache")? else {
-        return Ok(None);
-    };
-    cache.accept(&["shards", "sync_timeout", "pages_proportions"]);
-    let size = cache.size_bytes("size")?;
-    let size_bytes = cache.required("size", size)?;
-    if size_bytes == 0 {
-        return Err(ConfigError::field("options.cache.size", "must be above 0"));
-    }
-    cache.finish(warnings);
-    Ok(Some(size_bytes))
 }

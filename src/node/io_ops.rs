@@ -4,10 +4,11 @@
 //! WRITE, READ and LOOKUP clear NEED_ACK before touching the backend, so success is one
 //! final data reply; DEL keeps it and ends with an ack. Errors are always an ack with -errno.
 
+use super::cache_io::{self, CacheCell};
 use super::cross;
 use super::dispatch::backend_for;
 use super::reply::{Frames, Replies};
-use super::shard::{Shard, ShardLog};
+use super::shard::{LocalBackend, Shard, ShardLog};
 use crate::blob::{ReadOutcome, RecordInfo, ValueMeta};
 use crate::key::RawId;
 use crate::protocol::{
@@ -43,7 +44,10 @@ pub async fn read_key(shard: Rc<Shard>, mut header: CmdHeader, payload: Bytes) -
     let mut frames = Frames::new();
     header.flags &= !cmd_flags::NEED_ACK;
     let result = match local_log(&shard, &header) {
-        Ok(log) => read(&log, &header, &payload, &mut frames).await,
+        Ok(log) => match cache_of(&shard, &header) {
+            Some(cell) => cache_io::read_or_disk(cell, &log, &header, &payload, &mut frames).await,
+            None => read(&log, &header, &payload, &mut frames).await,
+        },
         Err(status) => Err(status),
     };
     finish(&shard, &header, payload.len(), result, &mut frames);
@@ -76,7 +80,7 @@ pub async fn lookup_key(shard: Rc<Shard>, mut header: CmdHeader, payload: Bytes)
 /// DEL on the owning shard.
 pub async fn remove_key(shard: Rc<Shard>, header: CmdHeader, payload: Bytes) -> Frames {
     let result = match local_log(&shard, &header) {
-        Ok(log) => remove(&shard, &log, &header).await,
+        Ok(log) => remove(&shard, &log, &header, &payload).await,
         Err(status) => Err(status),
     };
     let mut frames = Frames::new();
@@ -142,15 +146,22 @@ fn count_key_served(shard: &Shard) {
 
 /// The log of the local backend serving `header` on this shard.
 fn backend_log(shard: &Shard, header: &CmdHeader) -> Result<Rc<ShardLog>, i32> {
-    let b = backend_for(shard, header)?;
-    shard
-        .backends
-        .get(b)
-        .and_then(|b| b.log())
-        .ok_or(errno::ENXIO)
+    local_backend(shard, header)?.log().ok_or(errno::ENXIO)
 }
 
-fn backend_id_of(shard: &Shard, header: &CmdHeader) -> i32 {
+/// The local backend serving `header` on this shard.
+fn local_backend<'a>(shard: &'a Shard, header: &CmdHeader) -> Result<&'a LocalBackend, i32> {
+    let b = backend_for(shard, header)?;
+    shard.backends.get(b).ok_or(errno::ENXIO)
+}
+
+/// The cache of the backend serving `header`, when `options.cache` is set.
+fn cache_of<'a>(shard: &'a Shard, header: &CmdHeader) -> Option<&'a CacheCell> {
+    shard.node.config.options.cache.as_ref()?;
+    local_backend(shard, header).ok()?.cache.as_ref()
+}
+
+pub(super) fn backend_id_of(shard: &Shard, header: &CmdHeader) -> i32 {
     backend_for(shard, header)
         .ok()
         .and_then(|b| shard.backends.get(b))
@@ -206,6 +217,11 @@ async fn lookup(
     header: &CmdHeader,
     frames: &mut Frames,
 ) -> Result<(), i32> {
+    if let Some(cell) = cache_of(shard, header) {
+        if let Some(result) = cache_io::lookup(shard, cell, log, header, frames).await {
+            return result;
+        }
+    }
     let checksum = header.flags & cmd_flags::CHECKSUM != 0;
     let info = log
         .lookup(&header.id, checksum)
@@ -228,6 +244,11 @@ async fn write(
     if shard.node.is_read_only() {
         return Err(errno::EROFS);
     }
+    if let Some(cell) = cache_of(shard, header) {
+        if let Some(result) = cache_io::write(shard, cell, log, header, &io, data, frames).await {
+            return result;
+        }
+    }
     let data_offset = payload.len() - data.len();
     let data = payload.slice(data_offset..);
     let info = log.write(&io, data).await.map_err(|e| e.errno())?;
@@ -247,12 +268,26 @@ pub fn write_now(
     if shard.node.is_read_only() {
         return false;
     }
-    let Ok(log) = backend_log(shard, &header) else {
+    let Ok(backend) = local_backend(shard, &header) else {
+        return false;
+    };
+    let Some(log) = backend.log() else {
         return false;
     };
     let Ok((io, data)) = IoAttr::decode_with_data(payload) else {
         return false;
     };
+    if let Some(cell) = &backend.cache {
+        match cache_io::write_now(shard, cell, &mut header, &io, data, frames) {
+            None => {}
+            Some(None) => return false,
+            Some(Some(result)) => {
+                count_key_served(shard);
+                finish(shard, &header, payload.len(), result, frames);
+                return true;
+            }
+        }
+    }
     let Some(info) = log.write_now(&io, data) else {
         return false;
     };
@@ -303,7 +338,7 @@ fn write_reply_size(io: &IoAttr, total_size: u64) -> u64 {
     }
 }
 
-async fn read(
+pub(super) async fn read(
     log: &ShardLog,
     header: &CmdHeader,
     payload: &[u8],
@@ -329,12 +364,26 @@ pub fn read_now(
     frames: &mut impl Replies,
 ) -> bool {
     header.flags &= !cmd_flags::NEED_ACK;
-    let Ok(log) = backend_log(shard, &header) else {
+    let Ok(backend) = local_backend(shard, &header) else {
+        return false;
+    };
+    let Some(log) = backend.log() else {
         return false;
     };
     let Ok(io) = IoAttr::decode(payload) else {
         return false;
     };
+    if let Some(cell) = &backend.cache {
+        match cache_io::read_now(cell, &header, &io, frames) {
+            cache_io::NowRead::Disk => {}
+            cache_io::NowRead::Task => return false,
+            cache_io::NowRead::Done(result) => {
+                count_key_served(shard);
+                finish(shard, &header, payload.len(), result, frames);
+                return true;
+            }
+        }
+    }
     let verify = io.flags & io_flags::NOCSUM == 0;
     let mark = frames.mark();
     // The value is copied once, from the page-cache map into its reply frame.
@@ -357,7 +406,12 @@ pub fn read_now(
 
 /// The io_attr of a READ reply: the request's, with the value's size, total size,
 /// timestamp and flags.
-fn read_reply_io(header: &CmdHeader, io: &IoAttr, info: &ValueMeta, value: &[u8]) -> IoAttr {
+pub(super) fn read_reply_io(
+    header: &CmdHeader,
+    io: &IoAttr,
+    info: &ValueMeta,
+    value: &[u8],
+) -> IoAttr {
     let mut reply_io = *io;
     reply_io.id = header.id;
     reply_io.size = value.len() as u64;
@@ -377,9 +431,19 @@ fn push_read_reply(header: &CmdHeader, io: &IoAttr, outcome: ReadOutcome, frames
     frames.reply_with_tail(header, &reply_io.encode(), Bytes::from(outcome.data), false);
 }
 
-async fn remove(shard: &Shard, log: &ShardLog, header: &CmdHeader) -> Result<(), i32> {
+async fn remove(
+    shard: &Shard,
+    log: &ShardLog,
+    header: &CmdHeader,
+    payload: &[u8],
+) -> Result<(), i32> {
     if shard.node.is_read_only() {
         return Err(errno::EROFS);
+    }
+    if let Some(cell) = cache_of(shard, header) {
+        // A DEL may come without an io_attr (then no ioflags).
+        let flags = IoAttr::decode(payload).map_or(0, |io| io.flags);
+        return cache_io::remove(cell, log, &header.id, flags).await;
     }
     log.remove(&header.id).await.map_err(|e| e.errno())
 }

@@ -5,6 +5,8 @@
 //! This module owns wiring only; data lives in the shards (`shard`), requests are served by
 //! `conn` → `dispatch` → `io_ops` / `control` / `handshake`.
 
+mod cache_io;
+mod cache_sync;
 mod conn;
 mod control;
 mod cross;
@@ -127,7 +129,9 @@ pub fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         .max(1);
     let backends = prepare_backends(&config, shard_count)?;
     wait_until_no_listener(listen_addr)?;
+    let cache_counters = cache_counters(&config, shard_count, backends.len());
     let shared = Arc::new(NodeShared {
+        cache_counters,
         counters: (0..shard_count)
             .map(|_| ShardCounters::new(config.options.monitor_top.as_ref(), config.backends.len()))
             .collect(),
@@ -293,4 +297,20 @@ fn prepare_backends(
         });
     }
     Ok(out)
+}
+
+/// One cache-size record per shard and backend when `options.cache` is set.
+fn cache_counters(
+    config: &NodeConfig,
+    shard_count: usize,
+    backend_count: usize,
+) -> Vec<Arc<crate::cache::CacheCounters>> {
+    let Some(cache) = &config.options.cache else {
+        return Vec::new();
+    };
+    let pages = cache.pages_proportions.len();
+    (0..shard_count)
+        .flat_map(|shard| (0..backend_count).map(move |_| shard))
+        .map(|shard| Arc::new(crate::cache::CacheCounters::new(shard, pages)))
+        .collect()
 }

@@ -54,7 +54,11 @@ pub fn monitor_json(node: &NodeShared, categories: u64) -> serde_json::Value {
     let total =
         |f: fn(&super::state::ShardCounters) -> u64| -> u64 { node.counters.iter().map(f).sum() };
     if has(category::CACHE) {
-        map.insert("cache".into(), serde_json::json!({"enabled": false}));
+        let cache = crate::cache::cache_json(&node.cache_counters);
+        map.insert(
+            "cache".into(),
+            cache.unwrap_or_else(|| serde_json::json!({"enabled": false})),
+        );
     }
     if has(category::IO) {
         map.insert(

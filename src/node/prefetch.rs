@@ -40,13 +40,35 @@ pub fn hint_batch(
     if keys.len() < 2 {
         return;
     }
-    for (backend, id, hint) in keys.iter_mut() {
-        if let Some(log) = shard.backends.get(*backend).and_then(|b| b.log()) {
+    // Keys held by a backend's cache (bit per key) are served from it, not from the log.
+    let mut cached: u64 = 0;
+    for (n, (backend, id, hint)) in keys.iter_mut().enumerate() {
+        let Some(b) = shard.backends.get(*backend) else {
+            continue;
+        };
+        if let Some(cell) = &b.cache {
+            if cell
+                .cache
+                .try_borrow()
+                .is_ok_and(|c| c.slru().prefetch_slot(id))
+            {
+                cached |= 1 << n;
+                continue;
+            }
+        }
+        if let Some(log) = b.log() {
             *hint = log.prefetch_entry(id);
         }
     }
-    for (backend, id, hint) in keys.iter() {
-        if let Some(log) = shard.backends.get(*backend).and_then(|b| b.log()) {
+    for (n, (backend, id, hint)) in keys.iter().enumerate() {
+        let Some(b) = shard.backends.get(*backend) else {
+            continue;
+        };
+        if cached & (1 << n) != 0 {
+            if let Some(Ok(c)) = b.cache.as_ref().map(|cell| cell.cache.try_borrow()) {
+                c.slru().prefetch_value(id);
+            }
+        } else if let Some(log) = b.log() {
             log.prefetch_record(id, *hint);
         }
     }

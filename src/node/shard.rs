@@ -26,6 +26,8 @@ pub struct LocalBackend {
     pub log: RefCell<Option<Rc<ShardLog>>>,
     /// This shard's defrag state as last published to the node's [`super::state::DefragShared`].
     pub defrag_published: RefCell<crate::blob::DefragStatus>,
+    /// This shard's part of the backend's cache, when `options.cache` is set.
+    pub cache: Option<super::cache_io::CacheCell>,
 }
 
 impl LocalBackend {
@@ -142,12 +144,18 @@ pub async fn open_backends(node: &NodeShared, shard: usize) -> Result<Vec<LocalB
         } else {
             None
         };
+        let cache = node.config.options.cache.as_ref().map(|settings| {
+            let counters = node.cache_counters[shard * node.backends.len() + i].clone();
+            let cache = crate::cache::ShardCache::new(settings, node.shard_count, counters);
+            super::cache_io::CacheCell::new(cache)
+        });
         out.push(LocalBackend {
             backend_id: info.backend_id,
             group: info.group,
             ids: RefCell::new(info.ids.clone()),
             log: RefCell::new(log),
             defrag_published: RefCell::new(Default::default()),
+            cache,
         });
     }
     Ok(out)
@@ -181,6 +189,7 @@ pub async fn shard_main(
     crate::runtime::spawn(cross::serve_mailbox(shard.clone(), inbox));
     super::upkeep::spawn(&shard);
     super::publish::spawn(&shard);
+    super::cache_sync::spawn_write_back(&shard);
     super::peers::start_joining(&shard);
     super::conn::accept_loop(shard.clone(), listener).await;
     if let Some(srw) = &shard.srw {
@@ -214,6 +223,7 @@ async fn drain_and_sync(shard: &Rc<Shard>) {
         }
         crate::runtime::sleep(Duration::from_millis(10)).await;
     }
+    super::cache_sync::flush_all(shard).await;
     for b in &shard.backends {
         if let Some(log) = b.log() {
             if let Err(e) = log.sync().await {

@@ -214,6 +214,9 @@ pub struct NodeShared {
     pub shutting_down: AtomicBool,
     /// Running ITERATORs, so PAUSE/CONTINUE/CANCEL reach them from any connection.
     pub iterators: super::iterator::Registry,
+    /// Cache sizes per shard and backend (`shard * backends + backend`), each written by its
+    /// shard; empty without `options.cache`.
+    pub cache_counters: Vec<std::sync::Arc<crate::cache::CacheCounters>>,
 }
 
 impl NodeShared {

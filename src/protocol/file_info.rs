@@ -137,6 +137,17 @@ impl LookupReply {
                 max: FILE_PATH_BYTES_MAX as u64,
             });
         }
+        // A reply from the cache carries flen 0 followed by one NUL byte (2.26 sends an
+        // empty path with its terminator but does not count it).
+        if path_len == 0 && r.remaining() == 1 {
+            let path_with_nul = r.take(1)?.to_vec();
+            r.finish()?;
+            return Ok(LookupReply {
+                addr,
+                info,
+                path_with_nul,
+            });
+        }
         if path_len != r.remaining() {
             return Err(DecodeError::SizeMismatch {
                 field: "dnet_file_info.flen",

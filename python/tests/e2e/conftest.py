@@ -93,6 +93,7 @@ def _config(root: pathlib.Path, index: int, port: int, remotes) -> dict:
                     "address": [f"127.0.0.1:{port}:2"], "wait_timeout": 60,
                     "check_timeout": 60, "io_thread_num": 2, "nonblocking_io_thread_num": 2,
                     "net_thread_num": 1, "daemon": False, "auth_cookie": "e2e-cookie",
+                    "cache": {"size": 64 << 20},
                     "srw_config": str(_srw_config(root, index, f"127.0.0.1:{port}:2"))},
         "backends": backends,
     }
