@@ -55,6 +55,7 @@ fn run() -> anyhow::Result<()> {
         }
     };
     config.check_paths().context("config")?;
+    raise_open_files_limit();
     let node = elliptics::node::start(config)?;
     tracing::info!("listening on {}", node.listen_addr);
     let handle = node.shutdown_handle();
@@ -87,4 +88,24 @@ fn run() -> anyhow::Result<()> {
 fn init_logging(config: &NodeConfig, log: Option<&Path>) -> anyhow::Result<()> {
     elliptics::log::init(&config.logger, log)?;
     Ok(())
+}
+
+/// Raise the soft limit on open descriptors to the hard one: every client connection holds
+/// one, and a node left at a default soft limit of 1 024 refuses clients long before the
+/// system would.
+fn raise_open_files_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    let soft = limit.current;
+    if soft.is_some() && soft != limit.maximum {
+        limit.current = limit.maximum;
+        match setrlimit(Resource::Nofile, limit) {
+            Ok(()) => tracing::info!(
+                "open descriptor limit raised from {} to {}",
+                soft.map_or("unlimited".into(), |n| n.to_string()),
+                limit.maximum.map_or("unlimited".into(), |n| n.to_string())
+            ),
+            Err(e) => tracing::warn!("cannot raise the open descriptor limit: {e}"),
+        }
+    }
 }

@@ -25,6 +25,7 @@ const CONN_UNWRITTEN_BYTES_MAX: usize = 64 << 20;
 
 /// Accept until shutdown begins.
 pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
+    let mut failures = AcceptFailures::default();
     loop {
         let accepted = {
             let accept = std::pin::pin!(listener.accept());
@@ -36,6 +37,7 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
         };
         match accepted {
             Ok((stream, peer)) => {
+                failures.succeeded();
                 shard.counters().connections.fetch_add(1, Ordering::Relaxed);
                 let _ = stream.set_nodelay(true);
                 let s = shard.clone();
@@ -46,10 +48,58 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
                 });
             }
             Err(e) => {
-                tracing::warn!(shard = shard.index, "accept failed: {e}");
-                crate::runtime::sleep(std::time::Duration::from_millis(10)).await;
+                let pause = failures.failed(shard.index, &e);
+                crate::runtime::sleep(pause).await;
             }
         }
+    }
+}
+
+/// First pause after a failed accept; each further failure in a row doubles it.
+const ACCEPT_PAUSE_FIRST_MS: u64 = 10;
+/// Longest pause between accepts while they keep failing (out of descriptors).
+const ACCEPT_PAUSE_MAX_MS: u64 = 1000;
+/// At most one `accept failed` line per this many seconds; the rest are counted.
+const ACCEPT_LOG_INTERVAL_S: u64 = 10;
+
+/// Failed accepts in a row: how long to pause and when to say so in the log.
+#[derive(Debug, Default)]
+struct AcceptFailures {
+    in_a_row: u32,
+    unlogged: u64,
+    logged_at: Option<std::time::Instant>,
+}
+
+impl AcceptFailures {
+    fn succeeded(&mut self) {
+        self.in_a_row = 0;
+    }
+
+    /// Note a failure (logging it unless one was logged lately) and return the pause
+    /// before the next accept: a listener out of descriptors fails at once, so accepting
+    /// again without a pause would only spin.
+    fn failed(&mut self, shard: usize, e: &std::io::Error) -> std::time::Duration {
+        self.in_a_row = self.in_a_row.saturating_add(1);
+        self.unlogged += 1;
+        let due = self
+            .logged_at
+            .is_none_or(|at| at.elapsed().as_secs() >= ACCEPT_LOG_INTERVAL_S);
+        if due {
+            if self.unlogged > 1 {
+                tracing::warn!(
+                    shard,
+                    "accept failed: {e} ({} failures in the last {ACCEPT_LOG_INTERVAL_S} s)",
+                    self.unlogged
+                );
+            } else {
+                tracing::warn!(shard, "accept failed: {e}");
+            }
+            self.unlogged = 0;
+            self.logged_at = Some(std::time::Instant::now());
+        }
+        let doublings = self.in_a_row.saturating_sub(1).min(16);
+        let pause_ms = (ACCEPT_PAUSE_FIRST_MS << doublings).min(ACCEPT_PAUSE_MAX_MS);
+        std::time::Duration::from_millis(pause_ms)
     }
 }
 
@@ -166,9 +216,17 @@ impl Outbox {
     }
 
     pub(super) fn request_finished(&self) {
-        self.in_flight.set(self.in_flight.get().saturating_sub(1));
+        let left = self.in_flight.get().saturating_sub(1);
+        self.in_flight.set(left);
         if let Some(w) = self.reader.borrow_mut().take() {
             w.wake();
+        }
+        // A closed connection's writer waits for its last request before it lets the
+        // socket go: nothing else would wake it (a closed outbox takes no more frames).
+        if left == 0 && self.closed.get() {
+            if let Some(w) = self.writer.borrow_mut().take() {
+                w.wake();
+            }
         }
     }
 
@@ -365,6 +423,7 @@ fn dispatch_frame(
 mod tests {
     use super::*;
     use futures::FutureExt;
+    use std::future::Future;
 
     fn frames_of(len: usize) -> Frames {
         let mut f = Frames::new();
@@ -470,6 +529,50 @@ mod tests {
         assert!(out.wait_for_room().now_or_never().is_none());
         out.written(1);
         assert!(out.wait_for_room().now_or_never().is_some());
+    }
+
+    /// Counts its wake-ups.
+    #[derive(Default)]
+    struct Wakes(std::sync::atomic::AtomicUsize);
+
+    impl futures::task::ArcWake for Wakes {
+        fn wake_by_ref(arc_self: &std::sync::Arc<Self>) {
+            arc_self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn a_closed_connection_lets_its_writer_finish_once_its_last_request_is_done() {
+        let out = Outbox::default();
+        out.request_started();
+        out.close();
+        let wakes = std::sync::Arc::new(Wakes::default());
+        let waker = futures::task::waker(wakes.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut next = std::pin::pin!(out.next_batch());
+        assert!(next.as_mut().poll(&mut cx).is_pending());
+        out.push(frames_of(10));
+        out.request_finished();
+        assert_eq!(wakes.0.load(Ordering::Relaxed), 1, "the writer is woken");
+        assert_eq!(next.as_mut().poll(&mut cx), Poll::Ready(None));
+    }
+
+    #[test]
+    fn failing_accepts_pause_longer_and_longer_up_to_a_second() {
+        let mut failures = AcceptFailures::default();
+        let e = std::io::Error::from_raw_os_error(libc::EMFILE);
+        let pauses: Vec<u64> = (0..10)
+            .map(|_| failures.failed(0, &e).as_millis() as u64)
+            .collect();
+        assert_eq!(pauses[0], ACCEPT_PAUSE_FIRST_MS);
+        assert!(pauses.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(pauses[9], ACCEPT_PAUSE_MAX_MS);
+        assert_eq!(failures.unlogged, 9, "one line for ten failures in a row");
+        failures.succeeded();
+        assert_eq!(
+            failures.failed(0, &e).as_millis() as u64,
+            ACCEPT_PAUSE_FIRST_MS
+        );
     }
 
     #[test]
