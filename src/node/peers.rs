@@ -191,10 +191,13 @@ impl Cluster {
 pub async fn broadcast(shard: &Rc<Shard>, change: Change) {
     for target in 0..shard.node.shard_count {
         let c = change.clone();
-        cross::call(shard, target, move |s| async move {
+        let applied = cross::call(shard, target, move |s| async move {
             s.cluster.apply(c);
         })
         .await;
+        if let Err(e) = applied {
+            tracing::error!("a route change was not applied on shard {target}: {e}");
+        }
     }
 }
 
@@ -235,7 +238,11 @@ pub async fn announce_backend(shard: &Rc<Shard>, idx: usize, disable: bool) -> u
         told += cross::call(shard, target, move |s| async move {
             s.cluster.push_to_subscribers(&f)
         })
-        .await;
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!("UPDATE_IDS not pushed from shard {target}: {e}");
+            0
+        });
     }
     tracing::info!(idx, disable, told, "UPDATE_IDS pushed");
     told

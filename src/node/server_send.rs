@@ -47,7 +47,8 @@ async fn on_owner(
             let frames = cross::call(shard, target, move |s| async move {
                 io_ops::single_key(&s, header, Bytes::from(payload)).await
             })
-            .await;
+            .await
+            .map_err(cross::CrossError::errno)?;
             Ok(split_frames(frames))
         }
         Target::Peer(peer) => forward::request(shard, peer, header, &payload, timeout_ms).await,
@@ -157,6 +158,14 @@ pub(super) async fn server_send(
             },
         )
         .await;
+        let value = match value {
+            Ok(value) => value,
+            Err(e) => {
+                resp.status = e.errno();
+                push_response(out, &header, &resp, &[]);
+                continue;
+            }
+        };
         let Some((info, data, backend_id)) = value else {
             resp.status = errno::ENOENT;
             push_response(out, &header, &resp, &[]);
@@ -188,8 +197,10 @@ pub(super) async fn server_send(
                 },
             )
             .await;
-            if removed.is_none() {
-                resp.status = errno::EIO;
+            match removed {
+                Ok(Some(())) => {}
+                Ok(None) => resp.status = errno::EIO,
+                Err(e) => resp.status = e.errno(),
             }
         }
         push_response(out, &header, &resp, &[]);
