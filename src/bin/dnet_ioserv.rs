@@ -5,6 +5,10 @@ use anyhow::Context;
 use clap::Parser;
 use elliptics::config::NodeConfig;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The log goes to a file: a fatal error is written there as well as to stderr.
+static LOGGING_TO_FILE: AtomicBool = AtomicBool::new(false);
 use std::path::{Path, PathBuf};
 
 #[derive(Parser, Debug)]
@@ -23,17 +27,38 @@ struct Args {
 
 fn main() {
     if let Err(e) = run() {
-        eprintln!("dnet_ioserv: {e:#}");
+        let text = one_line(&e);
+        if LOGGING_TO_FILE.load(Ordering::Relaxed) {
+            tracing::error!("{text}");
+        }
+        eprintln!("dnet_ioserv: {text}");
         std::process::exit(1);
     }
+}
+
+/// The error and its causes on one line, each text once: many errors name their cause in
+/// their own message already, and printing the chain as well repeated it.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let cause = cause.to_string();
+        if text.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
 }
 
 fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     let config = match &args.config {
         Some(path) => {
-            let loaded =
-                NodeConfig::load(path).with_context(|| format!("config {}", path.display()))?;
+            // The error names the file already.
+            let loaded = NodeConfig::load(path)?;
             init_logging(&loaded.config, args.log.as_deref())?;
             for w in &loaded.warnings {
                 tracing::warn!("config {}: {w}", path.display());
@@ -87,6 +112,9 @@ fn run() -> anyhow::Result<()> {
 
 fn init_logging(config: &NodeConfig, log: Option<&Path>) -> anyhow::Result<()> {
     elliptics::log::init(&config.logger, log)?;
+    if log.is_some() || config.logger.log_file().is_some() {
+        LOGGING_TO_FILE.store(true, Ordering::Relaxed);
+    }
     Ok(())
 }
 

@@ -228,11 +228,11 @@ fn wait_until_no_listener(addr: SocketAddr) -> Result<(), NodeError> {
             Err(source) => return Err(NodeError::Listen { addr, source }),
         }
         if started.elapsed().as_millis() as u64 >= LISTENER_GONE_WAIT_MS {
+            // Reported once, by whoever handles the error (the address is in its text).
             let message = format!(
-                "another socket still listens on {addr} after {LISTENER_GONE_WAIT_MS} ms \
+                "another socket still listens there after {LISTENER_GONE_WAIT_MS} ms \
                  (another node, or a killed one the kernel has not released yet)"
             );
-            tracing::error!("{message}");
             return Err(NodeError::Listen {
                 addr,
                 source: std::io::Error::new(std::io::ErrorKind::AddrInUse, message),
