@@ -20,6 +20,7 @@ mod join;
 mod live;
 mod metrics;
 mod monitor;
+mod outbox;
 mod peers;
 mod prefetch;
 mod publish;
