@@ -246,3 +246,17 @@ fn srw_config_requires_spool_and_runtime() {
         "{message}"
     );
 }
+
+#[test]
+fn frame_stall_timeout_defaults_to_wait_timeout() {
+    let value = edited(|v| v["options"]["wait_timeout"] = json!(7));
+    let config = NodeConfig::from_json_str(&value.to_string())
+        .unwrap()
+        .config;
+    assert_eq!(config.options.frame_stall_timeout_s, 7);
+    let value = edited(|v| v["options"]["frame_stall_timeout"] = json!(2));
+    let config = NodeConfig::from_json_str(&value.to_string())
+        .unwrap()
+        .config;
+    assert_eq!(config.options.frame_stall_timeout_s, 2);
+}

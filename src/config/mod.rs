@@ -206,6 +206,7 @@ impl NodeConfig {
             parallel: true,
             shard_count: None,
             frame_payload_bytes_max: crate::limits::FRAME_PAYLOAD_BYTES_MAX_DEFAULT,
+            frame_stall_timeout_s: 5,
         };
         let backend = BackendConfig::with_defaults(
             1,

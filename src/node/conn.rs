@@ -3,6 +3,7 @@
 //! only its own connection.
 
 use super::dispatch;
+use super::intake::FrameClaim;
 pub(super) use super::outbox::{write_loop, Outbox};
 use super::reply::{Frames, Replies};
 use super::shard::Shard;
@@ -13,6 +14,7 @@ use futures::future::{select, Either};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 /// Read buffer size for ordinary traffic; large frames grow it up to the frame limit.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
@@ -108,13 +110,55 @@ async fn serve_connection(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr)
     // Once every payload of a chunk is gone the space is reused.
     let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut want = READ_CHUNK_BYTES;
+    // Bytes the frame begun in `buf` still lacks (0 when `buf` is empty).
+    let mut frame_missing = 0usize;
+    let mut claim = FrameClaim::new(shard.node.frame_budget.clone());
+    let stall = Duration::from_secs(shard.node.config.options.frame_stall_timeout_s);
     let joined = super::peers::ConnPeer::default();
     let mut hinted = Vec::new();
     'conn: loop {
+        // A frame larger than the ordinary buffer is held only with the node's leave.
+        let frame_bytes = if buf.is_empty() {
+            0
+        } else {
+            buf.len() + frame_missing
+        };
+        let claimed = if frame_bytes > READ_CHUNK_BYTES {
+            frame_bytes
+        } else {
+            0
+        };
+        if !claim.set(claimed, stall).await {
+            tracing::warn!(
+                %peer,
+                shard = shard.index,
+                "closing connection: its frame of {frame_bytes} bytes found no room among \
+                 the node's incomplete frames within {} s",
+                stall.as_secs()
+            );
+            break;
+        }
         if buf.capacity() - buf.len() < want {
             buf.reserve(want);
         }
-        let (res, b) = stream.read(buf).await;
+        // Between frames a connection may idle for as long as it likes; a frame begun must
+        // make progress.
+        let (res, b) = if buf.is_empty() {
+            stream.read(buf).await
+        } else {
+            match crate::runtime::timeout(stall, stream.read(buf)).await {
+                Ok(read) => read,
+                Err(_) => {
+                    tracing::warn!(
+                        %peer,
+                        shard = shard.index,
+                        "closing connection: a frame half sent made no progress for {} s",
+                        stall.as_secs()
+                    );
+                    break;
+                }
+            }
+        };
         buf = b;
         match res {
             Ok(0) => break,
@@ -131,6 +175,7 @@ async fn serve_connection(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr)
                 Ok((frame, n)) => (frame.header, n),
                 Err(DecodeError::Incomplete { needed }) => {
                     want = want.max(needed);
+                    frame_missing = needed;
                     break;
                 }
                 Err(e) => {

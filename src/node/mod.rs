@@ -14,6 +14,7 @@ mod exec;
 mod forward;
 mod handshake;
 mod indexes;
+mod intake;
 mod io_ops;
 mod iterator;
 mod join;
@@ -127,6 +128,14 @@ pub fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         .max(1);
     let backends = prepare_backends(&config, shard_count)?;
     wait_until_no_listener(listen_addr)?;
+    let frame_budget_bytes = crate::limits::INCOMPLETE_FRAMES_BYTES_MAX.max(
+        config
+            .options
+            .frame_payload_bytes_max
+            .saturating_add(crate::protocol::HEADER_SIZE_BYTES as u64),
+    );
+    let frame_budget =
+        intake::FrameBudget::new(usize::try_from(frame_budget_bytes).unwrap_or(usize::MAX));
     let shared = Arc::new(NodeShared {
         counters: (0..shard_count)
             .map(|_| ShardCounters::new(config.options.monitor_top.as_ref(), config.backends.len()))
@@ -140,6 +149,7 @@ pub fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         read_only: AtomicBool::new(false),
         shutting_down: AtomicBool::new(false),
         iterators: iterator::Registry::default(),
+        frame_budget: Arc::new(frame_budget),
     });
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..shard_count)
         .map(|_| mailbox::channel(MAILBOX_CAPACITY))

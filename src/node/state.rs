@@ -214,6 +214,8 @@ pub struct NodeShared {
     pub shutting_down: AtomicBool,
     /// Running ITERATORs, so PAUSE/CONTINUE/CANCEL reach them from any connection.
     pub iterators: super::iterator::Registry,
+    /// Bytes held for incomplete large frames, shared by every connection of the node.
+    pub frame_budget: std::sync::Arc<super::intake::FrameBudget>,
 }
 
 impl NodeShared {
