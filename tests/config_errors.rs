@@ -275,3 +275,17 @@ fn a_cache_block_takes_the_2_26_defaults_and_refuses_bad_values() {
         assert!(err.starts_with(path), "{path}: {err}");
     }
 }
+
+#[test]
+fn frame_stall_timeout_defaults_to_wait_timeout() {
+    let value = edited(|v| v["options"]["wait_timeout"] = json!(7));
+    let config = NodeConfig::from_json_str(&value.to_string())
+        .unwrap()
+        .config;
+    assert_eq!(config.options.frame_stall_timeout_s, 7);
+    let value = edited(|v| v["options"]["frame_stall_timeout"] = json!(2));
+    let config = NodeConfig::from_json_str(&value.to_string())
+        .unwrap()
+        .config;
+    assert_eq!(config.options.frame_stall_timeout_s, 2);
+}

@@ -5,6 +5,10 @@ use anyhow::Context;
 use clap::Parser;
 use elliptics::config::NodeConfig;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The log goes to a file: a fatal error is written there as well as to stderr.
+static LOGGING_TO_FILE: AtomicBool = AtomicBool::new(false);
 use std::path::{Path, PathBuf};
 
 #[derive(Parser, Debug)]
@@ -23,17 +27,38 @@ struct Args {
 
 fn main() {
     if let Err(e) = run() {
-        eprintln!("dnet_ioserv: {e:#}");
+        let text = one_line(&e);
+        if LOGGING_TO_FILE.load(Ordering::Relaxed) {
+            tracing::error!("{text}");
+        }
+        eprintln!("dnet_ioserv: {text}");
         std::process::exit(1);
     }
+}
+
+/// The error and its causes on one line, each text once: many errors name their cause in
+/// their own message already, and printing the chain as well repeated it.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let cause = cause.to_string();
+        if text.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
 }
 
 fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     let config = match &args.config {
         Some(path) => {
-            let loaded =
-                NodeConfig::load(path).with_context(|| format!("config {}", path.display()))?;
+            // The error names the file already.
+            let loaded = NodeConfig::load(path)?;
             init_logging(&loaded.config, args.log.as_deref())?;
             for w in &loaded.warnings {
                 tracing::warn!("config {}: {w}", path.display());
@@ -55,6 +80,7 @@ fn run() -> anyhow::Result<()> {
         }
     };
     config.check_paths().context("config")?;
+    raise_open_files_limit();
     let node = elliptics::node::start(config)?;
     tracing::info!("listening on {}", node.listen_addr);
     let handle = node.shutdown_handle();
@@ -86,5 +112,28 @@ fn run() -> anyhow::Result<()> {
 
 fn init_logging(config: &NodeConfig, log: Option<&Path>) -> anyhow::Result<()> {
     elliptics::log::init(&config.logger, log)?;
+    if log.is_some() || config.logger.log_file().is_some() {
+        LOGGING_TO_FILE.store(true, Ordering::Relaxed);
+    }
     Ok(())
+}
+
+/// Raise the soft limit on open descriptors to the hard one: every client connection holds
+/// one, and a node left at a default soft limit of 1 024 refuses clients long before the
+/// system would.
+fn raise_open_files_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    let soft = limit.current;
+    if soft.is_some() && soft != limit.maximum {
+        limit.current = limit.maximum;
+        match setrlimit(Resource::Nofile, limit) {
+            Ok(()) => tracing::info!(
+                "open descriptor limit raised from {} to {}",
+                soft.map_or("unlimited".into(), |n| n.to_string()),
+                limit.maximum.map_or("unlimited".into(), |n| n.to_string())
+            ),
+            Err(e) => tracing::warn!("cannot raise the open descriptor limit: {e}"),
+        }
+    }
 }

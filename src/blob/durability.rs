@@ -1,6 +1,8 @@
 //! Durability: group commit for `sync = 0` (writers waiting at the same time share one
 //! fdatasync round; one round in flight, later arrivals wait for the next) and the periodic
 //! sync for `sync = N`. A failed fdatasync poisons the log: writes answer -EIO until reopen.
+//! A round whose index write finds the disk full poisons nothing: the entries stay buffered,
+//! the files stay dirty, and the next round (once space is back) writes them.
 //!
 //! Under `sync = 0` the data file is the durable log: a round fdatasyncs the data files it
 //! touched, and their `.index` only when recovery could not rebuild the missing entries
@@ -63,6 +65,7 @@ impl<F: IoFile> BlobLog<F> {
         let removals = std::mem::take(&mut *self.deferred_removals.borrow_mut());
         let dirty = std::mem::take(&mut *self.dirty.borrow_mut());
         let mut result = Ok(());
+        let mut disk_full = false;
         if self.dir_sync_needed.replace(false) {
             if let Err(e) = self.sync_dir_async().await {
                 self.dir_sync_needed.set(true);
@@ -71,6 +74,16 @@ impl<F: IoFile> BlobLog<F> {
             }
         }
         for seg in dirty.values().filter(|_| result.is_ok()) {
+            // The buffered index entries go out by a plain write first: one that finds the
+            // disk full keeps them buffered, so the round can simply be tried again.
+            if let Err(e) = seg.flush_index().await {
+                disk_full = matches!(e, BlobError::NoSpace(_));
+                if !disk_full {
+                    self.commit.poisoned.set(true);
+                }
+                result = Err(e);
+                break;
+            }
             let index_due = full
                 || seg.index_sync_needed.get()
                 || seg.index_synced_at.get().elapsed().as_millis() >= INDEX_SYNC_INTERVAL_MS;
@@ -90,6 +103,11 @@ impl<F: IoFile> BlobLog<F> {
         if result.is_ok() {
             self.commit.synced_seq.set(target);
             self.last_sync.set(Instant::now());
+        } else if disk_full {
+            self.retry_later(dirty, removals);
+            self.commit.in_flight.set(false);
+            self.commit.round_done.notify();
+            return result;
         }
         self.commit.in_flight.set(false);
         // The writers this round covered are answered first; marking the old copies they
@@ -99,6 +117,21 @@ impl<F: IoFile> BlobLog<F> {
             self.remove_old_copies(removals).await;
         }
         result
+    }
+
+    /// Give a round that found the disk full its files and removals back for the next one.
+    fn retry_later(
+        &self,
+        dirty: std::collections::BTreeMap<u32, Rc<Segment<F>>>,
+        removals: Vec<(Rc<Segment<F>>, Loc)>,
+    ) {
+        let mut now_dirty = self.dirty.borrow_mut();
+        for (num, seg) in dirty {
+            now_dirty.entry(num).or_insert(seg);
+        }
+        let mut pending = self.deferred_removals.borrow_mut();
+        let later = std::mem::replace(&mut *pending, removals);
+        pending.extend(later);
     }
 
     /// Mark removed the old copies whose new copies are durable now. A file replaced since

@@ -280,16 +280,25 @@ impl<F: IoFile> BlobLog<F> {
         seg.index_slots.set(slot + 1);
         let provable = dc.flags & (record_flags::NOCSUM | record_flags::UNCOMMITTED) == 0
             && super::footer::FooterKind::of_flags(dc.flags).is_some();
+        // Under periodic sync a record past a gap (left by a write that failed, say on a
+        // full disk) cannot be found by walking the data file from the entries before it:
+        // its entry goes to the `.index` at once (a write, no fdatasync), so a restart after
+        // the process died still finds it.
+        let after_gap = self.opts.sync_s != 0 && dc.position != seg.contiguous_end.get();
         seg.note_index_append(
             dc.position,
             dc.position.saturating_add(dc.disk_size),
             provable,
         );
-        if seg.pending.push(slot, &dc.encode()) {
-            if let Err(e) = seg.flush_index().await {
-                // A hole in the index would hide every later entry at recovery: stop writing.
-                self.commit.poisoned.set(true);
-                return Err(e);
+        if seg.pending.push(slot, &dc.encode()) || after_gap {
+            match seg.flush_index().await {
+                // A full disk: the entries stay buffered for the next flush.
+                Ok(()) | Err(BlobError::NoSpace(_)) => {}
+                Err(e) => {
+                    // A hole in the index would hide every later entry at recovery: stop.
+                    self.commit.poisoned.set(true);
+                    return Err(e);
+                }
             }
         }
         Ok(slot)

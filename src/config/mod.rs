@@ -208,6 +208,7 @@ impl NodeConfig {
             parallel: true,
             shard_count: None,
             frame_payload_bytes_max: crate::limits::FRAME_PAYLOAD_BYTES_MAX_DEFAULT,
+            frame_stall_timeout_s: 5,
         };
         let backend = BackendConfig::with_defaults(
             1,
@@ -226,7 +227,10 @@ impl NodeConfig {
     pub fn validate(&mut self, warnings: &mut Vec<String>) -> Result<(), ConfigError> {
         self.options.validate(warnings)?;
         if self.backends.is_empty() {
-            warnings.push("backends: no backends; this node stores nothing".to_string());
+            return Err(ConfigError::field(
+                "backends",
+                "no backend is configured; a node without one could store nothing",
+            ));
         }
         for (index, backend) in self.backends.iter().enumerate() {
             let first = self
@@ -269,11 +273,36 @@ impl NodeConfig {
 }
 
 fn require_dir(dir: &Path, json_path: &str) -> Result<(), ConfigError> {
-    if dir.is_dir() {
-        return Ok(());
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => {
+            let problem = format!("{} is a file, not a directory", dir.display());
+            Err(ConfigError::field(json_path, problem))
+        }
+        Err(e) => Err(ConfigError::field(json_path, missing_dir_problem(dir, &e))),
     }
-    let problem = format!("directory {} does not exist", dir.display());
-    Err(ConfigError::field(json_path, problem))
+}
+
+/// Why `dir` cannot be used, in words: it does not exist, a path component above it is
+/// a file, or it cannot be reached.
+fn missing_dir_problem(dir: &Path, e: &std::io::Error) -> String {
+    let shown = dir.display();
+    if e.kind() == std::io::ErrorKind::NotFound {
+        return format!("directory {shown} does not exist");
+    }
+    if e.raw_os_error() == Some(libc::ENOTDIR) {
+        let file = dir
+            .ancestors()
+            .skip(1)
+            .find(|a| std::fs::metadata(a).is_ok_and(|m| !m.is_dir()));
+        if let Some(file) = file {
+            return format!(
+                "directory {shown} cannot exist: {} is a file, not a directory",
+                file.display()
+            );
+        }
+    }
+    format!("cannot reach directory {shown}: {e}")
 }
 
 fn parse_backends(

@@ -60,6 +60,10 @@ pub struct Options {
     /// `frame_payload_bytes_max` (ours): largest accepted frame payload, a size; capped at
     /// `limits::FRAME_PAYLOAD_BYTES_MAX_CEILING`.
     pub frame_payload_bytes_max: u64,
+    /// `frame_stall_timeout` (ours): seconds a connection may leave a frame half sent
+    /// without sending more of it before it is closed (0 or absent: `wait_timeout`). A
+    /// connection idle between frames is never closed for this.
+    pub frame_stall_timeout_s: u64,
 }
 
 /// `auth_cookie` as the wire carries it: at most 31 bytes, NUL-padded to 32.
@@ -117,12 +121,13 @@ impl Options {
         let auth_cookie = auth_cookie_bytes(fields.required("auth_cookie", cookie)?);
         let (monitor_port, monitor_top) = parse_monitor(&mut fields, warnings)?;
         let cache = super::cache::parse_cache(&mut fields, warnings)?;
+        let wait_timeout_s = nonzero_or(fields.unsigned("wait_timeout")?, 5);
         let options = Options {
             join: fields.boolean("join")?.unwrap_or(false),
             flags: fields.unsigned("flags")?.unwrap_or(0),
             remote: parse_addresses(&mut fields, "remote")?.unwrap_or_default(),
             address,
-            wait_timeout_s: nonzero_or(fields.unsigned("wait_timeout")?, 5),
+            wait_timeout_s,
             check_timeout_s: nonzero_or(fields.unsigned("check_timeout")?, 60),
             stall_count: fields.unsigned_as("stall_count")?.unwrap_or(3),
             auth_cookie,
@@ -140,6 +145,10 @@ impl Options {
             frame_payload_bytes_max: fields
                 .size_bytes("frame_payload_bytes_max")?
                 .unwrap_or(FRAME_PAYLOAD_BYTES_MAX_DEFAULT),
+            frame_stall_timeout_s: nonzero_or(
+                fields.unsigned("frame_stall_timeout")?,
+                wait_timeout_s,
+            ),
         };
         fields.finish(warnings);
         Ok(options)

@@ -150,7 +150,8 @@ async fn apply_control(shard: &Rc<Shard>, req: &BackendControl) -> Result<(), i3
                 let s: i32 = cross::call(shard, target, move |s| async move {
                     apply_on_shard(&s, idx, command, level).await
                 })
-                .await;
+                .await
+                .unwrap_or_else(|e| e.errno());
                 if status == 0 {
                     status = s;
                 }
@@ -192,7 +193,8 @@ async fn apply_control(shard: &Rc<Shard>, req: &BackendControl) -> Result<(), i3
                         *b.ids.borrow_mut() = ids;
                     }
                 })
-                .await;
+                .await
+                .map_err(cross::CrossError::errno)?;
             }
             if enabled {
                 peers::announce_backend(shard, idx, false).await;

@@ -9,10 +9,11 @@
 //! socket at a time; the job waits for the rest.
 
 use super::conn::Outbox;
-use super::reply::Frames;
+use super::reply::{Frames, Replies};
 use super::shard::Shard;
+use crate::protocol::CmdHeader;
 use crate::runtime::mailbox;
-use std::any::Any;
+use futures::channel::oneshot;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::Future;
@@ -28,14 +29,43 @@ pub const STREAM_WINDOW_BYTES: usize = 4 * 1024 * 1024;
 /// How often a remote stream that used up its window looks again.
 const STREAM_WINDOW_POLL: Duration = Duration::from_micros(500);
 
-/// A future produced on the target shard.
-pub type LocalJob = Pin<Box<dyn Future<Output = Box<dyn Any + Send>>>>;
+/// A future produced on the target shard; it hands its result over itself (see [`call`]).
+pub type LocalJob = Pin<Box<dyn Future<Output = ()>>>;
 /// A job that crosses threads: built on the caller, run on the target shard.
 pub type JobFn = Box<dyn FnOnce(Rc<Shard>) -> LocalJob + Send>;
 
+/// Why a cross-shard call brought no result back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CrossError {
+    /// The node has no shard of this index.
+    #[error("shard {0} does not exist")]
+    NoShard(usize),
+    /// The target shard dropped the job before it produced its result (it was stopping).
+    #[error("shard {0} dropped the call before answering")]
+    Lost(usize),
+}
+
+impl CrossError {
+    /// The status a client is answered with.
+    pub fn errno(self) -> i32 {
+        match self {
+            CrossError::NoShard(_) => crate::protocol::errno::ENXIO,
+            CrossError::Lost(_) => crate::protocol::errno::EIO,
+        }
+    }
+
+    /// The error reply to `header`, logged: what a request whose call was lost answers.
+    pub fn answer(self, header: &CmdHeader) -> Frames {
+        tracing::error!(cmd = header.cmd, "cross-shard call failed: {self}");
+        let mut frames = Frames::new();
+        frames.error(header, self.errno());
+        frames
+    }
+}
+
 /// What travels through a shard's mailbox.
 pub enum ShardMsg {
-    /// Run `job` here and send its result to shard `origin` under `token`.
+    /// Run `job` here, then tell shard `origin` that call `token` is done.
     Run {
         origin: usize,
         token: usize,
@@ -43,11 +73,9 @@ pub enum ShardMsg {
     },
     /// Frames a streaming job sent before its result (see [`call_streaming`]).
     Stream { token: usize, frames: Frames },
-    /// The result of a job this shard sent out.
-    Done {
-        token: usize,
-        value: Box<dyn Any + Send>,
-    },
+    /// A job this shard sent out has finished (or was dropped): its result, if any, is in
+    /// the call's own channel.
+    Done { token: usize },
     /// Stop accepting, finish in-flight work, sync and exit.
     Shutdown,
 }
@@ -57,13 +85,14 @@ impl std::fmt::Debug for ShardMsg {
         match self {
             ShardMsg::Run { origin, token, .. } => write!(f, "Run({origin}, {token})"),
             ShardMsg::Stream { token, .. } => write!(f, "Stream({token})"),
-            ShardMsg::Done { token, .. } => write!(f, "Done({token})"),
+            ShardMsg::Done { token } => write!(f, "Done({token})"),
             ShardMsg::Shutdown => write!(f, "Shutdown"),
         }
     }
 }
 
-/// Results awaited by this shard, keyed by token.
+/// Calls this shard waits for, keyed by token. A slot only says whether its call is done
+/// and holds streamed frames; the result itself travels typed in the call's own oneshot.
 #[derive(Debug, Default)]
 pub struct PendingCalls {
     slots: RefCell<slab::Slab<Slot>>,
@@ -71,7 +100,9 @@ pub struct PendingCalls {
 
 #[derive(Debug, Default)]
 struct Slot {
-    value: Option<Box<dyn Any + Send>>,
+    done: bool,
+    /// The caller went away: the slot is freed when the job reports done.
+    abandoned: bool,
     streamed: VecDeque<Frames>,
     waker: Option<Waker>,
 }
@@ -79,29 +110,62 @@ struct Slot {
 /// What a streaming call yields next on the caller's shard.
 enum Next {
     Frames(Frames),
-    Done(Box<dyn Any + Send>),
+    Done,
+}
+
+/// A registered call; its slot is let go when the caller stops waiting, whatever the reason.
+struct Waiting<'a> {
+    pending: &'a PendingCalls,
+    token: usize,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let mut slots = self.pending.slots.borrow_mut();
+        match slots.get_mut(self.token) {
+            Some(slot) if slot.done => {
+                slots.remove(self.token);
+            }
+            Some(slot) => {
+                slot.abandoned = true;
+                slot.streamed.clear();
+                slot.waker = None;
+            }
+            None => {}
+        }
+    }
 }
 
 impl PendingCalls {
-    fn register(&self) -> usize {
-        self.slots.borrow_mut().insert(Slot::default())
+    fn register(&self) -> Waiting<'_> {
+        let token = self.slots.borrow_mut().insert(Slot::default());
+        Waiting {
+            pending: self,
+            token,
+        }
     }
 
-    /// Deliver a result that came back through the mailbox.
-    pub fn complete(&self, token: usize, value: Box<dyn Any + Send>) {
+    /// A job this shard sent out has finished.
+    pub fn complete(&self, token: usize) {
         let mut slots = self.slots.borrow_mut();
-        if let Some(slot) = slots.get_mut(token) {
-            slot.value = Some(value);
-            if let Some(w) = slot.waker.take() {
-                w.wake();
+        match slots.get_mut(token) {
+            Some(slot) if slot.abandoned => {
+                slots.remove(token);
             }
+            Some(slot) => {
+                slot.done = true;
+                if let Some(w) = slot.waker.take() {
+                    w.wake();
+                }
+            }
+            None => {}
         }
     }
 
     /// Deliver frames a streaming job sent ahead of its result.
     pub fn stream(&self, token: usize, frames: Frames) {
         let mut slots = self.slots.borrow_mut();
-        if let Some(slot) = slots.get_mut(token) {
+        if let Some(slot) = slots.get_mut(token).filter(|s| !s.abandoned) {
             slot.streamed.push_back(frames);
             if let Some(w) = slot.waker.take() {
                 w.wake();
@@ -109,85 +173,62 @@ impl PendingCalls {
         }
     }
 
-    /// Streamed frames first, in arrival order, then the result.
+    /// Streamed frames first, in arrival order, then the end of the call.
     async fn next(&self, token: usize) -> Next {
         std::future::poll_fn(|cx| {
             let mut slots = self.slots.borrow_mut();
             let Some(slot) = slots.get_mut(token) else {
-                return Poll::Ready(Next::Done(Box::new(())));
+                return Poll::Ready(Next::Done);
             };
             if let Some(frames) = slot.streamed.pop_front() {
                 return Poll::Ready(Next::Frames(frames));
             }
-            match slot.value.take() {
-                Some(v) => {
-                    slots.remove(token);
-                    Poll::Ready(Next::Done(v))
-                }
-                None => {
-                    slot.waker = Some(cx.waker().clone());
-                    Poll::Pending
-                }
+            if slot.done {
+                return Poll::Ready(Next::Done);
             }
-        })
-        .await
-    }
-
-    async fn wait(&self, token: usize) -> Box<dyn Any + Send> {
-        std::future::poll_fn(|cx| {
-            let mut slots = self.slots.borrow_mut();
-            let Some(slot) = slots.get_mut(token) else {
-                return Poll::Ready(Box::new(()) as Box<dyn Any + Send>);
-            };
-            match slot.value.take() {
-                Some(v) => {
-                    slots.remove(token);
-                    Poll::Ready(v)
-                }
-                None => {
-                    slot.waker = Some(cx.waker().clone());
-                    Poll::Pending
-                }
-            }
+            slot.waker = Some(cx.waker().clone());
+            Poll::Pending
         })
         .await
     }
 }
 
+/// The result a finished job left in its channel; none means the job was dropped.
+fn take_result<R>(mut rx: oneshot::Receiver<R>, target: usize) -> Result<R, CrossError> {
+    match rx.try_recv() {
+        Ok(Some(value)) => Ok(value),
+        Ok(None) | Err(oneshot::Canceled) => Err(CrossError::Lost(target)),
+    }
+}
+
 /// Run `f` on shard `target` and return its result here. A call to the current shard runs
-/// in place; otherwise it crosses the mailbox once each way. A full mailbox is retried after
-/// a short pause (backpressure), never blocking the loop.
-pub async fn call<R, F, Fut>(shard: &Rc<Shard>, target: usize, f: F) -> R
+/// in place; otherwise the job crosses the mailbox once, its result comes back through a
+/// oneshot of its own type and the caller is woken by a `Done` through this shard's
+/// mailbox. A full mailbox is retried after a short pause (backpressure), never blocking
+/// the loop. A job that never produces its result is an error, never a default value.
+pub async fn call<R, F, Fut>(shard: &Rc<Shard>, target: usize, f: F) -> Result<R, CrossError>
 where
-    R: Send + 'static + Default,
+    R: Send + 'static,
     F: FnOnce(Rc<Shard>) -> Fut + Send + 'static,
     Fut: Future<Output = R> + 'static,
 {
     if target == shard.index {
-        return f(shard.clone()).await;
+        return Ok(f(shard.clone()).await);
     }
-    let Some(peer) = shard.peers.get(target) else {
-        return R::default();
-    };
-    let token = shard.pending.register();
-    let mut msg = ShardMsg::Run {
-        origin: shard.index,
-        token,
-        job: Box::new(move |s: Rc<Shard>| -> LocalJob {
-            Box::pin(async move { Box::new(f(s).await) as Box<dyn Any + Send> })
-        }),
-    };
-    loop {
-        match peer.try_send(msg) {
-            Ok(()) => break,
-            Err(back) => {
-                msg = back;
-                crate::runtime::sleep(Duration::from_micros(100)).await;
-            }
-        }
-    }
-    let value = shard.pending.wait(token).await;
-    value.downcast::<R>().map(|b| *b).unwrap_or_default()
+    let peer = shard.peers.get(target).ok_or(CrossError::NoShard(target))?;
+    let (tx, rx) = oneshot::channel::<R>();
+    let waiting = shard.pending.register();
+    let job: JobFn = Box::new(move |s: Rc<Shard>| -> LocalJob {
+        Box::pin(async move {
+            let _ = tx.send(f(s).await);
+        })
+    });
+    let origin = shard.index;
+    let token = waiting.token;
+    send(peer, ShardMsg::Run { origin, token, job }).await;
+    while !matches!(shard.pending.next(token).await, Next::Done) {}
+    drop(waiting);
+    take_result(rx, target)
 }
 
 /// Where a streaming job sends frames as it produces them.
@@ -247,7 +288,7 @@ pub async fn call_streaming<F, Fut>(
     out: &Rc<Outbox>,
     target: usize,
     f: F,
-) -> Frames
+) -> Result<Frames, CrossError>
 where
     F: FnOnce(Rc<Shard>, ReplyStream) -> Fut + Send + 'static,
     Fut: Future<Output = Frames> + 'static,
@@ -256,19 +297,21 @@ where
         let stream = ReplyStream {
             to: StreamTo::Local(out.clone()),
         };
-        return f(shard.clone(), stream).await;
+        return Ok(f(shard.clone(), stream).await);
     }
-    let Some(peer) = shard.peers.get(target) else {
-        return Frames::default();
-    };
+    let peer = shard.peers.get(target).ok_or(CrossError::NoShard(target))?;
     let origin = shard.index;
-    let token = shard.pending.register();
+    let waiting = shard.pending.register();
+    let token = waiting.token;
+    let (tx, rx) = oneshot::channel::<Frames>();
     let in_transit_bytes = Arc::new(AtomicUsize::new(0));
     let transit = in_transit_bytes.clone();
     let job: JobFn = Box::new(move |s: Rc<Shard>| -> LocalJob {
         Box::pin(async move {
+            // The origin is a shard of this node (it sent the job); without it there is no
+            // one to stream to, and the dropped `tx` tells the caller so.
             let Some(back) = s.peers.get(origin).cloned() else {
-                return Box::new(Frames::default()) as Box<dyn Any + Send>;
+                return;
             };
             let stream = ReplyStream {
                 to: StreamTo::Remote {
@@ -277,7 +320,7 @@ where
                     in_transit_bytes: transit,
                 },
             };
-            Box::new(f(s, stream).await) as Box<dyn Any + Send>
+            let _ = tx.send(f(s, stream).await);
         })
     });
     send(peer, ShardMsg::Run { origin, token, job }).await;
@@ -289,8 +332,9 @@ where
                 out.push(frames);
                 in_transit_bytes.fetch_sub(len, Ordering::AcqRel);
             }
-            Next::Done(value) => {
-                return value.downcast::<Frames>().map(|b| *b).unwrap_or_default();
+            Next::Done => {
+                drop(waiting);
+                return take_result(rx, target);
             }
         }
     }
@@ -309,24 +353,116 @@ pub async fn send(peer: &mailbox::Sender<ShardMsg>, mut msg: ShardMsg) {
     }
 }
 
-/// The mailbox loop of a shard: runs incoming jobs and completes returned results.
+/// Tells the origin shard that a job is over when dropped: after its result was sent, or
+/// when the job was dropped unfinished (the caller then finds no result and answers the
+/// error at once instead of waiting).
+struct DoneNotice {
+    peer: Option<mailbox::Sender<ShardMsg>>,
+    token: usize,
+}
+
+impl DoneNotice {
+    async fn send(mut self) {
+        if let Some(peer) = self.peer.take() {
+            send(&peer, ShardMsg::Done { token: self.token }).await;
+        }
+    }
+}
+
+impl Drop for DoneNotice {
+    fn drop(&mut self) {
+        if let Some(peer) = self.peer.take() {
+            if peer.try_send(ShardMsg::Done { token: self.token }).is_err() {
+                tracing::error!(
+                    token = self.token,
+                    "a dropped cross-shard call could not be reported"
+                );
+            }
+        }
+    }
+}
+
+/// The mailbox loop of a shard: runs incoming jobs and wakes the callers of finished ones.
 pub async fn serve_mailbox(shard: Rc<Shard>, inbox: mailbox::Receiver<ShardMsg>) {
     while let Some(msg) = inbox.recv().await {
         match msg {
             ShardMsg::Run { origin, token, job } => {
                 let s = shard.clone();
+                let notice = DoneNotice {
+                    peer: s.peers.get(origin).cloned(),
+                    token,
+                };
                 crate::runtime::run_or_spawn(async move {
-                    let value = job(s.clone()).await;
-                    if let Some(peer) = s.peers.get(origin) {
-                        send(peer, ShardMsg::Done { token, value }).await;
-                    }
+                    job(s).await;
+                    notice.send().await;
                 });
             }
             ShardMsg::Stream { token, frames } => shard.pending.stream(token, frames),
-            ShardMsg::Done { token, value } => shard.pending.complete(token, value),
+            ShardMsg::Done { token } => shard.pending.complete(token),
             ShardMsg::Shutdown => {
                 shard.begin_shutdown();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::FutureExt;
+
+    #[test]
+    fn a_job_dropped_before_its_result_is_a_lost_call_not_a_default_value() {
+        let (tx, rx) = oneshot::channel::<u32>();
+        drop(tx);
+        assert_eq!(take_result(rx, 3), Err(CrossError::Lost(3)));
+        let (tx, rx) = oneshot::channel::<u32>();
+        tx.send(7).unwrap();
+        assert_eq!(take_result(rx, 3), Ok(7));
+    }
+
+    #[test]
+    fn a_lost_call_is_answered_with_an_error_the_client_sees() {
+        let header = CmdHeader {
+            cmd: crate::protocol::command::LOOKUP,
+            trans: 9,
+            ..CmdHeader::default()
+        };
+        let frames = CrossError::Lost(1).answer(&header);
+        let bytes: Vec<u8> = frames.parts.iter().flat_map(|b| b.to_vec()).collect();
+        let (frame, _) = crate::protocol::split_frame(&bytes, 1 << 20).unwrap();
+        assert_eq!(frame.header.trans, 9);
+        assert_eq!(frame.header.status, crate::protocol::errno::EIO);
+    }
+
+    #[test]
+    fn streamed_frames_come_before_the_end_and_an_abandoned_call_frees_its_slot() {
+        let pending = PendingCalls::default();
+        let waiting = pending.register();
+        let token = waiting.token;
+        pending.stream(token, Frames::default());
+        pending.complete(token);
+        assert!(matches!(
+            pending.next(token).now_or_never(),
+            Some(Next::Frames(_))
+        ));
+        assert!(matches!(
+            pending.next(token).now_or_never(),
+            Some(Next::Done)
+        ));
+        drop(waiting);
+        assert!(pending.slots.borrow().is_empty());
+
+        let waiting = pending.register();
+        let token = waiting.token;
+        drop(waiting);
+        assert_eq!(
+            pending.slots.borrow().len(),
+            1,
+            "kept until the job reports"
+        );
+        pending.stream(token, Frames::default());
+        pending.complete(token);
+        assert!(pending.slots.borrow().is_empty());
     }
 }

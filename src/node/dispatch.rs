@@ -227,6 +227,7 @@ pub async fn execute(
                 crate::log::in_request(header.trace_id, header.trans, request)
             })
             .await
+            .unwrap_or_else(|e| e.answer(&header))
         }
     }
 }

@@ -68,14 +68,18 @@ pub async fn exec(
         "start-task" => start(shard, &app, None).await,
         "start-multiple-task" => start(shard, &app, Some(parsed.data.to_vec())).await,
         "stop-task" => {
+            let mut status = 0;
             for i in 0..shard.node.shard_count {
                 let name = app.clone();
-                cross::call(shard, i, move |s| async move {
+                let stopped = cross::call(shard, i, move |s| async move {
                     s.srw.as_ref().is_some_and(|w| w.stop_app(&name))
                 })
                 .await;
+                if let Err(e) = stopped {
+                    status = e.errno();
+                }
             }
-            0
+            status
         }
         "info" => return info(shard, header, &app).await,
         _ => {
@@ -102,7 +106,8 @@ pub async fn exec(
                     event(&s, &stream, header, payload, app, method, tag).await
                 }
             })
-            .await;
+            .await
+            .unwrap_or_else(|e| e.answer(&header));
         }
     };
     if status == 0 {
@@ -232,13 +237,15 @@ async fn info(shard: &Rc<Shard>, header: CmdHeader, app: &str) -> Frames {
     let mut shards = Vec::with_capacity(shard.node.shard_count);
     for i in 0..shard.node.shard_count {
         let name = app.to_string();
-        shards.push(
-            cross::call(shard, i, move |s| async move {
-                let pool = s.srw.as_ref().and_then(|w| w.app(&name));
-                ShardAppInfo::of(i, pool.as_deref())
-            })
-            .await,
-        );
+        let one = cross::call(shard, i, move |s| async move {
+            let pool = s.srw.as_ref().and_then(|w| w.app(&name));
+            ShardAppInfo::of(i, pool.as_deref())
+        })
+        .await;
+        match one {
+            Ok(one) => shards.push(one),
+            Err(e) => return e.answer(&header),
+        }
     }
     let Some(doc) = merge(app, &shards) else {
         frames.error(&header, errno::ENOENT);
@@ -317,7 +324,8 @@ async fn start(shard: &Rc<Shard>, app: &str, multiple: Option<Vec<u8>>) -> i32 {
                 None => errno::ENOTSUP,
             }
         })
-        .await;
+        .await
+        .unwrap_or_else(|e| e.errno());
         if status != 0 {
             return status;
         }
@@ -377,7 +385,11 @@ async fn fetch_records(shard: &Rc<Shard>, app: &str) -> Result<[Vec<u8>; 3], i32
     let mut local = Vec::with_capacity(3);
     for ns in namespaces {
         let id = RawId::from_namespaced_key(ns.as_bytes(), app.as_bytes());
-        local.push(read_local(shard, id).await);
+        local.push(
+            read_local(shard, id)
+                .await
+                .map_err(cross::CrossError::errno)?,
+        );
     }
     if let [Some(a), Some(m), Some(p)] = <[Option<Vec<u8>>; 3]>::try_from(local).unwrap_or_default()
     {
@@ -422,7 +434,7 @@ async fn fetch_records(shard: &Rc<Shard>, app: &str) -> Result<[Vec<u8>; 3], i32
 }
 
 /// The value of `id` from this node's backends, read on the shard that owns it.
-async fn read_local(shard: &Rc<Shard>, id: RawId) -> Option<Vec<u8>> {
+async fn read_local(shard: &Rc<Shard>, id: RawId) -> Result<Option<Vec<u8>>, cross::CrossError> {
     let target = shard_of(&id, shard.node.shard_count);
     cross::call(shard, target, move |s| async move {
         for b in &s.backends {

@@ -478,6 +478,10 @@ pub async fn bulk_read(shard: &Rc<Shard>, header: CmdHeader, payload: Bytes) -> 
             f
         })
         .await;
+        let sub = match sub {
+            Ok(sub) => sub,
+            Err(e) => return e.answer(&header),
+        };
         for part in sub.parts {
             frames.push_raw(part);
         }
@@ -508,12 +512,16 @@ pub async fn range(shard: &Rc<Shard>, header: CmdHeader, payload: Bytes) -> Fram
     let mut keys: Vec<RawId> = Vec::new();
     for target in 0..shard.node.shard_count {
         let h = header;
-        let part: Vec<RawId> = cross::call(shard, target, move |s| async move {
+        let part = cross::call(shard, target, move |s| async move {
             backend_log(&s, &h)
                 .map(|log| log.keys_in_range(&io.id, &io.parent))
                 .unwrap_or_default()
         })
         .await;
+        let part: Vec<RawId> = match part {
+            Ok(part) => part,
+            Err(e) => return e.answer(&header),
+        };
         keys.extend(part);
     }
     keys.sort_unstable();
@@ -531,7 +539,7 @@ pub async fn range(shard: &Rc<Shard>, header: CmdHeader, payload: Bytes) -> Fram
         let target = shard_of(key, shard.node.shard_count);
         let is_read = header.cmd == command::READ_RANGE;
         let nodata = io.flags & io_flags::NODATA != 0;
-        let sub: (Frames, bool) = cross::call(shard, target, move |s| async move {
+        let sub = cross::call(shard, target, move |s| async move {
             let mut f = Frames::new();
             let Ok(log) = local_log(&s, &h) else {
                 return (f, false);
@@ -555,6 +563,10 @@ pub async fn range(shard: &Rc<Shard>, header: CmdHeader, payload: Bytes) -> Fram
             }
         })
         .await;
+        let sub: (Frames, bool) = match sub {
+            Ok(sub) => sub,
+            Err(e) => return e.answer(&header),
+        };
         if sub.1 {
             done += 1;
         }

@@ -140,7 +140,11 @@ async fn shard_keys(s: Rc<Shard>, backends: Vec<u32>) -> Vec<(RawId, u32, ValueM
     out
 }
 
-async fn read_value(shard: &Rc<Shard>, backend_id: u32, key: RawId) -> Option<Vec<u8>> {
+async fn read_value(
+    shard: &Rc<Shard>,
+    backend_id: u32,
+    key: RawId,
+) -> Result<Option<Vec<u8>>, cross::CrossError> {
     cross::call(
         shard,
         shard_of(&key, shard.node.shard_count),
@@ -204,7 +208,14 @@ async fn iterate(shard: &Rc<Shard>, out: &Outbox, header: CmdHeader, payload: &[
     let mut keys = Vec::new();
     for target in 0..shard.node.shard_count {
         let b = backends.clone();
-        keys.extend(cross::call(shard, target, move |s| shard_keys(s, b)).await);
+        match cross::call(shard, target, move |s| shard_keys(s, b)).await {
+            Ok(part) => keys.extend(part),
+            Err(e) => {
+                registry.finish(id);
+                out.push(e.answer(&header));
+                return;
+            }
+        }
     }
     keys.sort_unstable_by_key(|k| k.0);
     let total_keys = keys.len() as u64;
@@ -255,9 +266,13 @@ async fn iterate(shard: &Rc<Shard>, out: &Outbox, header: CmdHeader, payload: &[
         }
         let data = if req.flags & iflags::DATA != 0 {
             match read_value(shard, backend_id, key).await {
-                Some(d) => d,
-                None => {
+                Ok(Some(d)) => d,
+                Ok(None) => {
                     resp.status = errno::EIO;
+                    Vec::new()
+                }
+                Err(e) => {
+                    resp.status = e.errno();
                     Vec::new()
                 }
             }

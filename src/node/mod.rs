@@ -16,6 +16,7 @@ mod exec;
 mod forward;
 mod handshake;
 mod indexes;
+mod intake;
 mod io_ops;
 mod iterator;
 mod join;
@@ -23,6 +24,7 @@ mod live;
 mod metrics;
 mod monitor;
 mod notices;
+mod outbox;
 mod peers;
 mod prefetch;
 mod publish;
@@ -130,6 +132,14 @@ pub fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     let backends = prepare_backends(&config, shard_count)?;
     wait_until_no_listener(listen_addr)?;
     let cache_counters = cache_counters(&config, shard_count, backends.len());
+    let frame_budget_bytes = crate::limits::INCOMPLETE_FRAMES_BYTES_MAX.max(
+        config
+            .options
+            .frame_payload_bytes_max
+            .saturating_add(crate::protocol::HEADER_SIZE_BYTES as u64),
+    );
+    let frame_budget =
+        intake::FrameBudget::new(usize::try_from(frame_budget_bytes).unwrap_or(usize::MAX));
     let shared = Arc::new(NodeShared {
         cache_counters,
         counters: (0..shard_count)
@@ -144,6 +154,7 @@ pub fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         read_only: AtomicBool::new(false),
         shutting_down: AtomicBool::new(false),
         iterators: iterator::Registry::default(),
+        frame_budget: Arc::new(frame_budget),
     });
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..shard_count)
         .map(|_| mailbox::channel(MAILBOX_CAPACITY))
@@ -233,11 +244,11 @@ fn wait_until_no_listener(addr: SocketAddr) -> Result<(), NodeError> {
             Err(source) => return Err(NodeError::Listen { addr, source }),
         }
         if started.elapsed().as_millis() as u64 >= LISTENER_GONE_WAIT_MS {
+            // Reported once, by whoever handles the error (the address is in its text).
             let message = format!(
-                "another socket still listens on {addr} after {LISTENER_GONE_WAIT_MS} ms \
+                "another socket still listens there after {LISTENER_GONE_WAIT_MS} ms \
                  (another node, or a killed one the kernel has not released yet)"
             );
-            tracing::error!("{message}");
             return Err(NodeError::Listen {
                 addr,
                 source: std::io::Error::new(std::io::ErrorKind::AddrInUse, message),

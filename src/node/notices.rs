@@ -58,7 +58,11 @@ pub async fn announce_backend(shard: &Rc<Shard>, idx: usize, disable: bool) -> u
         told += cross::call(shard, target, move |s| async move {
             s.cluster.push_to_subscribers(&f)
         })
-        .await;
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!("UPDATE_IDS not pushed from shard {target}: {e}");
+            0
+        });
     }
     tracing::info!(idx, disable, told, "UPDATE_IDS pushed");
     told

@@ -227,7 +227,7 @@ pub async fn broadcast(shard: &Rc<Shard>, change: Change) {
     for target in 0..shard.node.shard_count {
         let c = change.clone();
         let newcomer = newcomer.clone();
-        cross::call(shard, target, move |s| async move {
+        let applied = cross::call(shard, target, move |s| async move {
             if s.cluster.apply(c) {
                 if let Some(addrs) = newcomer {
                     s.cluster.tell_joined_links(&addrs);
@@ -235,6 +235,9 @@ pub async fn broadcast(shard: &Rc<Shard>, change: Change) {
             }
         })
         .await;
+        if let Err(e) = applied {
+            tracing::error!("a route change was not applied on shard {target}: {e}");
+        }
     }
 }
 

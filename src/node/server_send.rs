@@ -52,7 +52,8 @@ async fn on_owner(
             let frames = cross::call(shard, target, move |s| async move {
                 io_ops::single_key(&s, header, Bytes::from(payload)).await
             })
-            .await;
+            .await
+            .map_err(cross::CrossError::errno)?;
             Ok(split_frames(frames))
         }
         Target::Peer(peer) => forward::request(shard, peer, header, &payload, timeout_ms).await,
@@ -195,6 +196,13 @@ async fn send_key(shard: &Rc<Shard>, job: &Job, n: usize, key: RawId) -> Iterato
         },
     )
     .await;
+    let value = match value {
+        Ok(value) => value,
+        Err(e) => {
+            resp.status = e.errno();
+            return resp;
+        }
+    };
     let Some((info, data, backend_id)) = value else {
         resp.status = errno::ENOENT;
         return resp;
@@ -227,8 +235,10 @@ async fn send_key(shard: &Rc<Shard>, job: &Job, n: usize, key: RawId) -> Iterato
             },
         )
         .await;
-        if removed.is_none() {
-            resp.status = errno::EIO;
+        match removed {
+            Ok(Some(())) => {}
+            Ok(None) => resp.status = errno::EIO,
+            Err(e) => resp.status = e.errno(),
         }
     }
     resp

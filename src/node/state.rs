@@ -217,6 +217,8 @@ pub struct NodeShared {
     /// Cache sizes per shard and backend (`shard * backends + backend`), each written by its
     /// shard; empty without `options.cache`.
     pub cache_counters: Vec<std::sync::Arc<crate::cache::CacheCounters>>,
+    /// Bytes held for incomplete large frames, shared by every connection of the node.
+    pub frame_budget: std::sync::Arc<super::intake::FrameBudget>,
 }
 
 impl NodeShared {

@@ -26,12 +26,6 @@ use std::rc::Rc;
 #[derive(Debug)]
 struct Fetched(Result<Option<Vec<u8>>, i32>);
 
-impl Default for Fetched {
-    fn default() -> Self {
-        Fetched(Err(errno::ENXIO))
-    }
-}
-
 /// Serve INDEXES_FIND.
 pub async fn find(
     shard: &Rc<Shard>,
@@ -74,7 +68,8 @@ async fn read_table(shard: &Rc<Shard>, group: u32, id: RawId) -> Result<IndexTab
     let Fetched(got) = cross::call(shard, owner, move |s| async move {
         Fetched(store::read(&s, group, &id).await)
     })
-    .await;
+    .await
+    .unwrap_or_else(|e| Fetched(Err(e.errno())));
     match got? {
         Some(bytes) => Ok(IndexTable::decode(&bytes).unwrap_or_default()),
         None => Err(errno::ENOENT),

@@ -32,15 +32,9 @@ struct TableChange {
     shard_count: u32,
 }
 
-/// Status of a cross-shard table change; a call that found no shard is -ENXIO.
+/// Status of a cross-shard table change; a lost call is its error status.
 #[derive(Debug)]
 struct Status(i32);
-
-impl Default for Status {
-    fn default() -> Self {
-        Status(errno::ENXIO)
-    }
-}
 
 /// INDEXES_UPDATE: runs on the shard owning the object table (`header.id`).
 pub async fn update(
@@ -62,6 +56,7 @@ pub async fn update(
         update_here(&s, header, request, shard_count).await
     })
     .await
+    .unwrap_or_else(|e| e.answer(&header))
 }
 
 async fn update_here(
@@ -177,7 +172,8 @@ async fn change_on_owner(shard: &Rc<Shard>, group: u32, c: TableChange) -> i32 {
             let Status(s) = cross::call(shard, target, move |s| async move {
                 Status(change_table(&s, group, c).await)
             })
-            .await;
+            .await
+            .unwrap_or_else(|e| Status(e.errno()));
             s
         }
         Target::Peer(peer) => change_on_peer(shard, peer, group, c).await,
@@ -272,7 +268,8 @@ pub async fn internal(shard: &Rc<Shard>, header: CmdHeader, request: IndexesRequ
         let Status(s) = cross::call(shard, target, move |s| async move {
             Status(change_table(&s, group, c).await)
         })
-        .await;
+        .await
+        .unwrap_or_else(|e| Status(e.errno()));
         if s != 0 && first_error.is_none() {
             first_error = Some(s);
         }

@@ -1,0 +1,364 @@
+//! A connection's outbox: the reply frames waiting for its socket (queued parts and frames
+//! written in place), the counts that pause its reader (requests in flight, unwritten reply
+//! bytes), and the writer task that sends them in batches (one vectored write per wake-up).
+
+use super::reply::{Frames, InPlace};
+use super::shard::Shard;
+use crate::runtime::TcpStream;
+use bytes::{Bytes, BytesMut};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+/// Requests one connection may have in flight before reading pauses.
+const CONN_IN_FLIGHT_MAX: usize = 1024;
+/// Reply bytes one connection may have waiting for its socket before reading pauses: a
+/// client that sends requests and never reads the answers holds at most this much.
+const CONN_UNWRITTEN_BYTES_MAX: usize = 64 << 20;
+
+/// Frames waiting to be written to one connection.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    parts: RefCell<Vec<Bytes>>,
+    /// Frames written in place ([`Outbox::serve_in_place`]) after the last of `parts`.
+    in_place: RefCell<BytesMut>,
+    writer: RefCell<Option<Waker>>,
+    closed: Cell<bool>,
+    in_flight: Cell<usize>,
+    reader: RefCell<Option<Waker>>,
+    /// Bytes pushed and not yet written to the socket (queued or in the current write).
+    unwritten_bytes: Cell<usize>,
+    /// Streaming requests waiting for `unwritten_bytes` to drop.
+    room_waiters: RefCell<Vec<Waker>>,
+}
+
+impl Outbox {
+    /// Queue frames for the writer.
+    pub fn push(&self, frames: Frames) {
+        if frames.is_empty() || self.closed.get() {
+            return;
+        }
+        let len: usize = frames.parts.iter().map(Bytes::len).sum();
+        self.queued(len);
+        let mut parts = self.parts.borrow_mut();
+        // Frames written in place so far go first: every frame leaves in the order made.
+        if let Ok(mut in_place) = self.in_place.try_borrow_mut() {
+            cut_in_place(&mut in_place, &mut parts);
+        }
+        parts.extend(frames.parts);
+    }
+
+    /// Let `serve` write its frames straight into this connection's reply buffer; they are
+    /// queued when it returns true and forgotten when it returns false.
+    pub fn serve_in_place(&self, serve: impl FnOnce(&mut InPlace<'_>) -> bool) -> bool {
+        // Never nested (a request served in place queues nothing else); if it were, the
+        // request takes the ordinary path instead.
+        let Ok(mut buf) = self.in_place.try_borrow_mut() else {
+            return false;
+        };
+        let mark = buf.len();
+        if !serve(&mut InPlace::new(&mut buf)) {
+            buf.truncate(mark);
+            return false;
+        }
+        if self.closed.get() {
+            buf.truncate(mark);
+            return true;
+        }
+        let len = buf.len() - mark;
+        drop(buf);
+        self.queued(len);
+        true
+    }
+
+    fn queued(&self, len: usize) {
+        self.unwritten_bytes
+            .set(self.unwritten_bytes.get().saturating_add(len));
+        if let Some(w) = self.writer.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    /// Resolves once fewer than `limit_bytes` wait to be written (or the connection is
+    /// gone): how a streaming request keeps a slow reader from piling up its replies.
+    pub async fn wait_for_write_room(&self, limit_bytes: usize) {
+        std::future::poll_fn(|cx| {
+            if self.unwritten_bytes.get() < limit_bytes || self.closed.get() {
+                Poll::Ready(())
+            } else {
+                self.room_waiters.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+
+    fn written(&self, len: usize) {
+        self.unwritten_bytes
+            .set(self.unwritten_bytes.get().saturating_sub(len));
+        for w in self.room_waiters.borrow_mut().drain(..) {
+            w.wake();
+        }
+        if let Some(w) = self.reader.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    /// Frame parts queued and not yet written (streaming producers wait while it is high).
+    pub fn queued_parts(&self) -> usize {
+        let in_place = self
+            .in_place
+            .try_borrow()
+            .map_or(0, |b| usize::from(!b.is_empty()));
+        self.parts.borrow().len() + in_place
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+
+    pub(super) fn close(&self) {
+        self.closed.set(true);
+        if let Some(w) = self.writer.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    pub(super) fn request_started(&self) {
+        self.in_flight.set(self.in_flight.get() + 1);
+    }
+
+    pub(super) fn request_finished(&self) {
+        let left = self.in_flight.get().saturating_sub(1);
+        self.in_flight.set(left);
+        if let Some(w) = self.reader.borrow_mut().take() {
+            w.wake();
+        }
+        // A closed connection's writer waits for its last request before it lets the
+        // socket go: nothing else would wake it (a closed outbox takes no more frames).
+        if left == 0 && self.closed.get() {
+            if let Some(w) = self.writer.borrow_mut().take() {
+                w.wake();
+            }
+        }
+    }
+
+    /// Resolves while the connection may take another request: fewer than
+    /// [`CONN_IN_FLIGHT_MAX`] in flight and fewer than [`CONN_UNWRITTEN_BYTES_MAX`] reply
+    /// bytes waiting (or it is closed).
+    pub(super) async fn wait_for_room(&self) {
+        std::future::poll_fn(|cx| {
+            let room = self.in_flight.get() < CONN_IN_FLIGHT_MAX
+                && self.unwritten_bytes.get() < CONN_UNWRITTEN_BYTES_MAX;
+            if room || self.closed.get() {
+                Poll::Ready(())
+            } else {
+                *self.reader.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+
+    /// Next batch to write; `None` once closed and drained.
+    async fn next_batch(&self) -> Option<Vec<Bytes>> {
+        std::future::poll_fn(|cx| {
+            let mut parts = self.parts.borrow_mut();
+            if let Ok(mut in_place) = self.in_place.try_borrow_mut() {
+                cut_in_place(&mut in_place, &mut parts);
+            }
+            if !parts.is_empty() {
+                return Poll::Ready(Some(std::mem::take(&mut *parts)));
+            }
+            if self.closed.get() && self.in_flight.get() == 0 {
+                return Poll::Ready(None);
+            }
+            *self.writer.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+/// Room a connection's reply buffer keeps past a batch; a larger rest (left by a batch of
+/// big READs) is let go, so an idle connection does not hold megabytes.
+const IN_PLACE_KEPT_BYTES_MAX: usize = 256 * 1024;
+
+/// Move the frames written in place onto the end of `parts`, as one part.
+fn cut_in_place(in_place: &mut BytesMut, parts: &mut Vec<Bytes>) {
+    if !in_place.is_empty() {
+        parts.push(in_place.split().freeze());
+        if in_place.capacity() > IN_PLACE_KEPT_BYTES_MAX {
+            *in_place = BytesMut::new();
+        }
+    }
+}
+
+pub(super) async fn write_loop(shard: Rc<Shard>, stream: Rc<TcpStream>, out: Rc<Outbox>) {
+    while let Some(batch) = out.next_batch().await {
+        let len: usize = batch.iter().map(Bytes::len).sum();
+        if let Err(e) = stream.write_all(batch).await {
+            tracing::debug!(shard = shard.index, "write failed: {e}");
+            out.closed.set(true);
+            out.parts.borrow_mut().clear();
+            if let Ok(mut in_place) = out.in_place.try_borrow_mut() {
+                in_place.clear();
+            }
+            out.written(usize::MAX);
+            let _ = stream.shutdown();
+            return;
+        }
+        out.written(len);
+        super::state::add_own(&shard.counters().bytes_out, len as u64);
+    }
+    let _ = stream.shutdown();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::reply::Replies;
+    use futures::FutureExt;
+    use std::future::Future;
+    use std::sync::atomic::Ordering;
+
+    fn frames_of(len: usize) -> Frames {
+        let mut f = Frames::new();
+        f.push_raw(Bytes::from(vec![0u8; len]));
+        f
+    }
+
+    #[test]
+    fn stream_waits_while_unwritten_bytes_fill_the_window_and_resumes_after_a_write() {
+        let out = Outbox::default();
+        out.push(frames_of(60));
+        out.push(frames_of(40));
+        assert!(out.wait_for_write_room(100).now_or_never().is_none());
+        assert!(out.wait_for_write_room(101).now_or_never().is_some());
+        out.written(60);
+        assert!(out.wait_for_write_room(100).now_or_never().is_some());
+    }
+
+    fn request(trans: u64) -> crate::protocol::CmdHeader {
+        crate::protocol::CmdHeader {
+            cmd: crate::protocol::command::READ,
+            trans,
+            flags: crate::protocol::cmd_flags::NEED_ACK,
+            ..Default::default()
+        }
+    }
+
+    /// Serve an ack to transaction `trans` in place.
+    fn ack_in_place(out: &Outbox, trans: u64) {
+        assert!(out.serve_in_place(|f| {
+            f.ack(&request(trans), 0);
+            true
+        }));
+    }
+
+    fn transactions(out: &Outbox) -> Vec<u64> {
+        let batch = out
+            .next_batch()
+            .now_or_never()
+            .flatten()
+            .unwrap_or_default();
+        let bytes: Vec<u8> = batch.iter().flat_map(|b| b.iter().copied()).collect();
+        let mut at = 0;
+        let mut seen = Vec::new();
+        while let Ok((frame, used)) = crate::protocol::split_frame(&bytes[at..], 1 << 20) {
+            seen.push(frame.header.trans);
+            at += used;
+        }
+        assert_eq!(at, bytes.len(), "the batch ends on a frame boundary");
+        seen
+    }
+
+    #[test]
+    fn frames_written_in_place_and_queued_frames_leave_in_the_order_they_were_made() {
+        let out = Outbox::default();
+        ack_in_place(&out, 1);
+        let mut queued = Frames::new();
+        queued.ack(&request(2), 0);
+        out.push(queued);
+        assert!(out.serve_in_place(|f| {
+            f.reply(&request(3), &[b"value"], false);
+            f.ack(&request(3), 0);
+            true
+        }));
+        assert_eq!(transactions(&out), vec![1, 2, 3, 3]);
+        ack_in_place(&out, 4);
+        assert_eq!(transactions(&out), vec![4]);
+    }
+
+    #[test]
+    fn a_request_served_in_place_that_gives_up_leaves_nothing_behind() {
+        let out = Outbox::default();
+        assert!(!out.serve_in_place(|f| {
+            f.reply(&request(7), &[b"half"], false);
+            false
+        }));
+        assert_eq!(out.queued_parts(), 0);
+        assert!(out.wait_for_write_room(1).now_or_never().is_some());
+        ack_in_place(&out, 8);
+        assert_eq!(transactions(&out), vec![8]);
+    }
+
+    #[test]
+    fn a_batch_of_big_replies_leaves_no_big_buffer_behind() {
+        let out = Outbox::default();
+        let value = vec![7u8; 200 * 1024];
+        assert!(out.serve_in_place(|f| {
+            for trans in 0..5 {
+                f.reply(&request(trans), &[&value], false);
+            }
+            true
+        }));
+        assert_eq!(transactions(&out), (0..5).collect::<Vec<_>>());
+        assert!(out.in_place.borrow().capacity() <= IN_PLACE_KEPT_BYTES_MAX);
+        ack_in_place(&out, 9);
+        assert_eq!(transactions(&out), vec![9]);
+    }
+
+    #[test]
+    fn reading_pauses_while_unread_replies_fill_the_window_and_resumes_after_a_write() {
+        let out = Outbox::default();
+        out.push(frames_of(CONN_UNWRITTEN_BYTES_MAX));
+        assert!(out.wait_for_room().now_or_never().is_none());
+        out.written(1);
+        assert!(out.wait_for_room().now_or_never().is_some());
+    }
+
+    /// Counts its wake-ups.
+    #[derive(Default)]
+    struct Wakes(std::sync::atomic::AtomicUsize);
+
+    impl futures::task::ArcWake for Wakes {
+        fn wake_by_ref(arc_self: &std::sync::Arc<Self>) {
+            arc_self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn a_closed_connection_lets_its_writer_finish_once_its_last_request_is_done() {
+        let out = Outbox::default();
+        out.request_started();
+        out.close();
+        let wakes = std::sync::Arc::new(Wakes::default());
+        let waker = futures::task::waker(wakes.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut next = std::pin::pin!(out.next_batch());
+        assert!(next.as_mut().poll(&mut cx).is_pending());
+        out.push(frames_of(10));
+        out.request_finished();
+        assert_eq!(wakes.0.load(Ordering::Relaxed), 1, "the writer is woken");
+        assert_eq!(next.as_mut().poll(&mut cx), Poll::Ready(None));
+    }
+
+    #[test]
+    fn a_closed_connection_never_holds_a_stream_back() {
+        let out = Outbox::default();
+        out.push(frames_of(1000));
+        out.close();
+        assert!(out.wait_for_write_room(1).now_or_never().is_some());
+    }
+}
