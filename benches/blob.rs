@@ -329,11 +329,6 @@ fn resident_per_key(n: u64) {
         (after.saturating_sub(before)) as f64 / n as f64,
         index.allocated_bytes() as f64 / n as f64
     );
-    index.seal(0);
-    println!(
-        "index bytes per key, {n} keys of a sealed file (sorted array): allocated {:.1}",
-        index.allocated_bytes() as f64 / n as f64
-    );
     drop(index);
 }
 

@@ -12,6 +12,7 @@ use super::disk_control::{DiskControl, DISK_CONTROL_SIZE_BYTES};
 use super::error::BlobError;
 use super::index::Loc;
 use super::log::BlobLog;
+use super::sealed::SealedIndex;
 use super::segment::{self, Segment};
 use super::{BlobOptions, DefragStats};
 use crate::io::IoFile;
@@ -180,15 +181,7 @@ impl<F: IoFile> BlobLog<F> {
 
     /// Live records of file `num`, by key.
     fn live_in(&self, num: u32) -> Vec<(RawId, Loc)> {
-        let mut live: Vec<(RawId, Loc)> = self
-            .index
-            .borrow()
-            .iter()
-            .filter(|(_, l)| l.file == num)
-            .map(|(k, l)| (*k, *l))
-            .collect();
-        live.sort_unstable_by_key(|(k, _)| *k);
-        live
+        self.index.borrow().live_in_file(num)
     }
 
     async fn defrag_segment(
@@ -244,7 +237,7 @@ impl<F: IoFile> BlobLog<F> {
             {
                 let index = self.index.borrow();
                 for (i, (key, loc)) in live.iter().enumerate() {
-                    let still = index.get(key) == Some(loc);
+                    let still = index.get(key) == Some(*loc);
                     if !still && !dropped.get(i).copied().unwrap_or(true) {
                         newly.push(i);
                     }
@@ -263,13 +256,12 @@ impl<F: IoFile> BlobLog<F> {
         }
         drop(copy);
         // Commit point and swap: no `.await` from here to the end.
-        self.swap_in(seg, &live, &placed, &dropped, new_pos, stats)
+        self.swap_in(seg, &placed, &dropped, new_pos, stats)
     }
 
     fn swap_in(
         &self,
         seg: &Rc<Segment<F>>,
-        live: &[(RawId, Loc)],
         placed: &[DiskControl],
         dropped: &[bool],
         new_len: u64,
@@ -301,21 +293,20 @@ impl<F: IoFile> BlobLog<F> {
         let slots = u32::try_from(placed.len()).unwrap_or(u32::MAX);
         fresh.index_slots.set(slots);
         fresh.pending.reset(slots);
-        let mut index = self.index.borrow_mut();
-        for (slot, ((key, _), dc)) in live.iter().zip(placed).enumerate() {
-            if dropped.get(slot).copied().unwrap_or(false) {
+        for (dc, gone) in placed.iter().zip(dropped) {
+            if *gone {
                 fresh.removed.set(fresh.removed.get() + 1);
                 fresh
                     .removed_bytes
                     .set(fresh.removed_bytes.get() + dc.disk_size);
-                continue;
-            }
-            if let Some(l) = index.get_mut(key) {
-                l.position = dc.position;
-                l.index_slot = u32::try_from(slot).unwrap_or(u32::MAX);
             }
         }
-        index.seal(num);
+        let sorted = final_path(&self.opts, num, ".index.sorted");
+        let sealed = SealedIndex::open(&sorted, new_len)?.ok_or_else(|| BlobError::Corrupt {
+            path: shown(&sorted),
+            reason: "the defragmented sorted index does not check".into(),
+        })?;
+        self.index.borrow_mut().seal(num, sealed.0);
         stats.files_rewritten += 1;
         stats.records_kept += placed.len() as u64;
         stats.records_dropped += seg.records.get().saturating_sub(placed.len() as u64);

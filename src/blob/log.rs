@@ -100,10 +100,10 @@ impl<F: IoFile> BlobLog<F> {
                 num,
                 log.opts.read_only,
             )?);
-            match super::load::load_sorted(&seg).await? {
-                Some(e) if num != last => {
+            match super::load::load_sorted(&seg)? {
+                Some((sealed, summary)) if num != last => {
                     seg.sorted.set(true);
-                    log.load_sealed_entries(&seg, &e, &mut stale);
+                    log.load_sealed_entries(&seg, sealed, summary, &mut stale);
                 }
                 _ => {
                     let e = recovery::scan(&seg, num == last, !log.opts.read_only).await?;
@@ -147,12 +147,7 @@ impl<F: IoFile> BlobLog<F> {
 
     /// The location of a live key (uncommitted included) and its segment.
     pub(super) fn locate(&self, id: &RawId) -> Result<(Loc, Rc<Segment<F>>), BlobError> {
-        let loc = self
-            .index
-            .borrow()
-            .get(id)
-            .copied()
-            .ok_or(BlobError::NotFound)?;
+        let loc = self.index.borrow().get(id).ok_or(BlobError::NotFound)?;
         Ok((loc, self.segment(loc.file)?))
     }
 
@@ -296,6 +291,9 @@ impl<F: IoFile> BlobLog<F> {
         } else {
             seg.patch_index_flags(loc.index_slot, flags).await?;
         }
+        self.index
+            .borrow_mut()
+            .disk_marked(loc.file, loc.index_slot);
         seg.removed.set(seg.removed.get() + 1);
         seg.removed_bytes
             .set(seg.removed_bytes.get() + loc.disk_size);
@@ -332,36 +330,30 @@ impl<F: IoFile> BlobLog<F> {
 
     /// Live keys in `[start, end]`, sorted (uncommitted records excluded).
     pub fn keys_in_range(&self, start: &RawId, end: &RawId) -> Vec<RawId> {
-        let mut keys: Vec<RawId> = self
-            .index
-            .borrow()
-            .iter()
-            .filter(|(k, l)| {
-                *k >= start && *k <= end && u64::from(l.flags) & record_flags::UNCOMMITTED == 0
-            })
-            .map(|(k, _)| *k)
-            .collect();
+        let mut keys: Vec<RawId> = Vec::new();
+        self.index.borrow().for_each_live(|k, l| {
+            if k >= start && k <= end && u64::from(l.flags) & record_flags::UNCOMMITTED == 0 {
+                keys.push(*k);
+            }
+        });
         keys.sort_unstable();
         keys
     }
 
     /// Every live committed record (a snapshot, in no particular order).
     pub fn iter_meta(&self) -> impl Iterator<Item = (RawId, RecordMeta)> {
-        let snapshot: Vec<(RawId, RecordMeta)> = self
-            .index
-            .borrow()
-            .iter()
-            .filter(|(_, l)| u64::from(l.flags) & record_flags::UNCOMMITTED == 0)
-            .map(|(k, l)| {
+        let mut snapshot: Vec<(RawId, RecordMeta)> = Vec::new();
+        self.index.borrow().for_each_live(|k, l| {
+            if u64::from(l.flags) & record_flags::UNCOMMITTED == 0 {
                 let meta = RecordMeta {
                     file: l.file,
                     position: l.position,
                     size: l.data_size.saturating_sub(EXT_HEADER_SIZE_BYTES),
                     record_flags: u64::from(l.flags),
                 };
-                (*k, meta)
-            })
-            .collect();
+                snapshot.push((*k, meta));
+            }
+        });
         snapshot.into_iter()
     }
 

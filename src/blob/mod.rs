@@ -20,6 +20,7 @@
 //!
 //! The layouts are in [`disk_control`], [`ext_header`] and [`footer`].
 
+pub mod bloom;
 pub mod disk_control;
 pub mod error;
 pub mod ext_header;
@@ -28,9 +29,11 @@ pub mod hot_index;
 pub mod index;
 pub mod key_hash;
 pub mod murmur;
+pub mod sealed;
 pub mod segment;
 pub mod sync;
 
+mod dedupe;
 mod defrag;
 mod durability;
 mod load;

@@ -15,10 +15,12 @@ use super::disk_control::{DiskControl, DISK_CONTROL_SIZE_BYTES};
 use super::error::BlobError;
 use super::log::BlobLog;
 use super::recovery::scan;
+use super::sealed::SealedIndex;
 use super::segment::Segment;
 use crate::io::IoFile;
 use crate::protocol::record_flags;
 use bytes::Bytes;
+use std::path::Path;
 use std::rc::Rc;
 
 /// Rounds of patching (each one fdatasync of the temporary file) in one attempt: an
@@ -30,8 +32,6 @@ const PATCH_ROUNDS_MAX: usize = 2;
 pub struct SortState<F> {
     /// The file's headers in `.index` slot order.
     raw: Vec<DiskControl>,
-    /// `.index` slots in sorted order.
-    order: Vec<u32>,
     /// The place in the sorted index of each `.index` slot.
     sorted_slot_of: Vec<u32>,
     tmp_path: String,
@@ -103,8 +103,7 @@ impl<F: IoFile> BlobLog<F> {
     fn has_uncommitted(&self, seg: &Segment<F>) -> bool {
         self.index
             .borrow()
-            .values()
-            .any(|l| l.file == seg.num && u64::from(l.flags) & record_flags::UNCOMMITTED != 0)
+            .any_hot(|l| l.file == seg.num && u64::from(l.flags) & record_flags::UNCOMMITTED != 0)
     }
 
     /// Sort the file's entries and write them with their state now to the temporary file.
@@ -137,7 +136,6 @@ impl<F: IoFile> BlobLog<F> {
         // From here on every change to an entry of the file is recorded.
         seg.begin_sort(SortState {
             raw,
-            order,
             sorted_slot_of,
             tmp_path: tmp_path.clone(),
             tmp: tmp.clone(),
@@ -180,26 +178,22 @@ impl<F: IoFile> BlobLog<F> {
             .map_err(|e| BlobError::io(&tmp_path, e))
     }
 
-    /// The temporary file holds every entry's state now: make it the sorted index. No
-    /// await: nothing changes the file in between.
+    /// The temporary file holds every entry's state now: make it the sorted index and the
+    /// file's keys leave RAM for it. No await: nothing changes the file in between.
     fn finish_sort(&self, seg: &Segment<F>) -> Result<(), BlobError> {
         let Some(state) = seg.end_sort() else {
             return Ok(());
         };
+        let sealed =
+            SealedIndex::open(Path::new(&state.tmp_path), seg.data_len()?)?.ok_or_else(|| {
+                BlobError::Corrupt {
+                    path: state.tmp_path.clone(),
+                    reason: "the sorted index just written does not check".into(),
+                }
+            })?;
         std::fs::rename(&state.tmp_path, seg.sorted_path())
             .map_err(|e| BlobError::io(&state.tmp_path, e))?;
-        let mut index = self.index.borrow_mut();
-        for (sorted, &slot) in (0u32..).zip(&state.order) {
-            let Some(dc) = state.raw.get(slot as usize) else {
-                continue;
-            };
-            if let Some(l) = index.get_mut(&dc.key) {
-                if l.file == seg.num && l.position == dc.position {
-                    l.index_slot = sorted;
-                }
-            }
-        }
-        index.seal(seg.num);
+        self.index.borrow_mut().seal(seg.num, sealed.0);
         seg.sorted.set(true);
         Ok(())
     }
