@@ -106,7 +106,15 @@ impl<F: IoFile> BlobLog<F> {
                     log.load_sealed_entries(&seg, sealed, summary, &mut stale);
                 }
                 _ => {
-                    let e = recovery::scan(&seg, num == last, !log.opts.read_only).await?;
+                    let trusted = if num == last {
+                        let at = super::checkpoint::path(&log.opts.data_prefix, log.opts.shard);
+                        super::checkpoint::durable_entries(&at, num)
+                    } else {
+                        0
+                    };
+                    let e =
+                        recovery::scan(&seg, num == last, !log.opts.read_only, u64::from(trusted))
+                            .await?;
                     log.apply_entries(&seg, &e.entries, &mut stale);
                     let written = e.entries.len() - e.unwritten;
                     seg.buffer_index_entries(e.entries.get(written..).unwrap_or_default());
@@ -287,6 +295,11 @@ impl<F: IoFile> BlobLog<F> {
         let flags = u64::from(loc.flags) | record_flags::REMOVE;
         if data_copy_too {
             seg.patch_flags(loc.position, loc.index_slot, flags).await?;
+            // Start-up trusts the `.index` under the synced point (`super::checkpoint`):
+            // there the round that acknowledges the remove makes its mark durable too.
+            if loc.index_slot < seg.sync_claim.get() {
+                seg.index_sync_needed.set(true);
+            }
             self.dirty.borrow_mut().insert(seg.num, seg.clone());
         } else {
             seg.patch_index_flags(loc.index_slot, flags).await?;
@@ -355,6 +368,11 @@ impl<F: IoFile> BlobLog<F> {
             }
         });
         snapshot.into_iter()
+    }
+
+    /// Bytes of RAM the key index holds.
+    pub fn index_bytes(&self) -> usize {
+        self.index.borrow().allocated_bytes()
     }
 
     pub fn stats(&self) -> BlobStats {

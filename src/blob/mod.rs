@@ -13,6 +13,7 @@
 //! | `P-S.N.index`     | one 96-byte header per record, in write order             |
 //! | `P-S.N.index.sorted` | the same headers sorted by key (closed files only)     |
 //! | `P-S.lock`        | exclusive lock of the log                                 |
+//! | `P-S.synced`      | how much of the open file is durable ([`checkpoint`])     |
 //!
 //! Under periodic sync the open data file may end in zeros past its last record (written
 //! ahead so that appends are stores into cached pages); closing the file cuts them, and so
@@ -21,6 +22,7 @@
 //! The layouts are in [`disk_control`], [`ext_header`] and [`footer`].
 
 pub mod bloom;
+pub mod checkpoint;
 pub mod disk_control;
 pub mod error;
 pub mod ext_header;

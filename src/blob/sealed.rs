@@ -16,7 +16,9 @@
 //! entries lying wholly inside that one page, read through a read-only shared mapping of
 //! the file (guarded against `SIGBUS`; a `pread` of the page when the mapping is gone).
 //! Removes and in-place changes patch the file itself ([`super::segment`]), so a lookup
-//! sees them; what the caller has changed in RAM but not yet on disk is its business
+//! sees them, except for straddlers: their RAM copy is read again by
+//! [`SealedIndex::refresh`], which the owner calls after each change of an entry. What the
+//! owner has changed in RAM but not yet on disk is its business
 //! ([`super::index::KeyIndex`]).
 //!
 //! Within a file the last entry of a key (the highest position) is its newest copy; the
@@ -258,6 +260,27 @@ impl SealedIndex {
             .read_exact_at(&mut buf, offset)
             .map_err(|e| BlobError::io(&self.path, e))?;
         Ok(f(&buf))
+    }
+
+    /// Entry `slot` changed in the file: a straddler's RAM copy is read again (the other
+    /// entries are read from the file at each lookup).
+    pub fn refresh(&mut self, slot: u32) -> Result<(), BlobError> {
+        let start = u64::from(slot) * ENTRY_BYTES;
+        let page = start / PAGE_BYTES;
+        if u64::from(slot) >= self.entries || start + ENTRY_BYTES <= (page + 1) * PAGE_BYTES {
+            return Ok(());
+        }
+        let mut buf = [0u8; ENTRY_BYTES as usize];
+        self.file
+            .read_exact_at(&mut buf, start)
+            .map_err(|e| BlobError::io(&self.path, e))?;
+        if let Some(s) = usize::try_from(page)
+            .ok()
+            .and_then(|p| self.straddlers.get_mut(p))
+        {
+            *s = DiskControl::decode(&buf);
+        }
+        Ok(())
     }
 
     /// The entry at `slot`, read from the file.

@@ -134,6 +134,11 @@ pub struct Segment<F: IoFile> {
     /// entries changed since it was last written ([`super::sort`]).
     pub(super) sort: RefCell<Option<SortState<F>>>,
     changed_slots: RefCell<Vec<u32>>,
+    /// Where the log's synced point is written ([`super::checkpoint`]).
+    synced_path: PathBuf,
+    /// The most `.index` entries a synced point of this file may claim: set when a full
+    /// sync starts. A REMOVE under it must reach the `.index` durably.
+    pub sync_claim: Cell<u32>,
 }
 
 impl<F: IoFile> Segment<F> {
@@ -169,6 +174,8 @@ impl<F: IoFile> Segment<F> {
             page_map: PageMap::new(!read_only),
             sort: RefCell::new(None),
             changed_slots: RefCell::new(Vec::new()),
+            synced_path: super::checkpoint::path(prefix, shard),
+            sync_claim: Cell::new(0),
         })
     }
 
@@ -441,6 +448,9 @@ impl<F: IoFile> Segment<F> {
     pub async fn sync_all(&self) -> Result<(), BlobError> {
         self.index_sync_needed.set(false);
         let started = Instant::now();
+        let durable_slots = self.pending.buffered_end();
+        self.sync_claim
+            .set(self.sync_claim.get().max(durable_slots));
         self.flush_index().await?;
         let index = async {
             self.index
@@ -453,6 +463,12 @@ impl<F: IoFile> Segment<F> {
             self.index_sync_needed.set(true);
         } else {
             self.index_synced_at.set(started);
+            if !self.closed.get() {
+                if let Err(e) = super::checkpoint::write(&self.synced_path, self.num, durable_slots)
+                {
+                    tracing::warn!(file = %self.synced_path.display(), "synced point not written: {e}");
+                }
+            }
         }
         data.and(index)
     }
