@@ -39,8 +39,8 @@ pub const PAGE_BYTES: u64 = 4096;
 
 const ENTRY_BYTES: u64 = DISK_CONTROL_SIZE_BYTES;
 
-/// Bytes of the sorted index read at once when it is walked.
-const WALK_CHUNK_BYTES: u64 = 1 << 20;
+/// Bytes of the sorted index read at once when it is walked: whole entries, about 1 MiB.
+const WALK_CHUNK_BYTES: u64 = ENTRY_BYTES * 10_240;
 
 /// The first entry starting at or after byte `PAGE_BYTES * page`.
 fn first_entry_of_page(page: u64) -> u64 {
@@ -381,8 +381,8 @@ pub struct Cursor<'a> {
     next: u64,
 }
 
-/// Bytes a [`Cursor`] reads at once (many files are read side by side).
-const CURSOR_CHUNK_BYTES: u64 = 64 << 10;
+/// Bytes a [`Cursor`] reads at once (many files are read side by side): whole entries.
+const CURSOR_CHUNK_BYTES: u64 = ENTRY_BYTES * 640;
 
 impl SealedIndex {
     pub fn cursor(&self) -> Cursor<'_> {

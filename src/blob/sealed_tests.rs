@@ -38,7 +38,8 @@ mod lookups {
     #[test]
     fn every_key_is_found_on_every_page_and_absent_keys_are_not() {
         let dir = tempfile::tempdir().unwrap();
-        let n = 5_000u64;
+        // Over 1 MiB of entries: the walk that builds the fences reads several chunks.
+        let n = 25_000u64;
         let idx = sealed(
             dir.path(),
             "a",
