@@ -118,3 +118,74 @@ fn crash_after_the_commit_marker_finishes_the_swap_on_open() {
     assert_eq!(log.stats().removed, 0);
     check_contents(&log);
 }
+
+fn same_size_value(i: u32, round: u32) -> Vec<u8> {
+    format!("{i:03}-{round:03};").repeat(20).into_bytes()
+}
+
+#[test]
+fn same_size_overwrites_of_sealed_keys_during_a_defrag_keep_their_last_value() {
+    use bytes::Bytes;
+    use futures::executor::LocalPool;
+    use futures::task::LocalSpawnExt;
+    use std::rc::Rc;
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(dir.path());
+    o.records_in_blob = 20;
+    o.sync_s = 5;
+    let log = Rc::new(open_with(o.clone()));
+    for i in 0..60 {
+        write(&log, &format!("s{i}"), &same_size_value(i, 0));
+    }
+    for i in (0..60).step_by(3) {
+        run(log.remove(&key(&format!("s{i}")))).unwrap();
+    }
+    run(log.maintain()).unwrap();
+    let live: Vec<u32> = (0..60).filter(|i| i % 3 != 0).collect();
+    // One round: it lands while the first file is being copied.
+    const ROUNDS: u32 = 1;
+    let mut pool = LocalPool::new();
+    {
+        let log = log.clone();
+        pool.spawner()
+            .spawn_local(async move {
+                let stats = log.defrag().await.unwrap();
+                assert!(stats.files_rewritten >= 2, "{stats:?}");
+            })
+            .unwrap();
+    }
+    {
+        let (log, live) = (log.clone(), live.clone());
+        pool.spawner()
+            .spawn_local(async move {
+                for round in 1..=ROUNDS {
+                    for &i in &live {
+                        let v = same_size_value(i, round);
+                        let name = format!("s{i}");
+                        log.write(&attr(&name, 0, 0, &v), Bytes::from(v))
+                            .await
+                            .unwrap();
+                    }
+                    elliptics::blob::sync::YieldNow::default().await;
+                }
+            })
+            .unwrap();
+    }
+    pool.run();
+    drop(pool);
+    for &i in &live {
+        let got = read_all(&log, &format!("s{i}")).unwrap();
+        assert_eq!(got, same_size_value(i, ROUNDS), "s{i}");
+    }
+    run(log.sync()).unwrap();
+    drop(Rc::try_unwrap(log).unwrap());
+    let log = open_with(o);
+    for i in 0..60 {
+        let got = read_all(&log, &format!("s{i}"));
+        if i % 3 == 0 {
+            assert_eq!(errno_of(got), errno::ENOENT, "s{i}");
+        } else {
+            assert_eq!(got.unwrap(), same_size_value(i, ROUNDS), "s{i}");
+        }
+    }
+}

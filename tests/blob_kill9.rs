@@ -1,7 +1,9 @@
 //! A writer process killed with SIGKILL mid-stream: on reopen every acknowledged write is
 //! there with its exact bytes, every acknowledged remove is gone, and the log takes writes.
 //! Under `sync: 0` (acknowledged once durable) and under periodic sync (acknowledged once in
-//! the page cache, new records stored through the open file's map past a run of zeros).
+//! the page cache, new records stored through the open file's map past a run of zeros), and
+//! with defrags running between the writes (files rewritten, index sorting, old copies of
+//! rewritten keys), so that the kill lands anywhere in a defrag too.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -18,6 +20,7 @@ use std::time::{Duration, Instant};
 
 const CHILD_ENV: &str = "BLOB_KILL9_CHILD_DIR";
 const SYNC_ENV: &str = "BLOB_KILL9_SYNC_S";
+const DEFRAG_ENV: &str = "BLOB_KILL9_DEFRAG";
 
 fn crash_opts(dir: &Path, sync_s: i64) -> BlobOptions {
     let mut o = opts(dir);
@@ -42,12 +45,22 @@ fn kill9_child_writer_loop() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
+    let defrag = std::env::var(DEFRAG_ENV).is_ok();
     let log = open_with(crash_opts(Path::new(&dir), sync_s));
     let mut out = std::io::stdout().lock();
     for i in 0u64.. {
         let name = format!("key{i}");
         write(&log, &name, &value_of(i));
         writeln!(out, "W {i}").unwrap();
+        if defrag && i >= 20 && i % 10 != 4 {
+            // Rewrite an older key with the value it has (its old copy sits in a sealed
+            // file), sort closed files and defragment, all between acknowledged writes.
+            write(&log, &format!("key{}", i - 20), &value_of(i - 20));
+            run(log.maintain()).unwrap();
+            if i % 3 == 0 {
+                run(log.defrag()).unwrap();
+            }
+        }
         if i % 10 == 9 {
             writeln!(out, "r {}", i - 5).unwrap();
             out.flush().unwrap();
@@ -69,15 +82,20 @@ fn record(acked: &mut HashMap<u64, Option<bool>>, op: &str, i: u64) {
 
 #[test]
 fn acknowledged_writes_survive_a_kill_9() {
-    kill_9_and_check(0);
+    kill_9_and_check(0, false);
 }
 
 #[test]
 fn acknowledged_writes_under_periodic_sync_survive_a_kill_9() {
-    kill_9_and_check(60);
+    kill_9_and_check(60, false);
 }
 
-fn kill_9_and_check(sync_s: i64) {
+#[test]
+fn acknowledged_writes_and_removes_survive_a_kill_9_during_defrags() {
+    kill_9_and_check(0, true);
+}
+
+fn kill_9_and_check(sync_s: i64, defrag: bool) {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
@@ -88,6 +106,7 @@ fn kill_9_and_check(sync_s: i64) {
         ])
         .env(CHILD_ENV, dir.path())
         .env(SYNC_ENV, sync_s.to_string())
+        .envs(defrag.then_some((DEFRAG_ENV, "1")))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -222,18 +222,31 @@ fn closed_files_get_a_sorted_index_that_is_loaded_on_reopen() {
 }
 
 #[test]
-fn closed_files_are_sorted_by_later_writes_without_an_explicit_sync() {
+fn closed_files_are_sorted_by_upkeep_off_the_write_path_and_keep_one_index() {
     let dir = tempfile::tempdir().unwrap();
     let mut o = opts(dir.path());
     o.records_in_blob = 5;
-    let log = open_with(o);
+    let log = open_with(o.clone());
     for i in 0..12 {
         write(&log, &format!("k{i}"), b"v");
     }
+    // Writes do not sort: the owner's upkeep does.
+    assert!(!dir.path().join("data-0.0.index.sorted").exists());
+    run(log.maintain()).unwrap();
     assert!(dir.path().join("data-0.0.index.sorted").exists());
+    assert!(!dir.path().join("data-0.0.index").exists());
+    assert!(!dir.path().join("data-0.1.index").exists());
+    assert!(dir.path().join("data-0.2.index").exists());
     assert!(dir.path().join("data-0.1.index.sorted").exists());
     assert!(!dir.path().join("data-0.2.index.sorted").exists());
     run(log.remove(&key("k1"))).unwrap();
+    write(&log, "k7", b"w");
     assert_eq!(errno_of(read_all(&log, "k1")), errno::ENOENT);
-    assert_eq!(read_all(&log, "k7").unwrap(), b"v");
+    assert_eq!(read_all(&log, "k7").unwrap(), b"w");
+    drop(log);
+    let log = open_with(o);
+    assert_eq!(errno_of(read_all(&log, "k1")), errno::ENOENT);
+    assert_eq!(read_all(&log, "k7").unwrap(), b"w");
+    assert_eq!(read_all(&log, "k2").unwrap(), b"v");
+    assert!(!dir.path().join("data-0.0.index").exists());
 }

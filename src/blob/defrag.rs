@@ -1,25 +1,28 @@
-//! Defragmentation: rewrite a closed data file without its removed records.
+//! Defragmentation: rewrite a sealed data file without its removed records.
 //!
-//! Live records are copied verbatim (header position rewritten) in key order to
-//! `P-S.N.defrag`, with `P-S.N.defrag.index` and `P-S.N.defrag.index.sorted`; all three are
+//! The file's sorted index is walked in key order; each live record is copied verbatim
+//! (header position rewritten) to `P-S.N.defrag`, its header to `P-S.N.defrag.index.sorted`
+//! (so the copy is sorted by key as it is written: the file keeps one index). The copy goes
+//! [`STEP_BYTES_MAX`] bytes per turn, then yields to the shard's requests. Both files are
 //! made durable, then the marker `P-S.N.defrag.done` is created: that is the commit point.
 //! The renames over the old files follow and the marker goes. At open, a marker means
 //! "finish the renames", no marker means "delete the temporaries". Reads and writes go on
-//! while the copy runs; removes that land meanwhile are re-applied to the copy before the
-//! swap, and the swap itself runs without an `.await`.
+//! while the copy runs; removes that land meanwhile are re-applied to the copy (and made
+//! durable) before the swap, and the swap itself runs without an `.await`. An old copy of
+//! a rewritten key whose new copy may not be durable yet is kept live in the copy.
 
+use super::defrag_commit::{drop_temporaries, shown, tmp_path};
+use super::defrag_state::DefragLevel;
 use super::disk_control::{DiskControl, DISK_CONTROL_SIZE_BYTES};
 use super::error::BlobError;
-use super::index::Loc;
 use super::log::BlobLog;
-use super::sealed::SealedIndex;
-use super::segment::{self, Segment};
+use super::segment::Segment;
+use super::sync::YieldNow;
 use super::{BlobOptions, DefragStats};
 use crate::io::IoFile;
 use crate::key::RawId;
 use crate::protocol::record_flags;
 use bytes::Bytes;
-use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 /// Where a defrag may be stopped on purpose, to test crash handling.
@@ -33,70 +36,19 @@ pub enum DefragStop {
     BeforeRename,
 }
 
-const SUFFIXES: [&str; 3] = ["", ".index", ".index.sorted"];
+/// Bytes of records copied per turn before yielding to requests.
+pub const STEP_BYTES_MAX: usize = 1 << 20;
 
-fn tmp_path(opts: &BlobOptions, num: u32, suffix: &str) -> PathBuf {
-    segment::side_path(
-        &opts.data_prefix,
-        opts.shard,
-        num,
-        &format!(".defrag{suffix}"),
-    )
-}
+/// Sorted-index entries read per turn.
+const CHUNK_ENTRIES: u64 = 4096;
 
-fn final_path(opts: &BlobOptions, num: u32, suffix: &str) -> PathBuf {
-    segment::side_path(&opts.data_prefix, opts.shard, num, suffix)
-}
-
-fn marker_path(opts: &BlobOptions, num: u32) -> PathBuf {
-    segment::side_path(&opts.data_prefix, opts.shard, num, ".defrag.done")
-}
-
-fn shown(p: &Path) -> String {
-    p.display().to_string()
-}
-
-fn sync_dir(opts: &BlobOptions) -> Result<(), BlobError> {
-    segment::sync_dir(&opts.data_prefix)
-}
-
-/// Move the new files of a committed defrag of file `num` into place.
-fn finish_swap(opts: &BlobOptions, num: u32) -> Result<(), BlobError> {
-    for suffix in SUFFIXES {
-        let from = tmp_path(opts, num, suffix);
-        if from.exists() {
-            std::fs::rename(&from, final_path(opts, num, suffix))
-                .map_err(|e| BlobError::io(&shown(&from), e))?;
-        }
-    }
-    sync_dir(opts)?;
-    let marker = marker_path(opts, num);
-    std::fs::remove_file(&marker).map_err(|e| BlobError::io(&shown(&marker), e))?;
-    sync_dir(opts)
-}
-
-/// At open: finish defrags that reached their commit marker, drop the others' files.
-pub fn finish_interrupted(opts: &BlobOptions) -> Result<(), BlobError> {
-    for num in segment::list_files(&opts.data_prefix, opts.shard)? {
-        if marker_path(opts, num).exists() {
-            tracing::warn!(file = num, "finishing an interrupted defrag");
-            finish_swap(opts, num)?;
-            continue;
-        }
-        for suffix in SUFFIXES {
-            let tmp = tmp_path(opts, num, suffix);
-            if tmp.exists() {
-                std::fs::remove_file(&tmp).map_err(|e| BlobError::io(&shown(&tmp), e))?;
-            }
-        }
-    }
-    Ok(())
-}
+/// Rounds of re-applying removes that landed during the copy before a file is left for
+/// the next pass.
+const CHECK_ROUNDS_MAX: usize = 8;
 
 /// The temporary files of one defrag run.
 struct NewFiles<F: IoFile> {
     data: F,
-    index: F,
     sorted: F,
 }
 
@@ -115,28 +67,28 @@ impl<F: IoFile> NewFiles<F> {
         };
         Ok(NewFiles {
             data: make("")?,
-            index: make(".index")?,
             sorted: make(".index.sorted")?,
         })
     }
 
-    async fn put_header(&self, dc: &DiskControl, slot: usize) -> Result<(), BlobError> {
-        let bytes = Bytes::copy_from_slice(&dc.encode());
-        let at = slot as u64 * DISK_CONTROL_SIZE_BYTES;
-        for (f, off) in [
-            (&self.index, at),
-            (&self.sorted, at),
-            (&self.data, dc.position),
-        ] {
-            f.write_all_at(vec![bytes.clone()], off)
-                .await
-                .map_err(|e| BlobError::io("defrag copy", e))?;
+    async fn write(f: &F, bytes: Vec<u8>, at: u64) -> Result<(), BlobError> {
+        if bytes.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        f.write_all_at(vec![Bytes::from(bytes)], at)
+            .await
+            .map_err(|e| BlobError::io("defrag copy", e))
+    }
+
+    /// Rewrite the header of the copy's record in sorted slot `slot`.
+    async fn put_header(&self, dc: &DiskControl, slot: usize) -> Result<(), BlobError> {
+        let at = slot as u64 * DISK_CONTROL_SIZE_BYTES;
+        Self::write(&self.sorted, dc.encode().to_vec(), at).await?;
+        Self::write(&self.data, dc.encode().to_vec(), dc.position).await
     }
 
     async fn sync(&self) -> Result<(), BlobError> {
-        for f in [&self.data, &self.index, &self.sorted] {
+        for f in [&self.data, &self.sorted] {
             f.sync_data()
                 .await
                 .map_err(|e| BlobError::io("defrag copy", e))?;
@@ -145,43 +97,173 @@ impl<F: IoFile> NewFiles<F> {
     }
 }
 
+/// A record copied: its key, where it was, and its header in the copy.
+pub(super) struct Placed {
+    pub key: RawId,
+    pub old_position: u64,
+    pub dc: DiskControl,
+    pub dropped: bool,
+}
+
+/// The copy of one file being written.
+struct Copy<F: IoFile> {
+    files: NewFiles<F>,
+    placed: Vec<Placed>,
+    data_buf: Vec<u8>,
+    index_buf: Vec<u8>,
+    /// Bytes of the data file and entries of the index already written out.
+    data_written: u64,
+    slots_written: u64,
+}
+
+impl<F: IoFile> Copy<F> {
+    fn end(&self) -> u64 {
+        self.data_written + self.data_buf.len() as u64
+    }
+
+    async fn flush(&mut self) -> Result<(), BlobError> {
+        let data = std::mem::take(&mut self.data_buf);
+        let index = std::mem::take(&mut self.index_buf);
+        let (data_len, entries) = (
+            data.len() as u64,
+            index.len() as u64 / DISK_CONTROL_SIZE_BYTES,
+        );
+        NewFiles::write(&self.files.data, data, self.data_written).await?;
+        let at = self.slots_written * DISK_CONTROL_SIZE_BYTES;
+        NewFiles::write(&self.files.sorted, index, at).await?;
+        self.data_written += data_len;
+        self.slots_written += entries;
+        Ok(())
+    }
+}
+
+/// Turns a defrag waits for operations on its file to finish before leaving it for later.
+const BUSY_WAIT_TURNS_MAX: usize = 10_000;
+
+/// Marks a file as being copied (see [`Segment::defragging`]) until dropped.
+struct Copying<F: IoFile>(Rc<Segment<F>>);
+
+impl<F: IoFile> Copying<F> {
+    fn start(seg: &Rc<Segment<F>>) -> Self {
+        seg.defragging.set(true);
+        Copying(seg.clone())
+    }
+}
+
+impl<F: IoFile> Drop for Copying<F> {
+    fn drop(&mut self) {
+        self.0.defragging.set(false);
+    }
+}
+
+/// Largest record a defrag copies (a bigger header is damage, not data).
+const RECORD_BYTES_MAX: u64 = super::write::VALUE_SIZE_BYTES_MAX + (1 << 20);
+
 impl<F: IoFile> BlobLog<F> {
-    /// Rewrite every closed file that holds removed records.
+    /// Rewrite every sealed file that holds removed records (`dnet_ioclient -d start`).
     pub async fn defrag(&self) -> Result<DefragStats, BlobError> {
-        self.defrag_files(0).await
+        self.run_defrag(DefragLevel::Start).await
     }
 
-    /// Rewrite closed files whose removed share reached `defrag_percentage`.
+    /// Rewrite sealed files whose removed share reached `defrag_percentage`.
     pub async fn defrag_if_needed(&self) -> Result<DefragStats, BlobError> {
-        self.defrag_files(self.opts.defrag_percentage.max(1)).await
+        self.run_defrag(DefragLevel::Compact).await
     }
 
-    async fn defrag_files(&self, min_percent: u32) -> Result<DefragStats, BlobError> {
+    /// One defrag pass at `level`, a file at a time; nothing when one is running.
+    pub async fn run_defrag(&self, level: DefragLevel) -> Result<DefragStats, BlobError> {
         self.check_writable()?;
-        if self.defrag_running.replace(true) {
+        if self.defrag.running.get().is_some() {
             return Ok(DefragStats::default());
         }
-        let segs: Vec<_> = self.files.borrow().values().cloned().collect();
+        self.defrag.running.set(Some(level));
         let mut stats = DefragStats::default();
-        let mut result = Ok(());
-        for seg in segs {
-            let used = seg.tail_bytes.get().max(1);
-            let share = seg.removed_bytes.get().saturating_mul(100) / used;
-            if !seg.closed.get() || seg.removed.get() == 0 || share < u64::from(min_percent) {
-                continue;
-            }
-            if let Err(e) = self.defrag_segment(&seg, &mut stats).await {
-                result = Err(e);
-                break;
-            }
-        }
-        self.defrag_running.set(false);
+        let result = self.defrag_pass(level, &mut stats).await;
+        self.defrag.running.set(None);
+        self.defrag.stop.set(false);
+        self.defrag.runs.set(self.defrag.runs.get() + 1);
+        self.defrag
+            .files_rewritten
+            .set(self.defrag.files_rewritten.get() + stats.files_rewritten);
+        self.defrag.bytes_freed.set(
+            self.defrag.bytes_freed.get() + stats.bytes_before.saturating_sub(stats.bytes_after),
+        );
         result.map(|()| stats)
     }
 
-    /// Live records of file `num`, by key.
-    fn live_in(&self, num: u32) -> Vec<(RawId, Loc)> {
-        self.index.borrow().live_in_file(num)
+    /// The least removed share (percent) of a file that `level` rewrites.
+    fn min_percent(&self, level: DefragLevel) -> u32 {
+        match level {
+            DefragLevel::Start => 0,
+            DefragLevel::Compact => self.opts.defrag_percentage.max(1),
+        }
+    }
+
+    /// Whether sealed file `seg` is one `level` rewrites.
+    pub(super) fn wants_defrag(&self, seg: &Segment<F>, level: DefragLevel) -> bool {
+        let used = seg.tail_bytes.get().max(1);
+        let share = seg.removed_bytes.get().saturating_mul(100) / used;
+        seg.closed.get()
+            && seg.sorted.get()
+            && seg.removed.get() > 0
+            && share >= u64::from(self.min_percent(level))
+    }
+
+    async fn defrag_pass(
+        &self,
+        level: DefragLevel,
+        stats: &mut DefragStats,
+    ) -> Result<(), BlobError> {
+        // Files closed but not yet sorted are sorted first (their one index is the input).
+        self.sort_closed().await?;
+        let nums: Vec<u32> = self.files.borrow().keys().copied().collect();
+        for num in nums {
+            if self.defrag.stop.get() || self.read_only.get() {
+                break;
+            }
+            let Some(seg) = self.files.borrow().get(&num).cloned() else {
+                continue;
+            };
+            if self.wants_defrag(&seg, level) {
+                self.defrag_segment(&seg, stats).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sealed file `num` holds a record changed in place and not committed yet.
+    fn uncommitted_in(&self, num: u32) -> bool {
+        self.index
+            .borrow()
+            .any_hot(|l| l.file == num && u64::from(l.flags) & record_flags::UNCOMMITTED != 0)
+    }
+
+    /// The record of sealed file `num` described by `dc` must be in its copy.
+    fn copy_wanted(&self, num: u32, dc: &DiskControl) -> bool {
+        match self.index.borrow().get(&dc.key) {
+            Some(l) if l.file == num && l.position == dc.position => true,
+            _ => self.old_copy_held(num, dc.position),
+        }
+    }
+
+    /// The whole record `dc` of `seg`, read from the map when it can be.
+    async fn read_record(&self, seg: &Segment<F>, dc: &DiskControl) -> Result<Vec<u8>, BlobError> {
+        let fits = dc.disk_size >= DISK_CONTROL_SIZE_BYTES
+            && dc.disk_size <= RECORD_BYTES_MAX
+            && dc
+                .position
+                .checked_add(dc.disk_size)
+                .is_some_and(|e| e <= seg.tail_bytes.get());
+        if !fits {
+            return Err(BlobError::Corrupt {
+                path: seg.path.to_string(),
+                reason: format!("index entry at {} is out of the file", dc.position),
+            });
+        }
+        if let Some(res) = seg.read_mapped(dc.position, dc.disk_size, |b| b.to_vec()) {
+            return res;
+        }
+        seg.read_data(dc.disk_size, dc.position).await
     }
 
     async fn defrag_segment(
@@ -189,130 +271,111 @@ impl<F: IoFile> BlobLog<F> {
         seg: &Rc<Segment<F>>,
         stats: &mut DefragStats,
     ) -> Result<(), BlobError> {
-        let live = self.live_in(seg.num);
-        if live
-            .iter()
-            .any(|(_, l)| u64::from(l.flags) & record_flags::UNCOMMITTED != 0)
-        {
+        let num = seg.num;
+        if self.uncommitted_in(num) {
+            // Its entries are not final (and RAM holds their state): the next pass takes it.
             return Ok(());
         }
-        let copy: NewFiles<F> = NewFiles::create(&self.opts, seg.num)?;
-        let mut placed = Vec::with_capacity(live.len());
-        let mut new_pos = 0u64;
-        for (slot, (key, loc)) in live.iter().enumerate() {
-            let mut record = seg.read_data(loc.disk_size, loc.position).await?;
-            let dc = DiskControl {
-                key: *key,
-                flags: u64::from(loc.flags),
-                data_size: loc.data_size,
-                disk_size: loc.disk_size,
-                position: new_pos,
-            };
-            if let Some(head) = record.get_mut(..96) {
-                head.copy_from_slice(&dc.encode());
-            }
-            copy.data
-                .write_all_at(vec![Bytes::from(record)], new_pos)
-                .await
-                .map_err(|e| BlobError::io("defrag copy", e))?;
-            copy.put_header(&dc, slot).await?;
-            placed.push(dc);
-            new_pos += loc.disk_size;
-        }
-        let mut dropped = vec![false; live.len()];
-        loop {
-            copy.sync().await?;
-            if seg.busy.get() > 0
-                || self.live_in(seg.num).iter().any(|(k, l)| {
-                    live.binary_search_by_key(k, |(k2, _)| *k2)
-                        .map_or(true, |i| live.get(i).map(|(_, l2)| l2) != Some(l))
-                })
-            {
-                // Changed under us (new uncommitted state or an operation in flight): retry later.
-                drop(copy);
-                finish_interrupted(&self.opts)?;
-                return Ok(());
-            }
-            let mut newly = Vec::new();
-            {
-                let index = self.index.borrow();
-                for (i, (key, loc)) in live.iter().enumerate() {
-                    let still = index.get(key) == Some(*loc);
-                    if !still && !dropped.get(i).copied().unwrap_or(true) {
-                        newly.push(i);
-                    }
-                }
-            }
-            if newly.is_empty() {
+        let _copying = Copying::start(seg);
+        // In-place overwrites already under way finish before the copy reads the file.
+        for _ in 0..BUSY_WAIT_TURNS_MAX {
+            if seg.busy.get() == 0 {
                 break;
             }
-            for i in newly {
-                if let (Some(d), Some(dc)) = (dropped.get_mut(i), placed.get_mut(i)) {
-                    *d = true;
-                    dc.flags |= record_flags::REMOVE;
-                    copy.put_header(dc, i).await?;
+            YieldNow::default().await;
+        }
+        if seg.busy.get() > 0 {
+            return Ok(());
+        }
+        let mut copy: Copy<F> = Copy {
+            files: NewFiles::create(&self.opts, num)?,
+            placed: Vec::new(),
+            data_buf: Vec::new(),
+            index_buf: Vec::new(),
+            data_written: 0,
+            slots_written: 0,
+        };
+        let entries = u64::from(seg.index_slots.get());
+        let mut slot = 0u64;
+        while slot < entries {
+            if self.defrag.stop.get() {
+                drop(copy);
+                return drop_temporaries(&self.opts, num);
+            }
+            let n = CHUNK_ENTRIES.min(entries - slot);
+            let len = usize::try_from(n * DISK_CONTROL_SIZE_BYTES)
+                .map_err(|_| BlobError::Invalid("index chunk too large"))?;
+            let (res, buf) = seg
+                .index
+                .read_exact_at(vec![0u8; len], slot * DISK_CONTROL_SIZE_BYTES)
+                .await;
+            res.map_err(|e| BlobError::io(&seg.index_path, e))?;
+            for i in 0..usize::try_from(n).unwrap_or(0) {
+                let Some(old) = DiskControl::decode_at(&buf, i) else {
+                    break;
+                };
+                if old.flags & record_flags::REMOVE != 0 || !self.copy_wanted(num, &old) {
+                    continue;
+                }
+                let mut record = self.read_record(seg, &old).await?;
+                let dc = DiskControl {
+                    position: copy.end(),
+                    ..old
+                };
+                if let Some(head) = record.get_mut(..DISK_CONTROL_SIZE_BYTES as usize) {
+                    head.copy_from_slice(&dc.encode());
+                }
+                copy.data_buf.extend_from_slice(&record);
+                copy.index_buf.extend_from_slice(&dc.encode());
+                copy.placed.push(Placed {
+                    key: old.key,
+                    old_position: old.position,
+                    dc,
+                    dropped: false,
+                });
+                if copy.data_buf.len() >= STEP_BYTES_MAX {
+                    copy.flush().await?;
+                    YieldNow::default().await;
                 }
             }
+            slot += n;
+            YieldNow::default().await;
         }
-        drop(copy);
-        // Commit point and swap: no `.await` from here to the end.
-        self.swap_in(seg, &placed, &dropped, new_pos, stats)
-    }
-
-    fn swap_in(
-        &self,
-        seg: &Rc<Segment<F>>,
-        placed: &[DiskControl],
-        dropped: &[bool],
-        new_len: u64,
-        stats: &mut DefragStats,
-    ) -> Result<(), BlobError> {
-        let num = seg.num;
-        if self.defrag_stop.get() == DefragStop::BeforeMarker {
-            return Err(BlobError::Invalid(
-                "defrag stopped before its commit marker",
-            ));
-        }
-        let marker = marker_path(&self.opts, num);
-        std::fs::File::create(&marker).map_err(|e| BlobError::io(&shown(&marker), e))?;
-        sync_dir(&self.opts)?;
-        if self.defrag_stop.get() == DefragStop::BeforeRename {
-            return Err(BlobError::Invalid("defrag stopped before its renames"));
-        }
-        finish_swap(&self.opts, num)?;
-        let fresh = Rc::new(Segment::open(
-            &self.opts.data_prefix,
-            self.opts.shard,
-            num,
-            false,
-        )?);
-        fresh.closed.set(true);
-        fresh.sorted.set(true);
-        fresh.tail_bytes.set(new_len);
-        fresh.records.set(placed.len() as u64);
-        let slots = u32::try_from(placed.len()).unwrap_or(u32::MAX);
-        fresh.index_slots.set(slots);
-        fresh.pending.reset(slots);
-        for (dc, gone) in placed.iter().zip(dropped) {
-            if *gone {
-                fresh.removed.set(fresh.removed.get() + 1);
-                fresh
-                    .removed_bytes
-                    .set(fresh.removed_bytes.get() + dc.disk_size);
+        copy.flush().await?;
+        for _ in 0..CHECK_ROUNDS_MAX {
+            copy.files.sync().await?;
+            let newly: Vec<usize> = copy
+                .placed
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| {
+                    !p.dropped
+                        && !self.copy_wanted(
+                            num,
+                            &DiskControl {
+                                position: p.old_position,
+                                ..p.dc
+                            },
+                        )
+                })
+                .map(|(i, _)| i)
+                .collect();
+            if newly.is_empty() && !self.uncommitted_in(num) {
+                // Commit point and swap: no `.await` from here to the end.
+                return self.swap_in(seg, &copy.placed, copy.end(), stats);
+            }
+            for i in newly {
+                let Some(p) = copy.placed.get_mut(i) else {
+                    continue;
+                };
+                p.dropped = true;
+                p.dc.flags |= record_flags::REMOVE;
+                let dc = p.dc;
+                copy.files.put_header(&dc, i).await?;
             }
         }
-        let sorted = final_path(&self.opts, num, ".index.sorted");
-        let sealed = SealedIndex::open(&sorted, new_len)?.ok_or_else(|| BlobError::Corrupt {
-            path: shown(&sorted),
-            reason: "the defragmented sorted index does not check".into(),
-        })?;
-        self.index.borrow_mut().seal(num, sealed.0);
-        stats.files_rewritten += 1;
-        stats.records_kept += placed.len() as u64;
-        stats.records_dropped += seg.records.get().saturating_sub(placed.len() as u64);
-        stats.bytes_before += seg.tail_bytes.get();
-        stats.bytes_after += new_len;
-        self.files.borrow_mut().insert(num, fresh);
-        Ok(())
+        // Removes keep landing on this file: leave it for the next pass.
+        drop(copy);
+        drop_temporaries(&self.opts, num)
     }
 }

@@ -6,10 +6,13 @@
 //! touched, and their `.index` only when recovery could not rebuild the missing entries
 //! from the data file (see [`super::segment::Segment::note_index_append`]) or once a second.
 
+use super::defrag_state::{DefragLevel, DefragSchedule, DefragStatus};
 use super::error::BlobError;
 use super::index::Loc;
-use super::log::{BlobLog, Busy};
+use super::log::BlobLog;
+use super::segment::Segment;
 use super::sync::YieldNow;
+use super::DefragStats;
 use crate::io::IoFile;
 use std::rc::Rc;
 use std::time::Instant;
@@ -60,7 +63,14 @@ impl<F: IoFile> BlobLog<F> {
         let removals = std::mem::take(&mut *self.deferred_removals.borrow_mut());
         let dirty = std::mem::take(&mut *self.dirty.borrow_mut());
         let mut result = Ok(());
-        for seg in dirty.values() {
+        if self.dir_sync_needed.replace(false) {
+            if let Err(e) = self.sync_dir_async().await {
+                self.dir_sync_needed.set(true);
+                self.commit.poisoned.set(true);
+                result = Err(e);
+            }
+        }
+        for seg in dirty.values().filter(|_| result.is_ok()) {
             let index_due = full
                 || seg.index_sync_needed.get()
                 || seg.index_synced_at.get().elapsed().as_millis() >= INDEX_SYNC_INTERVAL_MS;
@@ -97,19 +107,36 @@ impl<F: IoFile> BlobLog<F> {
     /// entry is marked: the data file's copy of the header stays as it is, since a mark
     /// there would add one scattered page to every later round (recovery takes the newer
     /// copy either way).
-    async fn remove_old_copies(&self, removals: Vec<(Busy<F>, Loc)>) {
-        for (busy, loc) in removals {
-            let seg = &busy.0;
-            let current = self
-                .files
-                .borrow()
-                .get(&seg.num)
-                .is_some_and(|s| Rc::ptr_eq(s, seg));
-            if !current {
-                continue;
+    async fn remove_old_copies(&self, removals: Vec<(Rc<Segment<F>>, Loc)>) {
+        for (seg, loc) in removals {
+            let current = self.files.borrow().get(&seg.num).cloned();
+            match current {
+                Some(now) if Rc::ptr_eq(&now, &seg) => {
+                    if let Err(e) = self.mark_replaced(&seg, &loc).await {
+                        tracing::warn!(file = %seg.path, "marking a rewritten record removed failed: {e}");
+                    }
+                }
+                // Sorted or defragmented since: the copy there stays live on disk until the
+                // next open settles it; count it so that defrag sees its bytes.
+                Some(now) => {
+                    now.removed.set(now.removed.get() + 1);
+                    now.removed_bytes
+                        .set(now.removed_bytes.get() + loc.disk_size);
+                }
+                None => {}
             }
-            if let Err(e) = self.mark_replaced(seg, &loc).await {
-                tracing::warn!(file = %seg.path, "marking a rewritten record removed failed: {e}");
+            self.release_old_copy(&loc);
+        }
+    }
+
+    fn release_old_copy(&self, loc: &Loc) {
+        let mut held = self.old_copies_held.borrow_mut();
+        if let std::collections::hash_map::Entry::Occupied(mut e) =
+            held.entry((loc.file, loc.position))
+        {
+            *e.get_mut() -= 1;
+            if *e.get() == 0 {
+                e.remove();
             }
         }
     }
@@ -155,15 +182,75 @@ impl<F: IoFile> BlobLog<F> {
         result
     }
 
-    /// Periodic upkeep for the owner of the log: sync when due, sort closed files, and
-    /// defragment files whose removed share reached `defrag_percentage`.
+    /// Background upkeep for the owner of the log, off the request path (the node runs it
+    /// on the shard's ring every few tens of milliseconds): the periodic sync when due, and
+    /// sorted indexes for closed files.
     pub async fn maintain(&self) -> Result<(), BlobError> {
         self.sync_if_due().await?;
-        if self.read_only.get() {
+        if self.read_only.get() || !self.needs_sort.get() {
             return Ok(());
         }
-        self.sort_closed().await?;
-        self.defrag_if_needed().await.map(|_| ())
+        self.sort_closed().await
+    }
+
+    /// The defrag turn of the owner's loop: start the pass asked for, or the compact pass
+    /// the schedule makes due at local `hour`.
+    pub async fn defrag_turn(
+        &self,
+        schedule: &DefragSchedule,
+        hour: u32,
+    ) -> Result<Option<DefragStats>, BlobError> {
+        if self.defrag.timed_check_due(schedule, hour) {
+            self.defrag.request(DefragLevel::Compact);
+        }
+        let Some(level) = self.defrag.requested.take() else {
+            return Ok(None);
+        };
+        if self.read_only.get() {
+            return Ok(None);
+        }
+        self.run_defrag(level).await.map(Some)
+    }
+
+    /// Ask for a defrag pass at `level` (run by the owner's next [`Self::defrag_turn`]).
+    pub fn request_defrag(&self, level: DefragLevel) {
+        self.defrag.request(level);
+    }
+
+    /// Stop the running defrag after the step it is in (its file is left as it was), and
+    /// drop a pass asked for but not started.
+    pub fn stop_defrag(&self) {
+        self.defrag.requested.set(None);
+        if self.defrag.running.get().is_some() {
+            self.defrag.stop.set(true);
+        }
+    }
+
+    /// The defrag state and counters, for BACKEND_STATUS and the monitor.
+    pub fn defrag_status(&self) -> DefragStatus {
+        let wanting = self
+            .files
+            .borrow()
+            .values()
+            .filter(|s| self.wants_defrag(s, DefragLevel::Compact))
+            .count() as u64;
+        let running = self.defrag.state();
+        DefragStatus {
+            // A pass asked for and not yet started shows as running, as eblob shows it.
+            state: match (running, self.defrag.requested.get()) {
+                (super::defrag_state::state::NOT_STARTED, Some(DefragLevel::Start)) => {
+                    super::defrag_state::state::DATA_SORT
+                }
+                (super::defrag_state::state::NOT_STARTED, Some(DefragLevel::Compact)) => {
+                    super::defrag_state::state::COMPACT
+                }
+                (s, _) => s,
+            },
+            runs: self.defrag.runs.get(),
+            files_rewritten: self.defrag.files_rewritten.get(),
+            bytes_freed: self.defrag.bytes_freed.get(),
+            files_wanting: wanting,
+        }
     }
 
     /// With `sync_s > 0`: call often; syncs when `sync_s` seconds passed since the last one.

@@ -263,6 +263,21 @@ impl KeyIndex {
         self.sealed.insert(num, sealed);
     }
 
+    /// Sealed entry `slot` of file `num` is an old copy kept live on disk for now (its
+    /// key's newer copy is elsewhere): it stays dead here until its mark is on disk.
+    pub fn dead_on_disk_later(&mut self, num: u32, slot: u32) {
+        if self.sealed.contains_key(&num) {
+            self.pending_dead.insert((num, slot));
+        }
+    }
+
+    /// Sealed file `num` is deleted (it held no live record).
+    pub fn drop_file(&mut self, num: u32) {
+        self.hot.drain_where(|l| l.file == num);
+        self.pending_dead.retain(|(f, _)| *f != num);
+        self.sealed.remove(&num);
+    }
+
     /// Bulk load: sealed file `num` with `live_keys` distinct keys whose newest entry in
     /// it is live. Keys also held elsewhere are settled by `resolve_duplicates`.
     pub fn load_sealed(&mut self, num: u32, sealed: SealedIndex, live_keys: u64) {

@@ -18,9 +18,9 @@ use std::rc::Rc;
 /// Older copies of keys, to be marked removed on disk once the log is open.
 pub(super) type Stale<F> = Vec<(Rc<Segment<F>>, Loc)>;
 
-/// The sorted index of a closed file, when present and consistent with its data file
-/// (as many entries as its `.index`, every entry inside the data file, sorted by key then
-/// position).
+/// The sorted index of a sealed file (its one index: a `.index` left beside it was
+/// settled when the file was opened, see `BlobLog::open_sealed`), when consistent with its
+/// data file (whole entries, every entry inside the data file, sorted by key then position).
 pub fn load_sorted<F: IoFile>(
     seg: &Segment<F>,
 ) -> Result<Option<(SealedIndex, SealedSummary)>, BlobError> {
@@ -28,7 +28,7 @@ pub fn load_sorted<F: IoFile>(
     let Ok(meta) = std::fs::metadata(&path) else {
         return Ok(None);
     };
-    if meta.len() % DISK_CONTROL_SIZE_BYTES != 0 || meta.len() != seg.index_len()? {
+    if meta.len() % DISK_CONTROL_SIZE_BYTES != 0 {
         return Ok(None);
     }
     SealedIndex::open(Path::new(&path), seg.data_len()?)

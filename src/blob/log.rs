@@ -31,16 +31,19 @@ pub struct BlobLog<F: IoFile> {
     pub(super) writes: Cell<u64>,
     pub(super) fsyncs: Cell<u64>,
     pub(super) sync_rounds: Cell<u64>,
-    pub(super) defrag_running: Cell<bool>,
     /// A closed file still lacks its sorted index.
     pub(super) needs_sort: Cell<bool>,
     pub(super) sorting: Cell<bool>,
     pub(super) defrag_stop: Cell<super::defrag::DefragStop>,
     /// Under `sync = 0`: old copies of rewritten keys, marked removed on disk only once the
-    /// round that makes their new copies durable is done (see `new_record_done`). Each keeps
-    /// its file busy until marked: a sorted index must not replace the `.index` whose slot
-    /// numbers the marks carry.
-    pub(super) deferred_removals: RefCell<Vec<(Busy<F>, Loc)>>,
+    /// round that makes their new copies durable is done (see `new_record_done`).
+    pub(super) deferred_removals: RefCell<Vec<(Rc<Segment<F>>, Loc)>>,
+    /// Those old copies by (file, position), from deferral until marked: a sort or defrag
+    /// keeps them live in what it writes (their new copies may not be durable yet).
+    pub(super) old_copies_held: RefCell<std::collections::HashMap<(u32, u64), u32>>,
+    /// A file was created since the directory was last made durable.
+    pub(super) dir_sync_needed: Cell<bool>,
+    pub(super) defrag: super::defrag_state::DefragControl,
 }
 
 /// Marks a segment busy while an operation changes its records.
@@ -65,7 +68,7 @@ impl<F: IoFile> BlobLog<F> {
     pub async fn open(opts: BlobOptions) -> Result<Self, BlobError> {
         let lock = segment::lock(&opts.data_prefix, opts.shard)?;
         if !opts.read_only {
-            super::defrag::finish_interrupted(&opts)?;
+            super::defrag_commit::finish_interrupted(&opts)?;
         }
         let mut nums = segment::list_files(&opts.data_prefix, opts.shard)?;
         let fresh = nums.is_empty();
@@ -85,40 +88,60 @@ impl<F: IoFile> BlobLog<F> {
             writes: Cell::new(0),
             fsyncs: Cell::new(0),
             sync_rounds: Cell::new(0),
-            defrag_running: Cell::new(false),
             needs_sort: Cell::new(false),
             sorting: Cell::new(false),
             defrag_stop: Cell::new(super::defrag::DefragStop::Never),
             deferred_removals: RefCell::new(Vec::new()),
+            old_copies_held: RefCell::new(std::collections::HashMap::new()),
+            dir_sync_needed: Cell::new(false),
+            defrag: super::defrag_state::DefragControl::default(),
         };
         let mut stale = Vec::new();
+        if let Some(&top) = nums.last() {
+            if !fresh && log.sealed_index_of(top) {
+                // The last file is sealed: writes go to a new one.
+                nums.push(top + 1);
+            }
+        }
         let last = nums.last().copied().unwrap_or(0);
         for num in nums {
-            let seg = Rc::new(Segment::open(
-                &log.opts.data_prefix,
-                log.opts.shard,
-                num,
-                log.opts.read_only,
-            )?);
-            match super::load::load_sorted(&seg)? {
-                Some((sealed, summary)) if num != last => {
-                    seg.sorted.set(true);
-                    log.load_sealed_entries(&seg, sealed, summary, &mut stale);
-                }
-                _ => {
-                    let trusted = if num == last {
-                        let at = super::checkpoint::path(&log.opts.data_prefix, log.opts.shard);
-                        super::checkpoint::durable_entries(&at, num)
-                    } else {
-                        0
-                    };
-                    let e =
-                        recovery::scan(&seg, num == last, !log.opts.read_only, u64::from(trusted))
-                            .await?;
-                    log.apply_entries(&seg, &e.entries, &mut stale);
-                    let written = e.entries.len() - e.unwritten;
-                    seg.buffer_index_entries(e.entries.get(written..).unwrap_or_default());
-                }
+            let seg = match log.open_sealed(num, num != last)? {
+                Some(seg) => match super::load::load_sorted(&seg)? {
+                    Some((sealed, summary)) => {
+                        log.load_sealed_entries(&seg, sealed, summary, &mut stale);
+                        log.files.borrow_mut().insert(num, seg);
+                        continue;
+                    }
+                    None => {
+                        drop(seg);
+                        log.set_aside_bad_sorted(num)?;
+                        Rc::new(Segment::open(
+                            &log.opts.data_prefix,
+                            log.opts.shard,
+                            num,
+                            log.opts.read_only,
+                        )?)
+                    }
+                },
+                None => Rc::new(Segment::open(
+                    &log.opts.data_prefix,
+                    log.opts.shard,
+                    num,
+                    log.opts.read_only,
+                )?),
+            };
+            {
+                let trusted = if num == last {
+                    let at = super::checkpoint::path(&log.opts.data_prefix, log.opts.shard);
+                    super::checkpoint::durable_entries(&at, num)
+                } else {
+                    0
+                };
+                let e = recovery::scan(&seg, num == last, !log.opts.read_only, u64::from(trusted))
+                    .await?;
+                log.apply_entries(&seg, &e.entries, &mut stale);
+                let written = e.entries.len() - e.unwritten;
+                seg.buffer_index_entries(e.entries.get(written..).unwrap_or_default());
             }
             seg.closed.set(num != last);
             log.files.borrow_mut().insert(num, seg);
@@ -216,7 +239,8 @@ impl<F: IoFile> BlobLog<F> {
                 num,
                 false,
             )?);
-            segment::sync_dir(&self.opts.data_prefix)?;
+            // The next round (or periodic sync) makes the new name durable, off this path.
+            self.dir_sync_needed.set(true);
             self.files.borrow_mut().insert(num, next.clone());
             seg = next;
         }
@@ -228,6 +252,13 @@ impl<F: IoFile> BlobLog<F> {
         seg.tail_bytes.set(position + disk_size);
         seg.records.set(seg.records.get() + 1);
         Ok((seg, position))
+    }
+
+    /// The old copy at `position` of file `num` still holds an acknowledged value whose
+    /// replacement may not be durable yet.
+    pub(super) fn old_copy_held(&self, num: u32, position: u64) -> bool {
+        let held = self.old_copies_held.borrow();
+        !held.is_empty() && held.contains_key(&(num, position))
     }
 
     /// The open (last) file.
@@ -303,6 +334,10 @@ impl<F: IoFile> BlobLog<F> {
             self.dirty.borrow_mut().insert(seg.num, seg.clone());
         } else {
             seg.patch_index_flags(loc.index_slot, flags).await?;
+            if self.opts.sync_s != 0 {
+                // The periodic sync covers the mark (recovery takes the newer copy anyway).
+                self.dirty.borrow_mut().insert(seg.num, seg.clone());
+            }
         }
         self.index
             .borrow_mut()

@@ -10,8 +10,8 @@
 //! | file              | content                                                   |
 //! |-------------------|-----------------------------------------------------------|
 //! | `P-S.N`           | records back to back: header, ext header, data, slack, footer |
-//! | `P-S.N.index`     | one 96-byte header per record, in write order             |
-//! | `P-S.N.index.sorted` | the same headers sorted by key (closed files only)     |
+//! | `P-S.N.index`     | one 96-byte header per record, in write order (open file) |
+//! | `P-S.N.index.sorted` | the same headers sorted by key: a sealed file's one index |
 //! | `P-S.lock`        | exclusive lock of the log                                 |
 //! | `P-S.synced`      | how much of the open file is durable ([`checkpoint`])     |
 //!
@@ -37,6 +37,8 @@ pub mod sync;
 
 mod dedupe;
 mod defrag;
+mod defrag_commit;
+pub mod defrag_state;
 mod durability;
 mod load;
 mod log;
@@ -46,11 +48,13 @@ mod prefetch;
 mod prepare;
 mod read;
 mod recovery;
+mod sealed_open;
 mod sort;
 mod write;
 mod write_now;
 
 pub use defrag::DefragStop;
+pub use defrag_state::{DefragLevel, DefragSchedule, DefragStatus};
 pub use error::BlobError;
 pub use log::BlobLog;
 

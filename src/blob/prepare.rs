@@ -108,11 +108,16 @@ impl<F: IoFile> BlobLog<F> {
                 // The old copy holds the acknowledged value until the new one is durable: a
                 // power cut before then must find it, not a tombstone. Until the round ends
                 // both copies are live on disk; recovery keeps the newer one.
-                self.deferred_removals
+                *self
+                    .old_copies_held
                     .borrow_mut()
-                    .push((Busy::new(&old_seg), old));
+                    .entry((old.file, old.position))
+                    .or_insert(0) += 1;
+                self.deferred_removals.borrow_mut().push((old_seg, old));
             } else {
-                self.mark_removed(&old_seg, &old).await?;
+                // Only the index entry is marked: recovery keeps the newer copy either way,
+                // and a rewrite of a key in a sealed file costs one index store.
+                self.mark_replaced(&old_seg, &old).await?;
             }
         }
         Ok((seg.clone(), loc))

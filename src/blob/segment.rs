@@ -14,6 +14,9 @@ use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// Suffix of a sealed file's index, sorted by key (eblob's layout).
+pub const SORTED_SUFFIX: &str = ".index.sorted";
+
 /// Path of data file `num`.
 pub fn data_path(prefix: &Path, shard: u32, num: u32) -> PathBuf {
     PathBuf::from(format!("{}-{}.{}", prefix.display(), shard, num))
@@ -46,12 +49,17 @@ pub fn lock(prefix: &Path, shard: u32) -> Result<File, BlobError> {
     }
 }
 
-/// fsync the directory holding the log, so that created and renamed files persist.
-pub fn sync_dir(prefix: &Path) -> Result<(), BlobError> {
-    let dir = match prefix.parent() {
+/// The directory holding the log.
+pub fn dir_of(prefix: &Path) -> PathBuf {
+    match prefix.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
-    };
+    }
+}
+
+/// fsync the directory holding the log, so that created and renamed files persist.
+pub fn sync_dir(prefix: &Path) -> Result<(), BlobError> {
+    let dir = dir_of(prefix);
     File::open(&dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| BlobError::io(&dir.display().to_string(), e))
@@ -102,7 +110,9 @@ pub struct Segment<F: IoFile> {
     pub data: F,
     pub index: F,
     pub path: std::sync::Arc<str>,
+    /// Path of the index in use: `.index`, or `.index.sorted` once the file is sealed.
     pub index_path: String,
+    sorted_path: String,
     /// End of the space handed out in the data file.
     pub tail_bytes: Cell<u64>,
     /// Entries handed out in the `.index`.
@@ -118,6 +128,8 @@ pub struct Segment<F: IoFile> {
     pub sorted: Cell<bool>,
     /// Operations currently changing records of this file.
     pub busy: Cell<u32>,
+    /// A defrag is copying this file: no record of it is overwritten in place.
+    pub defragging: Cell<bool>,
     /// Index entries not yet written to `.index`.
     pub pending: PendingIndex,
     /// The next group-commit round must fdatasync the `.index` too (see
@@ -153,12 +165,91 @@ impl<F: IoFile> Segment<F> {
         let _ = rustix::fs::fadvise(&data, 0, None, rustix::fs::Advice::Random);
         let data = F::from_std(data);
         let index = F::from_std(open_rw(&ipath, read_only)?);
-        Ok(Segment {
+        let synced = super::checkpoint::path(prefix, shard);
+        Ok(Self::with_files(
+            data, index, dpath, ipath, synced, num, read_only,
+        ))
+    }
+
+    /// Open sealed data file `num` whose one index is its sorted index
+    /// (`….<N>.index.sorted`, which must exist).
+    pub fn open_sealed(
+        prefix: &Path,
+        shard: u32,
+        num: u32,
+        read_only: bool,
+    ) -> Result<Self, BlobError> {
+        let dpath = data_path(prefix, shard, num);
+        let ipath = side_path(prefix, shard, num, SORTED_SUFFIX);
+        let data = open_rw(&dpath, read_only)?;
+        // Read at random, as in `open`.
+        let _ = rustix::fs::fadvise(&data, 0, None, rustix::fs::Advice::Random);
+        let data = F::from_std(data);
+        let shown = ipath.display().to_string();
+        let index = OpenOptions::new()
+            .read(true)
+            .write(!read_only)
+            .open(&ipath)
+            .map(F::from_std)
+            .map_err(|e| BlobError::io(&shown, e))?;
+        let synced = super::checkpoint::path(prefix, shard);
+        let seg = Self::with_files(data, index, dpath, ipath, synced, num, read_only);
+        seg.closed.set(true);
+        seg.sorted.set(true);
+        Ok(seg)
+    }
+
+    /// The same data file, now sealed, with `index` (its sorted index at `index_path`) as
+    /// its one index; the counters carry over.
+    pub fn sealed_copy(&self, index: F, index_path: &Path) -> Result<Self, BlobError> {
+        let data = self
+            .data
+            .as_std()
+            .try_clone()
+            .map(F::from_std)
+            .map_err(|e| BlobError::io(&self.path, e))?;
+        let seg = Self::with_files(
+            data,
+            index,
+            PathBuf::from(&*self.path),
+            index_path.to_path_buf(),
+            self.synced_path.clone(),
+            self.num,
+            false,
+        );
+        seg.tail_bytes.set(self.tail_bytes.get());
+        seg.index_slots.set(self.index_slots.get());
+        seg.records.set(self.records.get());
+        seg.removed.set(self.removed.get());
+        seg.removed_bytes.set(self.removed_bytes.get());
+        seg.contiguous_end.set(self.contiguous_end.get());
+        seg.pending.reset(self.index_slots.get());
+        seg.closed.set(true);
+        seg.sorted.set(true);
+        Ok(seg)
+    }
+
+    fn with_files(
+        data: F,
+        index: F,
+        dpath: PathBuf,
+        ipath: PathBuf,
+        synced_path: PathBuf,
+        num: u32,
+        read_only: bool,
+    ) -> Self {
+        let sorted_path = if ipath.to_string_lossy().ends_with(SORTED_SUFFIX) {
+            ipath.display().to_string()
+        } else {
+            format!("{}.sorted", ipath.display())
+        };
+        Segment {
             num,
             data,
             index,
             path: dpath.display().to_string().into(),
             index_path: ipath.display().to_string(),
+            sorted_path,
             tail_bytes: Cell::new(0),
             index_slots: Cell::new(0),
             records: Cell::new(0),
@@ -167,6 +258,7 @@ impl<F: IoFile> Segment<F> {
             closed: Cell::new(false),
             sorted: Cell::new(false),
             busy: Cell::new(0),
+            defragging: Cell::new(false),
             pending: PendingIndex::default(),
             index_sync_needed: Cell::new(false),
             contiguous_end: Cell::new(0),
@@ -174,9 +266,9 @@ impl<F: IoFile> Segment<F> {
             page_map: PageMap::new(!read_only),
             sort: RefCell::new(None),
             changed_slots: RefCell::new(Vec::new()),
-            synced_path: super::checkpoint::path(prefix, shard),
+            synced_path,
             sync_claim: Cell::new(0),
-        })
+        }
     }
 
     pub fn data_len(&self) -> Result<u64, BlobError> {
@@ -197,7 +289,7 @@ impl<F: IoFile> Segment<F> {
 
     /// Path of the sorted index of this file.
     pub fn sorted_path(&self) -> String {
-        format!("{}.sorted", self.index_path)
+        self.sorted_path.clone()
     }
 
     pub async fn write_data(&self, bufs: Vec<Bytes>, offset: u64) -> Result<(), BlobError> {
@@ -299,15 +391,6 @@ impl<F: IoFile> Segment<F> {
         if !self.sorted.get() && self.pending.patch(slot, 0, &bytes) {
             return Ok(());
         }
-        if self.sorted.get() {
-            let path = self.sorted_path();
-            let f = open_rw(Path::new(&path), false)?;
-            let f = F::from_std(f);
-            return f
-                .write_all_at(vec![bytes], at)
-                .await
-                .map_err(|e| BlobError::io(&path, e));
-        }
         self.index_sync_needed.set(true);
         self.index
             .write_all_at(vec![bytes], at)
@@ -330,12 +413,13 @@ impl<F: IoFile> Segment<F> {
         let bytes = Bytes::copy_from_slice(&flags.to_le_bytes());
         let at = u64::from(slot) * DISK_CONTROL_SIZE_BYTES + FLAGS_OFFSET_BYTES;
         if self.sorted.get() {
-            let path = self.sorted_path();
-            let f = F::from_std(open_rw(Path::new(&path), false)?);
-            f.write_all_at(vec![bytes.clone()], at)
+            // A sealed file's one index is its sorted index: the next round (or periodic
+            // sync) that covers the file makes the mark durable.
+            self.index_sync_needed.set(true);
+            self.index
+                .write_all_at(vec![bytes.clone()], at)
                 .await
-                .map_err(|e| BlobError::io(&path, e))?;
-            f.sync_data().await.map_err(|e| BlobError::io(&path, e))?;
+                .map_err(|e| BlobError::io(&self.index_path, e))?;
         } else if !self
             .pending
             .patch(slot, FLAGS_OFFSET_BYTES as usize, &bytes)

@@ -56,7 +56,8 @@ fn sorted_order(raw: &[DiskControl]) -> Vec<u32> {
 }
 
 impl<F: IoFile> BlobLog<F> {
-    /// The header the sorted index holds for `dc` now.
+    /// The header the sorted index holds for `dc` now: an old copy whose replacement may
+    /// not be durable yet stays as it is on disk.
     fn entry_now(&self, seg: &Segment<F>, dc: &DiskControl) -> DiskControl {
         match self.index.borrow().get(&dc.key) {
             Some(l) if l.file == seg.num && l.position == dc.position => DiskControl {
@@ -64,6 +65,7 @@ impl<F: IoFile> BlobLog<F> {
                 data_size: l.data_size,
                 ..*dc
             },
+            _ if self.old_copy_held(seg.num, dc.position) => *dc,
             _ => DiskControl {
                 flags: dc.flags | record_flags::REMOVE,
                 ..*dc
@@ -76,19 +78,25 @@ impl<F: IoFile> BlobLog<F> {
     /// uncommitted records.
     pub(super) async fn sort_segment(&self, seg: &Rc<Segment<F>>) -> Result<(), BlobError> {
         if seg.sort.borrow().is_none() {
-            if seg.busy.get() > 0 || self.has_uncommitted(seg) {
+            if seg.busy.get() > 0 {
                 return Ok(());
             }
-            if let Err(e) = self.start_sort(seg).await {
-                seg.end_sort();
-                return Err(e);
+            match self.start_sort(seg).await {
+                Ok(true) => {}
+                Ok(false) => return Ok(()),
+                Err(e) => {
+                    seg.end_sort();
+                    return Err(e);
+                }
             }
         }
         for _ in 0..PATCH_ROUNDS_MAX {
             let changed = seg.take_changed_slots();
             if changed.is_empty() {
                 if seg.busy.get() == 0 {
-                    return self.finish_sort(seg);
+                    if let Some(unsorted) = self.finish_sort(seg)? {
+                        self.drop_unsorted_index(&unsorted).await?;
+                    }
                 }
                 return Ok(());
             }
@@ -100,17 +108,23 @@ impl<F: IoFile> BlobLog<F> {
         Ok(())
     }
 
+    /// The file holds a record still uncommitted (its entries are not final): such a
+    /// record's key is in the hot table.
     fn has_uncommitted(&self, seg: &Segment<F>) -> bool {
         self.index
             .borrow()
             .any_hot(|l| l.file == seg.num && u64::from(l.flags) & record_flags::UNCOMMITTED != 0)
     }
 
-    /// Sort the file's entries and write them with their state now to the temporary file.
-    async fn start_sort(&self, seg: &Rc<Segment<F>>) -> Result<(), BlobError> {
+    /// Sort the file's entries and write them with their state now to the temporary file;
+    /// false (nothing started) while the file holds uncommitted records.
+    async fn start_sort(&self, seg: &Rc<Segment<F>>) -> Result<bool, BlobError> {
         seg.sync_all().await?;
         // Just synced: every entry is durable, no data-file read is needed to trust it.
         let raw = scan(seg, false, false, u64::MAX).await?.entries;
+        if seg.busy.get() > 0 || self.has_uncommitted(seg) {
+            return Ok(false);
+        }
         let order = sorted_order(&raw);
         let mut sorted_slot_of = vec![0u32; raw.len()];
         for (sorted, &slot) in (0u32..).zip(&order) {
@@ -146,7 +160,8 @@ impl<F: IoFile> BlobLog<F> {
             .map_err(|e| BlobError::io(&tmp_path, e))?;
         tmp.sync_data()
             .await
-            .map_err(|e| BlobError::io(&tmp_path, e))
+            .map_err(|e| BlobError::io(&tmp_path, e))?;
+        Ok(true)
     }
 
     /// Rewrite the entries of `changed` `.index` slots in the temporary file.
@@ -179,12 +194,14 @@ impl<F: IoFile> BlobLog<F> {
             .map_err(|e| BlobError::io(&tmp_path, e))
     }
 
-    /// The temporary file holds every entry's state now: make it the sorted index and the
-    /// file's keys leave RAM for it. No await: nothing changes the file in between.
-    fn finish_sort(&self, seg: &Segment<F>) -> Result<(), BlobError> {
+    /// The temporary file holds every entry's state now: make it the sorted index, and the
+    /// file's one index (a sealed copy of the segment replaces it). No await: nothing
+    /// changes the file in between. Returns the path of the `.index` to delete.
+    fn finish_sort(&self, seg: &Rc<Segment<F>>) -> Result<Option<String>, BlobError> {
         let Some(state) = seg.end_sort() else {
-            return Ok(());
+            return Ok(None);
         };
+        let sorted_path = seg.sorted_path();
         let sealed =
             SealedIndex::open(Path::new(&state.tmp_path), seg.data_len()?)?.ok_or_else(|| {
                 BlobError::Corrupt {
@@ -192,11 +209,55 @@ impl<F: IoFile> BlobLog<F> {
                     reason: "the sorted index just written does not check".into(),
                 }
             })?;
-        std::fs::rename(&state.tmp_path, seg.sorted_path())
+        let file = match Rc::try_unwrap(state.tmp) {
+            Ok(tmp) => tmp,
+            Err(shared) => shared
+                .as_std()
+                .try_clone()
+                .map(F::from_std)
+                .map_err(|e| BlobError::io(&sorted_path, e))?,
+        };
+        let fresh = Rc::new(seg.sealed_copy(file, Path::new(&sorted_path))?);
+        std::fs::rename(&state.tmp_path, &sorted_path)
             .map_err(|e| BlobError::io(&state.tmp_path, e))?;
-        self.index.borrow_mut().seal(seg.num, sealed.0);
+        self.files.borrow_mut().insert(seg.num, fresh.clone());
+        if let Some(d) = self.dirty.borrow_mut().get_mut(&seg.num) {
+            *d = fresh;
+        }
+        // Old copies kept live in the sorted index (their keys' newer copies are elsewhere).
+        let held: Vec<u32> = {
+            let index = self.index.borrow();
+            (0usize..)
+                .zip(&state.raw)
+                .filter(|(_, dc)| {
+                    dc.flags & record_flags::REMOVE == 0
+                        && self.old_copy_held(seg.num, dc.position)
+                        && index
+                            .get(&dc.key)
+                            .is_none_or(|l| l.file != seg.num || l.position != dc.position)
+                })
+                .filter_map(|(slot, _)| state.sorted_slot_of.get(slot).copied())
+                .collect()
+        };
+        let mut index = self.index.borrow_mut();
+        index.seal(seg.num, sealed.0);
+        for slot in held {
+            index.dead_on_disk_later(seg.num, slot);
+        }
         seg.sorted.set(true);
-        Ok(())
+        Ok(Some(seg.index_path.clone()))
+    }
+
+    /// Delete the `.index` of a sealed file once the rename of its sorted index is durable
+    /// (until then, and if the delete is lost, opening the log finds both and keeps the
+    /// sorted one).
+    async fn drop_unsorted_index(&self, unsorted: &str) -> Result<(), BlobError> {
+        self.sync_dir_async().await?;
+        match std::fs::remove_file(unsorted) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(BlobError::io(unsorted, e)),
+        }
     }
 }
 

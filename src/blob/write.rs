@@ -189,12 +189,6 @@ impl<F: IoFile> BlobLog<F> {
         let seq = self.commit.next_seq();
         self.made_durable(seq).await?;
         drop(_guard);
-        if self.needs_sort.get() {
-            // Best effort: a failure here is retried by the next write or sync.
-            if let Err(e) = Box::pin(self.sort_closed()).await {
-                tracing::warn!("sorting a closed blob file failed: {e}");
-            }
-        }
         Ok(record_info(&seg, &loc, &ext))
     }
 
@@ -278,7 +272,15 @@ impl<F: IoFile> BlobLog<F> {
         let in_place_allowed = self.opts.sync_s != 0;
         if let Some((l, seg)) = existing.as_ref().filter(|_| in_place_allowed) {
             let fits = HEAD_BYTES - DISK_CONTROL_SIZE_BYTES + new_user <= capacity(l);
-            if !seg.closed.get()
+            // A sealed file takes only a whole same-size value in place: its header and
+            // index entry stay as they are (as in eblob), and no defrag is copying it.
+            let same_size_whole = !plan.append
+                && plan.offset == 0
+                && plan.new_user == data.len() as u64
+                && l.data_size == EXT_HEADER_SIZE_BYTES + plan.new_user
+                && u64::from(l.flags) & record_flags::UNCOMMITTED == 0;
+            let sealed_ok = same_size_whole && !seg.defragging.get();
+            if (!seg.closed.get() || sealed_ok)
                 && fits
                 && same_checksum(l, csum_flags)
                 && u64::from(l.flags) & record_flags::EXTHDR != 0

@@ -1,5 +1,5 @@
-//! The write that finishes at once: a whole value replacing a record of the same size in
-//! the open file, stored through the page-cache map, under `sync` > 0 (acknowledged on
+//! The write that finishes at once: a whole value replacing a record of the same size (in
+//! the open file, or in a sealed file that no defrag is copying), stored through the page-cache map, under `sync` > 0 (acknowledged on
 //! write). It is the common overwrite of a key-value workload, and answering it without a
 //! task lets the node reply from its receive loop. Every other write is [`BlobLog::write`].
 
@@ -28,7 +28,6 @@ impl<F: IoFile> BlobLog<F> {
         if self.opts.sync_s == 0
             || io.flags & SLOW_FLAGS != 0
             || io.offset != 0
-            || self.needs_sort.get()
             || self.check_writable().is_err()
             || !self.locks.is_free(&io.id)
         {
@@ -37,7 +36,7 @@ impl<F: IoFile> BlobLog<F> {
         let (loc, seg) = self.locate(&io.id).ok()?;
         let flags = u64::from(loc.flags);
         let csum_flags = self.csum_flags_of(io);
-        if seg.closed.get()
+        if seg.defragging.get()
             || flags & record_flags::UNCOMMITTED != 0
             || flags & record_flags::EXTHDR == 0
             || !same_checksum(&loc, csum_flags)

@@ -46,6 +46,10 @@ pub struct BackendConfig {
     pub defrag_percentage: u32,
     /// `defrag_timeout`: seconds between timed defrags. Default 86 400.
     pub defrag_timeout_s: u64,
+    /// `defrag_time`: hour of day (0-23) timed defrags are centred on. Default 3.
+    pub defrag_time_hour: u32,
+    /// `defrag_splay`: hours either side of `defrag_time` timed defrags may run. Default 3.
+    pub defrag_splay_hours: u32,
     /// `periodic_timeout`: seconds between stats dumps. Default 15.
     pub periodic_timeout_s: u64,
     /// `enable`: start at boot. Default true.
@@ -70,6 +74,8 @@ impl BackendConfig {
             blob_size_limit_bytes: 0,
             defrag_percentage: DEFRAG_PERCENTAGE_DEFAULT,
             defrag_timeout_s: DEFRAG_TIMEOUT_S_DEFAULT,
+            defrag_time_hour: 3,
+            defrag_splay_hours: 3,
             periodic_timeout_s: PERIODIC_TIMEOUT_S_DEFAULT,
             enable: true,
             read_only: false,
@@ -83,8 +89,6 @@ impl BackendConfig {
     ) -> Result<Self, ConfigError> {
         let mut fields = Fields::object(value, path)?;
         fields.accept(&[
-            "defrag_time",
-            "defrag_splay",
             "datasort_dir",
             "index_block_size",
             "index_block_bloom_length",
@@ -140,6 +144,16 @@ impl BackendConfig {
         }
         if let Some(timeout_s) = fields.unsigned("defrag_timeout")? {
             self.defrag_timeout_s = timeout_s;
+        }
+        if let Some(hour) = fields.unsigned_as::<u32>("defrag_time")? {
+            if hour > 23 {
+                let problem = format!("{hour} is not an hour of the day (0-23)");
+                return Err(ConfigError::field(&fields.path_of("defrag_time"), problem));
+            }
+            self.defrag_time_hour = hour;
+        }
+        if let Some(hours) = fields.unsigned_as::<u32>("defrag_splay")? {
+            self.defrag_splay_hours = hours;
         }
         if let Some(timeout_s) = fields.unsigned("periodic_timeout")? {
             self.periodic_timeout_s = timeout_s;

@@ -10,6 +10,7 @@ use std::future::Future;
 use std::io;
 
 pub mod affinity;
+pub mod clock;
 pub mod mapped;
 pub mod prefetch;
 pub mod sync;

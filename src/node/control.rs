@@ -6,7 +6,7 @@ use super::reply::{Frames, Replies};
 use super::shard::{blob_options, Shard};
 use super::state::backend_state;
 use super::{cross, peers};
-use crate::blob::BlobLog;
+use crate::blob::{BlobLog, DefragLevel};
 use crate::protocol::{
     cmd_flags, errno, status_flags, BackendControl, BackendStatus, BackendStatusList, CmdHeader,
     DnetTime, MonitorStatRequest, NodeStatus,
@@ -79,6 +79,7 @@ pub fn backend_status(shard: &Rc<Shard>, header: &CmdHeader, frames: &mut Frames
             backend_id: b.backend_id,
             state: b.state.load(Ordering::Relaxed),
             read_only: b.read_only.load(Ordering::Relaxed),
+            defrag_state: b.defrag.state(),
             last_start: DnetTime::default(),
             ..BackendStatus::default()
         })
@@ -101,6 +102,7 @@ mod op {
     pub const SET_IDS: u32 = 3;
     pub const READ_ONLY: u32 = 4;
     pub const WRITEABLE: u32 = 5;
+    pub const STOP_DEFRAG: u32 = 7;
 }
 
 /// BACKEND_CONTROL: validate, apply on every shard, reply with the backend's status.
@@ -131,12 +133,22 @@ async fn apply_control(shard: &Rc<Shard>, req: &BackendControl) -> Result<(), i3
         op::DISABLE if !enabled => Err(errno::EALREADY),
         op::READ_ONLY if info.read_only.load(Ordering::Relaxed) => Err(errno::EALREADY),
         op::WRITEABLE if !info.read_only.load(Ordering::Relaxed) => Err(errno::EALREADY),
-        op::ENABLE | op::DISABLE | op::START_DEFRAG | op::READ_ONLY | op::WRITEABLE => {
+        op::ENABLE
+        | op::DISABLE
+        | op::START_DEFRAG
+        | op::STOP_DEFRAG
+        | op::READ_ONLY
+        | op::WRITEABLE => {
             let command = req.command;
+            let level = if req.defrag_level == 0 {
+                DefragLevel::Start
+            } else {
+                DefragLevel::Compact
+            };
             let mut status = 0;
             for target in 0..shard.node.shard_count {
                 let s: i32 = cross::call(shard, target, move |s| async move {
-                    apply_on_shard(&s, idx, command).await
+                    apply_on_shard(&s, idx, command, level).await
                 })
                 .await;
                 if status == 0 {
@@ -191,7 +203,7 @@ async fn apply_control(shard: &Rc<Shard>, req: &BackendControl) -> Result<(), i3
     }
 }
 
-async fn apply_on_shard(shard: &Rc<Shard>, idx: usize, command: u32) -> i32 {
+async fn apply_on_shard(shard: &Rc<Shard>, idx: usize, command: u32, level: DefragLevel) -> i32 {
     let Some(b) = shard.backends.get(idx) else {
         return errno::ENOENT;
     };
@@ -211,16 +223,31 @@ async fn apply_on_shard(shard: &Rc<Shard>, idx: usize, command: u32) -> i32 {
         op::DISABLE => {
             let log = b.log.borrow_mut().take();
             if let Some(log) = log {
+                log.stop_defrag();
                 if let Err(e) = log.sync().await {
                     return e.errno();
                 }
             }
             0
         }
-        op::START_DEFRAG => match b.log() {
-            Some(log) => log.defrag().await.map_or_else(|e| e.errno(), |_| 0),
-            None => errno::ENXIO,
-        },
+        // The pass runs in the background (`dnet_ioclient -d status` shows it), as in eblob.
+        op::START_DEFRAG | op::STOP_DEFRAG => {
+            let Some(log) = b.log() else {
+                return errno::ENXIO;
+            };
+            if command == op::START_DEFRAG {
+                if log.options().read_only {
+                    return errno::EROFS;
+                }
+                log.request_defrag(level);
+            } else {
+                log.stop_defrag();
+            }
+            if let Some(info) = shard.node.backends.get(idx) {
+                b.publish_defrag(info);
+            }
+            0
+        }
         op::READ_ONLY | op::WRITEABLE => {
             if let Some(log) = b.log() {
                 log.set_read_only(command == op::READ_ONLY);

@@ -25,6 +25,7 @@ mod server_send;
 mod shard;
 mod state;
 mod top_keys;
+mod upkeep;
 
 use crate::config::NodeConfig;
 use crate::runtime::mailbox;
@@ -283,6 +284,7 @@ fn prepare_backends(
             ids,
             state: AtomicI32::new(state),
             read_only: AtomicBool::new(b.read_only),
+            defrag: Default::default(),
         });
     }
     Ok(out)

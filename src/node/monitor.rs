@@ -83,6 +83,13 @@ pub fn monitor_json(node: &NodeShared, categories: u64) -> serde_json::Value {
                     "state": b.state.load(Ordering::Relaxed),
                     "read_only": b.read_only.load(Ordering::Relaxed),
                     "ids": b.ids.len(),
+                    "defrag": {
+                        "state": b.defrag.state(),
+                        "runs": b.defrag.runs.load(Ordering::Relaxed),
+                        "files_rewritten": b.defrag.files_rewritten.load(Ordering::Relaxed),
+                        "bytes_freed": b.defrag.bytes_freed.load(Ordering::Relaxed),
+                        "files_wanting": b.defrag.files_wanting.load(Ordering::Relaxed),
+                    },
                 })
             })
             .collect();

@@ -24,12 +24,21 @@ pub struct LocalBackend {
     pub group: u32,
     pub ids: RefCell<Vec<RawId>>,
     pub log: RefCell<Option<Rc<ShardLog>>>,
+    /// This shard's defrag state as last published to the node's [`super::state::DefragShared`].
+    pub defrag_published: RefCell<crate::blob::DefragStatus>,
 }
 
 impl LocalBackend {
     /// The open log, or `None` while the backend is disabled.
     pub fn log(&self) -> Option<Rc<ShardLog>> {
         self.log.borrow().clone()
+    }
+
+    /// Publish this shard's defrag state of the backend (`info` is its node-wide entry).
+    pub fn publish_defrag(&self, info: &super::state::BackendInfo) {
+        let now = self.log().map(|l| l.defrag_status()).unwrap_or_default();
+        info.defrag
+            .publish(&mut self.defrag_published.borrow_mut(), now);
     }
 }
 
@@ -136,6 +145,7 @@ pub async fn open_backends(node: &NodeShared, shard: usize) -> Result<Vec<LocalB
             group: info.group,
             ids: RefCell::new(info.ids.clone()),
             log: RefCell::new(log),
+            defrag_published: RefCell::new(Default::default()),
         });
     }
     Ok(out)
@@ -167,7 +177,7 @@ pub async fn shard_main(
         in_flight: Cell::new(0),
     });
     crate::runtime::spawn(cross::serve_mailbox(shard.clone(), inbox));
-    spawn_background_sync(&shard);
+    super::upkeep::spawn(&shard);
     super::peers::start_joining(&shard);
     super::conn::accept_loop(shard.clone(), listener).await;
     if let Some(srw) = &shard.srw {
@@ -191,42 +201,6 @@ fn open_srw(node: &NodeShared, index: usize) -> Result<Option<crate::srw::ShardS
     crate::srw::ShardSrw::new(&cfg, index, node.shard_count)
         .map(Some)
         .map_err(|e| e.to_string())
-}
-
-/// Backends with `sync > 0` get a background fdatasync every `sync` seconds.
-fn spawn_background_sync(shard: &Rc<Shard>) {
-    for b in &shard.backends {
-        let period_s = shard
-            .node
-            .config
-            .backends
-            .iter()
-            .find(|c| c.backend_id == b.backend_id)
-            .map_or(0, |c| c.sync_s);
-        let Ok(period_s) = u64::try_from(period_s) else {
-            continue;
-        };
-        if period_s == 0 {
-            continue;
-        }
-        let s = shard.clone();
-        let backend_id = b.backend_id;
-        crate::runtime::spawn(async move {
-            while !s.is_shutting_down() {
-                crate::runtime::sleep(Duration::from_secs(period_s)).await;
-                let log = s
-                    .backends
-                    .iter()
-                    .find(|b| b.backend_id == backend_id)
-                    .and_then(|b| b.log());
-                if let Some(log) = log {
-                    if let Err(e) = log.sync().await {
-                        tracing::error!(backend_id, shard = s.index, "background sync failed: {e}");
-                    }
-                }
-            }
-        });
-    }
 }
 
 /// Wait (bounded) for in-flight requests, then make every log durable.

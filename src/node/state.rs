@@ -6,7 +6,7 @@ use crate::config::{NodeConfig, TopSettings};
 use crate::key::RawId;
 use crate::protocol::command;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -127,6 +127,64 @@ pub struct BackendInfo {
     pub ids: Vec<RawId>,
     pub state: AtomicI32,
     pub read_only: AtomicBool,
+    /// Defragmentation over every shard's log of this backend.
+    pub defrag: DefragShared,
+}
+
+/// What the shards publish of their logs' defragmentation, for BACKEND_STATUS and the
+/// monitor (each shard adds the change since it last published).
+#[derive(Debug, Default)]
+pub struct DefragShared {
+    /// Shards whose pass is running or asked for.
+    pub active_shards: AtomicU32,
+    /// `defrag_state` of the pass last started.
+    pub level_state: AtomicU32,
+    pub runs: AtomicU64,
+    pub files_rewritten: AtomicU64,
+    pub bytes_freed: AtomicU64,
+    /// Sealed files whose removed share reached `defrag_percentage`.
+    pub files_wanting: AtomicU64,
+}
+
+impl DefragShared {
+    /// `dnet_backend_status.defrag_state`: the running level, or 0.
+    pub fn state(&self) -> u32 {
+        if self.active_shards.load(Ordering::Relaxed) > 0 {
+            self.level_state.load(Ordering::Relaxed)
+        } else {
+            0
+        }
+    }
+
+    /// Apply one shard's change from `last` to `now`.
+    pub fn publish(&self, last: &mut crate::blob::DefragStatus, now: crate::blob::DefragStatus) {
+        let add = |a: &AtomicU64, old: u64, new: u64| {
+            if new >= old {
+                a.fetch_add(new - old, Ordering::Relaxed);
+            } else {
+                a.fetch_sub(old - new, Ordering::Relaxed);
+            }
+        };
+        add(&self.runs, last.runs, now.runs);
+        add(
+            &self.files_rewritten,
+            last.files_rewritten,
+            now.files_rewritten,
+        );
+        add(&self.bytes_freed, last.bytes_freed, now.bytes_freed);
+        add(&self.files_wanting, last.files_wanting, now.files_wanting);
+        match (last.state != 0, now.state != 0) {
+            (false, true) => {
+                self.level_state.store(now.state, Ordering::Relaxed);
+                self.active_shards.fetch_add(1, Ordering::Relaxed);
+            }
+            (true, false) => {
+                self.active_shards.fetch_sub(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+        *last = now;
+    }
 }
 
 /// Everything a shard needs to know about the node it belongs to.

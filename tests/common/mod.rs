@@ -39,6 +39,8 @@ pub struct NodeSpec {
     pub blob_flags: String,
     /// Where the `eblob-<id>` data directories go; `None` = the node's temp directory.
     pub data_root: Option<PathBuf>,
+    /// Extra keys of every backend as raw JSON members, e.g. `"\"defrag_timeout\": 1"`.
+    pub backend_extra: Vec<String>,
 }
 
 impl Default for NodeSpec {
@@ -55,6 +57,7 @@ impl Default for NodeSpec {
             sync_s: 0,
             blob_flags: "158".into(),
             data_root: None,
+            backend_extra: Vec::new(),
         }
     }
 }
@@ -95,13 +98,18 @@ pub fn render_config(spec: &NodeSpec, dir: &Path, port: u16) -> String {
             std::fs::create_dir_all(&history).expect("history dir");
             std::fs::create_dir_all(&data).expect("data dir");
             format!(
-                r#"{{"backend_id": {id}, "type": "blob", "group": {group}, "history": {h}, "data": {d}, "sync": {sync}, "blob_flags": {bf}, "blob_size": {bs}, "records_in_blob": {rb}}}"#,
+                r#"{{"backend_id": {id}, "type": "blob", "group": {group}, "history": {h}, "data": {d}, "sync": {sync}, "blob_flags": {bf}, "blob_size": {bs}, "records_in_blob": {rb}{extra}}}"#,
                 h = json_str(&history.display().to_string()),
                 d = json_str(&data.join("data").display().to_string()),
                 sync = spec.sync_s,
                 bf = json_str(&spec.blob_flags),
                 bs = json_str(&spec.blob_size),
                 rb = json_str(&spec.records_in_blob),
+                extra = spec
+                    .backend_extra
+                    .iter()
+                    .map(|m| format!(", {m}"))
+                    .collect::<String>(),
             )
         })
         .collect();
