@@ -1,6 +1,7 @@
 //! Blob log benchmarks against plain-syscall baselines. Short runs; prints one line per
 //! measurement with the ratio to its baseline. `cargo bench --bench blob [-- PART]`, PART one
-//! of `append`, `commit`, `read`, `load`, `quick` (no index-size and load measurements).
+//! of `append`, `commit`, `read`, `sealed` (16 B reads of keys in sealed files against keys
+//! of the open file), `load`, `quick` (no index-size and load measurements).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use bytes::Bytes;
@@ -299,6 +300,70 @@ fn index_load(dir: &Path, n: u64, closed: bool) {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+/// 16 B reads of `n` keys held in sealed files (four files) against `n` keys of the open
+/// file, alternating rounds in the same log.
+fn read_sealed_vs_hot(dir: &Path, n: u64, reads: u64, rounds: u32) {
+    let d = dir.join("sealed-hot");
+    let mut o = BlobOptions::new(d.join("data"));
+    o.sync_s = 3600;
+    o.records_in_blob = n / 4;
+    o.blob_size_bytes = 1 << 40;
+    std::fs::create_dir_all(&d).unwrap();
+    let small = Bytes::from_static(b"sixteen bytes ok");
+    let log = block_on(Log::open(o)).unwrap();
+    let write = |i: u64| {
+        let mut a = io(i);
+        a.size = small.len() as u64;
+        block_on(log.write(&a, small.clone())).unwrap();
+    };
+    // Keys 0..n fill four files; n..2n go to the fifth, which stays open.
+    for i in 0..2 * n {
+        write(i);
+    }
+    block_on(log.sync()).unwrap();
+    let mut x = 777u64;
+    let mut picks = |base: u64| -> Vec<RawId> {
+        (0..reads)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                key(base + x % n)
+            })
+            .collect()
+    };
+    let (sealed, hot) = (picks(0), picks(n));
+    let time = |keys: &[RawId]| {
+        let t = Instant::now();
+        for k in keys {
+            let r = run_now(log.read(k, 0, 0, true)).unwrap();
+            assert_eq!(r.data.len(), small.len());
+        }
+        per_s(reads, t)
+    };
+    let (mut s, mut h, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        h.push(time(&hot));
+        s.push(time(&sealed));
+        ratios.push(s[s.len() - 1] / h[h.len() - 1]);
+    }
+    println!(
+        "read 16 B, {n} keys in 4 sealed files: {:.0} reads/s; {n} keys of the open file {:.0}/s; \
+         ratio {:.2} (median of {rounds}: {}); index {:.1} bytes per key",
+        median(&mut s),
+        median(&mut h),
+        median(&mut ratios.clone()),
+        ratios
+            .iter()
+            .map(|r| format!("{r:.2}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        log.index_bytes() as f64 / (2 * n) as f64
+    );
+    drop(log);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: u64 = statm
@@ -329,11 +394,6 @@ fn resident_per_key(n: u64) {
         (after.saturating_sub(before)) as f64 / n as f64,
         index.allocated_bytes() as f64 / n as f64
     );
-    index.seal(0);
-    println!(
-        "index bytes per key, {n} keys of a sealed file (sorted array): allocated {:.1}",
-        index.allocated_bytes() as f64 / n as f64
-    );
     drop(index);
 }
 
@@ -349,6 +409,10 @@ fn main() {
     }
     if only == "read" {
         read_cached(p, 10_000, 50_000, 5);
+        return;
+    }
+    if only == "sealed" {
+        read_sealed_vs_hot(p, 1_000_000, 1_000_000, 5);
         return;
     }
     if only == "load" {

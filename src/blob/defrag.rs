@@ -231,6 +231,13 @@ impl<F: IoFile> BlobLog<F> {
         Ok(())
     }
 
+    /// Sealed file `num` holds a record changed in place and not committed yet.
+    fn uncommitted_in(&self, num: u32) -> bool {
+        self.index
+            .borrow()
+            .any_hot(|l| l.file == num && u64::from(l.flags) & record_flags::UNCOMMITTED != 0)
+    }
+
     /// The record of sealed file `num` described by `dc` must be in its copy.
     fn copy_wanted(&self, num: u32, dc: &DiskControl) -> bool {
         match self.index.borrow().get(&dc.key) {
@@ -265,6 +272,10 @@ impl<F: IoFile> BlobLog<F> {
         stats: &mut DefragStats,
     ) -> Result<(), BlobError> {
         let num = seg.num;
+        if self.uncommitted_in(num) {
+            // Its entries are not final (and RAM holds their state): the next pass takes it.
+            return Ok(());
+        }
         let _copying = Copying::start(seg);
         // In-place overwrites already under way finish before the copy reads the file.
         for _ in 0..BUSY_WAIT_TURNS_MAX {
@@ -349,7 +360,7 @@ impl<F: IoFile> BlobLog<F> {
                 })
                 .map(|(i, _)| i)
                 .collect();
-            if newly.is_empty() {
+            if newly.is_empty() && !self.uncommitted_in(num) {
                 // Commit point and swap: no `.await` from here to the end.
                 return self.swap_in(seg, &copy.placed, copy.end(), stats);
             }

@@ -9,7 +9,8 @@
 use super::defrag::{DefragStop, Placed};
 use super::error::BlobError;
 use super::log::BlobLog;
-use super::segment::{self, Segment};
+use super::sealed::SealedIndex;
+use super::segment::{self, Segment, SORTED_SUFFIX};
 use super::{BlobOptions, DefragStats};
 use crate::io::IoFile;
 use std::path::{Path, PathBuf};
@@ -131,23 +132,33 @@ impl<F: IoFile> BlobLog<F> {
         let slots = u32::try_from(placed.len()).unwrap_or(u32::MAX);
         fresh.index_slots.set(slots);
         fresh.pending.reset(slots);
+        let sorted = final_path(&self.opts, num, SORTED_SUFFIX);
+        let sealed = SealedIndex::open(&sorted, new_len)?.ok_or_else(|| BlobError::Corrupt {
+            path: shown(&sorted),
+            reason: "the defragmented sorted index does not check".into(),
+        })?;
         let mut index = self.index.borrow_mut();
-        for (slot, p) in placed.iter().enumerate() {
-            if p.dropped {
-                fresh.removed.set(fresh.removed.get() + 1);
-                fresh
-                    .removed_bytes
-                    .set(fresh.removed_bytes.get() + p.dc.disk_size);
-                continue;
-            }
-            if let Some(l) = index.get_mut(&p.key) {
-                if l.file == num && l.position == p.old_position {
-                    l.position = p.dc.position;
-                    l.index_slot = u32::try_from(slot).unwrap_or(u32::MAX);
-                }
-            }
+        // Old copies kept live in the copy (their keys' newer copies are elsewhere).
+        let held: Vec<u32> = (0u32..)
+            .zip(placed)
+            .filter(|(_, p)| {
+                !p.dropped
+                    && index
+                        .get(&p.key)
+                        .is_none_or(|l| l.file != num || l.position != p.old_position)
+            })
+            .map(|(slot, _)| slot)
+            .collect();
+        for p in placed.iter().filter(|p| p.dropped) {
+            fresh.removed.set(fresh.removed.get() + 1);
+            fresh
+                .removed_bytes
+                .set(fresh.removed_bytes.get() + p.dc.disk_size);
         }
-        index.seal(num);
+        index.seal(num, sealed.0);
+        for slot in held {
+            index.dead_on_disk_later(num, slot);
+        }
         drop(index);
         stats.files_rewritten += 1;
         stats.records_kept += placed.iter().filter(|p| !p.dropped).count() as u64;
@@ -179,6 +190,7 @@ impl<F: IoFile> BlobLog<F> {
         sync_dir(&self.opts)?;
         self.files.borrow_mut().remove(&num);
         self.dirty.borrow_mut().remove(&num);
+        self.index.borrow_mut().drop_file(num);
         stats.files_rewritten += 1;
         stats.records_dropped += seg.records.get();
         stats.bytes_before += seg.tail_bytes.get();

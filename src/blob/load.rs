@@ -1,15 +1,16 @@
-//! Start-up loading of the key index: sorted indexes of sealed files (read whole and
-//! validated by [`load_sorted`]) go in as whole arrays,
-//! the other files' recovered headers entry by entry; keys found in more than one place (a
-//! crash between writing a new record and removing the old one) keep their newest copy.
+//! Start-up loading of the key index: a sealed file's sorted index is checked and walked
+//! once, a chunk at a time, into its [`SealedIndex`] (filter and fences; its keys stay on
+//! disk), the other files' recovered headers go in entry by entry; keys found in more than
+//! one place (a crash between writing a new record and removing the old one) keep their
+//! newest copy ([`super::dedupe`]).
 
 use super::disk_control::{DiskControl, DISK_CONTROL_SIZE_BYTES};
 use super::error::BlobError;
-use super::index::Loc;
+use super::index::{loc_of, Loc};
 use super::log::BlobLog;
-use super::segment::{open_rw, Segment};
+use super::sealed::{SealedIndex, SealedSummary};
+use super::segment::Segment;
 use crate::io::IoFile;
-use crate::key::RawId;
 use crate::protocol::record_flags;
 use std::path::Path;
 use std::rc::Rc;
@@ -17,87 +18,44 @@ use std::rc::Rc;
 /// Older copies of keys, to be marked removed on disk once the log is open.
 pub(super) type Stale<F> = Vec<(Rc<Segment<F>>, Loc)>;
 
-fn loc_of(seg_num: u32, slot: usize, dc: &DiskControl) -> Loc {
-    Loc {
-        position: dc.position,
-        data_size: dc.data_size,
-        disk_size: dc.disk_size,
-        file: seg_num,
-        index_slot: u32::try_from(slot).unwrap_or(u32::MAX),
-        flags: u32::try_from(dc.flags & 0xffff_ffff).unwrap_or(0),
-    }
-}
-
-/// A validated `.index.sorted`, kept as read: entries are decoded as they are used, so
-/// loading one costs one read and no per-entry allocation.
-#[derive(Debug)]
-pub struct SortedIndex(Vec<u8>);
-
-impl SortedIndex {
-    pub fn entry_count(&self) -> usize {
-        self.0.len() / ENTRY_BYTES
-    }
-
-    pub fn entries(&self) -> impl Iterator<Item = DiskControl> + '_ {
-        (0..self.entry_count()).filter_map(|i| DiskControl::decode_at(&self.0, i))
-    }
-}
-
-const ENTRY_BYTES: usize = DISK_CONTROL_SIZE_BYTES as usize;
-
-/// The sorted index of a closed file, when present and consistent with its data file
-/// (every entry inside the file, sorted by key then position).
-pub async fn load_sorted<F: IoFile>(seg: &Segment<F>) -> Result<Option<SortedIndex>, BlobError> {
+/// The sorted index of a sealed file (its one index: a `.index` left beside it was
+/// settled when the file was opened, see `BlobLog::open_sealed`), when consistent with its
+/// data file (whole entries, every entry inside the data file, sorted by key then position).
+pub fn load_sorted<F: IoFile>(
+    seg: &Segment<F>,
+) -> Result<Option<(SealedIndex, SealedSummary)>, BlobError> {
     let path = seg.sorted_path();
     let Ok(meta) = std::fs::metadata(&path) else {
         return Ok(None);
     };
-    let len = meta.len();
-    let data_len = seg.data_len()?;
-    if len % DISK_CONTROL_SIZE_BYTES != 0 || len != seg.index_len()? {
+    if meta.len() % DISK_CONTROL_SIZE_BYTES != 0 {
         return Ok(None);
     }
-    let file = F::from_std(open_rw(Path::new(&path), true)?);
-    let size = usize::try_from(len).map_err(|_| BlobError::Invalid("sorted index too large"))?;
-    let (res, buf) = file.read_exact_at(vec![0u8; size], 0).await;
-    res.map_err(|e| BlobError::io(&path, e))?;
-    let mut prev: Option<DiskControl> = None;
-    for i in 0..size / ENTRY_BYTES {
-        let Some(dc) = DiskControl::decode_at(&buf, i) else {
-            return Ok(None);
-        };
-        let fits = dc
-            .data_size
-            .checked_add(DISK_CONTROL_SIZE_BYTES)
-            .is_some_and(|m| m <= dc.disk_size)
-            && dc
-                .position
-                .checked_add(dc.disk_size)
-                .is_some_and(|e| e <= data_len);
-        let sorted = prev.is_none_or(|p| (p.key, p.position) <= (dc.key, dc.position));
-        if !fits || !sorted {
-            return Ok(None);
-        }
-        prev = Some(dc);
-    }
-    Ok(Some(SortedIndex(buf)))
+    SealedIndex::open(Path::new(&path), seg.data_len()?)
 }
 
 impl<F: IoFile> BlobLog<F> {
     /// Count `entries` of `seg` (records, removed ones, tail) and set its slots.
     fn count_entries(seg: &Segment<F>, entries: impl Iterator<Item = DiskControl>) {
         let mut tail = 0u64;
-        let mut count = 0usize;
+        let mut count = 0u64;
+        let (mut removed, mut removed_bytes) = (0u64, 0u64);
         for dc in entries {
             count += 1;
             tail = tail.max(dc.position.saturating_add(dc.disk_size));
             if dc.flags & record_flags::REMOVE != 0 {
-                seg.removed.set(seg.removed.get() + 1);
-                seg.removed_bytes
-                    .set(seg.removed_bytes.get() + dc.disk_size);
+                removed += 1;
+                removed_bytes += dc.disk_size;
             }
         }
-        seg.records.set(seg.records.get() + count as u64);
+        Self::set_counts(seg, count, removed, removed_bytes, tail);
+    }
+
+    fn set_counts(seg: &Segment<F>, count: u64, removed: u64, removed_bytes: u64, tail: u64) {
+        seg.removed.set(seg.removed.get() + removed);
+        seg.removed_bytes
+            .set(seg.removed_bytes.get() + removed_bytes);
+        seg.records.set(seg.records.get() + count);
         seg.tail_bytes.set(tail);
         seg.contiguous_end.set(tail);
         let slots = u32::try_from(count).unwrap_or(u32::MAX);
@@ -105,31 +63,28 @@ impl<F: IoFile> BlobLog<F> {
         seg.pending.reset(slots);
     }
 
-    /// Put the entries of a sealed file's sorted index (sorted by key, then position, as
-    /// [`load_sorted`] checks) in as one array.
+    /// Take in a sealed file's checked sorted index: counts from its walk, older copies
+    /// of keys inside the file to `stale`, its keys behind its filter and fences.
     pub(super) fn load_sealed_entries(
         &self,
         seg: &Rc<Segment<F>>,
-        sorted: &SortedIndex,
+        sealed: SealedIndex,
+        summary: SealedSummary,
         stale: &mut Stale<F>,
     ) {
-        Self::count_entries(seg, sorted.entries());
-        let mut live: Vec<(RawId, Loc)> = Vec::with_capacity(sorted.entry_count());
-        for (slot, dc) in sorted.entries().enumerate() {
-            if dc.flags & record_flags::REMOVE != 0 {
-                continue;
-            }
-            let loc = loc_of(seg.num, slot, &dc);
-            match live.last_mut() {
-                Some((k, prev)) if *k == dc.key => {
-                    // Sorted by (key, position): the later record is the newer one.
-                    stale.push((seg.clone(), *prev));
-                    *prev = loc;
-                }
-                _ => live.push((dc.key, loc)),
-            }
+        Self::set_counts(
+            seg,
+            summary.entries,
+            summary.removed,
+            summary.removed_bytes,
+            summary.tail_bytes,
+        );
+        for (slot, dc) in &summary.stale {
+            stale.push((seg.clone(), loc_of(seg.num, *slot, dc)));
         }
-        self.index.borrow_mut().load_sealed(seg.num, live);
+        self.index
+            .borrow_mut()
+            .load_sealed(seg.num, sealed, summary.live_keys);
     }
 
     /// Put recovered headers of `seg` (in index order) into the key index; older live
@@ -147,7 +102,7 @@ impl<F: IoFile> BlobLog<F> {
             if dc.flags & record_flags::REMOVE != 0 {
                 continue;
             }
-            let loc = loc_of(seg.num, slot, dc);
+            let loc = loc_of(seg.num, u32::try_from(slot).unwrap_or(u32::MAX), dc);
             match index.get_loading(&dc.key).copied() {
                 Some(old) if (old.file, old.position) > (loc.file, loc.position) => {
                     stale.push((seg.clone(), loc));

@@ -106,9 +106,9 @@ impl<F: IoFile> BlobLog<F> {
         let last = nums.last().copied().unwrap_or(0);
         for num in nums {
             let seg = match log.open_sealed(num, num != last)? {
-                Some(seg) => match super::load::load_sorted(&seg).await? {
-                    Some(e) => {
-                        log.load_sealed_entries(&seg, &e, &mut stale);
+                Some(seg) => match super::load::load_sorted(&seg)? {
+                    Some((sealed, summary)) => {
+                        log.load_sealed_entries(&seg, sealed, summary, &mut stale);
                         log.files.borrow_mut().insert(num, seg);
                         continue;
                     }
@@ -131,7 +131,14 @@ impl<F: IoFile> BlobLog<F> {
                 )?),
             };
             {
-                let e = recovery::scan(&seg, num == last, !log.opts.read_only).await?;
+                let trusted = if num == last {
+                    let at = super::checkpoint::path(&log.opts.data_prefix, log.opts.shard);
+                    super::checkpoint::durable_entries(&at, num)
+                } else {
+                    0
+                };
+                let e = recovery::scan(&seg, num == last, !log.opts.read_only, u64::from(trusted))
+                    .await?;
                 log.apply_entries(&seg, &e.entries, &mut stale);
                 let written = e.entries.len() - e.unwritten;
                 seg.buffer_index_entries(e.entries.get(written..).unwrap_or_default());
@@ -171,12 +178,7 @@ impl<F: IoFile> BlobLog<F> {
 
     /// The location of a live key (uncommitted included) and its segment.
     pub(super) fn locate(&self, id: &RawId) -> Result<(Loc, Rc<Segment<F>>), BlobError> {
-        let loc = self
-            .index
-            .borrow()
-            .get(id)
-            .copied()
-            .ok_or(BlobError::NotFound)?;
+        let loc = self.index.borrow().get(id).ok_or(BlobError::NotFound)?;
         Ok((loc, self.segment(loc.file)?))
     }
 
@@ -333,6 +335,11 @@ impl<F: IoFile> BlobLog<F> {
         let flags = u64::from(loc.flags) | record_flags::REMOVE;
         if data_copy_too {
             seg.patch_flags(loc.position, loc.index_slot, flags).await?;
+            // Start-up trusts the `.index` under the synced point (`super::checkpoint`):
+            // there the round that acknowledges the remove makes its mark durable too.
+            if loc.index_slot < seg.sync_claim.get() {
+                seg.index_sync_needed.set(true);
+            }
             self.dirty.borrow_mut().insert(seg.num, seg.clone());
         } else {
             seg.patch_index_flags(loc.index_slot, flags).await?;
@@ -341,6 +348,9 @@ impl<F: IoFile> BlobLog<F> {
                 self.dirty.borrow_mut().insert(seg.num, seg.clone());
             }
         }
+        self.index
+            .borrow_mut()
+            .disk_marked(loc.file, loc.index_slot);
         seg.removed.set(seg.removed.get() + 1);
         seg.removed_bytes
             .set(seg.removed_bytes.get() + loc.disk_size);
@@ -377,37 +387,36 @@ impl<F: IoFile> BlobLog<F> {
 
     /// Live keys in `[start, end]`, sorted (uncommitted records excluded).
     pub fn keys_in_range(&self, start: &RawId, end: &RawId) -> Vec<RawId> {
-        let mut keys: Vec<RawId> = self
-            .index
-            .borrow()
-            .iter()
-            .filter(|(k, l)| {
-                *k >= start && *k <= end && u64::from(l.flags) & record_flags::UNCOMMITTED == 0
-            })
-            .map(|(k, _)| *k)
-            .collect();
+        let mut keys: Vec<RawId> = Vec::new();
+        self.index.borrow().for_each_live(|k, l| {
+            if k >= start && k <= end && u64::from(l.flags) & record_flags::UNCOMMITTED == 0 {
+                keys.push(*k);
+            }
+        });
         keys.sort_unstable();
         keys
     }
 
     /// Every live committed record (a snapshot, in no particular order).
     pub fn iter_meta(&self) -> impl Iterator<Item = (RawId, RecordMeta)> {
-        let snapshot: Vec<(RawId, RecordMeta)> = self
-            .index
-            .borrow()
-            .iter()
-            .filter(|(_, l)| u64::from(l.flags) & record_flags::UNCOMMITTED == 0)
-            .map(|(k, l)| {
+        let mut snapshot: Vec<(RawId, RecordMeta)> = Vec::new();
+        self.index.borrow().for_each_live(|k, l| {
+            if u64::from(l.flags) & record_flags::UNCOMMITTED == 0 {
                 let meta = RecordMeta {
                     file: l.file,
                     position: l.position,
                     size: l.data_size.saturating_sub(EXT_HEADER_SIZE_BYTES),
                     record_flags: u64::from(l.flags),
                 };
-                (*k, meta)
-            })
-            .collect();
+                snapshot.push((*k, meta));
+            }
+        });
         snapshot.into_iter()
+    }
+
+    /// Bytes of RAM the key index holds.
+    pub fn index_bytes(&self) -> usize {
+        self.index.borrow().allocated_bytes()
     }
 
     pub fn stats(&self) -> BlobStats {

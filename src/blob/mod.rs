@@ -13,6 +13,7 @@
 //! | `P-S.N.index`     | one 96-byte header per record, in write order (open file) |
 //! | `P-S.N.index.sorted` | the same headers sorted by key: a sealed file's one index |
 //! | `P-S.lock`        | exclusive lock of the log                                 |
+//! | `P-S.synced`      | how much of the open file is durable ([`checkpoint`])     |
 //!
 //! Under periodic sync the open data file may end in zeros past its last record (written
 //! ahead so that appends are stores into cached pages); closing the file cuts them, and so
@@ -20,6 +21,8 @@
 //!
 //! The layouts are in [`disk_control`], [`ext_header`] and [`footer`].
 
+pub mod bloom;
+pub mod checkpoint;
 pub mod disk_control;
 pub mod error;
 pub mod ext_header;
@@ -28,9 +31,11 @@ pub mod hot_index;
 pub mod index;
 pub mod key_hash;
 pub mod murmur;
+pub mod sealed;
 pub mod segment;
 pub mod sync;
 
+mod dedupe;
 mod defrag;
 mod defrag_commit;
 pub mod defrag_state;

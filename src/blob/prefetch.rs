@@ -24,7 +24,7 @@ impl<F: IoFile> BlobLog<F> {
             return;
         };
         let loc = match hint {
-            Some(pos) => index.probable(pos),
+            Some(pos) => index.probable(pos).copied(),
             None => index.get(id),
         };
         let Some(loc) = loc else {

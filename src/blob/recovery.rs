@@ -69,11 +69,14 @@ pub struct Scanned {
 }
 
 /// Validate the index of `seg` against its data; truncate both at the first bad entry when
-/// `repair`.
+/// `repair`. The first `trusted` entries are known durable with their records
+/// ([`super::checkpoint`]): they are only checked to lie inside the data file, which is not
+/// read for them.
 pub async fn scan<F: IoFile>(
     seg: &Segment<F>,
     verify_footers: bool,
     repair: bool,
+    trusted: u64,
 ) -> Result<Scanned, BlobError> {
     let data_len = seg.data_len()?;
     let entries_total = seg.index_len()? / DISK_CONTROL_SIZE_BYTES;
@@ -96,7 +99,16 @@ pub async fn scan<F: IoFile>(
                 bad = true;
                 break;
             };
-            let verdict = check_entry(seg, &mut window, &dc, data_len, verify_footers).await?;
+            let verdict = if next + (i as u64) < trusted {
+                match fits(&dc, data_len) {
+                    Some(_) => Check::Good {
+                        removed: dc.flags & record_flags::REMOVE != 0,
+                    },
+                    None => Check::Bad,
+                }
+            } else {
+                check_entry(seg, &mut window, &dc, data_len, verify_footers).await?
+            };
             match verdict {
                 Check::Bad => {
                     bad = true;
@@ -225,16 +237,10 @@ enum Check {
     Bad,
 }
 
-async fn check_entry<F: IoFile>(
-    seg: &Segment<F>,
-    window: &mut Window,
-    dc: &DiskControl,
-    data_len: u64,
-    verify_footers: bool,
-) -> Result<Check, BlobError> {
-    let Some(min_disk) = dc.data_size.checked_add(DISK_CONTROL_SIZE_BYTES) else {
-        return Ok(Check::Bad);
-    };
+/// The footer bytes of an entry whose sizes are consistent and whose record lies inside a
+/// data file of `data_len` bytes; `None` otherwise.
+fn fits(dc: &DiskControl, data_len: u64) -> Option<u64> {
+    let min_disk = dc.data_size.checked_add(DISK_CONTROL_SIZE_BYTES)?;
     let checked = dc.flags & (record_flags::NOCSUM | record_flags::UNCOMMITTED) == 0;
     let footer_bytes = if checked {
         footer::footer_size(dc.data_size)
@@ -242,12 +248,25 @@ async fn check_entry<F: IoFile>(
         0
     };
     if dc.disk_size < min_disk.saturating_add(footer_bytes) {
-        return Ok(Check::Bad);
+        return None;
     }
     match dc.position.checked_add(dc.disk_size) {
-        Some(end) if end <= data_len => {}
-        _ => return Ok(Check::Bad),
+        Some(end) if end <= data_len => Some(footer_bytes),
+        _ => None,
     }
+}
+
+async fn check_entry<F: IoFile>(
+    seg: &Segment<F>,
+    window: &mut Window,
+    dc: &DiskControl,
+    data_len: u64,
+    verify_footers: bool,
+) -> Result<Check, BlobError> {
+    let Some(footer_bytes) = fits(dc, data_len) else {
+        return Ok(Check::Bad);
+    };
+    let checked = dc.flags & (record_flags::NOCSUM | record_flags::UNCOMMITTED) == 0;
     // Verifying reads the whole record at once (its size is bounded by the file above).
     let kind = FooterKind::of_flags(dc.flags).filter(|_| verify_footers && checked);
     let read_len = if kind.is_some() {

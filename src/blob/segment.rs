@@ -146,6 +146,11 @@ pub struct Segment<F: IoFile> {
     /// entries changed since it was last written ([`super::sort`]).
     pub(super) sort: RefCell<Option<SortState<F>>>,
     changed_slots: RefCell<Vec<u32>>,
+    /// Where the log's synced point is written ([`super::checkpoint`]).
+    synced_path: PathBuf,
+    /// The most `.index` entries a synced point of this file may claim: set when a full
+    /// sync starts. A REMOVE under it must reach the `.index` durably.
+    pub sync_claim: Cell<u32>,
 }
 
 impl<F: IoFile> Segment<F> {
@@ -160,7 +165,10 @@ impl<F: IoFile> Segment<F> {
         let _ = rustix::fs::fadvise(&data, 0, None, rustix::fs::Advice::Random);
         let data = F::from_std(data);
         let index = F::from_std(open_rw(&ipath, read_only)?);
-        Ok(Self::with_files(data, index, dpath, ipath, num, read_only))
+        let synced = super::checkpoint::path(prefix, shard);
+        Ok(Self::with_files(
+            data, index, dpath, ipath, synced, num, read_only,
+        ))
     }
 
     /// Open sealed data file `num` whose one index is its sorted index
@@ -184,7 +192,8 @@ impl<F: IoFile> Segment<F> {
             .open(&ipath)
             .map(F::from_std)
             .map_err(|e| BlobError::io(&shown, e))?;
-        let seg = Self::with_files(data, index, dpath, ipath, num, read_only);
+        let synced = super::checkpoint::path(prefix, shard);
+        let seg = Self::with_files(data, index, dpath, ipath, synced, num, read_only);
         seg.closed.set(true);
         seg.sorted.set(true);
         Ok(seg)
@@ -204,6 +213,7 @@ impl<F: IoFile> Segment<F> {
             index,
             PathBuf::from(&*self.path),
             index_path.to_path_buf(),
+            self.synced_path.clone(),
             self.num,
             false,
         );
@@ -224,6 +234,7 @@ impl<F: IoFile> Segment<F> {
         index: F,
         dpath: PathBuf,
         ipath: PathBuf,
+        synced_path: PathBuf,
         num: u32,
         read_only: bool,
     ) -> Self {
@@ -255,6 +266,8 @@ impl<F: IoFile> Segment<F> {
             page_map: PageMap::new(!read_only),
             sort: RefCell::new(None),
             changed_slots: RefCell::new(Vec::new()),
+            synced_path,
+            sync_claim: Cell::new(0),
         }
     }
 
@@ -519,6 +532,9 @@ impl<F: IoFile> Segment<F> {
     pub async fn sync_all(&self) -> Result<(), BlobError> {
         self.index_sync_needed.set(false);
         let started = Instant::now();
+        let durable_slots = self.pending.buffered_end();
+        self.sync_claim
+            .set(self.sync_claim.get().max(durable_slots));
         self.flush_index().await?;
         let index = async {
             self.index
@@ -531,6 +547,12 @@ impl<F: IoFile> Segment<F> {
             self.index_sync_needed.set(true);
         } else {
             self.index_synced_at.set(started);
+            if !self.closed.get() {
+                if let Err(e) = super::checkpoint::write(&self.synced_path, self.num, durable_slots)
+                {
+                    tracing::warn!(file = %self.synced_path.display(), "synced point not written: {e}");
+                }
+            }
         }
         data.and(index)
     }

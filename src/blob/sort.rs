@@ -15,10 +15,12 @@ use super::disk_control::{DiskControl, DISK_CONTROL_SIZE_BYTES};
 use super::error::BlobError;
 use super::log::BlobLog;
 use super::recovery::scan;
+use super::sealed::SealedIndex;
 use super::segment::Segment;
 use crate::io::IoFile;
 use crate::protocol::record_flags;
 use bytes::Bytes;
+use std::path::Path;
 use std::rc::Rc;
 
 /// Rounds of patching (each one fdatasync of the temporary file) in one attempt: an
@@ -30,8 +32,6 @@ const PATCH_ROUNDS_MAX: usize = 2;
 pub struct SortState<F> {
     /// The file's headers in `.index` slot order.
     raw: Vec<DiskControl>,
-    /// `.index` slots in sorted order.
-    order: Vec<u32>,
     /// The place in the sorted index of each `.index` slot.
     sorted_slot_of: Vec<u32>,
     tmp_path: String,
@@ -108,24 +108,21 @@ impl<F: IoFile> BlobLog<F> {
         Ok(())
     }
 
-    /// The file holds a record still uncommitted (its entries are not final).
-    fn has_uncommitted(&self, seg: &Segment<F>, raw: &[DiskControl]) -> bool {
-        let index = self.index.borrow();
-        raw.iter().any(|dc| {
-            index.get(&dc.key).is_some_and(|l| {
-                l.file == seg.num
-                    && l.position == dc.position
-                    && u64::from(l.flags) & record_flags::UNCOMMITTED != 0
-            })
-        })
+    /// The file holds a record still uncommitted (its entries are not final): such a
+    /// record's key is in the hot table.
+    fn has_uncommitted(&self, seg: &Segment<F>) -> bool {
+        self.index
+            .borrow()
+            .any_hot(|l| l.file == seg.num && u64::from(l.flags) & record_flags::UNCOMMITTED != 0)
     }
 
     /// Sort the file's entries and write them with their state now to the temporary file;
     /// false (nothing started) while the file holds uncommitted records.
     async fn start_sort(&self, seg: &Rc<Segment<F>>) -> Result<bool, BlobError> {
         seg.sync_all().await?;
-        let raw = scan(seg, false, false).await?.entries;
-        if seg.busy.get() > 0 || self.has_uncommitted(seg, &raw) {
+        // Just synced: every entry is durable, no data-file read is needed to trust it.
+        let raw = scan(seg, false, false, u64::MAX).await?.entries;
+        if seg.busy.get() > 0 || self.has_uncommitted(seg) {
             return Ok(false);
         }
         let order = sorted_order(&raw);
@@ -154,7 +151,6 @@ impl<F: IoFile> BlobLog<F> {
         // From here on every change to an entry of the file is recorded.
         seg.begin_sort(SortState {
             raw,
-            order,
             sorted_slot_of,
             tmp_path: tmp_path.clone(),
             tmp: tmp.clone(),
@@ -206,6 +202,13 @@ impl<F: IoFile> BlobLog<F> {
             return Ok(None);
         };
         let sorted_path = seg.sorted_path();
+        let sealed =
+            SealedIndex::open(Path::new(&state.tmp_path), seg.data_len()?)?.ok_or_else(|| {
+                BlobError::Corrupt {
+                    path: state.tmp_path.clone(),
+                    reason: "the sorted index just written does not check".into(),
+                }
+            })?;
         let file = match Rc::try_unwrap(state.tmp) {
             Ok(tmp) => tmp,
             Err(shared) => shared
@@ -214,25 +217,33 @@ impl<F: IoFile> BlobLog<F> {
                 .map(F::from_std)
                 .map_err(|e| BlobError::io(&sorted_path, e))?,
         };
-        let fresh = Rc::new(seg.sealed_copy(file, std::path::Path::new(&sorted_path))?);
+        let fresh = Rc::new(seg.sealed_copy(file, Path::new(&sorted_path))?);
         std::fs::rename(&state.tmp_path, &sorted_path)
             .map_err(|e| BlobError::io(&state.tmp_path, e))?;
         self.files.borrow_mut().insert(seg.num, fresh.clone());
         if let Some(d) = self.dirty.borrow_mut().get_mut(&seg.num) {
             *d = fresh;
         }
+        // Old copies kept live in the sorted index (their keys' newer copies are elsewhere).
+        let held: Vec<u32> = {
+            let index = self.index.borrow();
+            (0usize..)
+                .zip(&state.raw)
+                .filter(|(_, dc)| {
+                    dc.flags & record_flags::REMOVE == 0
+                        && self.old_copy_held(seg.num, dc.position)
+                        && index
+                            .get(&dc.key)
+                            .is_none_or(|l| l.file != seg.num || l.position != dc.position)
+                })
+                .filter_map(|(slot, _)| state.sorted_slot_of.get(slot).copied())
+                .collect()
+        };
         let mut index = self.index.borrow_mut();
-        for (sorted, &slot) in (0u32..).zip(&state.order) {
-            let Some(dc) = state.raw.get(slot as usize) else {
-                continue;
-            };
-            if let Some(l) = index.get_mut(&dc.key) {
-                if l.file == seg.num && l.position == dc.position {
-                    l.index_slot = sorted;
-                }
-            }
+        index.seal(seg.num, sealed.0);
+        for slot in held {
+            index.dead_on_disk_later(seg.num, slot);
         }
-        index.seal(seg.num);
         seg.sorted.set(true);
         Ok(Some(seg.index_path.clone()))
     }

@@ -1,0 +1,426 @@
+//! The keys of one sealed file, found through its sorted index in the page cache.
+//!
+//! A sealed file's `.index.sorted` holds its 96-byte headers ([`super::disk_control`])
+//! sorted by key, then position. RAM keeps only what finds the right page of it:
+//!
+//! | structure        | per                  | bytes | content                                   |
+//! |------------------|----------------------|------:|-------------------------------------------|
+//! | bloom filter     | key                  |   1.5 | [`Bloom`], every key of the file          |
+//! | fence prefix     | 4 KiB page of index  |     8 | first 8 bytes of the page's first key     |
+//! | fence key        | 4 KiB page of index  |    64 | key of the first entry starting in page   |
+//! | straddler        | 4 KiB page of index  |    96 | the entry starting in the page and ending in the next one |
+//!
+//! A page holds 42 or 43 entry starts, so the fences and straddlers cost about 4 bytes per
+//! key and the whole structure under 6. A lookup tests the filter (one cache line), bisects
+//! the fence prefixes, and then either answers from the page's straddler or bisects the
+//! entries lying wholly inside that one page, read through a read-only shared mapping of
+//! the file (guarded against `SIGBUS`; a `pread` of the page when the mapping is gone).
+//! Removes and in-place changes patch the file itself ([`super::segment`]), so a lookup
+//! sees them, except for straddlers: their RAM copy is read again by
+//! [`SealedIndex::refresh`], which the owner calls after each change of an entry. What the
+//! owner has changed in RAM but not yet on disk is its business
+//! ([`super::index::KeyIndex`]).
+//!
+//! Within a file the last entry of a key (the highest position) is its newest copy; the
+//! lookup answers that one, removed or not.
+
+use super::bloom::Bloom;
+use super::disk_control::{DiskControl, DISK_CONTROL_SIZE_BYTES};
+use super::error::BlobError;
+use crate::io::mapped::Mapping;
+use crate::key::RawId;
+use crate::protocol::record_flags;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+/// Bytes of one page of the sorted index.
+pub const PAGE_BYTES: u64 = 4096;
+
+const ENTRY_BYTES: u64 = DISK_CONTROL_SIZE_BYTES;
+
+/// Bytes of the sorted index read at once when it is walked: whole entries, about 1 MiB.
+const WALK_CHUNK_BYTES: u64 = ENTRY_BYTES * 10_240;
+
+/// The first entry starting at or after byte `PAGE_BYTES * page`.
+fn first_entry_of_page(page: u64) -> u64 {
+    (page * PAGE_BYTES).div_ceil(ENTRY_BYTES)
+}
+
+/// What [`SealedIndex::open`] found in the file.
+#[derive(Debug, Default)]
+pub struct SealedSummary {
+    pub entries: u64,
+    /// Entries carrying REMOVE, and the data bytes they occupy.
+    pub removed: u64,
+    pub removed_bytes: u64,
+    /// End of the last record in the data file.
+    pub tail_bytes: u64,
+    /// Older live copies of keys that also have a newer entry in the file, by slot.
+    pub stale: Vec<(u32, DiskControl)>,
+    /// Keys whose newest entry in the file is live.
+    pub live_keys: u64,
+}
+
+/// The RAM side of a sealed file's sorted index (see the module header).
+#[derive(Debug)]
+pub struct SealedIndex {
+    file: File,
+    path: String,
+    map: Option<Mapping>,
+    entries: u64,
+    fence_prefixes: Vec<u64>,
+    fences: Vec<RawId>,
+    straddlers: Vec<DiskControl>,
+    bloom: Bloom,
+}
+
+impl SealedIndex {
+    /// Read and check the sorted index at `path` of a data file of `data_len` bytes: every
+    /// entry inside the data file, entries sorted by key then position. `None` when it is
+    /// missing or fails a check (the caller rebuilds it).
+    pub fn open(
+        path: &Path,
+        data_len: u64,
+    ) -> Result<Option<(SealedIndex, SealedSummary)>, BlobError> {
+        let shown = path.display().to_string();
+        let Ok(file) = File::open(path) else {
+            return Ok(None);
+        };
+        let len = file.metadata().map_err(|e| BlobError::io(&shown, e))?.len();
+        if len % ENTRY_BYTES != 0 {
+            return Ok(None);
+        }
+        let entries = len / ENTRY_BYTES;
+        let pages = usize::try_from(len.div_ceil(PAGE_BYTES))
+            .map_err(|_| BlobError::Invalid("sorted index too large"))?;
+        let mut build = Build {
+            fence_prefixes: Vec::with_capacity(pages),
+            fences: Vec::with_capacity(pages),
+            straddlers: vec![EMPTY_ENTRY; pages],
+            bloom: Bloom::with_keys(usize::try_from(entries).unwrap_or(usize::MAX)),
+        };
+        let mut sum = SealedSummary {
+            entries,
+            ..SealedSummary::default()
+        };
+        let mut prev: Option<DiskControl> = None;
+        let mut bad = false;
+        walk_file(&file, &shown, entries, |slot, dc| {
+            let fits = dc
+                .data_size
+                .checked_add(ENTRY_BYTES)
+                .is_some_and(|m| m <= dc.disk_size)
+                && dc
+                    .position
+                    .checked_add(dc.disk_size)
+                    .is_some_and(|e| e <= data_len);
+            let sorted = prev.is_none_or(|p| (p.key, p.position) <= (dc.key, dc.position));
+            if !fits || !sorted {
+                bad = true;
+                return false;
+            }
+            build.note_entry(slot, dc);
+            sum.tail_bytes = sum.tail_bytes.max(dc.position + dc.disk_size);
+            if dc.flags & record_flags::REMOVE != 0 {
+                sum.removed += 1;
+                sum.removed_bytes += dc.disk_size;
+            }
+            match prev {
+                Some(p) if p.key == dc.key && p.flags & record_flags::REMOVE == 0 => {
+                    sum.stale.push((slot.saturating_sub(1), p));
+                }
+                Some(p) if p.key != dc.key && p.flags & record_flags::REMOVE == 0 => {
+                    sum.live_keys += 1
+                }
+                _ => {}
+            }
+            prev = Some(*dc);
+            true
+        })?;
+        if prev.is_some_and(|p| p.flags & record_flags::REMOVE == 0) {
+            sum.live_keys += 1;
+        }
+        if bad {
+            return Ok(None);
+        }
+        let mut map = None;
+        if len > 0 {
+            match Mapping::new(&file, usize::try_from(len).unwrap_or(usize::MAX), false) {
+                Ok(m) => map = Some(m),
+                Err(e) => tracing::warn!(file = %shown, "sorted index read with pread: {e}"),
+            }
+        }
+        let idx = SealedIndex {
+            file,
+            path: shown,
+            map,
+            entries,
+            fence_prefixes: build.fence_prefixes,
+            fences: build.fences,
+            straddlers: build.straddlers,
+            bloom: build.bloom,
+        };
+        Ok(Some((idx, sum)))
+    }
+
+    /// Call `f` with every entry in slot order until it answers `false`.
+    pub fn walk(&self, f: impl FnMut(u32, &DiskControl) -> bool) -> Result<(), BlobError> {
+        walk_file(&self.file, &self.path, self.entries, f)
+    }
+
+    pub fn entry_count(&self) -> u64 {
+        self.entries
+    }
+
+    /// Whether the filter lets `key` through (it may be in the file).
+    pub fn may_contain(&self, key: &RawId) -> bool {
+        self.bloom.may_contain(key)
+    }
+
+    /// Start loading what a lookup of `key` touches first (a hint).
+    pub fn prefetch(&self, key: &RawId) {
+        self.bloom.prefetch(key);
+    }
+
+    /// The page whose entries would hold `key`: the last one whose fence key is `<= key`.
+    fn page_of(&self, key: &RawId) -> Option<u64> {
+        let kp = key.prefix_u64();
+        let mut u = self.fence_prefixes.partition_point(|&p| p <= kp);
+        while u > 0 && self.fences.get(u - 1).is_some_and(|f| f > key) {
+            u -= 1;
+        }
+        u.checked_sub(1).map(|p| p as u64)
+    }
+
+    /// The newest entry of `key` in the file (removed or not) and its slot.
+    pub fn find(&self, key: &RawId) -> Result<Option<(u32, DiskControl)>, BlobError> {
+        if !self.bloom.may_contain(key) {
+            return Ok(None);
+        }
+        let Some(page) = self.page_of(key) else {
+            return Ok(None);
+        };
+        let start = first_entry_of_page(page);
+        let end = first_entry_of_page(page + 1).min(self.entries);
+        let mut whole_end = end;
+        if end > start && end * ENTRY_BYTES > (page + 1) * PAGE_BYTES {
+            let st = usize::try_from(page)
+                .ok()
+                .and_then(|p| self.straddlers.get(p))
+                .ok_or(BlobError::Invalid("sorted index page out of range"))?;
+            match st.key.cmp(key) {
+                std::cmp::Ordering::Equal => return Ok(Some((slot32(end - 1), *st))),
+                std::cmp::Ordering::Less => return Ok(None),
+                std::cmp::Ordering::Greater => whole_end = end - 1,
+            }
+        }
+        let count = usize::try_from(whole_end.saturating_sub(start)).unwrap_or(0);
+        let found = self.in_entries(start, count, |bytes| {
+            // Entries with a key <= `key`, then the last of them.
+            let (mut lo, mut hi) = (0usize, count);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                let k = bytes.get(mid * 96..mid * 96 + 64).unwrap_or(&[]);
+                if k <= &key.0[..] {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            let i = lo.checked_sub(1)?;
+            let dc = DiskControl::decode_at(bytes, i)?;
+            (dc.key == *key).then_some((i, dc))
+        })?;
+        Ok(found.map(|(i, dc)| (slot32(start + i as u64), dc)))
+    }
+
+    /// Run `f` over the bytes of `count` entries from slot `first` (inside one page): through
+    /// the mapping, or read with `pread` when there is none or it faulted.
+    fn in_entries<R>(
+        &self,
+        first: u64,
+        count: usize,
+        f: impl Fn(&[u8]) -> R,
+    ) -> Result<R, BlobError> {
+        let offset = first * ENTRY_BYTES;
+        let len = count * ENTRY_BYTES as usize;
+        if let Some(map) = &self.map {
+            if let Some(Ok((r, _))) = map.with_bytes(
+                usize::try_from(offset).unwrap_or(usize::MAX),
+                len,
+                false,
+                &f,
+            ) {
+                return Ok(r);
+            }
+        }
+        let mut buf = vec![0u8; len];
+        self.file
+            .read_exact_at(&mut buf, offset)
+            .map_err(|e| BlobError::io(&self.path, e))?;
+        Ok(f(&buf))
+    }
+
+    /// Entry `slot` changed in the file: a straddler's RAM copy is read again (the other
+    /// entries are read from the file at each lookup).
+    pub fn refresh(&mut self, slot: u32) -> Result<(), BlobError> {
+        let start = u64::from(slot) * ENTRY_BYTES;
+        let page = start / PAGE_BYTES;
+        if u64::from(slot) >= self.entries || start + ENTRY_BYTES <= (page + 1) * PAGE_BYTES {
+            return Ok(());
+        }
+        let mut buf = [0u8; ENTRY_BYTES as usize];
+        self.file
+            .read_exact_at(&mut buf, start)
+            .map_err(|e| BlobError::io(&self.path, e))?;
+        if let Some(s) = usize::try_from(page)
+            .ok()
+            .and_then(|p| self.straddlers.get_mut(p))
+        {
+            *s = DiskControl::decode(&buf);
+        }
+        Ok(())
+    }
+
+    /// The entry at `slot`, read from the file.
+    pub fn entry_at(&self, slot: u32) -> Result<Option<DiskControl>, BlobError> {
+        if u64::from(slot) >= self.entries {
+            return Ok(None);
+        }
+        self.in_entries(u64::from(slot), 1, |b| DiskControl::decode_at(b, 0))
+    }
+
+    /// Bytes of RAM held.
+    pub fn allocated_bytes(&self) -> usize {
+        self.bloom.allocated_bytes()
+            + self.fence_prefixes.capacity() * 8
+            + self.fences.capacity() * std::mem::size_of::<RawId>()
+            + self.straddlers.capacity() * std::mem::size_of::<DiskControl>()
+    }
+}
+
+/// The RAM structures while they are built.
+struct Build {
+    fence_prefixes: Vec<u64>,
+    fences: Vec<RawId>,
+    straddlers: Vec<DiskControl>,
+    bloom: Bloom,
+}
+
+const EMPTY_ENTRY: DiskControl = DiskControl {
+    key: RawId([0; 64]),
+    flags: 0,
+    data_size: 0,
+    disk_size: 0,
+    position: 0,
+};
+
+impl Build {
+    /// Put entry `slot` into the filter, the fences and the straddlers.
+    fn note_entry(&mut self, slot: u32, dc: &DiskControl) {
+        self.bloom.insert(&dc.key);
+        let start = u64::from(slot) * ENTRY_BYTES;
+        let page = start / PAGE_BYTES;
+        if first_entry_of_page(page) == u64::from(slot) {
+            self.fence_prefixes.push(dc.key.prefix_u64());
+            self.fences.push(dc.key);
+        }
+        if start + ENTRY_BYTES > (page + 1) * PAGE_BYTES {
+            if let Some(s) = usize::try_from(page)
+                .ok()
+                .and_then(|p| self.straddlers.get_mut(p))
+            {
+                *s = *dc;
+            }
+        }
+    }
+}
+
+/// Call `f` with each of the `entries` entries of the sorted index `file`, in slot order,
+/// until it answers `false`.
+fn walk_file(
+    file: &File,
+    path: &str,
+    entries: u64,
+    mut f: impl FnMut(u32, &DiskControl) -> bool,
+) -> Result<(), BlobError> {
+    let total = entries * ENTRY_BYTES;
+    let mut at = 0u64;
+    let mut buf = Vec::new();
+    while at < total {
+        let n = usize::try_from(WALK_CHUNK_BYTES.min(total - at)).unwrap_or(0);
+        buf.resize(n, 0);
+        file.read_exact_at(&mut buf, at)
+            .map_err(|e| BlobError::io(path, e))?;
+        let first = at / ENTRY_BYTES;
+        for i in 0..n / ENTRY_BYTES as usize {
+            let Some(dc) = DiskControl::decode_at(&buf, i) else {
+                break;
+            };
+            if !f(slot32(first + i as u64), &dc) {
+                return Ok(());
+            }
+        }
+        at += n as u64;
+    }
+    Ok(())
+}
+
+fn slot32(slot: u64) -> u32 {
+    u32::try_from(slot).unwrap_or(u32::MAX)
+}
+
+/// Reads the entries of a sealed file in slot order, a chunk at a time.
+#[derive(Debug)]
+pub struct Cursor<'a> {
+    idx: &'a SealedIndex,
+    buf: Vec<u8>,
+    /// Slot of the first entry in `buf`, and the next one to hand out.
+    first: u64,
+    next: u64,
+}
+
+/// Bytes a [`Cursor`] reads at once (many files are read side by side): whole entries.
+const CURSOR_CHUNK_BYTES: u64 = ENTRY_BYTES * 640;
+
+impl SealedIndex {
+    pub fn cursor(&self) -> Cursor<'_> {
+        Cursor {
+            idx: self,
+            buf: Vec::new(),
+            first: 0,
+            next: 0,
+        }
+    }
+}
+
+impl Cursor<'_> {
+    /// The next entry and its slot.
+    pub fn next_entry(&mut self) -> Result<Option<(u32, DiskControl)>, BlobError> {
+        if self.next >= self.idx.entries {
+            return Ok(None);
+        }
+        let have = (self.buf.len() as u64) / ENTRY_BYTES;
+        if self.next >= self.first + have {
+            let left = (self.idx.entries - self.next) * ENTRY_BYTES;
+            let n = usize::try_from(CURSOR_CHUNK_BYTES.min(left)).unwrap_or(0);
+            self.buf.resize(n, 0);
+            self.idx
+                .file
+                .read_exact_at(&mut self.buf, self.next * ENTRY_BYTES)
+                .map_err(|e| BlobError::io(&self.idx.path, e))?;
+            self.first = self.next;
+        }
+        let i = usize::try_from(self.next - self.first).unwrap_or(usize::MAX);
+        let dc = DiskControl::decode_at(&self.buf, i)
+            .ok_or(BlobError::Invalid("sorted index cursor out of range"))?;
+        let slot = slot32(self.next);
+        self.next += 1;
+        Ok(Some((slot, dc)))
+    }
+}
+
+#[cfg(test)]
+#[path = "sealed_tests.rs"]
+pub(super) mod tests;
