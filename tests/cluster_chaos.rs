@@ -59,8 +59,18 @@ fn client(remote: &str) -> Node {
         check_timeout_s: 1,
         ..ClientConfig::default()
     });
-    node.add_remotes(&[remote]).expect("connect");
-    node
+    // The driver may be killing or freezing that very node: try again for a while.
+    let deadline = Instant::now() + Duration::from_secs(3 * CLIENT_TIMEOUT_S + 10);
+    loop {
+        match node.add_remotes(&[remote]) {
+            Ok(()) => return node,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("connect to {remote}: {e}; trying again");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => panic!("connect to {remote}: {e}"),
+        }
+    }
 }
 
 /// Kind of an error, for the summary: its errno when it has one.
