@@ -12,7 +12,7 @@
 //!   accepted and left to logrotate, as the samples' `{"move": 0}` does.
 //! - Lines follow the samples' pattern ([`format`]); colour only on a terminal.
 
-mod format;
+pub mod format;
 mod sink;
 
 pub use format::{civil_time, current_request, in_request, severity_name, InRequest, RequestScope};
