@@ -11,19 +11,22 @@
 //! ```
 
 use super::{BenchConfig, BenchError, Op};
-use crate::key::RawId;
+use crate::key::{RawId, ID_SIZE_BYTES};
 use crate::protocol::{
-    cmd_flags, command, sph_flags, CmdHeader, DnetAddr, DnetTime, ExecPayload, IoAttr, Sph,
-    HEADER_SIZE_BYTES,
+    cmd_flags, cmd_offset, command, sph_flags, CmdHeader, DnetAddr, DnetTime, ExecPayload, IoAttr,
+    Sph, HEADER_SIZE_BYTES,
 };
 use std::net::SocketAddr;
+use std::ops::Range;
 
-const ID_RANGE: std::ops::Range<usize> = 0..64;
-const GROUP_RANGE: std::ops::Range<usize> = 64..68;
-const BACKEND_RANGE: std::ops::Range<usize> = 84..88;
-const TRANS_RANGE: std::ops::Range<usize> = 104..112;
-const PAYLOAD_KEY_1: std::ops::Range<usize> = 120..184;
-const PAYLOAD_KEY_2: std::ops::Range<usize> = 184..248;
+const ID_RANGE: Range<usize> = cmd_offset::ID..cmd_offset::ID + ID_SIZE_BYTES;
+const GROUP_RANGE: Range<usize> = cmd_offset::GROUP_ID..cmd_offset::GROUP_ID + 4;
+const BACKEND_RANGE: Range<usize> = cmd_offset::BACKEND_ID..cmd_offset::BACKEND_ID + 4;
+const TRANS_RANGE: Range<usize> = cmd_offset::TRANS..cmd_offset::TRANS + 8;
+/// `io_attr.parent` (or `sph.src`): the first id of the payload.
+const PAYLOAD_KEY_1: Range<usize> = HEADER_SIZE_BYTES..HEADER_SIZE_BYTES + ID_SIZE_BYTES;
+/// `io_attr.id`: the id right after it.
+const PAYLOAD_KEY_2: Range<usize> = PAYLOAD_KEY_1.end..PAYLOAD_KEY_1.end + ID_SIZE_BYTES;
 
 /// Largest value a benchmark may send.
 pub const VALUE_SIZE_MAX_BYTES: usize = 64 << 20;

@@ -12,7 +12,7 @@
 use super::BenchError;
 use crate::key::RawId;
 use crate::protocol::{
-    cmd_flags, command, CmdHeader, HandshakeVersion, NodeAnnouncement, HEADER_SIZE_BYTES,
+    decode_reverse_lookup_reply, reverse_lookup_request, CmdHeader, HEADER_SIZE_BYTES,
 };
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -42,13 +42,9 @@ pub fn handshake(addr: SocketAddr, timeout_ms: u64) -> Result<(TcpStream, NodeIn
     stream.set_nodelay(true).map_err(io)?;
     stream.set_read_timeout(Some(timeout)).map_err(io)?;
     stream.set_write_timeout(Some(timeout)).map_err(io)?;
-    let request = CmdHeader {
-        id: HandshakeVersion::ours(0).to_id(),
-        cmd: command::REVERSE_LOOKUP,
-        flags: cmd_flags::DIRECT | cmd_flags::NOLOCK,
-        ..CmdHeader::default()
-    };
-    stream.write_all(&request.encode()).map_err(io)?;
+    stream
+        .write_all(&reverse_lookup_request(0).encode())
+        .map_err(io)?;
     let bad = |why: String| BenchError::Handshake { addr, why };
     let mut head = [0u8; HEADER_SIZE_BYTES];
     stream.read_exact(&mut head).map_err(io)?;
@@ -61,26 +57,9 @@ pub fn handshake(addr: SocketAddr, timeout_ms: u64) -> Result<(TcpStream, NodeIn
     }
     let mut payload = vec![0u8; header.size as usize];
     stream.read_exact(&mut payload).map_err(io)?;
-    if header.status != 0 {
-        return Err(bad(format!("node answered status {}", header.status)));
-    }
-    if header.cmd != command::REVERSE_LOOKUP {
-        return Err(bad(format!("reply is command {}", header.cmd)));
-    }
-    let theirs = HandshakeVersion::from_id(&header.id);
-    if !theirs.is_compatible_with(&HandshakeVersion::ours(0)) {
-        return Err(bad(format!(
-            "node speaks {}.{}, not 2.26",
-            theirs.version[0], theirs.version[1]
-        )));
-    }
-    let announce = NodeAnnouncement::decode(&payload).map_err(|e| bad(e.to_string()))?;
-    let advertised: Vec<SocketAddr> = announce
-        .addrs
-        .addrs
-        .iter()
-        .filter_map(|a| a.to_socket_addr())
-        .collect();
+    let (theirs, announce) =
+        decode_reverse_lookup_reply(&header, &payload, 0).map_err(|e| bad(e.to_string()))?;
+    let advertised = announce.socket_addrs();
     if !advertised.contains(&addr) {
         return Err(bad(format!(
             "node does not advertise the dialled address (it lists {advertised:?})"

@@ -9,7 +9,8 @@ use super::conn::read_frame;
 use super::error::ClientError;
 use super::wire::{AddrList, BackendIds};
 use crate::address::AddrSpec;
-use crate::protocol::{cmd_flags, command, errno, CmdHeader, HandshakeVersion, NodeAnnouncement};
+pub use crate::protocol::reverse_lookup_request;
+use crate::protocol::{decode_reverse_lookup_reply, errno, HandshakeError};
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
@@ -30,17 +31,6 @@ pub struct Handshake {
     pub backends: Vec<BackendIds>,
     /// The node's `indexes_shard_count`, from its reply.
     pub indexes_shard_count: i32,
-}
-
-/// The REVERSE_LOOKUP request header exactly as dnet_ioclient 2.26.11.1 sends it.
-pub fn reverse_lookup_request(indexes_shard_count: i32) -> CmdHeader {
-    CmdHeader {
-        id: HandshakeVersion::ours(indexes_shard_count).to_id(),
-        cmd: command::REVERSE_LOOKUP,
-        flags: cmd_flags::DIRECT | cmd_flags::NOLOCK,
-        trans: 0,
-        ..CmdHeader::default()
-    }
 }
 
 /// Connect to `addr` and run the handshake within `timeout`.
@@ -70,25 +60,16 @@ pub fn dial(
             format!("{addr}: handshake failed: {why}: -71"),
         )
     };
-    if reply.header.status != 0 {
-        let s = reply.header.status;
-        return Err(ClientError::new(
-            s,
-            format!("{addr}: handshake failed: {}: {s}", errno::message(s)),
-        ));
-    }
-    if reply.header.cmd != command::REVERSE_LOOKUP {
-        return Err(proto(format!("reply is command {}", reply.header.cmd)));
-    }
-    let theirs = HandshakeVersion::from_id(&reply.header.id);
-    let ours = HandshakeVersion::ours(indexes_shard_count);
-    if !ours.is_compatible_with(&theirs) {
-        return Err(proto(format!(
-            "version {}.{} differs from {}.{}",
-            theirs.version[0], theirs.version[1], ours.version[0], ours.version[1]
-        )));
-    }
-    let ann = NodeAnnouncement::decode(&reply.payload).map_err(|e| proto(e.to_string()))?;
+    let (theirs, ann) =
+        decode_reverse_lookup_reply(&reply.header, &reply.payload, indexes_shard_count).map_err(
+            |e| match e {
+                HandshakeError::Refused(s) => ClientError::new(
+                    s,
+                    format!("{addr}: handshake failed: {}: {s}", errno::message(s)),
+                ),
+                other => proto(other.to_string()),
+            },
+        )?;
     let addrs = AddrList::from_container(&ann.addrs).map_err(|e| proto(e.to_string()))?;
     if addrs.addrs.iter().any(|a| a.ip().is_unspecified()) {
         return Err(proto("node advertises a wildcard address".into()));
@@ -110,17 +91,6 @@ pub fn dial(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reverse_lookup_request_matches_the_capture_bytes() {
-        let bytes = reverse_lookup_request(10).encode();
-        let mut want = [0u8; 120];
-        want[..16].copy_from_slice(&[2, 0, 0, 0, 0x1a, 0, 0, 0, 0x0b, 0, 0, 0, 1, 0, 0, 0]);
-        want[20] = 0x0a;
-        want[0x50] = 2;
-        want[0x60] = 0x18;
-        assert_eq!(bytes, want);
-    }
 
     #[test]
     fn remote_string_splits_at_last_two_colons() {

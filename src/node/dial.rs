@@ -3,7 +3,7 @@
 //! with.
 
 use crate::protocol::{
-    cmd_flags, command, errno, split_frame, CmdHeader, DecodeError, HandshakeVersion,
+    check_reverse_lookup_reply, errno, reverse_lookup_request, split_frame, CmdHeader, DecodeError,
 };
 use crate::runtime::TcpStream;
 use bytes::Bytes;
@@ -25,12 +25,7 @@ pub async fn dial_with_reply(
         .map_err(|_| errno::ECONNRESET)?;
     let _ = stream.set_nodelay(true);
     let stream = Rc::new(stream);
-    let header = CmdHeader {
-        id: HandshakeVersion::ours(indexes_shard_count).to_id(),
-        cmd: command::REVERSE_LOOKUP,
-        flags: cmd_flags::DIRECT | cmd_flags::NOLOCK,
-        ..CmdHeader::default()
-    };
+    let header = reverse_lookup_request(indexes_shard_count);
     stream
         .write_all(vec![Bytes::copy_from_slice(&header.encode())])
         .await
@@ -41,13 +36,7 @@ pub async fn dial_with_reply(
         .await
         .map_err(|_| errno::EPROTO)?
         .ok_or(errno::ECONNRESET)?;
-    if reply.status != 0 {
-        return Err(reply.status);
-    }
-    let theirs = HandshakeVersion::from_id(&reply.id);
-    if !theirs.is_compatible_with(&HandshakeVersion::ours(indexes_shard_count)) {
-        return Err(errno::EPROTO);
-    }
+    check_reverse_lookup_reply(&reply, indexes_shard_count).map_err(|e| e.status())?;
     Ok((stream, reader, payload))
 }
 

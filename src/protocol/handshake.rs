@@ -15,6 +15,12 @@
 //!  24    40  zero
 //! ```
 //!
+//! The exchange is sans-I/O here: [`reverse_lookup_request`] builds the request header
+//! (trans 0, flags DIRECT|NOLOCK, our version) and [`check_reverse_lookup_reply`] /
+//! [`decode_reverse_lookup_reply`] check the answer (status 0, command REVERSE_LOOKUP, same
+//! major.minor). The client, the benchmark, the node's outgoing links and the tests all
+//! speak through this pair; each adds only its own transport.
+//!
 //! Announcement payload:
 //!
 //! ```text
@@ -23,8 +29,11 @@
 //!   8 + 32*n      rest                dnet_id_container (exact size)
 //! ```
 
-use super::{AddrContainer, DecodeError, IdContainer, Reader};
+use super::{
+    cmd_flags, command, errno, AddrContainer, CmdHeader, DecodeError, IdContainer, Reader,
+};
 use crate::key::{RawId, ID_SIZE_BYTES};
+use std::net::SocketAddr;
 
 /// Byte offset of `indexes_shard_count` inside the handshake id.
 pub const SHARD_COUNT_OFFSET_BYTES: usize = 20;
@@ -90,6 +99,79 @@ impl HandshakeVersion {
     }
 }
 
+/// The REVERSE_LOOKUP request header exactly as dnet_ioclient 2.26.11.1 sends it.
+pub fn reverse_lookup_request(indexes_shard_count: i32) -> CmdHeader {
+    CmdHeader {
+        id: HandshakeVersion::ours(indexes_shard_count).to_id(),
+        cmd: command::REVERSE_LOOKUP,
+        flags: cmd_flags::DIRECT | cmd_flags::NOLOCK,
+        trans: 0,
+        ..CmdHeader::default()
+    }
+}
+
+/// Why a REVERSE_LOOKUP reply was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HandshakeError {
+    /// The node answered with a non-zero status.
+    #[error("node answered status {0}")]
+    Refused(i32),
+    /// The reply carries another command.
+    #[error("reply is command {0}")]
+    WrongCommand(i32),
+    /// The node speaks another major.minor.
+    #[error("version {}.{} differs from {}.{}", theirs[0], theirs[1], ours[0], ours[1])]
+    Incompatible { theirs: [i32; 4], ours: [i32; 4] },
+    /// The announcement payload does not decode.
+    #[error("announcement: {0}")]
+    Payload(#[from] DecodeError),
+}
+
+impl HandshakeError {
+    /// The status this failure stands for: the node's own status when it refused, else
+    /// -EPROTO.
+    pub fn status(&self) -> i32 {
+        match self {
+            HandshakeError::Refused(status) => *status,
+            _ => errno::EPROTO,
+        }
+    }
+}
+
+/// Check a REVERSE_LOOKUP reply header against what we sent with `indexes_shard_count`;
+/// the node's version block when it is acceptable.
+pub fn check_reverse_lookup_reply(
+    reply: &CmdHeader,
+    indexes_shard_count: i32,
+) -> Result<HandshakeVersion, HandshakeError> {
+    if reply.status != 0 {
+        return Err(HandshakeError::Refused(reply.status));
+    }
+    if reply.cmd != command::REVERSE_LOOKUP {
+        return Err(HandshakeError::WrongCommand(reply.cmd));
+    }
+    let theirs = HandshakeVersion::from_id(&reply.id);
+    let ours = HandshakeVersion::ours(indexes_shard_count);
+    if !ours.is_compatible_with(&theirs) {
+        return Err(HandshakeError::Incompatible {
+            theirs: theirs.version,
+            ours: ours.version,
+        });
+    }
+    Ok(theirs)
+}
+
+/// Check a whole REVERSE_LOOKUP reply (see [`check_reverse_lookup_reply`]) and decode the
+/// node's announcement from its payload.
+pub fn decode_reverse_lookup_reply(
+    reply: &CmdHeader,
+    payload: &[u8],
+    indexes_shard_count: i32,
+) -> Result<(HandshakeVersion, NodeAnnouncement), HandshakeError> {
+    let theirs = check_reverse_lookup_reply(reply, indexes_shard_count)?;
+    Ok((theirs, NodeAnnouncement::decode(payload)?))
+}
+
 /// The REVERSE_LOOKUP reply / JOIN payload: a node's addresses and its backends' ids.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NodeAnnouncement {
@@ -125,6 +207,15 @@ impl NodeAnnouncement {
         let mut out = Vec::with_capacity(self.encoded_len());
         self.encode_into(&mut out);
         out
+    }
+
+    /// The socket addresses announced (entries of an unknown family are skipped).
+    pub fn socket_addrs(&self) -> Vec<SocketAddr> {
+        self.addrs
+            .addrs
+            .iter()
+            .filter_map(|a| a.to_socket_addr())
+            .collect()
     }
 }
 
@@ -204,6 +295,59 @@ mod tests {
         assert_eq!(expected.len(), 124);
         assert_eq!(reply.encode(), expected);
         assert_eq!(NodeAnnouncement::decode(&expected).unwrap(), reply);
+    }
+
+    #[test]
+    fn reverse_lookup_request_matches_the_capture_bytes() {
+        let bytes = reverse_lookup_request(10).encode();
+        let mut want = [0u8; 120];
+        want[..16].copy_from_slice(&[2, 0, 0, 0, 0x1a, 0, 0, 0, 0x0b, 0, 0, 0, 1, 0, 0, 0]);
+        want[20] = 0x0a;
+        want[0x50] = 2;
+        want[0x60] = 0x18;
+        assert_eq!(bytes, want);
+    }
+
+    fn reply_header(version: [i32; 4]) -> CmdHeader {
+        CmdHeader {
+            id: HandshakeVersion {
+                version,
+                indexes_shard_count: 4,
+            }
+            .to_id(),
+            cmd: command::REVERSE_LOOKUP,
+            flags: cmd_flags::REPLY,
+            ..CmdHeader::default()
+        }
+    }
+
+    #[test]
+    fn reply_of_the_same_major_minor_is_accepted_with_its_shard_count() {
+        let theirs = check_reverse_lookup_reply(&reply_header([2, 26, 3, 0]), 10).unwrap();
+        assert_eq!(theirs.indexes_shard_count, 4);
+        let payload = NodeAnnouncement::default().encode();
+        let (_, ann) =
+            decode_reverse_lookup_reply(&reply_header([2, 26, 3, 0]), &payload, 10).unwrap();
+        assert_eq!(ann, NodeAnnouncement::default());
+    }
+
+    #[test]
+    fn refused_foreign_or_garbled_replies_are_errors_with_their_status() {
+        let mut refused = reply_header([2, 26, 11, 1]);
+        refused.status = errno::EPERM;
+        let err = check_reverse_lookup_reply(&refused, 10).unwrap_err();
+        assert_eq!(err, HandshakeError::Refused(errno::EPERM));
+        assert_eq!(err.status(), errno::EPERM);
+        let mut other = reply_header([2, 26, 11, 1]);
+        other.cmd = command::LOOKUP;
+        let err = check_reverse_lookup_reply(&other, 10).unwrap_err();
+        assert_eq!(err.status(), errno::EPROTO);
+        let err = check_reverse_lookup_reply(&reply_header([2, 25, 0, 0]), 10).unwrap_err();
+        assert!(matches!(err, HandshakeError::Incompatible { .. }));
+        assert_eq!(err.to_string(), "version 2.25 differs from 2.26");
+        let err =
+            decode_reverse_lookup_reply(&reply_header([2, 26, 0, 0]), &[1, 0], 10).unwrap_err();
+        assert!(matches!(err, HandshakeError::Payload(_)));
     }
 
     #[test]

@@ -22,6 +22,20 @@ use crate::key::RawId;
 /// Size of `dnet_cmd` on the wire.
 pub const HEADER_SIZE_BYTES: usize = 120;
 
+/// Byte offsets of the `dnet_cmd` fields (the table above).
+pub mod cmd_offset {
+    pub const ID: usize = 0;
+    pub const GROUP_ID: usize = 64;
+    pub const RESERVED: usize = 68;
+    pub const STATUS: usize = 76;
+    pub const CMD: usize = 80;
+    pub const BACKEND_ID: usize = 84;
+    pub const TRACE_ID: usize = 88;
+    pub const FLAGS: usize = 96;
+    pub const TRANS: usize = 104;
+    pub const SIZE: usize = 112;
+}
+
 /// A decoded `dnet_cmd`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CmdHeader {
@@ -46,32 +60,36 @@ impl CmdHeader {
             });
         };
         Ok(CmdHeader {
-            id: RawId(field(b, 0)),
-            group_id: u32::from_le_bytes(field(b, 64)),
-            reserved: u64::from_le_bytes(field(b, 68)),
-            status: i32::from_le_bytes(field(b, 76)),
-            cmd: i32::from_le_bytes(field(b, 80)),
-            backend_id: i32::from_le_bytes(field(b, 84)),
-            trace_id: u64::from_le_bytes(field(b, 88)),
-            flags: u64::from_le_bytes(field(b, 96)),
-            trans: u64::from_le_bytes(field(b, 104)),
-            size: u64::from_le_bytes(field(b, 112)),
+            id: RawId(field(b, cmd_offset::ID)),
+            group_id: u32::from_le_bytes(field(b, cmd_offset::GROUP_ID)),
+            reserved: u64::from_le_bytes(field(b, cmd_offset::RESERVED)),
+            status: i32::from_le_bytes(field(b, cmd_offset::STATUS)),
+            cmd: i32::from_le_bytes(field(b, cmd_offset::CMD)),
+            backend_id: i32::from_le_bytes(field(b, cmd_offset::BACKEND_ID)),
+            trace_id: u64::from_le_bytes(field(b, cmd_offset::TRACE_ID)),
+            flags: u64::from_le_bytes(field(b, cmd_offset::FLAGS)),
+            trans: u64::from_le_bytes(field(b, cmd_offset::TRANS)),
+            size: u64::from_le_bytes(field(b, cmd_offset::SIZE)),
         })
     }
 
     /// Encode into the 120-byte wire form.
     pub fn encode(&self) -> [u8; HEADER_SIZE_BYTES] {
         let mut out = [0u8; HEADER_SIZE_BYTES];
-        put(&mut out, 0, &self.id.0);
-        put(&mut out, 64, &self.group_id.to_le_bytes());
-        put(&mut out, 68, &self.reserved.to_le_bytes());
-        put(&mut out, 76, &self.status.to_le_bytes());
-        put(&mut out, 80, &self.cmd.to_le_bytes());
-        put(&mut out, 84, &self.backend_id.to_le_bytes());
-        put(&mut out, 88, &self.trace_id.to_le_bytes());
-        put(&mut out, 96, &self.flags.to_le_bytes());
-        put(&mut out, 104, &self.trans.to_le_bytes());
-        put(&mut out, 112, &self.size.to_le_bytes());
+        put(&mut out, cmd_offset::ID, &self.id.0);
+        put(&mut out, cmd_offset::GROUP_ID, &self.group_id.to_le_bytes());
+        put(&mut out, cmd_offset::RESERVED, &self.reserved.to_le_bytes());
+        put(&mut out, cmd_offset::STATUS, &self.status.to_le_bytes());
+        put(&mut out, cmd_offset::CMD, &self.cmd.to_le_bytes());
+        put(
+            &mut out,
+            cmd_offset::BACKEND_ID,
+            &self.backend_id.to_le_bytes(),
+        );
+        put(&mut out, cmd_offset::TRACE_ID, &self.trace_id.to_le_bytes());
+        put(&mut out, cmd_offset::FLAGS, &self.flags.to_le_bytes());
+        put(&mut out, cmd_offset::TRANS, &self.trans.to_le_bytes());
+        put(&mut out, cmd_offset::SIZE, &self.size.to_le_bytes());
         out
     }
 

@@ -56,8 +56,11 @@ pub use error::DecodeError;
 pub use file_info::{
     FileInfo, LookupReply, FILE_INFO_SIZE_BYTES, FILE_PATH_BYTES_MAX, LOOKUP_REPLY_FIXED_SIZE_BYTES,
 };
-pub use handshake::{HandshakeVersion, NodeAnnouncement, SHARD_COUNT_OFFSET_BYTES};
-pub use header::{split_frame, CmdHeader, Frame, HEADER_SIZE_BYTES};
+pub use handshake::{
+    check_reverse_lookup_reply, decode_reverse_lookup_reply, reverse_lookup_request,
+    HandshakeError, HandshakeVersion, NodeAnnouncement, SHARD_COUNT_OFFSET_BYTES,
+};
+pub use header::{cmd_offset, split_frame, CmdHeader, Frame, HEADER_SIZE_BYTES};
 pub use id_container::{
     BackendIds, IdContainer, BACKEND_IDS_FLAG_DISABLE, BACKEND_IDS_SIZE_BYTES,
     ID_CONTAINER_HEADER_SIZE_BYTES,

@@ -5,7 +5,10 @@
 #![allow(dead_code)]
 
 use elliptics::key::RawId;
-use elliptics::protocol::{cmd_flags, command, split_frame, CmdHeader, HandshakeVersion, IoAttr};
+use elliptics::protocol::{
+    check_reverse_lookup_reply, cmd_flags, command, reverse_lookup_request, split_frame, CmdHeader,
+    IoAttr,
+};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -199,15 +202,10 @@ impl Raw {
             trans: 0,
             buf: Vec::new(),
         };
-        let hs = CmdHeader {
-            id: HandshakeVersion::ours(10).to_id(),
-            cmd: command::REVERSE_LOOKUP,
-            flags: cmd_flags::DIRECT | cmd_flags::NOLOCK,
-            ..CmdHeader::default()
-        };
+        let hs = reverse_lookup_request(10);
         raw.stream.write_all(&hs.encode()).expect("handshake");
         let (h, _) = raw.frame();
-        assert_eq!(h.status, 0);
+        check_reverse_lookup_reply(&h, 10).expect("handshake accepted");
         raw
     }
 

@@ -3,7 +3,10 @@
 //! plus `size` payload bytes), without the client library in between.
 
 use elliptics::key::RawId;
-use elliptics::protocol::{cmd_flags, command, CmdHeader, IoAttr, HEADER_SIZE_BYTES};
+use elliptics::protocol::{
+    cmd_flags, command, reverse_lookup_request, CmdHeader, HandshakeVersion, IoAttr,
+    HEADER_SIZE_BYTES,
+};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
@@ -25,19 +28,15 @@ pub struct RawConn {
     next_trans: u64,
 }
 
-/// The REVERSE_LOOKUP request dnet_ioclient sends: version 2.26.11.1, shard count 10.
+/// The REVERSE_LOOKUP request dnet_ioclient sends (shard count 10), presenting `version`.
 pub fn handshake_header(version: [i32; 4]) -> CmdHeader {
-    let mut id = RawId::ZERO;
-    for (i, v) in version.iter().enumerate() {
-        id.0[i * 4..i * 4 + 4].copy_from_slice(&v.to_le_bytes());
+    let mut header = reverse_lookup_request(10);
+    header.id = HandshakeVersion {
+        version,
+        indexes_shard_count: 10,
     }
-    id.0[20..24].copy_from_slice(&10i32.to_le_bytes());
-    CmdHeader {
-        id,
-        cmd: command::REVERSE_LOOKUP,
-        flags: cmd_flags::DIRECT | cmd_flags::NOLOCK,
-        ..CmdHeader::default()
-    }
+    .to_id();
+    header
 }
 
 impl RawConn {
