@@ -14,12 +14,8 @@ pub use shard::{record_shard_count, shard_of, LayoutError, SHARDS_FILE_NAME};
 pub use table::RouteTable;
 
 use crate::key::RawId;
+use crate::protocol::errno;
 use std::collections::BTreeMap;
-
-/// -EEXIST: every point of an inserted backend is already on the ring.
-pub const ERRNO_EXISTS: i32 = -17;
-/// -ENXIO: no route for the group.
-pub const ERRNO_NO_ROUTE: i32 = -6;
 
 /// Why a route operation failed. Each maps to the errno Elliptics answers with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,8 +33,8 @@ impl RouteError {
     /// The negative errno carried in `dnet_cmd.status` for this error.
     pub fn errno(&self) -> i32 {
         match self {
-            RouteError::Exists { .. } => ERRNO_EXISTS,
-            RouteError::NoRoute { .. } => ERRNO_NO_ROUTE,
+            RouteError::Exists { .. } => errno::EEXIST,
+            RouteError::NoRoute { .. } => errno::ENXIO,
         }
     }
 }
@@ -137,7 +133,7 @@ mod tests {
     fn unknown_or_emptied_group_has_no_route() {
         let mut routes = Routes::new();
         let key = RawId::from_key(b"k");
-        assert_eq!(routes.owner(1, &key).unwrap_err().errno(), -6);
+        assert_eq!(routes.owner(1, &key).unwrap_err().errno(), errno::ENXIO);
         routes.insert_points(1, &[RawId::ZERO], "n1").unwrap();
         routes.insert_points(2, &[RawId::MAX], "n1").unwrap();
         routes.insert_points(2, &[RawId::ZERO], "n2").unwrap();
@@ -155,7 +151,7 @@ mod tests {
         let ids = [RawId::from_key(b"a"), RawId::from_key(b"b")];
         assert_eq!(routes.insert_points(1, &ids, 1u32), Ok(2));
         let err = routes.insert_points(1, &ids, 2u32).unwrap_err();
-        assert_eq!(err.errno(), ERRNO_EXISTS);
+        assert_eq!(err.errno(), errno::EEXIST);
         assert_eq!(routes.insert_points(2, &ids, 2u32), Ok(2));
         assert_eq!(routes.remove_owner_in_group(2, &2), 2);
         assert_eq!(routes.table(1).map(RouteTable::len), Some(2));

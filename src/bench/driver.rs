@@ -9,7 +9,7 @@ use super::report::{Recorder, Report};
 use super::{
     handshake, BenchConfig, BenchError, IntervalLog, KeySpace, Ledger, Op, RequestTemplates, Rng,
 };
-use crate::protocol::{cmd_flags, split_frame, HEADER_SIZE_BYTES};
+use crate::protocol::{cmd_flags, errno, split_frame, HEADER_SIZE_BYTES};
 use crate::routing::Routes;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
@@ -22,10 +22,6 @@ const RECV_BUFFER_BYTES: usize = 256 << 10;
 const REPLY_MAX_BYTES: u64 = (64 << 20) + 4096;
 /// Most requests in flight per connection (trans keeps the slot in 16 bits).
 pub const PIPELINE_MAX: usize = 4096;
-/// errno a broken connection completes its requests with.
-const ECONNRESET: i32 = -104;
-/// errno of requests still unanswered when a count-bounded run hits its time cap.
-const ETIMEDOUT: i32 = -110;
 
 struct Conn {
     stream: TcpStream,
@@ -415,7 +411,7 @@ impl Driver {
         }
         self.replies = replies;
         if broken {
-            self.fail_client(client, ECONNRESET);
+            self.fail_client(client, errno::ECONNRESET);
         }
     }
 
@@ -485,7 +481,7 @@ impl Driver {
         }
         for client in 0..self.slots.len() {
             if self.client_alive[client] {
-                self.fail_client(client, ETIMEDOUT);
+                self.fail_client(client, errno::ETIMEDOUT);
             }
         }
     }
@@ -517,7 +513,7 @@ impl Driver {
                 conn.out_pos = 0;
             }
             if broken {
-                self.fail_client(c / self.nodes, ECONNRESET);
+                self.fail_client(c / self.nodes, errno::ECONNRESET);
             }
         }
         self.dirty = dirty;

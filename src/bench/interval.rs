@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// errno of a DEL of a key that is not there: the key is gone either way.
-const ENOENT: i32 = -2;
+const ENOENT: i32 = crate::protocol::errno::ENOENT;
 
 /// The size of every key as the node acknowledged it, and their sum.
 #[derive(Debug)]
@@ -212,7 +212,7 @@ mod tests {
         for _ in 0..10 {
             log.record(1_000, 0);
         }
-        log.record(1_000, -110);
+        log.record(1_000, crate::protocol::errno::ETIMEDOUT);
         assert!(log.tick(t0 + Duration::from_millis(500), &ledger).is_none());
         let line = log
             .tick(t0 + Duration::from_millis(1_001), &ledger)

@@ -42,7 +42,7 @@ pub fn dial(
     let io_err = |e: std::io::Error| {
         let status = match e.kind() {
             std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => errno::ETIMEDOUT,
-            std::io::ErrorKind::ConnectionRefused => -111,
+            std::io::ErrorKind::ConnectionRefused => errno::ECONNREFUSED,
             _ => errno::ECONNRESET,
         };
         ClientError::new(status, format!("{addr}: could not connect: {e}: {status}"))

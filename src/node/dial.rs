@@ -3,7 +3,7 @@
 //! with.
 
 use crate::protocol::{
-    check_reverse_lookup_reply, errno, reverse_lookup_request, split_frame, CmdHeader, DecodeError,
+    check_reverse_lookup_reply, reverse_lookup_request, split_frame, CmdHeader, DecodeError, Errno,
 };
 use crate::runtime::TcpStream;
 use bytes::Bytes;
@@ -14,29 +14,31 @@ use std::rc::Rc;
 const LINK_READ_CHUNK_BYTES: usize = 64 * 1024;
 
 /// Connect to `addr` and run the client side of the REVERSE_LOOKUP handshake; returns the
-/// stream, a reader holding any bytes after the reply, and the reply payload.
+/// stream, a reader holding any bytes after the reply, and the reply payload. A failed
+/// connect or write keeps its cause (ECONNREFUSED, EHOSTUNREACH, ...); a link that closes
+/// before replying is ECONNRESET.
 pub async fn dial_with_reply(
     addr: SocketAddr,
     indexes_shard_count: i32,
     limit: u64,
-) -> Result<(Rc<TcpStream>, FrameReader, Bytes), i32> {
-    let stream = TcpStream::connect(addr)
-        .await
-        .map_err(|_| errno::ECONNRESET)?;
+) -> Result<(Rc<TcpStream>, FrameReader, Bytes), Errno> {
+    let io_errno = |e: std::io::Error| Errno::from_io(&e, Errno::ECONNRESET);
+    let stream = TcpStream::connect(addr).await.map_err(io_errno)?;
     let _ = stream.set_nodelay(true);
     let stream = Rc::new(stream);
     let header = reverse_lookup_request(indexes_shard_count);
     stream
         .write_all(vec![Bytes::copy_from_slice(&header.encode())])
         .await
-        .map_err(|_| errno::ECONNRESET)?;
+        .map_err(io_errno)?;
     let mut reader = FrameReader::default();
     let (reply, payload) = reader
         .next(&stream, limit)
         .await
-        .map_err(|_| errno::EPROTO)?
-        .ok_or(errno::ECONNRESET)?;
-    check_reverse_lookup_reply(&reply, indexes_shard_count).map_err(|e| e.status())?;
+        .map_err(|_| Errno::EPROTO)?
+        .ok_or(Errno::ECONNRESET)?;
+    check_reverse_lookup_reply(&reply, indexes_shard_count)
+        .map_err(|e| Errno::from_status(e.status()))?;
     Ok((stream, reader, payload))
 }
 
@@ -44,7 +46,7 @@ pub(super) async fn dial(
     addr: SocketAddr,
     indexes_shard_count: i32,
     limit: u64,
-) -> Result<(Rc<TcpStream>, FrameReader), i32> {
+) -> Result<(Rc<TcpStream>, FrameReader), Errno> {
     let (stream, reader, _) = dial_with_reply(addr, indexes_shard_count, limit).await?;
     Ok((stream, reader))
 }

@@ -309,7 +309,7 @@ async fn run_link(shard: Rc<Shard>, link: Rc<Link>) {
         Ok(Ok(pair)) => pair,
         other => {
             let status = match other {
-                Ok(Err(s)) => s,
+                Ok(Err(e)) => i32::from(e),
                 _ => errno::ETIMEDOUT,
             };
             tracing::debug!(peer = %link.addr, status, "peer link failed to connect");

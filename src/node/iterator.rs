@@ -41,7 +41,7 @@ const QUEUED_PARTS_MAX: usize = 64;
 /// How often a producer held back by a full connection checks it again.
 const DRAIN_POLL_MS: u64 = 1;
 /// -EINTR: the iterator stopped because its requester disconnected.
-const EINTR: i32 = -4;
+const EINTR: i32 = crate::protocol::errno::EINTR;
 
 const RUNNING: u32 = 0;
 const PAUSED: u32 = 1;

@@ -8,6 +8,7 @@
 //! several per cent of a small READ's CPU time.
 
 use super::state::{add_own, COMMAND_SLOTS};
+use crate::protocol::errno;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -26,13 +27,13 @@ pub const LATENCY_BUCKETS: usize = LATENCY_BOUNDS_US.len() + 1;
 
 /// The error statuses counted by name; any other lands in the last slot, `other`.
 pub const STATUS_NAMES: [(i32, &str); 8] = [
-    (-2, "ENOENT"),
-    (-5, "EIO"),
-    (-6, "ENXIO"),
-    (-22, "EINVAL"),
-    (-28, "ENOSPC"),
-    (-30, "EROFS"),
-    (-110, "ETIMEDOUT"),
+    (errno::ENOENT, "ENOENT"),
+    (errno::EIO, "EIO"),
+    (errno::ENXIO, "ENXIO"),
+    (errno::EINVAL, "EINVAL"),
+    (errno::ENOSPC, "ENOSPC"),
+    (errno::EROFS, "EROFS"),
+    (errno::ETIMEDOUT, "ETIMEDOUT"),
     (i32::MIN, "other"),
 ];
 

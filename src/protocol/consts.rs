@@ -1,5 +1,5 @@
 //! Named constants of the 2.26 protocol: command numbers, command flags, IO flags, record
-//! flags and the errno values carried in `cmd.status`. Values are the wire values; nothing
+//! flags (the errno values of `cmd.status` are in `errno`). Values are the wire values; nothing
 //! here may be renumbered.
 
 /// Command numbers (`enum dnet_commands`, starting at 1).
@@ -132,62 +132,6 @@ pub mod record_flags {
             (flags & !CRC32_CSUM) | CHUNKED_CSUM
         } else {
             flags
-        }
-    }
-}
-
-/// Negative errno values as carried in `cmd.status` (Linux numbering).
-pub mod errno {
-    pub const EPERM: i32 = -1;
-    pub const ENOENT: i32 = -2;
-    pub const EIO: i32 = -5;
-    pub const ENXIO: i32 = -6;
-    pub const E2BIG: i32 = -7;
-    pub const ENOEXEC: i32 = -8;
-    pub const EBADF: i32 = -9;
-    pub const ENOMEM: i32 = -12;
-    pub const EEXIST: i32 = -17;
-    pub const EINVAL: i32 = -22;
-    pub const ENOSPC: i32 = -28;
-    pub const ESPIPE: i32 = -29;
-    pub const EROFS: i32 = -30;
-    pub const ERANGE: i32 = -34;
-    pub const EXFULL: i32 = -54;
-    pub const EPROTO: i32 = -71;
-    pub const EBADFD: i32 = -77;
-    pub const EILSEQ: i32 = -84;
-    pub const ENOTSUP: i32 = -95;
-    pub const ECONNRESET: i32 = -104;
-    pub const ETIMEDOUT: i32 = -110;
-    pub const EALREADY: i32 = -114;
-
-    /// The strerror text Elliptics prints next to a status ("No such file or directory").
-    pub fn message(status: i32) -> &'static str {
-        match status {
-            0 => "Success",
-            EPERM => "Operation not permitted",
-            ENOENT => "No such file or directory",
-            EIO => "Input/output error",
-            ENXIO => "No such device or address",
-            E2BIG => "Argument list too long",
-            ENOEXEC => "Exec format error",
-            EBADF => "Bad file descriptor",
-            ENOMEM => "Cannot allocate memory",
-            EEXIST => "File exists",
-            EINVAL => "Invalid argument",
-            ENOSPC => "No space left on device",
-            ESPIPE => "Illegal seek",
-            EROFS => "Read-only file system",
-            ERANGE => "Numerical result out of range",
-            EXFULL => "Exchange full",
-            EPROTO => "Protocol error",
-            EBADFD => "File descriptor in bad state",
-            EILSEQ => "Invalid or incomplete multibyte or wide character",
-            ENOTSUP => "Operation not supported",
-            ECONNRESET => "Connection reset by peer",
-            ETIMEDOUT => "Connection timed out",
-            EALREADY => "Operation already in progress",
-            _ => "Unknown error",
         }
     }
 }

@@ -25,6 +25,7 @@ mod backend_status;
 mod body;
 mod consts;
 mod control;
+pub mod errno;
 mod error;
 mod file_info;
 mod handshake;
@@ -52,6 +53,7 @@ pub use control::{
     NodeStatus, AUTH_SIZE_BYTES, BACKEND_CONTROL_SIZE_BYTES, MONITOR_STAT_REQUEST_SIZE_BYTES,
     NODE_STATUS_SIZE_BYTES,
 };
+pub use errno::Errno;
 pub use error::DecodeError;
 pub use file_info::{
     FileInfo, LookupReply, FILE_INFO_SIZE_BYTES, FILE_PATH_BYTES_MAX, LOOKUP_REPLY_FIXED_SIZE_BYTES,

@@ -25,7 +25,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// Status of requests whose worker died or whose app stopped under them.
-pub const WORKER_LOST_STATUS: i32 = -104; // -ECONNRESET
+pub const WORKER_LOST_STATUS: i32 = crate::protocol::errno::ECONNRESET;
 /// Reply bytes one exec may have queued from its worker before the node has sent them on;
 /// a worker that outruns its caller by more fails that request with -ENOMEM.
 pub const EXEC_QUEUED_BYTES_MAX: usize = 16 * 1024 * 1024;
