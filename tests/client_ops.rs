@@ -2,21 +2,12 @@
 //! prepare/plain/commit, bulk read, range read and remove, monitor and backend status.
 
 mod common;
+use common::session;
 
 use common::{NodeSpec, TestNode};
-use elliptics::client::{ClientConfig, Key, Node, Session};
+use elliptics::client::{Key, Session};
 use elliptics::key::RawId;
 use elliptics::protocol::io_flags;
-
-fn session(node: &TestNode, groups: &[u32]) -> Session {
-    let client = Node::new(ClientConfig::default());
-    client
-        .add_remotes(&[&node.remote()])
-        .expect("connect to the node");
-    let mut s = Session::new(&client);
-    s.set_groups(groups);
-    s
-}
 
 fn read(s: &Session, key: &Key, offset: u64, size: u64) -> Result<Vec<u8>, i32> {
     let entries = s

@@ -2,9 +2,10 @@
 //! read recovery, lookups, removes, namespaces, errors, async use and a dying node.
 
 mod common;
+use common::session;
 
 use common::{NodeSpec, TestNode};
-use elliptics::client::{ClientConfig, Key, Node, Session};
+use elliptics::client::{Key, Session};
 use elliptics::protocol::DnetTime;
 use std::time::{Duration, Instant};
 
@@ -13,16 +14,6 @@ fn two_group_node() -> TestNode {
         backends: vec![(1, 1), (2, 2)],
         ..NodeSpec::default()
     })
-}
-
-fn session(node: &TestNode, groups: &[u32]) -> Session {
-    let client = Node::new(ClientConfig::default());
-    client
-        .add_remotes(&[&node.remote()])
-        .expect("connect to the node");
-    let mut s = Session::new(&client);
-    s.set_groups(groups);
-    s
 }
 
 fn read_bytes(s: &Session, key: &str) -> Result<Vec<u8>, i32> {

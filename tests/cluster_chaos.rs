@@ -8,9 +8,9 @@
 //! The CI form disturbs the cluster for 30 s; `scripts/chaos.sh MINUTES` runs the long form
 //! (`CHAOS_SECONDS`) with the same checks and prints the same summary.
 
-mod cluster_support;
+mod common;
 
-use cluster_support::{free_port, mesh, route_list_len, wait_for, ClusterNode};
+use common::cluster::{free_port, mesh, route_list_len, wait_for, ClusterNode};
 use elliptics::client::{ClientConfig, Key, Node, Session};
 use std::collections::BTreeMap;
 use std::process::Command;

@@ -3,9 +3,9 @@
 //! both, keys are written to groups 1 and 2 and A is killed; B must already know C, so a
 //! read through B with groups 1:2 finds every key (group 1 on B, or group 2 on C).
 
-mod cluster_support;
+mod common;
 
-use cluster_support::{free_port, wait_for, ClusterNode, Raw};
+use common::cluster::{free_port, wait_for, ClusterNode, RawConn};
 use elliptics::client::{ClientConfig, Key, Node, Session};
 use elliptics::key::RawId;
 use elliptics::protocol::{cmd_flags, command, AddrContainer, CmdHeader};
@@ -21,8 +21,8 @@ fn route_list(addr: SocketAddr) -> BTreeSet<SocketAddr> {
         flags: cmd_flags::NEED_ACK | cmd_flags::DIRECT | cmd_flags::NOLOCK,
         ..CmdHeader::default()
     };
-    Raw::connect(addr)
-        .request(h, &[])
+    RawConn::dial(addr)
+        .exchange(h, &[])
         .iter()
         .filter_map(|(_, p)| AddrContainer::decode(p).ok())
         .flat_map(|c| c.addrs)

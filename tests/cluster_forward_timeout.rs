@@ -2,9 +2,9 @@
 //! back): the forwarded request answers -ETIMEDOUT after the node's `wait_timeout` (2 s in
 //! the test config) instead of waiting for the link to die.
 
-mod cluster_support;
+mod common;
 
-use cluster_support::{free_port, mesh, wait_for, ClusterNode, Raw};
+use common::cluster::{free_port, mesh, wait_for, ClusterNode, RawConn};
 use elliptics::key::RawId;
 use elliptics::protocol::errno;
 use std::time::{Duration, Instant};
@@ -29,7 +29,7 @@ fn forwarded_request_to_a_silent_peer_times_out_after_wait_timeout() {
     for n in nodes.iter_mut() {
         n.start();
     }
-    let mut raw = Raw::connect(nodes[0].addr());
+    let mut raw = RawConn::dial(nodes[0].addr());
     wait_for(20, "the nodes to join", || raw.route_list_len() == 2);
     let on_b = point(0x90);
     // The link from this connection's shard to B is up and answering.

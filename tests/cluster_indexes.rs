@@ -3,9 +3,9 @@
 //! changes of tables it does not own to their node (INDEXES_INTERNAL), and a find asks each
 //! node for the index shards it holds.
 
-mod cluster_support;
+mod common;
 
-use cluster_support::{free_port, mesh, route_list_len, wait_for, ClusterNode};
+use common::cluster::{free_port, mesh, route_list_len, wait_for, ClusterNode};
 use elliptics::client::{ClientConfig, Key, Node, Session};
 use elliptics::key::RawId;
 use std::collections::BTreeSet;

@@ -2,10 +2,10 @@
 //! window, DATA and NO_META, keepalives every 10 000 skipped keys, PAUSE then CONTINUE in the
 //! middle of a stream, and CANCEL (which ends with -ENOEXEC as in Elliptics).
 
-mod cluster_support;
+mod common;
 
-use cluster_support::{free_port, ClusterNode, Raw};
-use elliptics::client::{ClientConfig, Key, Node, Session};
+use common::cluster::{free_port, ClusterNode, RawConn};
+use elliptics::client::{Key, Session};
 use elliptics::key::RawId;
 use elliptics::protocol::{
     cmd_flags, command, errno, iflags, iterator_action, iterator_type, CmdHeader, DnetTime,
@@ -21,14 +21,6 @@ fn start(dir: &std::path::Path) -> ClusterNode {
     let mut node = ClusterNode::new(dir, 1, free_port(), &[(1, 1)]);
     node.start();
     node
-}
-
-fn session(node: &ClusterNode) -> Session {
-    let client = Node::new(ClientConfig::default());
-    client.add_remotes(&[&node.remote()]).expect("connect");
-    let mut s = Session::new(&client);
-    s.set_groups(&[1]);
-    s
 }
 
 fn write_all(s: &Session, keys: &[String], value: impl Fn(&str) -> Vec<u8>) {
@@ -95,8 +87,8 @@ fn collect(frames: Vec<(CmdHeader, Vec<u8>)>) -> Run {
     run
 }
 
-fn iterate(raw: &mut Raw, req: &IteratorRequest) -> Run {
-    collect(raw.request(iter_header(), &req.encode()))
+fn iterate(raw: &mut RawConn, req: &IteratorRequest) -> Run {
+    collect(raw.exchange(iter_header(), &req.encode()))
 }
 
 fn range(begin: RawId, end: RawId) -> IteratorRange {
@@ -116,7 +108,7 @@ fn id_at(first: u8, fill: u8) -> RawId {
 fn iterator_filters_by_ranges_time_window_and_meta() {
     let dir = tempfile::tempdir().expect("tempdir");
     let node = start(dir.path());
-    let mut s = session(&node);
+    let mut s = common::session(&node, &[1]);
     let old: Vec<String> = (0..OLD_KEYS).map(|i| format!("old-{i}")).collect();
     let new: Vec<String> = (0..OLD_KEYS).map(|i| format!("new-{i}")).collect();
     write_all(&s, &new, |k| k.as_bytes().to_vec());
@@ -131,7 +123,7 @@ fn iterator_filters_by_ranges_time_window_and_meta() {
         .chain(&new)
         .map(|k| RawId::from_key(k.as_bytes()))
         .collect();
-    let mut raw = Raw::connect(node.addr());
+    let mut raw = RawConn::dial(node.addr());
 
     let everything = iterate(&mut raw, &start_request(0, Vec::new()));
     assert_eq!(everything.status, 0);
@@ -184,10 +176,10 @@ fn iterator_filters_by_ranges_time_window_and_meta() {
 fn keepalive_goes_out_every_ten_thousand_skipped_keys() {
     let dir = tempfile::tempdir().expect("tempdir");
     let node = start(dir.path());
-    let s = session(&node);
+    let s = common::session(&node, &[1]);
     let keys: Vec<String> = (0..10_050).map(|i| format!("skip-{i}")).collect();
     write_all(&s, &keys, |_| b"v".to_vec());
-    let mut raw = Raw::connect(node.addr());
+    let mut raw = RawConn::dial(node.addr());
     let nothing = vec![range(RawId::MAX, RawId::MAX)];
     let run = iterate(&mut raw, &start_request(iflags::KEY_RANGE, nothing));
     assert_eq!(run.status, 0);
@@ -196,7 +188,7 @@ fn keepalive_goes_out_every_ten_thousand_skipped_keys() {
 }
 
 /// Read until the final frame of the stream.
-fn drain_to_end(raw: &mut Raw, mut frames: Vec<(CmdHeader, Vec<u8>)>) -> Run {
+fn drain_to_end(raw: &mut RawConn, mut frames: Vec<(CmdHeader, Vec<u8>)>) -> Run {
     while frames
         .last()
         .is_none_or(|(h, _)| h.flags & cmd_flags::MORE != 0)
@@ -206,13 +198,13 @@ fn drain_to_end(raw: &mut Raw, mut frames: Vec<(CmdHeader, Vec<u8>)>) -> Run {
     collect(frames)
 }
 
-fn control(raw: &mut Raw, id: u64, action: u32) -> i32 {
+fn control(raw: &mut RawConn, id: u64, action: u32) -> i32 {
     let req = IteratorRequest {
         id,
         action,
         ..IteratorRequest::default()
     };
-    raw.request(iter_header(), &req.encode())
+    raw.exchange(iter_header(), &req.encode())
         .last()
         .map_or(-5, |(h, _)| h.status)
 }
@@ -221,14 +213,14 @@ fn control(raw: &mut Raw, id: u64, action: u32) -> i32 {
 fn pause_holds_the_stream_continue_finishes_it_and_cancel_ends_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let node = start(dir.path());
-    let s = session(&node);
+    let s = common::session(&node, &[1]);
     let keys: Vec<String> = (0..BIG_KEYS).map(|i| format!("big-{i}")).collect();
     write_all(&s, &keys, |_| vec![0xab; BIG_VALUE_BYTES]);
-    let mut stream = Raw::connect(node.addr());
-    let mut ctl = Raw::connect(node.addr());
+    let mut stream = RawConn::dial(node.addr());
+    let mut ctl = RawConn::dial(node.addr());
 
     let req = start_request(iflags::DATA, Vec::new());
-    stream.send(iter_header(), &req.encode());
+    stream.request(iter_header(), &req.encode());
     let first = stream.next_frame();
     let id = IteratorResponse::decode_with_data(&first.1)
         .expect("a key response")
@@ -247,7 +239,7 @@ fn pause_holds_the_stream_continue_finishes_it_and_cancel_ends_it() {
     assert_eq!((run.status, run.keys.len()), (0, BIG_KEYS));
     assert!(run.keys.iter().all(|(_, d)| d.len() == BIG_VALUE_BYTES));
 
-    stream.send(iter_header(), &req.encode());
+    stream.request(iter_header(), &req.encode());
     let first = stream.next_frame();
     let id = IteratorResponse::decode_with_data(&first.1)
         .expect("a key response")

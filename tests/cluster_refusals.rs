@@ -1,9 +1,9 @@
 //! Joins that must be refused: a wrong auth cookie, and a node whose ring points already
 //! exist in the group. Both nodes keep serving.
 
-mod cluster_support;
+mod common;
 
-use cluster_support::{free_port, route_list_len, ClusterNode, Raw};
+use common::cluster::{free_port, route_list_len, ClusterNode, RawConn};
 use elliptics::key::RawId;
 use elliptics::protocol::{cmd_flags, command, errno, Auth, CmdHeader};
 use std::time::Duration;
@@ -21,13 +21,13 @@ fn wrong_auth_cookie_is_refused() {
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(route_list_len(a.addr()), 1, "a did not admit b");
     assert_eq!(route_list_len(b.addr()), 1, "b did not keep a");
-    let mut raw = Raw::connect(a.addr());
+    let mut raw = RawConn::dial(a.addr());
     let h = CmdHeader {
         cmd: command::AUTH,
         flags: cmd_flags::DIRECT | cmd_flags::NEED_ACK,
         ..CmdHeader::default()
     };
-    let replies = raw.request(h, &Auth::from_cookie_text("wrong").encode());
+    let replies = raw.exchange(h, &Auth::from_cookie_text("wrong").encode());
     assert_eq!(replies.last().map(|(h, _)| h.status), Some(errno::EPERM));
 }
 
@@ -48,7 +48,7 @@ fn duplicate_ring_points_are_refused() {
     assert_eq!(route_list_len(b.addr()), 1);
     let id = RawId::from_key(b"some key");
     for node in [&a, &b] {
-        let mut raw = Raw::connect(node.addr());
+        let mut raw = RawConn::dial(node.addr());
         assert_eq!(
             raw.lookup(id, 1, 0),
             errno::ENOENT,

@@ -3,9 +3,9 @@
 //! joined the other, so both route lists name all three nodes and node 1 forwards a key
 //! owned by node 3.
 
-mod cluster_support;
+mod common;
 
-use cluster_support::{free_port, wait_for, ClusterNode, Raw};
+use common::cluster::{free_port, wait_for, ClusterNode, RawConn};
 use elliptics::client::{ClientConfig, Key, Node, Session};
 use elliptics::key::RawId;
 use elliptics::protocol::{cmd_flags, command, AddrContainer, CmdHeader};
@@ -13,13 +13,13 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
 fn route_list(addr: SocketAddr) -> BTreeSet<SocketAddr> {
-    let mut raw = Raw::connect(addr);
+    let mut raw = RawConn::dial(addr);
     let h = CmdHeader {
         cmd: command::ROUTE_LIST,
         flags: cmd_flags::NEED_ACK | cmd_flags::DIRECT | cmd_flags::NOLOCK,
         ..CmdHeader::default()
     };
-    raw.request(h, &[])
+    raw.exchange(h, &[])
         .iter()
         .filter_map(|(_, p)| AddrContainer::decode(p).ok())
         .flat_map(|c| c.addrs)
@@ -59,17 +59,17 @@ fn nodes_joined_through_a_common_peer_find_each_other() {
         .wait()
         .expect("write");
     assert_eq!(
-        Raw::connect(third).lookup(id, 1, cmd_flags::DIRECT),
+        RawConn::dial(third).lookup(id, 1, cmd_flags::DIRECT),
         0,
         "node 3 owns the key"
     );
     assert_ne!(
-        Raw::connect(first).lookup(id, 1, cmd_flags::DIRECT),
+        RawConn::dial(first).lookup(id, 1, cmd_flags::DIRECT),
         0,
         "node 1 does not hold it"
     );
     assert_eq!(
-        Raw::connect(first).read(id, 1),
+        RawConn::dial(first).read(id, 1),
         (0, b"owned-by-three".to_vec())
     );
 }

@@ -1,9 +1,9 @@
 //! Three joined nodes, groups 1 and 2 on each: keys written through the client land on
 //! their ring owner in both groups; non-owners forward plain requests and refuse DIRECT ones.
 
-mod cluster_support;
+mod common;
 
-use cluster_support::{free_port, mesh, route_list_len, wait_for, ClusterNode, Raw};
+use common::cluster::{free_port, mesh, route_list_len, wait_for, ClusterNode, RawConn};
 use elliptics::client::{ClientConfig, Key, Node, Session};
 use elliptics::key::RawId;
 use elliptics::protocol::{cmd_flags, errno};
@@ -58,9 +58,9 @@ fn every_key_lives_on_its_ring_owner_in_both_groups() {
             .insert_points(group, &[point], addr)
             .expect("unique points");
     }
-    let mut raws: Vec<(SocketAddr, Raw)> = nodes
+    let mut raws: Vec<(SocketAddr, RawConn)> = nodes
         .iter()
-        .map(|n| (n.addr(), Raw::connect(n.addr())))
+        .map(|n| (n.addr(), RawConn::dial(n.addr())))
         .collect();
     let mut per_node = [0usize; 3];
     for (i, k) in keys.iter().enumerate() {

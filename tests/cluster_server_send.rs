@@ -1,9 +1,9 @@
 //! SEND (server-send) on a node holding groups 1 and 2: copy keys to the other group, keep a
 //! newer destination without OVERWRITE (-EBADFD), and MOVE removes the source.
 
-mod cluster_support;
+mod common;
 
-use cluster_support::{free_port, ClusterNode, Raw};
+use common::cluster::{free_port, ClusterNode, RawConn};
 use elliptics::client::{ClientConfig, Key, Node, Session};
 use elliptics::key::RawId;
 use elliptics::protocol::{
@@ -21,7 +21,7 @@ fn write(s: &mut Session, group: u32, key: &str, data: &[u8], tsec: Option<u64>)
 }
 
 /// SEND `keys` from group 1 to group 2; the per-key statuses and the final status.
-fn send(raw: &mut Raw, keys: &[&str], flags: u64) -> (Vec<i32>, i32) {
+fn send(raw: &mut RawConn, keys: &[&str], flags: u64) -> (Vec<i32>, i32) {
     let req = ServerSendRequest {
         timeout: 0,
         iflags: flags,
@@ -34,7 +34,7 @@ fn send(raw: &mut Raw, keys: &[&str], flags: u64) -> (Vec<i32>, i32) {
         flags: cmd_flags::NEED_ACK,
         ..CmdHeader::default()
     };
-    let frames = raw.request(h, &req.encode());
+    let frames = raw.exchange(h, &req.encode());
     let per_key = frames
         .iter()
         .filter_map(|(_, p)| IteratorResponse::decode_with_data(p).ok())
@@ -44,7 +44,7 @@ fn send(raw: &mut Raw, keys: &[&str], flags: u64) -> (Vec<i32>, i32) {
     (per_key, last)
 }
 
-fn read(raw: &mut Raw, key: &str, group: u32) -> (i32, Vec<u8>) {
+fn read(raw: &mut RawConn, key: &str, group: u32) -> (i32, Vec<u8>) {
     raw.read(RawId::from_key(key.as_bytes()), group)
 }
 
@@ -56,7 +56,7 @@ fn send_copies_keeps_newer_destinations_and_moves() {
     let client = Node::new(ClientConfig::default());
     client.add_remotes(&[&node.remote()]).expect("connect");
     let mut s = Session::new(&client);
-    let mut raw = Raw::connect(node.addr());
+    let mut raw = RawConn::dial(node.addr());
 
     let copied: Vec<String> = (0..50).map(|i| format!("copy-{i}")).collect();
     for k in &copied {

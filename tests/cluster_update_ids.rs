@@ -1,9 +1,9 @@
 //! UPDATE_IDS pushes: disabling, enabling and re-keying a backend reaches every connection
 //! that holds the node's ids, a client's route table and a joined peer's alike.
 
-mod cluster_support;
+mod common;
 
-use cluster_support::{free_port, mesh, route_list_len, wait_for, ClusterNode, Raw};
+use common::cluster::{free_port, mesh, route_list_len, wait_for, ClusterNode, RawConn};
 use elliptics::client::{backend_command, ClientConfig, Key, Node, Session};
 use elliptics::key::RawId;
 use elliptics::protocol::{cmd_flags, errno};
@@ -129,10 +129,10 @@ fn joined_peer_forwards_by_the_pushed_ids() {
     let client = Node::new(ClientConfig::default());
     client.add_remotes(&[&nodes[1].remote()]).expect("connect");
     let s = Session::new(&client);
-    let mut raw_a = Raw::connect(a);
+    let mut raw_a = RawConn::dial(a);
     let owned_by_b = point(0x90);
     let later_b = point(0xd0);
-    let direct = |raw: &mut Raw, id| raw.lookup(id, 1, cmd_flags::DIRECT);
+    let direct = |raw: &mut RawConn, id| raw.lookup(id, 1, cmd_flags::DIRECT);
     assert_eq!(
         direct(&mut raw_a, owned_by_b),
         errno::ENOTSUP,

@@ -2,18 +2,10 @@
 //! the `-L` block, remove with `-u`, and failures on stderr with a non-zero exit status.
 
 mod common;
+use common::ioclient;
 
 use common::TestNode;
-use std::process::{Command, Output};
-
-fn ioclient(node: &TestNode, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dnet_ioclient"))
-        .current_dir(node.dir.path())
-        .args(["-r", &node.remote(), "-g", "1", "-w", "5"])
-        .args(args)
-        .output()
-        .expect("run dnet_ioclient")
-}
+use std::process::Command;
 
 #[test]
 fn written_file_reads_back_raw_without_newline() {

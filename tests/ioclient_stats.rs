@@ -3,21 +3,13 @@
 //! from every node of the route list, and `--help` naming every flag on a line of its own.
 
 mod common;
+use common::ioclient;
 
 use common::{NodeSpec, TestNode};
 use std::process::{Command, Output};
 
 /// The original's getopt string; every letter is a flag `--help` must list.
 const OPTSTRING: &str = "i:d:C:A:f:F:M:N:g:u:O:S:m:zsU:aL:w:l:c:k:I:r:W:R:D:hHb:B:p:";
-
-fn ioclient(node: &TestNode, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dnet_ioclient"))
-        .current_dir(node.dir.path())
-        .args(["-r", &node.remote(), "-g", "1", "-w", "5"])
-        .args(args)
-        .output()
-        .expect("run dnet_ioclient")
-}
 
 fn lines_of(out: &Output) -> Vec<String> {
     assert!(

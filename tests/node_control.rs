@@ -3,13 +3,14 @@
 //! defrag) and the `dnet_ioclient` command line.
 
 mod common;
+use common::ioclient;
 
 use common::{free_port, session, NodeSpec, TestNode};
 use elliptics::client::{backend_command, BackendStatus, Key, NodeStatus, Session};
 use elliptics::protocol::errno;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Output};
+use std::process::Command;
 
 fn write(s: &Session, key: &str, data: &[u8]) -> Result<(), i32> {
     s.write_data(&Key::from(key), data, 0)
@@ -229,15 +230,6 @@ fn start_defrag_keeps_live_data_and_drops_removed_keys() {
             assert_eq!(got, Ok(format!("value-{i}").into_bytes()), "df-{i}");
         }
     }
-}
-
-fn ioclient(node: &TestNode, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dnet_ioclient"))
-        .current_dir(node.dir.path())
-        .args(["-r", &node.remote(), "-g", "1", "-w", "5"])
-        .args(args)
-        .output()
-        .expect("run dnet_ioclient")
 }
 
 #[test]

@@ -6,12 +6,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod common;
+use common::ioclient;
 
 use common::{session, NodeSpec, TestNode};
 use elliptics::client::{Key, Session};
 use elliptics::protocol::errno;
 use std::path::Path;
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 const VALUE_BYTES: usize = 4096;
@@ -113,15 +113,6 @@ fn a_node_rewriting_a_small_key_set_under_group_commit_keeps_its_disk_use_bounde
             "dk-{k}"
         );
     }
-}
-
-fn ioclient(node: &TestNode, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dnet_ioclient"))
-        .current_dir(node.dir.path())
-        .args(["-r", &node.remote(), "-g", "1", "-w", "5"])
-        .args(args)
-        .output()
-        .expect("run dnet_ioclient")
 }
 
 fn monitor_defrag(s: &Session) -> serde_json::Value {

@@ -2,9 +2,9 @@
 //! `merge` after a fourth node joins moves keys to their new owners. Second runs copy
 //! nothing.
 
-mod cluster_support;
+mod common;
 
-use cluster_support::{free_port, mesh, route_list_len, wait_for, ClusterNode, Raw};
+use common::cluster::{free_port, mesh, route_list_len, wait_for, ClusterNode, RawConn};
 use elliptics::client::{ClientConfig, Key, Node, Session};
 use elliptics::key::RawId;
 use elliptics::protocol::cmd_flags;
@@ -124,7 +124,7 @@ fn node_loss_restart_dc_and_merge_keep_every_key() {
 
     let (copied, _, failed) = recovery("dc", &nodes[0].remote(), "1,2");
     assert_eq!((copied, failed), (LATE_KEY_COUNT as u64, 0));
-    let mut raw3 = Raw::connect(nodes[2].addr());
+    let mut raw3 = RawConn::dial(nodes[2].addr());
     for k in late.iter().chain(keys.iter()) {
         assert_eq!(
             raw3.lookup(RawId::from_key(k.as_bytes()), 2, cmd_flags::DIRECT),
@@ -151,7 +151,7 @@ fn node_loss_restart_dc_and_merge_keep_every_key() {
         .map(ClusterNode::addr)
         .chain([n4.addr()])
         .collect();
-    let mut raws: Vec<Raw> = all.iter().map(|a| Raw::connect(*a)).collect();
+    let mut raws: Vec<RawConn> = all.iter().map(|a| RawConn::dial(*a)).collect();
     for k in late.iter().chain(keys.iter()) {
         let id = RawId::from_key(k.as_bytes());
         let owner = *routes.owner(1, &id).expect("owner");

@@ -8,9 +8,9 @@
 //!   --ignored --nocapture`): 100 000 keys of 16 bytes (keys/s), and 10 000 keys of 64 KiB
 //!   against the bandwidth of a plain loopback socket copy measured in the same run.
 
-mod cluster_support;
+mod common;
 
-use cluster_support::{free_port, mesh, wait_for, ClusterNode, Raw};
+use common::cluster::{free_port, mesh, wait_for, ClusterNode, RawConn};
 use elliptics::client::{ClientConfig, Key, Node, Session};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -123,7 +123,7 @@ fn a_killed_dc_run_started_again_continues_where_it_stopped() {
         0,
         "a finished run leaves no state file"
     );
-    let mut g2 = Raw::connect(nodes[1].addr());
+    let mut g2 = RawConn::dial(nodes[1].addr());
     for k in &keys {
         let id = elliptics::key::RawId::from_key(k.as_bytes());
         assert_eq!(g2.read(id, 2).0, 0, "{k} is in group 2");

@@ -4,19 +4,10 @@
 mod common;
 mod srw_common;
 
-use elliptics::client::{ClientConfig, Key, Node, Session};
+use elliptics::client::Key;
 use srw_common::{ioclient, srw, srw_node, text, upload_echo};
 
 const PROFILE: &str = r#"{"isolate": {"type": "process", "args": {"spool": "/tmp"}}}"#;
-
-fn session(node: &common::TestNode) -> Session {
-    let n = Node::new(ClientConfig::default());
-    n.add_remotes(&[node.remote().as_str()]).expect("connect");
-    let mut s = Session::new(&n);
-    s.set_groups(&[1]);
-    s.set_timeout(10);
-    s
-}
 
 #[test]
 fn echo_app_keyed_broadcast_info_and_stop() {
@@ -45,7 +36,7 @@ fn echo_app_keyed_broadcast_info_and_stop() {
     );
 
     // Without a key: one answer per node (one node here), acknowledged.
-    let s = session(&node);
+    let s = common::session_with_timeout(&node, &[1], 10);
     let all = s
         .exec(None, "echo@echo", b"bcast", -1)
         .wait()

@@ -4,20 +4,11 @@
 mod common;
 mod srw_common;
 
-use elliptics::client::{ClientConfig, Key, Node, Session};
+use elliptics::client::{Key, Session};
 use elliptics::key::RawId;
 use elliptics::routing::shard_of;
 use srw_common::{script_tar, srw_node, text, upload_app, upload_echo};
 use std::time::{Duration, Instant};
-
-fn session(node: &common::TestNode, timeout_s: u64) -> Session {
-    let n = Node::new(ClientConfig::default());
-    n.add_remotes(&[node.remote().as_str()]).expect("connect");
-    let mut s = Session::new(&n);
-    s.set_groups(&[1]);
-    s.set_timeout(timeout_s);
-    s
-}
 
 fn status_of(s: &Session, key: &str, event: &str) -> i32 {
     let entries = s
@@ -35,7 +26,7 @@ fn status_of(s: &Session, key: &str, event: &str) -> i32 {
 fn crashed_worker_fails_its_request_and_a_fresh_worker_serves_the_next() {
     let node = srw_node(1);
     upload_echo(&node, "crashy", "{}", "{}");
-    let s = session(&node, 10);
+    let s = common::session_with_timeout(&node, &[1], 10);
     assert_eq!(status_of(&s, "k", "crashy@echo"), 0);
     let st = status_of(&s, "k", "crashy@crash");
     assert!(st < 0, "crash must fail the request, got {st}");
@@ -49,7 +40,7 @@ fn hung_worker_hits_the_client_timeout_and_full_queue_answers_exfull_at_once() {
     let node = srw_node(1);
     let profile = r#"{"pool-limit": 1, "concurrency": 1, "queue-limit": 1}"#;
     upload_echo(&node, "slow", profile, "{}");
-    let s = session(&node, 2);
+    let s = common::session_with_timeout(&node, &[1], 2);
     let first = s.exec_unchecked(Some(&Key::from("a")), "slow@hang", b"", -1);
     std::thread::sleep(Duration::from_millis(300));
     let second = s.exec_unchecked(Some(&Key::from("b")), "slow@hang", b"", -1);
@@ -92,7 +83,7 @@ fn package_with_dotdot_paths_is_refused() {
 fn keys_of_different_shards_are_served_by_those_shards_workers() {
     let node = srw_node(2);
     upload_echo(&node, "spread", "{}", "{}");
-    let s = session(&node, 10);
+    let s = common::session_with_timeout(&node, &[1], 10);
     let mut expected = [0u64; 2];
     for i in 0..16 {
         let key = format!("key-{i}");
@@ -190,7 +181,7 @@ fn package_whose_entries_run_through_links_is_refused_by_upload_and_by_start_tas
     );
 
     // Stored some other way, the same records are refused by start-task.
-    let s = session(&node, 10);
+    let s = common::session_with_timeout(&node, &[1], 10);
     let records = [
         ("apps", store::encode_package(&link_chain_tar())),
         (

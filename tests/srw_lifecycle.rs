@@ -6,19 +6,10 @@
 mod common;
 mod srw_common;
 
-use elliptics::client::{ClientConfig, Key, Node, Session};
+use elliptics::client::{Key, Session};
 use srw_common::{echo_worker_bin, ioclient, srw_node, text, upload_echo, upload_script};
 
 const CLIENT_TIMEOUT_S: u64 = 60;
-
-fn session(node: &common::TestNode) -> Session {
-    let n = Node::new(ClientConfig::default());
-    n.add_remotes(&[node.remote().as_str()]).expect("connect");
-    let mut s = Session::new(&n);
-    s.set_groups(&[1]);
-    s.set_timeout(CLIENT_TIMEOUT_S);
-    s
-}
 
 fn status_of(s: &Session, key: &str, event: &str) -> i32 {
     let entries = s
@@ -43,7 +34,7 @@ fn worker_that_exits_at_start_fails_events_with_its_exit_status_in_the_log() {
     let script = "#!/bin/sh\necho 'ImportError: No module named nothing_here' >&2\nexit 3\n";
     upload_script(&node, "dies", "{}", "{}", script);
     start(&node, "dies");
-    let s = session(&node);
+    let s = common::session_with_timeout(&node, &[1], CLIENT_TIMEOUT_S);
     // -ENOEXEC, not the client's -ETIMEDOUT: the node answered.
     assert_eq!(status_of(&s, "a", "dies@event"), -8);
     assert_eq!(status_of(&s, "b", "dies@event"), -8);
@@ -78,7 +69,7 @@ fn worker_that_never_handshakes_fails_queued_events_at_the_startup_timeout() {
         "#!/bin/sh\nexec sleep 100000\n",
     );
     start(&node, "mute");
-    let s = session(&node);
+    let s = common::session_with_timeout(&node, &[1], CLIENT_TIMEOUT_S);
     assert_eq!(status_of(&s, "a", "mute@event"), -110);
     let log = node.log();
     let line = log
@@ -97,7 +88,7 @@ fn handler_that_never_answers_gets_etimedout_from_the_profile_timeout() {
         r#"{"timeout": 1, "concurrency": 1, "pool-limit": 1}"#,
         "{}",
     );
-    let s = session(&node);
+    let s = common::session_with_timeout(&node, &[1], CLIENT_TIMEOUT_S);
     assert_eq!(status_of(&s, "a", "slow@hang"), -110);
     let log = node.log();
     assert!(
@@ -128,7 +119,7 @@ fn worker_flooding_its_output_leaves_node_memory_and_log_bounded() {
     );
     upload_script(&node, "loud", "{}", "{}", &script);
     start(&node, "loud");
-    let s = session(&node);
+    let s = common::session_with_timeout(&node, &[1], CLIENT_TIMEOUT_S);
     // Served only after the worker has written everything.
     assert_eq!(status_of(&s, "k", "loud@echo"), 0);
     let peak_kb = peak_rss_kb(node.pid().expect("pid"));

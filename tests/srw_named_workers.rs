@@ -5,7 +5,7 @@
 mod common;
 mod srw_common;
 
-use elliptics::client::{ClientConfig, Key, Node, Session};
+use elliptics::client::{Key, Session};
 use srw_common::{echo_worker_bin, upload_script};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -18,15 +18,6 @@ fn logging_script() -> String {
         "#!/bin/sh\nprev=\nfor a in \"$@\"; do\n  if [ \"$prev\" = --uuid ]; then echo \"$a\" >> \"$UUID_LOG\"; fi\n  prev=\"$a\"\ndone\nexec {} \"$@\"\n",
         echo_worker_bin().display()
     )
-}
-
-fn session(node: &common::TestNode) -> Session {
-    let n = Node::new(ClientConfig::default());
-    n.add_remotes(&[node.remote().as_str()]).expect("connect");
-    let mut s = Session::new(&n);
-    s.set_groups(&[1]);
-    s.set_timeout(10);
-    s
 }
 
 fn spawned(log: &Path) -> Vec<String> {
@@ -57,7 +48,7 @@ fn events_go_to_named_workers_by_src_key_and_round_robin() {
         serde_json::json!(log.display().to_string())
     );
     upload_script(&node, "multi", PROFILE, &env, &logging_script());
-    let s = session(&node);
+    let s = common::session_with_timeout(&node, &[1], 10);
     s.exec(None, "multi@start-multiple-task", b"job7", -1)
         .wait()
         .expect("start-multiple-task");
@@ -85,7 +76,7 @@ fn short_idle_timeout_refuses_start_multiple_task() {
     let node = srw_common::srw_node(1);
     let script = format!("#!/bin/sh\nexec {} \"$@\"\n", echo_worker_bin().display());
     upload_script(&node, "idle", r#"{"idle-timeout": 60}"#, "{}", &script);
-    let s = session(&node);
+    let s = common::session_with_timeout(&node, &[1], 10);
     let out = s
         .exec_unchecked(None, "idle@start-multiple-task", b"t", -1)
         .wait()

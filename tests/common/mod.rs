@@ -1,10 +1,16 @@
 //! Shared test helper: start a real `dnet_ioserv` from a generated ioserv.json in a temp
 //! directory on a free 127.0.0.1 port, wait until it accepts connections, and kill it on
 //! drop. Use from an integration test with `mod common;`.
+//!
+//! One config renderer ([`render_config`], every string JSON-escaped) and one process
+//! handling serve both the single-node [`TestNode`] and the cluster's
+//! [`cluster::ClusterNode`]; [`raw::RawConn`] is the one raw client, [`session`] and
+//! [`ioclient`] the one way to reach a node through the library and the tool.
 
 #![allow(dead_code)]
 
 pub mod capture;
+pub mod cluster;
 pub mod raw;
 pub mod replay;
 
@@ -30,7 +36,8 @@ pub struct NodeSpec {
     pub check_timeout_s: u64,
     /// Extra `options` keys as raw JSON members, e.g. `"\"cache\": {\"size\": 1048576}"`.
     pub extra_options: Vec<String>,
-    /// Per-backend `blob_size` / `records_in_blob`, as strings.
+    /// Per-backend `blob_size` / `records_in_blob`, as strings (`records_in_blob` and
+    /// `blob_flags` are left out when empty).
     pub blob_size: String,
     pub records_in_blob: String,
     /// `sync` of every backend: 0 = each write is durable before its reply.
@@ -41,6 +48,10 @@ pub struct NodeSpec {
     pub data_root: Option<PathBuf>,
     /// Extra keys of every backend as raw JSON members, e.g. `"\"defrag_timeout\": 1"`.
     pub backend_extra: Vec<String>,
+    /// The loopback address the node listens on.
+    pub host: String,
+    /// `auth_cookie`: nodes JOIN only peers with the same one.
+    pub auth_cookie: String,
 }
 
 impl Default for NodeSpec {
@@ -58,6 +69,8 @@ impl Default for NodeSpec {
             blob_flags: "158".into(),
             data_root: None,
             backend_extra: Vec::new(),
+            host: "127.0.0.1".into(),
+            auth_cookie: "test-cookie".into(),
         }
     }
 }
@@ -97,14 +110,21 @@ pub fn render_config(spec: &NodeSpec, dir: &Path, port: u16) -> String {
                 .join(format!("eblob-{id}"));
             std::fs::create_dir_all(&history).expect("history dir");
             std::fs::create_dir_all(&data).expect("data dir");
+            // An empty string leaves the key out (the node's default applies).
+            let optional = [
+                ("blob_flags", &spec.blob_flags),
+                ("records_in_blob", &spec.records_in_blob),
+            ]
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!(", \"{k}\": {}", json_str(v)))
+            .collect::<String>();
             format!(
-                r#"{{"backend_id": {id}, "type": "blob", "group": {group}, "history": {h}, "data": {d}, "sync": {sync}, "blob_flags": {bf}, "blob_size": {bs}, "records_in_blob": {rb}{extra}}}"#,
+                r#"{{"backend_id": {id}, "type": "blob", "group": {group}, "history": {h}, "data": {d}, "sync": {sync}, "blob_size": {bs}{optional}{extra}}}"#,
                 h = json_str(&history.display().to_string()),
                 d = json_str(&data.join("data").display().to_string()),
                 sync = spec.sync_s,
-                bf = json_str(&spec.blob_flags),
                 bs = json_str(&spec.blob_size),
-                rb = json_str(&spec.records_in_blob),
                 extra = spec
                     .backend_extra
                     .iter()
@@ -120,14 +140,14 @@ pub fn render_config(spec: &NodeSpec, dir: &Path, port: u16) -> String {
         format!("\"remote\": [{}]", remotes.join(", ")),
         format!(
             "\"address\": [{}]",
-            json_str(&format!("127.0.0.1:{port}:2-0"))
+            json_str(&format!("{}:{port}:2-0", spec.host))
         ),
         format!("\"wait_timeout\": {}", spec.wait_timeout_s),
         format!("\"check_timeout\": {}", spec.check_timeout_s),
         "\"io_thread_num\": 2".to_string(),
         "\"nonblocking_io_thread_num\": 2".to_string(),
         "\"net_thread_num\": 1".to_string(),
-        "\"auth_cookie\": \"test-cookie\"".to_string(),
+        format!("\"auth_cookie\": {}", json_str(&spec.auth_cookie)),
     ];
     if let Some(srw) = &spec.srw_config {
         options.push(format!(
@@ -181,17 +201,7 @@ impl TestNode {
 
     fn spawn(&mut self) {
         self.listening_seen = self.log().matches("listening on").count();
-        let child = Command::new(env!("CARGO_BIN_EXE_dnet_ioserv"))
-            // The harness reads the node's info log; a caller's filter must not hide it.
-            .env_remove("ELLIPTICS_LOG")
-            .arg("-c")
-            .arg(&self.config_path)
-            .current_dir(self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn dnet_ioserv");
-        self.child = Some(child);
+        self.child = Some(spawn_ioserv(&self.config_path, self.dir.path()));
     }
 
     /// Start the node again on the same config, data and port (after `kill` or an exit).
@@ -240,37 +250,8 @@ impl TestNode {
     }
 
     fn wait_until_accepting(&mut self) {
-        let deadline = Instant::now() + Duration::from_millis(NODE_START_TIMEOUT_MS);
-        loop {
-            // A connect alone is not proof: a killed predecessor's listener can linger on the
-            // port for a moment. The node's own "listening on" line is.
-            let listening = self.log().matches("listening on").count() > self.listening_seen;
-            if listening
-                && TcpStream::connect_timeout(&self.addr(), Duration::from_millis(200)).is_ok()
-            {
-                return;
-            }
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    let mut err = String::new();
-                    if let Some(mut e) = child.stderr.take() {
-                        let _ = e.read_to_string(&mut err);
-                    }
-                    panic!(
-                        "dnet_ioserv exited with {status} before listening:\n{err}\n{}",
-                        self.log()
-                    );
-                }
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "dnet_ioserv did not accept on {} within {NODE_START_TIMEOUT_MS} ms\n{}",
-                    self.addr(),
-                    self.log()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let (addr, log) = (self.addr(), self.dir.path().join("ioserv.log"));
+        wait_until_accepting(&mut self.child, addr, &log, self.listening_seen);
     }
 
     /// "127.0.0.1:<port>:2", the form `-r` and `add_remotes` take.
@@ -296,6 +277,58 @@ impl TestNode {
     }
 }
 
+/// Start `dnet_ioserv -c config` in `dir` (stderr kept for a start-up failure).
+pub fn spawn_ioserv(config: &Path, dir: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_dnet_ioserv"))
+        // The harness reads the node's info log; a caller's filter must not hide it.
+        .env_remove("ELLIPTICS_LOG")
+        .arg("-c")
+        .arg(config)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn dnet_ioserv")
+}
+
+/// Wait until the node logs one more "listening on" line than `listening_seen` and `addr`
+/// accepts; panics with its stderr and log when it exits first or takes too long.
+pub fn wait_until_accepting(
+    child: &mut Option<Child>,
+    addr: SocketAddr,
+    log: &Path,
+    listening_seen: usize,
+) {
+    let read_log = || std::fs::read_to_string(log).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_millis(NODE_START_TIMEOUT_MS);
+    loop {
+        // A connect alone is not proof: a killed predecessor's listener can linger on the
+        // port for a moment. The node's own "listening on" line is.
+        let listening = read_log().matches("listening on").count() > listening_seen;
+        if listening && TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return;
+        }
+        if let Some(c) = child.as_mut() {
+            if let Ok(Some(status)) = c.try_wait() {
+                let mut err = String::new();
+                if let Some(mut e) = c.stderr.take() {
+                    let _ = e.read_to_string(&mut err);
+                }
+                panic!(
+                    "dnet_ioserv exited with {status} before listening:\n{err}\n{}",
+                    read_log()
+                );
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "dnet_ioserv did not accept on {addr} within {NODE_START_TIMEOUT_MS} ms\n{}",
+            read_log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Signal `pid` through the `kill` command, so tests need no `unsafe`.
 fn send_signal(pid: u32, signal: i32) -> i32 {
     let status = Command::new("kill")
@@ -310,8 +343,23 @@ fn send_signal(pid: u32, signal: i32) -> i32 {
     }
 }
 
+/// A node a client can be pointed at: its "host:port:family" remote and data directory.
+pub trait NodeHandle {
+    fn remote(&self) -> String;
+    fn dir(&self) -> &Path;
+}
+
+impl NodeHandle for TestNode {
+    fn remote(&self) -> String {
+        TestNode::remote(self)
+    }
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
 /// A client session on `node` over `groups`.
-pub fn session(node: &TestNode, groups: &[u32]) -> elliptics::client::Session {
+pub fn session(node: &impl NodeHandle, groups: &[u32]) -> elliptics::client::Session {
     let client = elliptics::client::Node::new(elliptics::client::ClientConfig::default());
     client
         .add_remotes(&[&node.remote()])
@@ -319,6 +367,27 @@ pub fn session(node: &TestNode, groups: &[u32]) -> elliptics::client::Session {
     let mut s = elliptics::client::Session::new(&client);
     s.set_groups(groups);
     s
+}
+
+/// A client session on `node` over `groups` whose requests time out after `timeout_s`.
+pub fn session_with_timeout(
+    node: &impl NodeHandle,
+    groups: &[u32],
+    timeout_s: u64,
+) -> elliptics::client::Session {
+    let mut s = session(node, groups);
+    s.set_timeout(timeout_s);
+    s
+}
+
+/// Run `dnet_ioclient -r NODE -g 1 -w 5 ARGS...` in the node's directory.
+pub fn ioclient(node: &impl NodeHandle, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_dnet_ioclient"))
+        .current_dir(node.dir())
+        .args(["-r", &node.remote(), "-g", "1", "-w", "5"])
+        .args(args)
+        .output()
+        .expect("run dnet_ioclient")
 }
 
 impl Drop for TestNode {

@@ -138,13 +138,7 @@ pub fn srw(node: &TestNode, args: &[&str]) -> Output {
         .expect("run dnet_srw")
 }
 
-pub fn ioclient(node: &TestNode, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dnet_ioclient"))
-        .args(["-r", &node.remote(), "-g", "1"])
-        .args(args)
-        .output()
-        .expect("run dnet_ioclient")
-}
+pub use super::common::ioclient;
 
 /// stdout and stderr of a run, for messages.
 pub fn text(out: &Output) -> String {
