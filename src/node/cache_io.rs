@@ -7,6 +7,7 @@
 //! `dnet_file_info` with flen 0 followed by one NUL byte, no checksum, offset 0 and the
 //! entry's timestamp, as 2.26 sends them.
 
+pub use super::cache_cell::CacheCell;
 use super::io_ops::{push_file_info, read_reply_io};
 use super::reply::Replies;
 use super::shard::{Shard, ShardLog};
@@ -15,49 +16,6 @@ use crate::cache::{now_s, Entry, ReadMiss, ShardCache, WritePlan};
 use crate::protocol::{
     cmd_flags, errno, io_flags, CmdHeader, DnetAddr, DnetTime, FileInfo, IoAttr,
 };
-use std::cell::{Cell, RefCell};
-use std::task::{Poll, Waker};
-
-/// One shard's cache of one backend, with the waker of its write-back loop.
-#[derive(Debug)]
-pub struct CacheCell {
-    pub cache: RefCell<ShardCache>,
-    woken: Cell<bool>,
-    waker: RefCell<Option<Waker>>,
-}
-
-impl CacheCell {
-    pub fn new(cache: ShardCache) -> Self {
-        Self {
-            cache: RefCell::new(cache),
-            woken: Cell::new(false),
-            waker: RefCell::new(None),
-        }
-    }
-
-    /// Wake the write-back loop when entries were evicted dirty.
-    fn kick_if_evicted(&self) {
-        let evicted = self.cache.try_borrow().is_ok_and(|c| c.has_evicted_dirty());
-        if evicted {
-            self.woken.set(true);
-            if let Some(w) = self.waker.borrow_mut().take() {
-                w.wake();
-            }
-        }
-    }
-
-    pub(super) async fn woken(&self) {
-        std::future::poll_fn(|cx| {
-            if self.woken.replace(false) {
-                Poll::Ready(())
-            } else {
-                *self.waker.borrow_mut() = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        })
-        .await;
-    }
-}
 
 /// Answer a READ of a cached key; `None` when the key is not cached.
 pub fn read_hit(

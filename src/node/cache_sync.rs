@@ -4,7 +4,7 @@
 //! from disk too when they were written with CACHE_REMOVE_FROM_DISK). A clean shutdown
 //! writes every dirty entry before the final sync.
 
-use super::cache_io::CacheCell;
+use super::cache_cell::CacheCell;
 use super::shard::{Shard, ShardLog};
 use crate::blob::BlobError;
 use crate::cache::{now_s, WriteBack};

@@ -216,14 +216,14 @@ async fn apply_on_shard(shard: &Rc<Shard>, idx: usize, command: u32, level: Defr
             };
             match BlobLog::open(opts).await {
                 Ok(log) => {
-                    *b.log.borrow_mut() = Some(Rc::new(log));
+                    b.replace_log(Some(Rc::new(log)));
                     0
                 }
                 Err(e) => e.errno(),
             }
         }
         op::DISABLE => {
-            let log = b.log.borrow_mut().take();
+            let log = b.replace_log(None);
             if let Some(log) = log {
                 log.stop_defrag();
                 if let Err(e) = log.sync().await {

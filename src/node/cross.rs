@@ -8,7 +8,7 @@
 //! [`STREAM_WINDOW_BYTES`] of one call's frames are in the mailbox or waiting for the
 //! socket at a time; the job waits for the rest.
 
-use super::conn::Outbox;
+use super::outbox::Outbox;
 use super::reply::{Frames, Replies};
 use super::shard::Shard;
 use crate::protocol::CmdHeader;

@@ -2,8 +2,8 @@
 //! no backend are answered at once on the receiving shard; backend commands are routed by
 //! key to the owning shard (crossing its mailbox once) and run there.
 
-use super::conn::Outbox;
 use super::cross;
+use super::outbox::Outbox;
 use super::reply::{Frames, Replies};
 use super::shard::Shard;
 use super::{control, exec, handshake, indexes, io_ops};
@@ -25,16 +25,11 @@ pub enum Immediate {
 /// Handle the commands that touch no backend.
 pub fn immediate(shard: &Rc<Shard>, header: &CmdHeader, payload: &[u8]) -> Immediate {
     let mut frames = Frames::new();
+    // REVERSE_LOOKUP, JOIN, AUTH and UPDATE_IDS never get here: `peers::intercept` answers
+    // them on the connection first.
     let keep_open = match header.cmd {
-        command::REVERSE_LOOKUP => handshake::reverse_lookup(shard, header, &mut frames),
         command::ROUTE_LIST => {
             handshake::route_list(shard, header, &mut frames);
-            true
-        }
-        command::AUTH => handshake::auth(shard, header, payload, &mut frames),
-        command::JOIN => {
-            // Joining peers comes with clustering; acknowledge without adding routes.
-            frames.ack(header, 0);
             true
         }
         command::EXEC if shard.srw.is_none() => {
@@ -68,7 +63,6 @@ pub fn immediate(shard: &Rc<Shard>, header: &CmdHeader, payload: &[u8]) -> Immed
         | command::INDEXES_UPDATE
         | command::INDEXES_INTERNAL
         | command::INDEXES_FIND => return Immediate::Async,
-        command::UPDATE_IDS => true,
         _ => {
             tracing::debug!(cmd = header.cmd, "unsupported command");
             frames.error(header, errno::ENOTSUP);
@@ -230,46 +224,4 @@ pub async fn execute(
             .unwrap_or_else(|e| e.answer(&header))
         }
     }
-}
-
-/// The index of the local backend that serves `header`: the one named by `backend_id` when
-/// DIRECT_BACKEND is set, else the enabled backend of the request's group that owns the key.
-pub fn backend_for(shard: &Shard, header: &CmdHeader) -> Result<usize, i32> {
-    if header.flags & cmd_flags::DIRECT_BACKEND != 0 {
-        let id = u32::try_from(header.backend_id).map_err(|_| errno::ENXIO)?;
-        return shard
-            .backends
-            .iter()
-            .position(|b| b.backend_id == id)
-            .ok_or(errno::ENXIO);
-    }
-    // The common layout, one backend per group: it owns every key of the group.
-    let mut in_group = shard
-        .backends
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| b.group == header.group_id);
-    if let (Some((i, b)), None) = (in_group.next(), in_group.next()) {
-        return if b.ids.borrow().is_empty() {
-            Err(errno::ENXIO)
-        } else {
-            Ok(i)
-        };
-    }
-    let mut best: Option<(usize, crate::key::RawId)> = None;
-    let mut wrap: Option<(usize, crate::key::RawId)> = None;
-    for (i, b) in shard.backends.iter().enumerate() {
-        if b.group != header.group_id {
-            continue;
-        }
-        for point in b.ids.borrow().iter() {
-            if *point <= header.id && best.is_none_or(|(_, p)| *point > p) {
-                best = Some((i, *point));
-            }
-            if wrap.is_none_or(|(_, p)| *point > p) {
-                wrap = Some((i, *point));
-            }
-        }
-    }
-    best.or(wrap).map(|(i, _)| i).ok_or(errno::ENXIO)
 }

@@ -12,8 +12,8 @@
 //! -ENOMEM) and the frames not yet
 //! written to the socket ([`cross::STREAM_WINDOW_BYTES`], then the exec waits).
 
-use super::conn::Outbox;
 use super::cross::{self, ReplyStream};
+use super::outbox::Outbox;
 use super::reply::{Frames, Replies};
 use super::shard::Shard;
 use crate::client::{ClientConfig, Key, Node, Session};

@@ -78,7 +78,7 @@ pub fn target(shard: &Shard, header: &CmdHeader) -> Target {
     let local_points: Vec<RawId> = shard
         .backends
         .iter()
-        .filter(|b| b.group == header.group_id && b.log.borrow().is_some())
+        .filter(|b| b.group == header.group_id && b.is_enabled())
         .flat_map(|b| b.ids.borrow().clone())
         .collect();
     let (local_floor, local_max) = floor_and_max(&header.id, local_points.iter());

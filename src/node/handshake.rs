@@ -75,7 +75,7 @@ pub fn id_container(shard: &Shard) -> IdContainer {
     let backends = shard
         .backends
         .iter()
-        .filter(|b| b.log.borrow().is_some())
+        .filter(|b| b.is_enabled())
         .map(|b| BackendIds {
             backend_id: i32::try_from(b.backend_id).unwrap_or(i32::MAX),
             group_id: i32::try_from(b.group).unwrap_or(i32::MAX),

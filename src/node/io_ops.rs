@@ -6,7 +6,6 @@
 
 use super::cache_io::{self, CacheCell};
 use super::cross;
-use super::dispatch::backend_for;
 use super::reply::{Frames, Replies};
 use super::shard::{LocalBackend, Shard, ShardLog};
 use crate::blob::{ReadOutcome, RecordInfo, ValueMeta};
@@ -151,7 +150,7 @@ fn backend_log(shard: &Shard, header: &CmdHeader) -> Result<Rc<ShardLog>, i32> {
 
 /// The local backend serving `header` on this shard.
 fn local_backend<'a>(shard: &'a Shard, header: &CmdHeader) -> Result<&'a LocalBackend, i32> {
-    let b = backend_for(shard, header)?;
+    let b = shard.backend_for(header)?;
     shard.backends.get(b).ok_or(errno::ENXIO)
 }
 
@@ -162,7 +161,8 @@ fn cache_of<'a>(shard: &'a Shard, header: &CmdHeader) -> Option<&'a CacheCell> {
 }
 
 pub(super) fn backend_id_of(shard: &Shard, header: &CmdHeader) -> i32 {
-    backend_for(shard, header)
+    shard
+        .backend_for(header)
         .ok()
         .and_then(|b| shard.backends.get(b))
         .and_then(|b| i32::try_from(b.backend_id).ok())

@@ -10,8 +10,8 @@
 //! iterator by id from any connection through the node-wide [`Registry`].
 //! SEND (server-send) streams into the connection the same way; it lives in `server_send`.
 
-use super::conn::Outbox;
 use super::cross;
+use super::outbox::Outbox;
 use super::reply::{Frames, InPlace, Replies};
 use super::shard::Shard;
 use crate::blob::ValueMeta;

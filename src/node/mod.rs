@@ -2,9 +2,36 @@
 //! pinned thread per shard each running its own io_uring runtime, the monitor's HTTP side,
 //! and clean shutdown on SIGINT/SIGTERM.
 //!
-//! This module owns wiring only; data lives in the shards (`shard`), requests are served by
-//! `conn` → `dispatch` → `io_ops` / `control` / `handshake`.
+//! This module owns wiring only. A shard's state is `shard` (its backends, and which one
+//! serves a request: `Shard::backend_for`); its life (open, run its tasks, drain, sync) is
+//! `run`. The path of one request on a served connection, top to bottom:
+//!
+//! ```text
+//! run::shard_main ── conn::accept_loop ── conn (read loop, frame split, intake budget)
+//!                                           │  prefetch::hint_batch (readahead hints)
+//!                                           ▼
+//!   READ/WRITE, key on this shard ──▶ dispatch::serve_now ──▶ forward::target (Local?)
+//!        │                               └─▶ io_ops::read_now / write_now
+//!        │                                     └─▶ shard.backend_for ─▶ cache_io? ─▶ blob
+//!        │                                   frames written in place: outbox::serve_in_place
+//!        ▼ otherwise: conn::dispatch_frame
+//!   1. peers::intercept     REVERSE_LOOKUP, JOIN, AUTH, UPDATE_IDS (handshake, cluster)
+//!   2. iterator::intercept  ITERATOR and its controls, SEND (server_send)
+//!   3. forward::target      Peer ─▶ forward::forward (a link to the owning node)
+//!                           Refuse ─▶ error ack
+//!   4. dispatch::immediate  no backend: ROUTE_LIST, STATUS, MONITOR_STAT, BACKEND_STATUS,
+//!                           EXEC without srw ─▶ answered at once (control, handshake)
+//!   5. dispatch::start      backend commands: key on this shard ─▶ io_ops::*_key;
+//!                           else dispatch::execute ─▶ cross::call to the owning shard
+//!                           (io_ops::single_key there), control, exec, indexes
+//!        ▼
+//!   reply::Frames ─▶ outbox (queued in order) ─▶ conn's writer (one vectored write)
+//! ```
+//!
+//! Layers point down: `conn` → `dispatch` → `io_ops` / `control` / `exec` / `indexes` →
+//! `shard` / `cross` → `blob`, `cache`; `outbox` and `reply` sit below all of them.
 
+mod cache_cell;
 mod cache_io;
 mod cache_sync;
 mod conn;
@@ -29,6 +56,7 @@ mod peers;
 mod prefetch;
 mod publish;
 pub mod reply;
+mod run;
 mod server_send;
 mod shard;
 mod state;
@@ -120,6 +148,47 @@ impl RunningNode {
 /// recorded shard layout, bind one listener per shard, and start the shard threads.
 pub fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     crate::runtime::probe().map_err(|e| NodeError::Runtime(e.to_string()))?;
+    let shared = shared_state(config)?;
+    wait_until_no_listener(shared.listen_addr)?;
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..shared.shard_count)
+        .map(|_| mailbox::channel(MAILBOX_CAPACITY))
+        .unzip();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+    let mut threads = Vec::with_capacity(shared.shard_count);
+    crate::io::affinity::remember_node_cpus();
+    for (index, inbox) in receivers.into_iter().enumerate() {
+        let peers = senders.clone();
+        threads.push(spawn_shard(
+            index,
+            shared.clone(),
+            peers,
+            inbox,
+            ready_tx.clone(),
+        )?);
+    }
+    drop(ready_tx);
+    let running = RunningNode {
+        listen_addr: shared.listen_addr,
+        shared,
+        threads,
+        stop: senders,
+    };
+    if let Err(e) = wait_until_ready(&running, &ready_rx) {
+        running.shutdown_handle().request_shutdown();
+        let joined = running.join();
+        // A shard's own start-up error names the cause; else a failed join says more.
+        return Err(match e {
+            NodeError::Config(_) => e,
+            _ => joined.err().unwrap_or(e),
+        });
+    }
+    monitor::spawn_http(&running.shared);
+    Ok(running)
+}
+
+/// The node-wide state every shard reads: addresses, shard count, backends and their ring
+/// points, counters, cache records and the frame budget.
+fn shared_state(config: NodeConfig) -> Result<Arc<NodeShared>, NodeError> {
     let addresses = resolve_addresses(&config)?;
     let listen_addr = *addresses
         .first()
@@ -130,7 +199,6 @@ pub fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
     let backends = prepare_backends(&config, shard_count)?;
-    wait_until_no_listener(listen_addr)?;
     let cache_counters = cache_counters(&config, shard_count, backends.len());
     let frame_budget_bytes = crate::limits::INCOMPLETE_FRAMES_BYTES_MAX.max(
         config
@@ -140,7 +208,7 @@ pub fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     );
     let frame_budget =
         intake::FrameBudget::new(usize::try_from(frame_budget_bytes).unwrap_or(usize::MAX));
-    let shared = Arc::new(NodeShared {
+    Ok(Arc::new(NodeShared {
         cache_counters,
         counters: (0..shard_count)
             .map(|_| ShardCounters::new(config.options.monitor_top.as_ref(), config.backends.len()))
@@ -155,58 +223,51 @@ pub fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         shutting_down: AtomicBool::new(false),
         iterators: iterator::Registry::default(),
         frame_budget: Arc::new(frame_budget),
-    });
-    let (senders, receivers): (Vec<_>, Vec<_>) = (0..shard_count)
-        .map(|_| mailbox::channel(MAILBOX_CAPACITY))
-        .unzip();
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
-    let mut threads = Vec::with_capacity(shard_count);
-    crate::io::affinity::remember_node_cpus();
-    for (index, inbox) in receivers.into_iter().enumerate() {
-        let node = shared.clone();
-        let peers = senders.clone();
-        let ready = ready_tx.clone();
-        let t = std::thread::Builder::new()
-            .name(format!("shard-{index}"))
-            .spawn(move || {
-                crate::io::affinity::pin_current_thread(index);
-                let fail = ready.clone();
-                let res = crate::runtime::block_on(
-                    RING_ENTRIES,
-                    shard::shard_main(index, node, peers, inbox, ready),
-                )
-                .map_err(|e| e.to_string())
-                .and_then(|r| r);
-                if let Err(e) = &res {
-                    tracing::error!(shard = index, "shard stopped: {e}");
-                    let _ = fail.send(Err(e.clone()));
-                }
-                res
-            })
-            .map_err(|e| NodeError::Shard {
-                shard: index,
-                message: e.to_string(),
-            })?;
-        threads.push(t);
-    }
-    drop(ready_tx);
-    let running = RunningNode {
-        listen_addr,
-        shared,
-        threads,
-        stop: senders,
-    };
-    for _ in 0..shard_count {
-        match ready_rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(message)) => {
-                running.shutdown_handle().request_shutdown();
-                let _ = running.join();
-                return Err(NodeError::Config(message));
+    }))
+}
+
+/// Start the thread of shard `index`, pinned to its CPU, running [`run::shard_main`].
+fn spawn_shard(
+    index: usize,
+    node: Arc<NodeShared>,
+    peers: Vec<mailbox::Sender<cross::ShardMsg>>,
+    inbox: mailbox::Receiver<cross::ShardMsg>,
+    ready: std::sync::mpsc::Sender<Result<(), String>>,
+) -> Result<std::thread::JoinHandle<Result<(), String>>, NodeError> {
+    std::thread::Builder::new()
+        .name(format!("shard-{index}"))
+        .spawn(move || {
+            crate::io::affinity::pin_current_thread(index);
+            let fail = ready.clone();
+            let res = crate::runtime::block_on(
+                RING_ENTRIES,
+                run::shard_main(index, node, peers, inbox, ready),
+            )
+            .map_err(|e| e.to_string())
+            .and_then(|r| r);
+            if let Err(e) = &res {
+                tracing::error!(shard = index, "shard stopped: {e}");
+                let _ = fail.send(Err(e.clone()));
             }
+            res
+        })
+        .map_err(|e| NodeError::Shard {
+            shard: index,
+            message: e.to_string(),
+        })
+}
+
+/// Wait until every shard has opened its backends and bound its listener; the first
+/// failure.
+fn wait_until_ready(
+    running: &RunningNode,
+    ready: &std::sync::mpsc::Receiver<Result<(), String>>,
+) -> Result<(), NodeError> {
+    for _ in 0..running.shared.shard_count {
+        match ready.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(message)) => return Err(NodeError::Config(message)),
             Err(_) => {
-                running.shutdown_handle().request_shutdown();
-                running.join()?;
                 return Err(NodeError::Shard {
                     shard: 0,
                     message: "ended before starting".into(),
@@ -214,8 +275,7 @@ pub fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             }
         }
     }
-    monitor::spawn_http(&running.shared);
-    Ok(running)
+    Ok(())
 }
 
 /// Refuse to share the port with a listener that is not ours. The shards bind with

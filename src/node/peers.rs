@@ -5,9 +5,9 @@
 //! learnt on one shard (a join link up or down, a JOIN, an UPDATE_IDS) is applied to every
 //! shard through the mailboxes. The outgoing join links live in `join`.
 
-use super::conn::Outbox;
 use super::cross;
 use super::handshake;
+use super::outbox::Outbox;
 use super::reply::{Frames, Replies};
 use super::shard::Shard;
 use crate::key::RawId;
@@ -254,7 +254,7 @@ pub(super) fn collides(shard: &Shard, first: SocketAddr, backends: &[BackendIds]
         let mut taken: Vec<RawId> = shard
             .backends
             .iter()
-            .filter(|l| l.group == group && l.log.borrow().is_some())
+            .filter(|l| l.group == group && l.is_enabled())
             .flat_map(|l| l.ids.borrow().clone())
             .collect();
         let nodes = shard.cluster.nodes.borrow();

@@ -5,7 +5,6 @@
 //! request waiting for its own. A receive of one request gets no hints, nor keys another
 //! shard owns (their requests cross to it).
 
-use super::dispatch::backend_for;
 use super::shard::Shard;
 use crate::key::RawId;
 use crate::protocol::{command, split_frame};
@@ -32,7 +31,7 @@ pub fn hint_batch(
         let h = &frame.header;
         let here = shard_of(&h.id, shard.node.shard_count) == shard.index;
         if here && matches!(h.cmd, command::READ | command::WRITE) && !h.is_reply() {
-            if let Ok(backend) = backend_for(shard, h) {
+            if let Ok(backend) = shard.backend_for(h) {
                 keys.push((backend, h.id, None));
             }
         }

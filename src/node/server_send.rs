@@ -4,9 +4,9 @@
 //! `dnet_iterator_response` per key (in the order the copies finish: many keys of a request
 //! are in flight at once), then the final ack.
 
-use super::conn::Outbox;
 use super::forward::{self, Target};
 use super::iterator::{backend_ids, push_response};
+use super::outbox::Outbox;
 use super::reply::{Frames, Replies};
 use super::shard::Shard;
 use super::{cross, io_ops};

@@ -1,18 +1,20 @@
-//! One shard: one OS thread, one io_uring, its own listener (SO_REUSEPORT), its share of
-//! every backend's keys in its own blob logs, and its mailbox. Nothing here is shared with
-//! another thread except through the mailboxes and the read-mostly [`NodeShared`].
+//! One shard's state: its share of every backend's keys in its own blob logs, its
+//! mailbox senders and pending cross-shard calls, its view of the cluster, and which local
+//! backend serves a request ([`Shard::backend_for`]). Nothing here is shared with another
+//! thread except through the mailboxes and the read-mostly [`NodeShared`]. How a shard
+//! starts, runs and drains is `run`.
 
 use super::cross::{self, PendingCalls, ShardMsg};
-use super::state::{backend_state, NodeShared};
+use super::state::NodeShared;
 use crate::blob::{BlobLog, BlobOptions};
 use crate::key::RawId;
-use crate::runtime::{mailbox, TcpListener, UringFile};
+use crate::protocol::{cmd_flags, errno, CmdHeader};
+use crate::runtime::{mailbox, UringFile};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Waker;
-use std::time::Duration;
 
 /// The blob log type every shard runs.
 pub type ShardLog = BlobLog<UringFile>;
@@ -23,17 +25,44 @@ pub struct LocalBackend {
     pub backend_id: u32,
     pub group: u32,
     pub ids: RefCell<Vec<RawId>>,
-    pub log: RefCell<Option<Rc<ShardLog>>>,
+    /// The open log; `None` while the backend is disabled.
+    log: RefCell<Option<Rc<ShardLog>>>,
     /// This shard's defrag state as last published to the node's [`super::state::DefragShared`].
     pub defrag_published: RefCell<crate::blob::DefragStatus>,
     /// This shard's part of the backend's cache, when `options.cache` is set.
-    pub cache: Option<super::cache_io::CacheCell>,
+    pub cache: Option<super::cache_cell::CacheCell>,
 }
 
 impl LocalBackend {
+    /// This shard's part of a backend, with its log when the backend is enabled.
+    pub fn new(
+        info: &super::state::BackendInfo,
+        log: Option<Rc<ShardLog>>,
+        cache: Option<super::cache_cell::CacheCell>,
+    ) -> LocalBackend {
+        LocalBackend {
+            backend_id: info.backend_id,
+            group: info.group,
+            ids: RefCell::new(info.ids.clone()),
+            log: RefCell::new(log),
+            defrag_published: RefCell::new(Default::default()),
+            cache,
+        }
+    }
+
     /// The open log, or `None` while the backend is disabled.
     pub fn log(&self) -> Option<Rc<ShardLog>> {
         self.log.borrow().clone()
+    }
+
+    /// Whether the backend is enabled (its log is open) on this shard.
+    pub fn is_enabled(&self) -> bool {
+        self.log.borrow().is_some()
+    }
+
+    /// Put `log` in place (enable) or take the log out (`None`: disable); the previous one.
+    pub fn replace_log(&self, log: Option<Rc<ShardLog>>) -> Option<Rc<ShardLog>> {
+        self.log.replace(log)
     }
 
     /// Publish this shard's defrag state of the backend (`info` is its node-wide entry).
@@ -62,6 +91,28 @@ pub struct Shard {
 }
 
 impl Shard {
+    /// A shard before it runs: its backends opened, no call pending, no peer known.
+    pub fn new(
+        index: usize,
+        node: Arc<NodeShared>,
+        backends: Vec<LocalBackend>,
+        peers: Vec<mailbox::Sender<ShardMsg>>,
+        srw: Option<crate::srw::ShardSrw>,
+    ) -> Shard {
+        Shard {
+            index,
+            node,
+            backends,
+            peers,
+            pending: PendingCalls::default(),
+            cluster: super::peers::Cluster::default(),
+            srw,
+            shutdown: Cell::new(false),
+            shutdown_waiters: RefCell::new(Vec::new()),
+            in_flight: Cell::new(0),
+        }
+    }
+
     /// Ask this shard to stop: the accept loop ends, connections finish what they hold.
     pub fn begin_shutdown(&self) {
         self.shutdown.set(true);
@@ -108,9 +159,56 @@ impl Shard {
         self.counters().stats.set_queue_depth(self.in_flight.get());
     }
 
+    /// Requests this shard has started and not finished.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.get()
+    }
+
     pub fn counters(&self) -> &super::state::ShardCounters {
         // `counters` has one entry per shard, built before the shards start.
         &self.node.counters[self.index]
+    }
+
+    /// The index of the local backend that serves `header`: the one named by `backend_id` when
+    /// DIRECT_BACKEND is set, else the enabled backend of the request's group that owns the key.
+    pub fn backend_for(&self, header: &CmdHeader) -> Result<usize, i32> {
+        if header.flags & cmd_flags::DIRECT_BACKEND != 0 {
+            let id = u32::try_from(header.backend_id).map_err(|_| errno::ENXIO)?;
+            return self
+                .backends
+                .iter()
+                .position(|b| b.backend_id == id)
+                .ok_or(errno::ENXIO);
+        }
+        // The common layout, one backend per group: it owns every key of the group.
+        let mut in_group = self
+            .backends
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.group == header.group_id);
+        if let (Some((i, b)), None) = (in_group.next(), in_group.next()) {
+            return if b.ids.borrow().is_empty() {
+                Err(errno::ENXIO)
+            } else {
+                Ok(i)
+            };
+        }
+        let mut best: Option<(usize, crate::key::RawId)> = None;
+        let mut wrap: Option<(usize, crate::key::RawId)> = None;
+        for (i, b) in self.backends.iter().enumerate() {
+            if b.group != header.group_id {
+                continue;
+            }
+            for point in b.ids.borrow().iter() {
+                if *point <= header.id && best.is_none_or(|(_, p)| *point > p) {
+                    best = Some((i, *point));
+                }
+                if wrap.is_none_or(|(_, p)| *point > p) {
+                    wrap = Some((i, *point));
+                }
+            }
+        }
+        best.or(wrap).map(|(i, _)| i).ok_or(errno::ENXIO)
     }
 }
 
@@ -128,111 +226,4 @@ pub fn blob_options(node: &NodeShared, b: usize, shard: usize) -> Option<BlobOpt
         defrag_percentage: cfg.defrag_percentage,
         read_only: cfg.read_only,
     })
-}
-
-/// Open this shard's logs of every enabled backend.
-pub async fn open_backends(node: &NodeShared, shard: usize) -> Result<Vec<LocalBackend>, String> {
-    let mut out = Vec::with_capacity(node.backends.len());
-    for (i, info) in node.backends.iter().enumerate() {
-        let enabled = info.state.load(Ordering::Relaxed) == backend_state::ENABLED;
-        let log = if enabled {
-            let opts = blob_options(node, i, shard).ok_or("bad backend options")?;
-            let log = BlobLog::open(opts)
-                .await
-                .map_err(|e| format!("backend {} (shard {shard}): {e}", info.backend_id))?;
-            Some(Rc::new(log))
-        } else {
-            None
-        };
-        let cache = node.config.options.cache.as_ref().map(|settings| {
-            let counters = node.cache_counters[shard * node.backends.len() + i].clone();
-            let cache = crate::cache::ShardCache::new(settings, node.shard_count, counters);
-            super::cache_io::CacheCell::new(cache)
-        });
-        out.push(LocalBackend {
-            backend_id: info.backend_id,
-            group: info.group,
-            ids: RefCell::new(info.ids.clone()),
-            log: RefCell::new(log),
-            defrag_published: RefCell::new(Default::default()),
-            cache,
-        });
-    }
-    Ok(out)
-}
-
-/// The body of a shard thread.
-pub async fn shard_main(
-    index: usize,
-    node: Arc<NodeShared>,
-    peers: Vec<mailbox::Sender<ShardMsg>>,
-    inbox: mailbox::Receiver<ShardMsg>,
-    ready: std::sync::mpsc::Sender<Result<(), String>>,
-) -> Result<(), String> {
-    let backends = open_backends(&node, index).await?;
-    let srw = open_srw(&node, index)?;
-    let listener = TcpListener::bind_reuseport(node.listen_addr, 1024)
-        .map_err(|e| format!("cannot listen on {}: {e}", node.listen_addr))?;
-    let _ = ready.send(Ok(()));
-    let shard = Rc::new(Shard {
-        index,
-        node,
-        backends,
-        peers,
-        pending: PendingCalls::default(),
-        cluster: super::peers::Cluster::default(),
-        srw,
-        shutdown: Cell::new(false),
-        shutdown_waiters: RefCell::new(Vec::new()),
-        in_flight: Cell::new(0),
-    });
-    crate::runtime::spawn(cross::serve_mailbox(shard.clone(), inbox));
-    super::upkeep::spawn(&shard);
-    super::publish::spawn(&shard);
-    super::cache_sync::spawn_write_back(&shard);
-    super::peers::start_joining(&shard);
-    super::conn::accept_loop(shard.clone(), listener).await;
-    if let Some(srw) = &shard.srw {
-        srw.shutdown().await;
-    }
-    drain_and_sync(&shard).await;
-    Ok(())
-}
-
-/// The srw state of shard `index` from `options.srw_config`, if set.
-fn open_srw(node: &NodeShared, index: usize) -> Result<Option<crate::srw::ShardSrw>, String> {
-    let Some(path) = &node.config.options.srw_config else {
-        return Ok(None);
-    };
-    let cfg = crate::config::SrwConfig::load(path).map_err(|e| e.to_string())?;
-    if index == 0 {
-        for key in &cfg.ignored_keys {
-            tracing::debug!(key = %key, "srw config: ignoring a Cocaine-only key");
-        }
-    }
-    crate::srw::ShardSrw::new(&cfg, index, node.shard_count)
-        .map(Some)
-        .map_err(|e| e.to_string())
-}
-
-/// Wait (bounded) for in-flight requests, then make every log durable.
-async fn drain_and_sync(shard: &Rc<Shard>) {
-    for _ in 0..500 {
-        if shard.in_flight.get() == 0 {
-            break;
-        }
-        crate::runtime::sleep(Duration::from_millis(10)).await;
-    }
-    super::cache_sync::flush_all(shard).await;
-    for b in &shard.backends {
-        if let Some(log) = b.log() {
-            if let Err(e) = log.sync().await {
-                tracing::error!(
-                    backend_id = b.backend_id,
-                    shard = shard.index,
-                    "final sync failed: {e}"
-                );
-            }
-        }
-    }
 }

@@ -19,8 +19,7 @@ pub mod backend_state {
 /// Once a shard's top-keys table is full, one IO request in this many is counted in it.
 pub const TOP_SAMPLE_ONE_IN: u64 = 64;
 
-/// Highest command number counted per shard.
-pub const COMMAND_SLOTS: usize = 32;
+pub use super::stats::{add_own, COMMAND_SLOTS};
 
 /// Counters of one shard. Written by that shard only; aligned to its own cache lines so
 /// that shards counting side by side do not invalidate each other's lines.
@@ -61,15 +60,6 @@ impl ShardCounters {
             stats: super::stats::ShardStats::new(backend_count),
         }
     }
-}
-
-/// Add `n` to a counter that only the calling shard writes: a load and a store, not a
-/// locked read-modify-write (readers, like the monitor, see one value or the next).
-pub fn add_own(counter: &AtomicU64, n: u64) {
-    counter.store(
-        counter.load(Ordering::Relaxed).wrapping_add(n),
-        Ordering::Relaxed,
-    );
 }
 
 impl ShardCounters {

@@ -7,11 +7,22 @@
 //! request in [`TIMED_ONE_IN`] per command: two clock reads on every request would cost
 //! several per cent of a small READ's CPU time.
 
-use super::state::{add_own, COMMAND_SLOTS};
 use crate::protocol::errno;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
+
+/// Highest command number counted per shard.
+pub const COMMAND_SLOTS: usize = 32;
+
+/// Add `n` to a counter that only the calling shard writes: a load and a store, not a
+/// locked read-modify-write (readers, like the monitor, see one value or the next).
+pub fn add_own(counter: &AtomicU64, n: u64) {
+    counter.store(
+        counter.load(Ordering::Relaxed).wrapping_add(n),
+        Ordering::Relaxed,
+    );
+}
 
 /// One request in this many (per command and shard) has its latency measured.
 pub const TIMED_ONE_IN: u64 = 16;

@@ -18,7 +18,6 @@ mod key_lock;
 mod store;
 mod update;
 
-use super::dispatch::backend_for;
 use super::reply::{Frames, Replies};
 use super::shard::Shard;
 use crate::protocol::{command, errno, CmdHeader, IndexesRequest};
@@ -29,7 +28,8 @@ use std::rc::Rc;
 pub async fn serve(shard: &Rc<Shard>, mut header: CmdHeader, payload: Bytes) -> Frames {
     let mut frames = Frames::new();
     // The replies name the backend that holds the group's tables.
-    match backend_for(shard, &header)
+    match shard
+        .backend_for(&header)
         .ok()
         .and_then(|b| shard.backends.get(b))
         .and_then(|b| i32::try_from(b.backend_id).ok())

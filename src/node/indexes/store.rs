@@ -1,7 +1,6 @@
 //! Whole-value reads, writes and removals of table keys on the shard that owns them (the
 //! local backend of the request's group), for the index handlers.
 
-use super::super::dispatch::backend_for;
 use super::super::shard::{Shard, ShardLog};
 use crate::key::RawId;
 use crate::protocol::{errno, io_flags, CmdHeader, DnetTime, IoAttr};
@@ -15,7 +14,7 @@ fn log_for(shard: &Shard, group: u32, id: &RawId) -> Result<Rc<ShardLog>, i32> {
         group_id: group,
         ..CmdHeader::default()
     };
-    let b = backend_for(shard, &header)?;
+    let b = shard.backend_for(&header)?;
     shard
         .backends
         .get(b)
