@@ -39,12 +39,16 @@ mod control;
 mod cross;
 mod dial;
 mod dispatch;
+#[cfg(test)]
+mod dispatch_tests;
 mod exec;
 mod forward;
 mod handshake;
 mod indexes;
 mod intake;
 mod io_ops;
+#[cfg(test)]
+mod io_ops_tests;
 mod iterator;
 mod join;
 mod live;
@@ -61,6 +65,8 @@ mod server_send;
 mod shard;
 mod state;
 mod stats;
+#[cfg(test)]
+mod test_shard;
 mod top_keys;
 mod upkeep;
 

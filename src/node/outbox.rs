@@ -113,6 +113,25 @@ impl Outbox {
         self.parts.borrow().len() + in_place
     }
 
+    /// Every frame queued so far, taken out as (header, payload): what the writer would send.
+    #[cfg(test)]
+    pub(super) fn take_frames(&self) -> Vec<(crate::protocol::CmdHeader, Vec<u8>)> {
+        use futures::FutureExt;
+        let batch = self
+            .next_batch()
+            .now_or_never()
+            .flatten()
+            .unwrap_or_default();
+        let bytes: Vec<u8> = batch.iter().flat_map(|b| b.iter().copied()).collect();
+        let mut rest = bytes.as_slice();
+        let mut out = Vec::new();
+        while let Ok((frame, used)) = crate::protocol::split_frame(rest, u64::MAX) {
+            out.push((frame.header, frame.payload.to_vec()));
+            rest = rest.get(used..).unwrap_or_default();
+        }
+        out
+    }
+
     pub fn is_closed(&self) -> bool {
         self.closed.get()
     }

@@ -109,7 +109,7 @@ impl Cluster {
     }
 
     /// Apply `change`; true when it made a node known that was not known before.
-    fn apply(&self, change: Change) -> bool {
+    pub(super) fn apply(&self, change: Change) -> bool {
         let mut nodes = self.nodes.borrow_mut();
         let mut new_node = false;
         match change {
