@@ -65,6 +65,36 @@ fn value(task: u32, key_no: u32, round: u32) -> Vec<u8> {
         .into_bytes()
 }
 
+/// Task `t`'s work: 12 rounds over its 3 keys of writes (every third an append), reads
+/// that must see exactly what was written, and removals of its first key.
+async fn rewrite_and_check(log: &Log, t: u32) {
+    for round in 0..12u32 {
+        for k in 0..3u32 {
+            let name = format!("t{t}-k{k}");
+            let v = value(t, k, round);
+            let flags = if round % 3 == 1 { io_flags::APPEND } else { 0 };
+            let before = log.read(&key(&name), 0, 0, true).await.map(|r| r.data);
+            log.write(&attr(&name, flags, 0, &v), Bytes::from(v.clone()))
+                .await
+                .unwrap();
+            let mut expect = v.clone();
+            if flags == io_flags::APPEND {
+                if let Ok(mut old) = before {
+                    old.extend_from_slice(&v);
+                    expect = old;
+                }
+            }
+            let got = log.read(&key(&name), 0, 0, true).await.unwrap().data;
+            assert_eq!(got, expect, "{name} round {round}");
+            if round % 4 == 3 && k == 0 {
+                log.remove(&key(&name)).await.unwrap();
+                let err = log.read(&key(&name), 0, 0, true).await.unwrap_err();
+                assert_eq!(err.errno(), errno::ENOENT);
+            }
+        }
+    }
+}
+
 #[test]
 fn interleaved_writers_removers_syncs_and_defrags_keep_every_key_right() {
     let dir = tempfile::tempdir().unwrap();
@@ -76,31 +106,7 @@ fn interleaved_writers_removers_syncs_and_defrags_keep_every_key_right() {
         let (log, done) = (log.clone(), done.clone());
         pool.spawner()
             .spawn_local(async move {
-                for round in 0..12u32 {
-                    for k in 0..3u32 {
-                        let name = format!("t{t}-k{k}");
-                        let v = value(t, k, round);
-                        let flags = if round % 3 == 1 { io_flags::APPEND } else { 0 };
-                        let before = log.read(&key(&name), 0, 0, true).await.map(|r| r.data);
-                        log.write(&attr(&name, flags, 0, &v), Bytes::from(v.clone()))
-                            .await
-                            .unwrap();
-                        let mut expect = v.clone();
-                        if flags == io_flags::APPEND {
-                            if let Ok(mut old) = before {
-                                old.extend_from_slice(&v);
-                                expect = old;
-                            }
-                        }
-                        let got = log.read(&key(&name), 0, 0, true).await.unwrap().data;
-                        assert_eq!(got, expect, "{name} round {round}");
-                        if round % 4 == 3 && k == 0 {
-                            log.remove(&key(&name)).await.unwrap();
-                            let err = log.read(&key(&name), 0, 0, true).await.unwrap_err();
-                            assert_eq!(err.errno(), errno::ENOENT);
-                        }
-                    }
-                }
+                rewrite_and_check(&log, t).await;
                 done.set(done.get() + 1);
             })
             .unwrap();

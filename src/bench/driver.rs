@@ -5,6 +5,7 @@
 //! reply (no MORE) and immediately sends its next request. One clock read per loop turn
 //! stamps every send and completion of that turn.
 
+use super::handshake::NodeInfo;
 use super::report::{Recorder, Report};
 use super::{
     handshake, BenchConfig, BenchError, IntervalLog, KeySpace, Ledger, Op, RequestTemplates, Rng,
@@ -82,20 +83,12 @@ struct Driver {
     intervals: Option<IntervalLog>,
 }
 
-/// Run a benchmark to completion and report.
-pub fn run(config: BenchConfig) -> Result<Report, BenchError> {
-    if config.remotes.is_empty() || config.groups.is_empty() {
-        return Err(BenchError::Config(
-            "need at least one remote and one group".into(),
-        ));
-    }
-    if config.connections == 0 || !(1..=PIPELINE_MAX).contains(&config.pipeline) {
-        return Err(BenchError::Config(format!(
-            "connections must be >= 1 and pipeline 1..={PIPELINE_MAX}"
-        )));
-    }
-    let keys = KeySpace::new(&config.key_prefix, config.keyspace, config.distribution)?;
-    let poll = Poll::new()?;
+/// Connect every client to every node (handshake, then non-blocking under `poll`); the
+/// connections, client-major, and what each node announced.
+fn connect_all(
+    config: &BenchConfig,
+    poll: &Poll,
+) -> Result<(Vec<Conn>, Vec<NodeInfo>), BenchError> {
     let mut conns = Vec::new();
     let mut node_infos = Vec::new();
     for client in 0..config.connections {
@@ -123,6 +116,15 @@ pub fn run(config: BenchConfig) -> Result<Report, BenchError> {
             });
         }
     }
+    Ok((conns, node_infos))
+}
+
+/// The owner (node, backend) of every key in every group, from the nodes' ring points.
+fn route_keys(
+    config: &BenchConfig,
+    keys: &KeySpace,
+    node_infos: &[NodeInfo],
+) -> Result<Vec<KeyRoutes>, BenchError> {
     let mut table: Routes<(usize, i32)> = Routes::new();
     for (n, info) in node_infos.iter().enumerate() {
         for (group, backend, ids) in &info.backends {
@@ -137,6 +139,25 @@ pub fn run(config: BenchConfig) -> Result<Report, BenchError> {
             .collect();
         routes.push(per_key.map_err(|_| BenchError::NoRoute { group: *group })?);
     }
+    Ok(routes)
+}
+
+/// Run a benchmark to completion and report.
+pub fn run(config: BenchConfig) -> Result<Report, BenchError> {
+    if config.remotes.is_empty() || config.groups.is_empty() {
+        return Err(BenchError::Config(
+            "need at least one remote and one group".into(),
+        ));
+    }
+    if config.connections == 0 || !(1..=PIPELINE_MAX).contains(&config.pipeline) {
+        return Err(BenchError::Config(format!(
+            "connections must be >= 1 and pipeline 1..={PIPELINE_MAX}"
+        )));
+    }
+    let keys = KeySpace::new(&config.key_prefix, config.keyspace, config.distribution)?;
+    let poll = Poll::new()?;
+    let (conns, node_infos) = connect_all(&config, &poll)?;
+    let routes = route_keys(&config, &keys, &node_infos)?;
     let templates = config
         .remotes
         .iter()

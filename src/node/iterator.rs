@@ -171,6 +171,7 @@ pub(super) fn push_response(
     out.push(frames);
 }
 
+#[allow(clippy::too_many_lines)] // Over the limit; to be split into named steps.
 async fn iterate(shard: &Rc<Shard>, out: &Outbox, header: CmdHeader, payload: &[u8]) {
     let mut frames = Frames::new();
     let req = match IteratorRequest::decode(payload) {

@@ -13,13 +13,14 @@
 //! while its node is known through another link (such as that node's own JOIN to us), so
 //! two nodes that find each other do not race to join twice.
 
-use super::conn::{write_loop, Outbox};
+use super::conn::write_loop;
 use super::forward::{dial_with_reply, FrameReader};
 use super::handshake;
+use super::outbox::Outbox;
 use super::peers::{broadcast, collides, socket_addrs, Change, Source};
 use super::shard::Shard;
 use crate::protocol::{
-    cmd_flags, command, errno, AddrContainer, Auth, CmdHeader, DnetAddr, IdContainer,
+    cmd_flags, command, errno, AddrContainer, Auth, CmdHeader, DnetAddr, Errno, IdContainer,
     NodeAnnouncement,
 };
 use crate::runtime::TcpStream;
@@ -213,27 +214,8 @@ async fn join_loop(shard: Rc<Shard>, joining: Joining, remote: SocketAddr, disco
     }
 }
 
-/// One join link's life: handshake, JOIN, AUTH, the peer's route list, then UPDATE_IDS
-/// and newcomer notices until it dies.
-async fn join_once(shard: &Rc<Shard>, joining: &Joining, remote: SocketAddr) -> Result<(), i32> {
-    let Dialled {
-        stream,
-        mut reader,
-        ann,
-        limit,
-        timeout,
-    } = dial_peer(shard, remote).await?;
-    let addrs = socket_addrs(&ann.addrs);
-    if !addrs.contains(&remote) || ann.addrs.addrs.iter().any(DnetAddr::is_wildcard) {
-        return Err(errno::EPROTO);
-    }
-    let first = addrs.first().copied().ok_or(errno::EPROTO)?;
-    let index = addrs.iter().position(|a| *a == remote).unwrap_or(0);
-    if collides(shard, first, &ann.ids.backends) {
-        tracing::warn!(%remote, "peer refused: all its ring points already exist here");
-        let _ = stream.shutdown();
-        return Err(errno::EEXIST);
-    }
+/// Our JOIN (our addresses and ring points) and AUTH (our cookie), ready to send.
+fn join_frames(shard: &Shard) -> Vec<Bytes> {
     let ours = NodeAnnouncement {
         addrs: AddrContainer {
             node_addr_num: i32::try_from(shard.node.addresses.len()).unwrap_or(i32::MAX),
@@ -266,19 +248,25 @@ async fn join_once(shard: &Rc<Shard>, joining: &Joining, remote: SocketAddr) -> 
         size: cookie.len() as u64,
         ..CmdHeader::default()
     };
-    let bufs = vec![
+    vec![
         Bytes::copy_from_slice(&join.encode()),
         Bytes::from(ours),
         Bytes::copy_from_slice(&auth.encode()),
         Bytes::copy_from_slice(&cookie),
-    ];
-    stream
-        .write_all(bufs)
-        .await
-        .map_err(|_| errno::ECONNRESET)?;
-    // Wait for the AUTH ack; a JOIN error arrives first when the peer refuses us.
+    ]
+}
+
+/// Wait for the AUTH ack; a JOIN error arrives first when the peer refuses us (then the
+/// link is shut and its status returned).
+async fn await_auth_ack(
+    stream: &TcpStream,
+    reader: &mut FrameReader,
+    remote: SocketAddr,
+    timeout: Duration,
+    limit: u64,
+) -> Result<(), i32> {
     loop {
-        let next = crate::runtime::timeout(timeout, reader.next(&stream, limit))
+        let next = crate::runtime::timeout(timeout, reader.next(stream, limit))
             .await
             .map_err(|_| errno::ETIMEDOUT)?;
         let (h, _) = next.map_err(|_| errno::EPROTO)?.ok_or(errno::ECONNRESET)?;
@@ -291,9 +279,37 @@ async fn join_once(shard: &Rc<Shard>, joining: &Joining, remote: SocketAddr) -> 
             return Err(h.status);
         }
         if h.cmd == command::AUTH && h.flags & cmd_flags::MORE == 0 {
-            break;
+            return Ok(());
         }
     }
+}
+
+/// One join link's life: handshake, JOIN, AUTH, the peer's route list, then UPDATE_IDS
+/// and newcomer notices until it dies.
+async fn join_once(shard: &Rc<Shard>, joining: &Joining, remote: SocketAddr) -> Result<(), i32> {
+    let Dialled {
+        stream,
+        mut reader,
+        ann,
+        limit,
+        timeout,
+    } = dial_peer(shard, remote).await?;
+    let addrs = socket_addrs(&ann.addrs);
+    if !addrs.contains(&remote) || ann.addrs.addrs.iter().any(DnetAddr::is_wildcard) {
+        return Err(errno::EPROTO);
+    }
+    let first = addrs.first().copied().ok_or(errno::EPROTO)?;
+    let index = addrs.iter().position(|a| *a == remote).unwrap_or(0);
+    if collides(shard, first, &ann.ids.backends) {
+        tracing::warn!(%remote, "peer refused: all its ring points already exist here");
+        let _ = stream.shutdown();
+        return Err(errno::EEXIST);
+    }
+    stream
+        .write_all(join_frames(shard))
+        .await
+        .map_err(|e| i32::from(Errno::from_io(&e, Errno::ECONNRESET)))?;
+    await_auth_ack(&stream, &mut reader, remote, timeout, limit).await?;
     tracing::info!(%remote, "joined peer");
     let up = Change::Up {
         addrs,

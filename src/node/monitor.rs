@@ -82,50 +82,12 @@ pub fn monitor_json(node: &NodeShared, categories: u64) -> serde_json::Value {
         map.insert("commands".into(), merged.into());
     }
     if has(category::BACKEND) {
-        let backends: Vec<serde_json::Value> = node
-            .backends
-            .iter()
-            .map(|b| {
-                serde_json::json!({
-                    "backend_id": b.backend_id,
-                    "group": b.group,
-                    "state": b.state.load(Ordering::Relaxed),
-                    "read_only": b.read_only.load(Ordering::Relaxed),
-                    "ids": b.ids.len(),
-                    "defrag": {
-                        "state": b.defrag.state(),
-                        "runs": b.defrag.runs.load(Ordering::Relaxed),
-                        "files_rewritten": b.defrag.files_rewritten.load(Ordering::Relaxed),
-                        "bytes_freed": b.defrag.bytes_freed.load(Ordering::Relaxed),
-                        "files_wanting": b.defrag.files_wanting.load(Ordering::Relaxed),
-                    },
-                })
-            })
-            .collect();
-        map.insert("backends".into(), backends.into());
+        map.insert("backends".into(), backends_json(node));
     }
     if has(category::STATS) {
-        let shards: Vec<serde_json::Value> = node
-            .counters
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                serde_json::json!({
-                    "shard": i,
-                    "commands": c.commands_json(),
-                    "errors": c.errors.load(Ordering::Relaxed),
-                    "connections": c.connections.load(Ordering::Relaxed),
-                    "bytes_in": c.bytes_in.load(Ordering::Relaxed),
-                    "bytes_out": c.bytes_out.load(Ordering::Relaxed),
-                    "keys_served": c.keys_served.load(Ordering::Relaxed),
-                })
-            })
-            .collect();
         map.insert("uptime_s".into(), node.started.elapsed().as_secs().into());
         map.insert("shard_count".into(), node.shard_count.into());
-        map.insert("shards".into(), shards.into());
-    }
-    if has(category::STATS) {
+        map.insert("shards".into(), shards_json(node));
         map.insert("command_errors".into(), command_errors(node));
     }
     if has(category::PROCFS) {
@@ -135,6 +97,50 @@ pub fn monitor_json(node: &NodeShared, categories: u64) -> serde_json::Value {
         map.insert("top".into(), super::top_keys::top_json(node));
     }
     doc
+}
+
+/// The `backends` section: every backend's state, ring size and defrag state.
+fn backends_json(node: &NodeShared) -> serde_json::Value {
+    node.backends
+        .iter()
+        .map(|b| {
+            serde_json::json!({
+                "backend_id": b.backend_id,
+                "group": b.group,
+                "state": b.state.load(Ordering::Relaxed),
+                "read_only": b.read_only.load(Ordering::Relaxed),
+                "ids": b.ids.len(),
+                "defrag": {
+                    "state": b.defrag.state(),
+                    "runs": b.defrag.runs.load(Ordering::Relaxed),
+                    "files_rewritten": b.defrag.files_rewritten.load(Ordering::Relaxed),
+                    "bytes_freed": b.defrag.bytes_freed.load(Ordering::Relaxed),
+                    "files_wanting": b.defrag.files_wanting.load(Ordering::Relaxed),
+                },
+            })
+        })
+        .collect::<Vec<_>>()
+        .into()
+}
+
+/// The per-shard counters of the `stats` section.
+fn shards_json(node: &NodeShared) -> serde_json::Value {
+    node.counters
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            serde_json::json!({
+                "shard": i,
+                "commands": c.commands_json(),
+                "errors": c.errors.load(Ordering::Relaxed),
+                "connections": c.connections.load(Ordering::Relaxed),
+                "bytes_in": c.bytes_in.load(Ordering::Relaxed),
+                "bytes_out": c.bytes_out.load(Ordering::Relaxed),
+                "keys_served": c.keys_served.load(Ordering::Relaxed),
+            })
+        })
+        .collect::<Vec<_>>()
+        .into()
 }
 
 /// `{"READ": n, ...}`: requests answered with an error, per command, over every shard.

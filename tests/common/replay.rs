@@ -121,22 +121,37 @@ pub fn replay(name: &str, addr: SocketAddr) -> Vec<String> {
     diffs
 }
 
+/// Notes one field that differs between the original's reply and ours.
+struct Fields<'a> {
+    ctx: &'a str,
+    diffs: &'a mut Vec<String>,
+}
+
+impl Fields<'_> {
+    fn field(&mut self, what: &str, a: String, b: String) {
+        if a != b {
+            self.diffs
+                .push(format!("{}: {what}: original {a}, ours {b}", self.ctx));
+        }
+    }
+
+    fn note(&mut self, what: String) {
+        self.diffs.push(format!("{}: {what}", self.ctx));
+    }
+}
+
 fn compare(ctx: &str, want: &[u8], got: &[u8], diffs: &mut Vec<String>) {
     let (w, g) = (header(want), header(got));
-    let mut field = |what: &str, a: String, b: String| {
-        if a != b {
-            diffs.push(format!("{ctx}: {what}: original {a}, ours {b}"));
-        }
-    };
-    field("cmd", w.cmd.to_string(), g.cmd.to_string());
-    field("status", w.status.to_string(), g.status.to_string());
-    field(
+    let mut f = Fields { ctx, diffs };
+    f.field("cmd", w.cmd.to_string(), g.cmd.to_string());
+    f.field("status", w.status.to_string(), g.status.to_string());
+    f.field(
         "flags",
         format!("{:#x}", w.flags),
         format!("{:#x}", g.flags),
     );
-    field("trans", w.trans.to_string(), g.trans.to_string());
-    field(
+    f.field("trans", w.trans.to_string(), g.trans.to_string());
+    f.field(
         "backend_id",
         w.backend_id.to_string(),
         g.backend_id.to_string(),
@@ -144,89 +159,97 @@ fn compare(ctx: &str, want: &[u8], got: &[u8], diffs: &mut Vec<String>) {
     let (wp, gp) = (&want[HEADER_SIZE_BYTES..], &got[HEADER_SIZE_BYTES..]);
     match w.cmd {
         command::REVERSE_LOOKUP | command::ROUTE_LIST => {}
-        command::WRITE | command::LOOKUP if !wp.is_empty() => {
-            let fi = |p: &[u8]| LookupReply::decode(p).map(|r| (r.info, r.path_with_nul.len()));
-            match (fi(wp), fi(gp)) {
-                (Ok((wf, wl)), Ok((gf, gl))) => {
-                    field("file_info.size", wf.size.to_string(), gf.size.to_string());
-                    field(
-                        "file_info.record_flags",
-                        format!("{:#x}", wf.record_flags),
-                        format!("{:#x}", gf.record_flags),
-                    );
-                    field(
-                        "file_info has a path",
-                        (wl > 1).to_string(),
-                        (gl > 1).to_string(),
-                    );
-                }
-                (_, Err(e)) => diffs.push(format!("{ctx}: our file info does not decode: {e}")),
-                (Err(e), _) => panic!("{ctx}: captured file info does not decode: {e}"),
-            }
+        command::WRITE | command::LOOKUP if !wp.is_empty() => compare_file_info(&mut f, wp, gp),
+        command::READ if !wp.is_empty() => compare_read(&mut f, wp, gp),
+        command::BACKEND_STATUS if !wp.is_empty() => compare_backend_status(&mut f, wp, gp),
+        _ => f.field("payload size", wp.len().to_string(), gp.len().to_string()),
+    }
+}
+
+fn compare_file_info(f: &mut Fields<'_>, wp: &[u8], gp: &[u8]) {
+    let fi = |p: &[u8]| LookupReply::decode(p).map(|r| (r.info, r.path_with_nul.len()));
+    match (fi(wp), fi(gp)) {
+        (Ok((wf, wl)), Ok((gf, gl))) => {
+            f.field("file_info.size", wf.size.to_string(), gf.size.to_string());
+            f.field(
+                "file_info.record_flags",
+                format!("{:#x}", wf.record_flags),
+                format!("{:#x}", gf.record_flags),
+            );
+            f.field(
+                "file_info has a path",
+                (wl > 1).to_string(),
+                (gl > 1).to_string(),
+            );
         }
-        command::READ if !wp.is_empty() => match (IoAttr::decode(wp), IoAttr::decode(gp)) {
-            (Ok(wi), Ok(gi)) => {
-                field(
-                    "io.flags",
-                    format!("{:#x}", wi.flags),
-                    format!("{:#x}", gi.flags),
-                );
-                field("io.size", wi.size.to_string(), gi.size.to_string());
-                field("io.offset", wi.offset.to_string(), gi.offset.to_string());
-                field(
-                    "io.total_size",
-                    wi.total_size.to_string(),
-                    gi.total_size.to_string(),
-                );
-                field(
-                    "io.record_flags",
-                    format!("{:#x}", wi.record_flags),
-                    format!("{:#x}", gi.record_flags),
-                );
-                field(
-                    "io.user_flags",
-                    wi.user_flags.to_string(),
-                    gi.user_flags.to_string(),
-                );
-                field(
-                    "data",
-                    String::from_utf8_lossy(&wp[208..]).into_owned(),
-                    String::from_utf8_lossy(gp.get(208..).unwrap_or_default()).into_owned(),
-                );
-            }
-            (_, Err(e)) => diffs.push(format!("{ctx}: our READ reply does not decode: {e}")),
-            (Err(e), _) => panic!("{ctx}: captured READ reply does not decode: {e}"),
-        },
-        command::BACKEND_STATUS if !wp.is_empty() => {
-            match (BackendStatusList::decode(wp), BackendStatusList::decode(gp)) {
-                (Ok(wl), Ok(gl)) => {
-                    let brief = |l: &BackendStatusList| -> Vec<String> {
-                        l.backends
-                            .iter()
-                            .map(|b| {
-                                format!(
-                                    "id {} state {} defrag {} ro {} err {} delay {}",
-                                    b.backend_id,
-                                    b.state,
-                                    b.defrag_state,
-                                    b.read_only,
-                                    b.last_start_err,
-                                    b.delay_ms
-                                )
-                            })
-                            .collect()
-                    };
-                    field(
-                        "backends",
-                        format!("{:?}", brief(&wl)),
-                        format!("{:?}", brief(&gl)),
-                    );
-                    field("payload size", wp.len().to_string(), gp.len().to_string());
-                }
-                (_, Err(e)) => diffs.push(format!("{ctx}: our status does not decode: {e}")),
-                (Err(e), _) => panic!("{ctx}: captured status does not decode: {e}"),
-            }
+        (_, Err(e)) => f.note(format!("our file info does not decode: {e}")),
+        (Err(e), _) => panic!("{}: captured file info does not decode: {e}", f.ctx),
+    }
+}
+
+fn compare_read(f: &mut Fields<'_>, wp: &[u8], gp: &[u8]) {
+    match (IoAttr::decode(wp), IoAttr::decode(gp)) {
+        (Ok(wi), Ok(gi)) => {
+            f.field(
+                "io.flags",
+                format!("{:#x}", wi.flags),
+                format!("{:#x}", gi.flags),
+            );
+            f.field("io.size", wi.size.to_string(), gi.size.to_string());
+            f.field("io.offset", wi.offset.to_string(), gi.offset.to_string());
+            f.field(
+                "io.total_size",
+                wi.total_size.to_string(),
+                gi.total_size.to_string(),
+            );
+            f.field(
+                "io.record_flags",
+                format!("{:#x}", wi.record_flags),
+                format!("{:#x}", gi.record_flags),
+            );
+            f.field(
+                "io.user_flags",
+                wi.user_flags.to_string(),
+                gi.user_flags.to_string(),
+            );
+            f.field(
+                "data",
+                String::from_utf8_lossy(&wp[208..]).into_owned(),
+                String::from_utf8_lossy(gp.get(208..).unwrap_or_default()).into_owned(),
+            );
         }
-        _ => field("payload size", wp.len().to_string(), gp.len().to_string()),
+        (_, Err(e)) => f.note(format!("our READ reply does not decode: {e}")),
+        (Err(e), _) => panic!("{}: captured READ reply does not decode: {e}", f.ctx),
+    }
+}
+
+fn compare_backend_status(f: &mut Fields<'_>, wp: &[u8], gp: &[u8]) {
+    let brief = |l: &BackendStatusList| -> Vec<String> {
+        l.backends
+            .iter()
+            .map(|b| {
+                format!(
+                    "id {} state {} defrag {} ro {} err {} delay {}",
+                    b.backend_id,
+                    b.state,
+                    b.defrag_state,
+                    b.read_only,
+                    b.last_start_err,
+                    b.delay_ms
+                )
+            })
+            .collect()
+    };
+    match (BackendStatusList::decode(wp), BackendStatusList::decode(gp)) {
+        (Ok(wl), Ok(gl)) => {
+            f.field(
+                "backends",
+                format!("{:?}", brief(&wl)),
+                format!("{:?}", brief(&gl)),
+            );
+            f.field("payload size", wp.len().to_string(), gp.len().to_string());
+        }
+        (_, Err(e)) => f.note(format!("our status does not decode: {e}")),
+        (Err(e), _) => panic!("{}: captured status does not decode: {e}", f.ctx),
     }
 }
