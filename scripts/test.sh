@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The project's whole test run: formatting, lints, the Rust suite (unit, integration against
+# The project's whole test run: formatting, lints, the API docs (broken links fail), the Rust suite (unit, integration against
 # real dnet_ioserv processes, corpus replay), and the Python package's tests.
 # Installs the Python test dependencies first when they are missing.
 set -euo pipefail
@@ -13,6 +13,7 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
 cargo build --bins
 cargo test --all-targets
 

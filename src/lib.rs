@@ -11,7 +11,7 @@
 //! - [`blob`]: the per-shard blob log (eblob format).
 //! - [`node`]: the storage node (`dnet_ioserv`).
 //! - [`client`]: the Rust client (`Node`, `Session`).
-//! - [`bench`]: the 2.26 load generator behind `dnet_bench`.
+//! - [`bench`](mod@bench): the 2.26 load generator behind `dnet_bench`.
 //! - [`srw`]: server-side processing (apps in the store, worker pools per shard);
 //!   [`worker`]: the Rust worker SDK.
 //!

@@ -42,7 +42,7 @@ struct Args {
     /// Number of distinct keys.
     #[arg(short = 'k', long = "keys", default_value_t = 100_000)]
     keyspace: u64,
-    /// Key name prefix (keys are <prefix><n>, hashed with sha512).
+    /// Key name prefix (keys are `<prefix><n>`, hashed with sha512).
     #[arg(long = "key-prefix", default_value = "bench-key-")]
     key_prefix: String,
     /// Key distribution: uniform or zipf.

@@ -1,6 +1,6 @@
 //! A blocked bloom filter over the keys of one sealed file ([`super::sealed`]).
 //!
-//! Each key sets [`BITS_PER_KEY_SET`] bits inside one 512-bit block (one CPU cache line),
+//! Each key sets `BITS_PER_KEY_SET` bits inside one 512-bit block (one CPU cache line),
 //! so a probe costs one cache miss whatever the filter's size. The block and the bits come
 //! from the key's [`KeyHasher`] hash, keyed per filter: a client cannot aim keys at one
 //! block. At [`BITS_PER_KEY`] bits of filter per key about 1% of absent keys pass.

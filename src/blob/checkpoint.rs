@@ -5,7 +5,7 @@
 //! number and how many `.index` entries (with their records) were durable then. At start
 //! those entries of the open file are taken from the `.index` without reading the data
 //! file; only later entries are checked against their data and footers, and the data past
-//! them walked (see [`super::recovery`]).
+//! them walked (see `recovery`).
 //!
 //! The file is written in place and never synced: a lost or torn write leaves an older
 //! point (still true: a point only says what was durable once, and a file only grows) or

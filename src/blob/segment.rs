@@ -360,7 +360,7 @@ impl<F: IoFile> Segment<F> {
 
     /// Store a new record's `parts` at `offset`, the end of the space handed out, through
     /// the page-cache map, the file extended with zeros first where it does not reach
-    /// `record_end` ([`PageMap::append`]); `false` when they must be written with
+    /// `record_end` (`PageMap::append`); `false` when they must be written with
     /// [`Segment::write_data`] instead.
     pub fn append_mapped(&self, offset: u64, record_end: u64, parts: &[&[u8]]) -> bool {
         self.data.mappable()

@@ -10,7 +10,7 @@
 //! - Files are reopened on SIGHUP ([`reopen_files`]): logrotate moves the file, sends the
 //!   signal, and the next lines land in a new file under the old name. `rotation` is
 //!   accepted and left to logrotate, as the samples' `{"move": 0}` does.
-//! - Lines follow the samples' pattern ([`format`]); colour only on a terminal.
+//! - Lines follow the samples' pattern ([`format`](mod@format)); colour only on a terminal.
 
 pub mod format;
 mod sink;

@@ -44,10 +44,6 @@ impl<'a> Writer<'a> {
     pub fn u16(&mut self, v: u16) {
         self.bytes(&v.to_le_bytes());
     }
-    /// A u16 in network byte order (the port inside a sockaddr).
-    pub fn u16_be(&mut self, v: u16) {
-        self.bytes(&v.to_be_bytes());
-    }
     pub fn u32(&mut self, v: u32) {
         self.bytes(&v.to_le_bytes());
     }

@@ -1,11 +1,11 @@
 //! One shard's share of one app: its exec queue, its worker pool and the unix socket the
 //! workers connect to (the supervisor that enforces the profile's timers and handles
-//! workers that fail to start is in [`lifecycle`](super::lifecycle)).
+//! workers that fail to start is in `lifecycle`).
 //!
 //! Everything runs on the shard's thread and ring. A request is queued (or refused at once
 //! with -EXFULL when `queue-limit` is reached), handed to the least-loaded active worker
 //! below `concurrency` as invoke + one chunk + close, and its replies flow back through a
-//! [`chan`](super::chan) to the waiting exec. The pool grows on demand up to this shard's
+//! [`chan`] to the waiting exec. The pool grows on demand up to this shard's
 //! share of `pool-limit` and always keeps one worker while the app runs. An app started
 //! with `start-multiple-task` ([`MultipleTask`]) instead queues tagged requests, each
 //! served only by the worker whose uuid is its tag, spawned on demand.
