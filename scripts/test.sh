@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The project's whole test run: formatting, lints, the API docs (broken links fail), the Rust suite (unit, integration against
-# real dnet_ioserv processes, corpus replay), and the Python package's tests.
+# The project's whole test run: formatting, lints, the API docs (broken links fail), the
+# Rust suite (unit, integration against real dnet_ioserv processes, corpus replay), and the
+# Python package's tests.
 # Installs the Python test dependencies first when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
