@@ -17,6 +17,7 @@ pub mod info;
 mod lifecycle;
 pub mod output;
 pub mod pool;
+mod pool_frames;
 pub mod process;
 pub mod spool;
 pub mod store;

@@ -11,7 +11,6 @@
 //! served only by the worker whose uuid is its tag, spawned on demand.
 
 use super::chan;
-use super::frame::{self, kind, Frame, CONTROL_CHANNEL, FIRST_REQUEST_CHANNEL};
 use super::process;
 use super::store::{Manifest, Profile};
 use super::task::MultipleTask;
@@ -368,63 +367,6 @@ impl AppPool {
             .iter()
             .find(|w| w.uuid == uuid && w.state.get() == WorkerState::Starting)
             .cloned()
-    }
-
-    /// A frame from an active worker. False when the worker must be dropped.
-    pub(super) fn on_frame(self: &Rc<Self>, worker: &Rc<WorkerSlot>, f: Frame) -> bool {
-        if f.channel == CONTROL_CHANNEL {
-            return match f.kind {
-                kind::VALUE => {
-                    worker.last_beat.set(Instant::now());
-                    worker.send(frame::heartbeat());
-                    true
-                }
-                kind::ERROR => {
-                    let (code, reason) = (f.args.first().and_then(|v| v.as_i64()), f.bytes_arg(1));
-                    tracing::info!(
-                        app = %self.name, worker = %worker.uuid, code,
-                        reason = %String::from_utf8_lossy(reason.unwrap_or_default()),
-                        "worker terminates"
-                    );
-                    worker.begin_closing();
-                    true
-                }
-                _ => false,
-            };
-        }
-        if f.channel < FIRST_REQUEST_CHANNEL {
-            return false;
-        }
-        let freed = match f.kind {
-            kind::VALUE => match (worker.channel(f.channel), f.bytes_arg(0)) {
-                (Some(reply), Some(bytes)) => {
-                    let queued = reply.queued_bytes();
-                    if queued > 0 && queued.saturating_add(bytes.len()) > EXEC_QUEUED_BYTES_MAX {
-                        tracing::warn!(
-                            app = %self.name, worker = %worker.uuid, queued,
-                            "exec caller reads too slowly: failing the request"
-                        );
-                        worker.finish(f.channel, errno::ENOMEM)
-                    } else {
-                        reply.send_sized(Reply::Chunk(bytes.to_vec()), bytes.len());
-                        false
-                    }
-                }
-                _ => false,
-            },
-            kind::CLOSE => worker.finish(f.channel, 0),
-            kind::ERROR => {
-                let (code, reason) = f.error_code();
-                tracing::info!(app = %self.name, worker = %worker.uuid, "{reason}: {code}");
-                let status = i32::try_from(code.unsigned_abs()).map_or(i32::MIN, |c| -c);
-                worker.finish(f.channel, if status == 0 { -1 } else { status })
-            }
-            _ => return false,
-        };
-        if freed {
-            self.pump();
-        }
-        true
     }
 }
 
