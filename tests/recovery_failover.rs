@@ -53,16 +53,13 @@ fn owners(client: &Node, group: u32) -> Routes<SocketAddr> {
     routes
 }
 
-#[test]
-#[allow(clippy::too_many_lines)] // Over the limit; to be split into named steps.
-fn node_loss_restart_dc_and_merge_keep_every_key() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
+/// Three nodes (two in group 1, one in group 2) that know each other, and a client of all.
+fn start_cluster(dir: &std::path::Path, port: u16) -> (Vec<ClusterNode>, Node) {
     let layout: [&[(u32, u32)]; 3] = [&[(1, 1)], &[(1, 1)], &[(1, 2)]];
     let mut nodes: Vec<ClusterNode> = layout
         .iter()
         .enumerate()
-        .map(|(i, b)| ClusterNode::new(dir.path(), i as u8 + 1, port, b))
+        .map(|(i, b)| ClusterNode::new(dir, i as u8 + 1, port, b))
         .collect();
     mesh(&mut nodes);
     for n in nodes.iter_mut() {
@@ -79,21 +76,15 @@ fn node_loss_restart_dc_and_merge_keep_every_key() {
     });
     client.add_remotes(&[&nodes[0].remote()]).expect("connect");
     wait_for(10, "client routes", || client.connections().len() == 3);
-    let mut session = Session::new(&client);
-    session.set_groups(&[1, 2]);
-    let keys: Vec<String> = (0..KEY_COUNT).map(|i| format!("failover-{i}")).collect();
-    for k in &keys {
-        session
-            .write_data(&Key::from(k.as_str()), k.as_bytes(), 0)
-            .wait()
-            .expect("write");
-    }
+    (nodes, client)
+}
 
-    // Group 2 lives on node 3 alone: kill it under load.
-    nodes[2].kill();
+/// With group 2's only node dead: reads fall back to group 1 and writes reach group 1 and
+/// report group 2's failure, each within the client's timeout. The late keys written.
+fn load_without_group_2(session: &Session, keys: &[String]) -> Vec<String> {
     let mut reader = session.clone();
     reader.set_groups(&[2, 1]);
-    for k in &keys {
+    for k in keys {
         let started = Instant::now();
         let read = reader
             .read_data(&Key::from(k.as_str()), 0, 0)
@@ -116,6 +107,67 @@ fn node_loss_restart_dc_and_merge_keep_every_key() {
             "group 2 failure reported"
         );
     }
+    late
+}
+
+/// A fourth node joins group 1: merge moves keys to their new owners, and a second merge
+/// finds nothing to move.
+fn merge_after_a_join(
+    dir: &std::path::Path,
+    port: u16,
+    nodes: &[ClusterNode],
+    client: &Node,
+    keys: &[String],
+) {
+    let a1 = nodes[0].addr();
+    let mut n4 = ClusterNode::new(dir, 4, port, &[(1, 1)]);
+    n4.remotes = nodes.iter().map(ClusterNode::remote).collect();
+    n4.start();
+    wait_for(20, "node 4 to join", || route_list_len(a1) == 4);
+    let (copied, removed, failed) = recovery("merge", &nodes[0].remote(), "1");
+    assert!(
+        copied > 0 && copied == removed && failed == 0,
+        "merge moved {copied}/{removed}"
+    );
+    wait_for(20, "client sees node 4", || client.connections().len() == 4);
+    let routes = owners(client, 1);
+    let all: Vec<SocketAddr> = nodes
+        .iter()
+        .map(ClusterNode::addr)
+        .chain([n4.addr()])
+        .collect();
+    let mut raws: Vec<RawConn> = all.iter().map(|a| RawConn::dial(*a)).collect();
+    for k in keys {
+        let id = RawId::from_key(k.as_bytes());
+        let owner = *routes.owner(1, &id).expect("owner");
+        let at = all.iter().position(|a| *a == owner).expect("known owner");
+        assert_eq!(
+            raws[at].lookup(id, 1, cmd_flags::DIRECT),
+            0,
+            "{k} on its group 1 owner"
+        );
+    }
+    assert_eq!(recovery("merge", &nodes[0].remote(), "1"), (0, 0, 0));
+}
+
+#[test]
+fn node_loss_restart_dc_and_merge_keep_every_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let (mut nodes, client) = start_cluster(dir.path(), port);
+    let mut session = Session::new(&client);
+    session.set_groups(&[1, 2]);
+    let keys: Vec<String> = (0..KEY_COUNT).map(|i| format!("failover-{i}")).collect();
+    for k in &keys {
+        session
+            .write_data(&Key::from(k.as_str()), k.as_bytes(), 0)
+            .wait()
+            .expect("write");
+    }
+
+    // Group 2 lives on node 3 alone: kill it under load.
+    nodes[2].kill();
+    let late = load_without_group_2(&session, &keys);
 
     // Restart: it rejoins, the client reconnects.
     nodes[2].start();
@@ -134,34 +186,6 @@ fn node_loss_restart_dc_and_merge_keep_every_key() {
         );
     }
     assert_eq!(recovery("dc", &nodes[0].remote(), "1,2"), (0, 0, 0));
-
-    // A fourth node joins group 1: merge moves keys to their new owners.
-    let mut n4 = ClusterNode::new(dir.path(), 4, port, &[(1, 1)]);
-    n4.remotes = nodes.iter().map(ClusterNode::remote).collect();
-    n4.start();
-    wait_for(20, "node 4 to join", || route_list_len(a1) == 4);
-    let (copied, removed, failed) = recovery("merge", &nodes[0].remote(), "1");
-    assert!(
-        copied > 0 && copied == removed && failed == 0,
-        "merge moved {copied}/{removed}"
-    );
-    wait_for(20, "client sees node 4", || client.connections().len() == 4);
-    let routes = owners(&client, 1);
-    let all: Vec<SocketAddr> = nodes
-        .iter()
-        .map(ClusterNode::addr)
-        .chain([n4.addr()])
-        .collect();
-    let mut raws: Vec<RawConn> = all.iter().map(|a| RawConn::dial(*a)).collect();
-    for k in late.iter().chain(keys.iter()) {
-        let id = RawId::from_key(k.as_bytes());
-        let owner = *routes.owner(1, &id).expect("owner");
-        let at = all.iter().position(|a| *a == owner).expect("known owner");
-        assert_eq!(
-            raws[at].lookup(id, 1, cmd_flags::DIRECT),
-            0,
-            "{k} on its group 1 owner"
-        );
-    }
-    assert_eq!(recovery("merge", &nodes[0].remote(), "1"), (0, 0, 0));
+    let all_keys: Vec<String> = late.into_iter().chain(keys).collect();
+    merge_after_a_join(dir.path(), port, &nodes, &client, &all_keys);
 }

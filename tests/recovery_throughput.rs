@@ -1,6 +1,8 @@
 //! `dnet_recovery dc` between two nodes (group 1 and group 2): keys present only in group 1
 //! are copied to group 2.
 //!
+//! - dc copies only the replicas that are missing or older, the newest one, while the
+//!   iterators still stream in (runs in CI).
 //! - A dc run killed with SIGKILL part-way and started again with the same arguments
 //!   continues after what it had finished (it iterates only the rest) and leaves every key
 //!   in both groups (runs in CI).
@@ -37,8 +39,13 @@ fn two_groups(dir: &Path) -> (Vec<ClusterNode>, Node) {
 
 /// Write `count` keys named `prefix-N` with `value` to group 1 only.
 fn fill_group_1(client: &Node, prefix: &str, count: usize, value: &[u8]) -> Vec<String> {
+    fill(client, &[1], prefix, count, value)
+}
+
+/// Write `count` keys named `prefix-N` with `value` to `groups`.
+fn fill(client: &Node, groups: &[u32], prefix: &str, count: usize, value: &[u8]) -> Vec<String> {
     let mut session = Session::new(client);
-    session.set_groups(&[1]);
+    session.set_groups(groups);
     let keys: Vec<String> = (0..count).map(|i| format!("{prefix}-{i}")).collect();
     for chunk in keys.chunks(500) {
         let pending: Vec<_> = chunk
@@ -133,6 +140,59 @@ fn a_killed_dc_run_started_again_continues_where_it_stopped() {
         .output()
         .expect("dnet_recovery");
     assert_eq!(field(&stdout_of(&out), "copied:"), 0);
+}
+
+#[test]
+fn dc_copies_only_what_differs_while_the_iterators_stream() {
+    // More keys than the iterators show before the first copy, so copies start while
+    // the iterators are still sending.
+    const SAME: usize = 12_000;
+    const ONLY_1: usize = 300;
+    const NEWER_IN_2: usize = 100;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state_dir = tempfile::tempdir().expect("state dir");
+    let (nodes, client) = two_groups(dir.path());
+    fill(&client, &[1, 2], "same", SAME, b"identical value");
+    let only_1 = fill(&client, &[1], "only1", ONLY_1, b"group 1 only");
+    let newer = fill(&client, &[1], "newer", NEWER_IN_2, b"old");
+    // A second later: group 2's replicas are newer and longer.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    fill(&client, &[2], "newer", NEWER_IN_2, b"newer and longer");
+
+    let out = recovery_command(&nodes[0].remote(), state_dir.path(), &["-b", "64"])
+        .output()
+        .expect("dnet_recovery");
+    let text = stdout_of(&out);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(
+        field(&text, "copied:"),
+        (ONLY_1 + NEWER_IN_2) as u64,
+        "identical replicas are not copied: {text}"
+    );
+    assert_eq!(
+        field(&text, "keys scanned:"),
+        (2 * SAME + ONLY_1 + 2 * NEWER_IN_2) as u64
+    );
+    let mut g1 = RawConn::dial(nodes[0].addr());
+    let mut g2 = RawConn::dial(nodes[1].addr());
+    for k in &only_1 {
+        let id = elliptics::key::RawId::from_key(k.as_bytes());
+        assert_eq!(g2.read(id, 2).0, 0, "{k} copied to group 2");
+    }
+    for k in &newer {
+        let id = elliptics::key::RawId::from_key(k.as_bytes());
+        let (s1, v1) = g1.read(id, 1);
+        let (s2, v2) = g2.read(id, 2);
+        assert_eq!((s1, s2), (0, 0), "{k}");
+        assert!(
+            v1.ends_with(b"newer and longer"),
+            "{k}: group 1 got the newer replica"
+        );
+        assert!(
+            v2.ends_with(b"newer and longer"),
+            "{k}: group 2 kept its newer replica"
+        );
+    }
 }
 
 /// Run a full dc over `key_count` keys; (seconds, summary).

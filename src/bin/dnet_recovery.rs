@@ -85,21 +85,17 @@ fn parse_since(text: &str) -> anyhow::Result<DnetTime> {
     })
 }
 
-#[allow(clippy::too_many_lines)] // Over the limit; to be split into named steps.
-fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    if args.kind != "merge" && args.kind != "dc" {
-        bail!("unknown recovery type {:?}: use merge or dc", args.kind);
+/// The directory of dc's state file: `-D`, or the system's temporary directory.
+fn state_dir(args: &Args) -> anyhow::Result<PathBuf> {
+    match &args.tmp_dir {
+        Some(dir) if !dir.is_dir() => bail!("-D {}: not a directory", dir.display()),
+        Some(dir) => Ok(dir.clone()),
+        None => Ok(std::env::temp_dir()),
     }
-    let state_dir = match &args.tmp_dir {
-        Some(dir) => {
-            if !dir.is_dir() {
-                bail!("-D {}: not a directory", dir.display());
-            }
-            dir.clone()
-        }
-        None => std::env::temp_dir(),
-    };
+}
+
+/// The recovery options of `args` (the dump file read).
+fn options(args: &Args) -> anyhow::Result<Options> {
     // What names the run: the same arguments resume it (-n, -b, -w and -D do not matter).
     let arguments = format!(
         "{} -r {:?} -g {:?} -o {:?} -i {:?} -t {:?} -f {:?} -S {}",
@@ -112,13 +108,6 @@ fn main() -> anyhow::Result<()> {
         args.dump_file,
         args.safe
     );
-    let node = Node::new(ClientConfig {
-        wait_timeout_s: args.wait_timeout_s.max(1),
-        ..ClientConfig::default()
-    });
-    let remotes: Vec<&str> = args.remotes.iter().map(String::as_str).collect();
-    node.add_remotes(&remotes)
-        .context("cannot connect to any remote given with -r")?;
     let keys = match &args.dump_file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -130,7 +119,7 @@ fn main() -> anyhow::Result<()> {
         }
         None => None,
     };
-    let opts = Options {
+    Ok(Options {
         groups: args.groups.clone(),
         node: args
             .one_node
@@ -146,9 +135,24 @@ fn main() -> anyhow::Result<()> {
         workers: args.nprocess.max(1),
         batch: args.batch as usize,
         timeout: Duration::from_secs(args.wait_timeout_s.max(1)),
-        state_dir: Some(state_dir),
+        state_dir: Some(state_dir(args)?),
         arguments,
-    };
+    })
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.kind != "merge" && args.kind != "dc" {
+        bail!("unknown recovery type {:?}: use merge or dc", args.kind);
+    }
+    let opts = options(&args)?;
+    let node = Node::new(ClientConfig {
+        wait_timeout_s: args.wait_timeout_s.max(1),
+        ..ClientConfig::default()
+    });
+    let remotes: Vec<&str> = args.remotes.iter().map(String::as_str).collect();
+    node.add_remotes(&remotes)
+        .context("cannot connect to any remote given with -r")?;
     let terminal = std::io::stderr().is_terminal();
     let last_line = AtomicU64::new(0);
     let started = Instant::now();

@@ -107,10 +107,12 @@ enum Waiter {
         orig: CmdHeader,
         deadline: Instant,
     },
-    /// Collect for a request the node made itself.
+    /// Collect for a request the node made itself, or complete it with -ETIMEDOUT once
+    /// `deadline` passes (the link's sweep does it: no timer per request).
     Collect {
         frames: Vec<(CmdHeader, Bytes)>,
         done: OneshotSender<Result<Vec<(CmdHeader, Bytes)>, i32>>,
+        deadline: Instant,
     },
 }
 
@@ -133,16 +135,22 @@ impl std::fmt::Debug for Link {
 }
 
 impl Link {
-    fn send(&self, mut header: CmdHeader, payload: &[u8], waiter: Waiter) -> u64 {
+    fn send(&self, header: CmdHeader, payload: &[u8], waiter: Waiter) -> u64 {
+        self.send_parts(header, &[Bytes::copy_from_slice(payload)], waiter)
+    }
+
+    /// Send `header` followed by `parts` (written as they are, not copied together).
+    fn send_parts(&self, mut header: CmdHeader, parts: &[Bytes], waiter: Waiter) -> u64 {
         let trans = self.next_trans.get();
         self.next_trans.set(trans.wrapping_add(1).max(1));
         header.trans = trans;
-        header.size = payload.len() as u64;
-        let mut frame = header.encode().to_vec();
-        frame.extend_from_slice(payload);
+        header.size = parts.iter().map(|p| p.len() as u64).sum();
         self.waiters.borrow_mut().insert(trans, waiter);
         let mut frames = Frames::new();
-        frames.push_raw(frame.into());
+        frames.push_raw(Bytes::copy_from_slice(&header.encode()));
+        for p in parts.iter().filter(|p| !p.is_empty()) {
+            frames.push_raw(p.clone());
+        }
         self.out.push(frames);
         trans
     }
@@ -174,13 +182,17 @@ impl Link {
         }
     }
 
-    /// Complete every relayed request whose deadline has passed with -ETIMEDOUT.
+    /// Complete every request whose deadline has passed with -ETIMEDOUT.
     fn expire(&self, now: Instant) {
         let expired: Vec<Waiter> = {
             let mut waiters = self.waiters.borrow_mut();
             let due: Vec<u64> = waiters
                 .iter()
-                .filter(|(_, w)| matches!(w, Waiter::Relay { deadline, .. } if *deadline <= now))
+                .filter(|(_, w)| match w {
+                    Waiter::Relay { deadline, .. } | Waiter::Collect { deadline, .. } => {
+                        *deadline <= now
+                    }
+                })
                 .map(|(t, _)| *t)
                 .collect();
             due.iter().filter_map(|t| waiters.remove(t)).collect()
@@ -212,7 +224,7 @@ fn finish(waiter: Waiter, status: i32) {
             }
             out.request_finished();
         }
-        Waiter::Collect { frames, done } => {
+        Waiter::Collect { frames, done, .. } => {
             let _ = done.send(if status == 0 { Ok(frames) } else { Err(status) });
         }
     }
@@ -247,24 +259,38 @@ pub async fn request(
     payload: &[u8],
     timeout_ms: u64,
 ) -> Result<Vec<(CmdHeader, Bytes)>, i32> {
+    request_parts(
+        shard,
+        peer,
+        header,
+        &[Bytes::copy_from_slice(payload)],
+        timeout_ms,
+    )
+    .await
+}
+
+/// [`request`] with a payload in parts that are written without being copied together.
+pub async fn request_parts(
+    shard: &Rc<Shard>,
+    peer: SocketAddr,
+    header: CmdHeader,
+    parts: &[Bytes],
+    timeout_ms: u64,
+) -> Result<Vec<(CmdHeader, Bytes)>, i32> {
     let (tx, rx) = oneshot();
     let link = link_to(shard, peer);
-    let trans = link.send(
+    let _ = link.send_parts(
         header,
-        payload,
+        parts,
         Waiter::Collect {
             frames: Vec::new(),
             done: tx,
+            deadline: Instant::now() + Duration::from_millis(timeout_ms),
         },
     );
-    match crate::runtime::timeout(Duration::from_millis(timeout_ms), rx).await {
-        Ok(Ok(res)) => res,
-        Ok(Err(_)) => Err(errno::ECONNRESET),
-        Err(_) => {
-            link.waiters.borrow_mut().remove(&trans);
-            Err(errno::ETIMEDOUT)
-        }
-    }
+    // The link answers every waiter: its reply, the sweep's -ETIMEDOUT past the deadline,
+    // or -ECONNRESET when it dies (a link still dialling dies within `wait_timeout`).
+    rx.await.unwrap_or(Err(errno::ECONNRESET))
 }
 
 /// This shard's live link to `peer`, dialling a new one when there is none. Requests queued

@@ -2,7 +2,8 @@
 //!
 //! ITERATOR START walks the keys of the request's backend (DIRECT_BACKEND) or of every local
 //! backend of the request's group, on every shard, filtered by key ranges (KEY_RANGE) and
-//! time range (TS_RANGE), and streams one `dnet_iterator_response` per key (queued on the
+//! time range (TS_RANGE), and streams one `dnet_iterator_response` per key in key order
+//! (`dnet_recovery` relies on the order to copy while it iterates) (queued on the
 //! connection in batches of up to 256 responses) (with the value
 //! when DATA is set; user_flags and timestamp zeroed with NO_META), a keepalive (status 1)
 //! every 10 000 skipped keys, then the final ack (-ENOEXEC after CANCEL, as in Elliptics).
@@ -160,68 +161,68 @@ async fn read_value(
     .await
 }
 
-pub(super) fn push_response(
-    out: &Outbox,
-    header: &CmdHeader,
-    resp: &IteratorResponse,
-    data: &[u8],
-) {
+/// Answer `header` with `status` alone.
+fn answer(out: &Outbox, header: &CmdHeader, status: i32) {
     let mut frames = Frames::new();
-    frames.reply(header, &[&resp.encode(), data], true);
+    frames.error(header, status);
     out.push(frames);
 }
 
 #[allow(clippy::too_many_lines)] // Over the limit; to be split into named steps.
 async fn iterate(shard: &Rc<Shard>, out: &Outbox, header: CmdHeader, payload: &[u8]) {
-    let mut frames = Frames::new();
-    let req = match IteratorRequest::decode(payload) {
-        Ok(r) => r,
-        Err(_) => {
-            frames.error(&header, errno::EINVAL);
-            out.push(frames);
-            return;
-        }
+    let Ok(req) = IteratorRequest::decode(payload) else {
+        return answer(out, &header, errno::EINVAL);
     };
     let registry = &shard.node.iterators;
     let state = match req.action {
-        iterator_action::START => RUNNING,
+        iterator_action::START | iterator_action::CONTINUE => RUNNING,
         iterator_action::PAUSE => PAUSED,
-        iterator_action::CONTINUE => RUNNING,
         iterator_action::CANCEL => CANCELLED,
-        _ => {
-            frames.error(&header, errno::EINVAL);
-            out.push(frames);
+        _ => return answer(out, &header, errno::EINVAL),
+    };
+    if req.action != iterator_action::START {
+        let found = registry.set(req.id, state);
+        return answer(out, &header, if found { 0 } else { errno::ENOENT });
+    }
+    let (id, control) = registry.start();
+    let end_status = match all_keys(shard, &header).await {
+        Ok(keys) => stream_keys(shard, out, &header, &req, (id, &control), keys).await,
+        Err(e) => {
+            registry.finish(id);
+            out.push(e.answer(&header));
             return;
         }
     };
-    if req.action != iterator_action::START {
-        let status = if registry.set(req.id, state) {
-            0
-        } else {
-            errno::ENOENT
-        };
-        frames.error(&header, status);
-        out.push(frames);
-        return;
-    }
-    let (id, control) = registry.start();
-    let backends = backend_ids(shard, &header);
+    registry.finish(id);
+    answer(out, &header, end_status);
+}
+
+/// Every key of the request's backends on every shard, in key order.
+async fn all_keys(
+    shard: &Rc<Shard>,
+    header: &CmdHeader,
+) -> Result<Vec<(RawId, u32, ValueMeta)>, cross::CrossError> {
+    let backends = backend_ids(shard, header);
     let mut keys = Vec::new();
     for target in 0..shard.node.shard_count {
         let b = backends.clone();
-        match cross::call(shard, target, move |s| shard_keys(s, b)).await {
-            Ok(part) => keys.extend(part),
-            Err(e) => {
-                registry.finish(id);
-                out.push(e.answer(&header));
-                return;
-            }
-        }
+        keys.extend(cross::call(shard, target, move |s| shard_keys(s, b)).await?);
     }
     keys.sort_unstable_by_key(|k| k.0);
+    Ok(keys)
+}
+
+/// Stream one response per key (obeying PAUSE and CANCEL); the final status.
+async fn stream_keys(
+    shard: &Rc<Shard>,
+    out: &Outbox,
+    header: &CmdHeader,
+    req: &IteratorRequest,
+    (id, control): (u64, &AtomicU32),
+    keys: Vec<(RawId, u32, ValueMeta)>,
+) -> i32 {
     let total_keys = keys.len() as u64;
     let mut skipped = 0u64;
-    let mut end_status = 0;
     let mut batch = Batch::default();
     for (n, (key, backend_id, info)) in keys.into_iter().enumerate() {
         if batch.is_full() || control.load(Ordering::Relaxed) != RUNNING {
@@ -232,16 +233,13 @@ async fn iterate(shard: &Rc<Shard>, out: &Outbox, header: CmdHeader, payload: &[
         }
         if control.load(Ordering::Relaxed) == CANCELLED {
             // As Elliptics' flow control: a cancelled iterator ends with -ENOEXEC.
-            end_status = errno::ENOEXEC;
-            break;
+            batch.flush(out);
+            return errno::ENOEXEC;
         }
         if !wait_for_room(out).await {
             // The requester is gone (Elliptics interrupts with -EINTR).
-            end_status = EINTR;
-            break;
+            return EINTR;
         }
-        let ts_ok = req.flags & iflags::TS_RANGE == 0
-            || (req.time_begin <= info.timestamp && info.timestamp <= req.time_end);
         let mut resp = IteratorResponse {
             id,
             key,
@@ -249,64 +247,74 @@ async fn iterate(shard: &Rc<Shard>, out: &Outbox, header: CmdHeader, payload: &[
             total_keys,
             ..IteratorResponse::default()
         };
-        if !ts_ok || !in_ranges(&req, &key) {
+        let ts_ok = req.flags & iflags::TS_RANGE == 0
+            || (req.time_begin <= info.timestamp && info.timestamp <= req.time_end);
+        if !ts_ok || !in_ranges(req, &key) {
             skipped += 1;
             if skipped.is_multiple_of(KEEPALIVE_SKIPPED_KEYS) {
                 resp.status = 1;
-                batch.add(&header, &resp, &[]);
+                batch.add(header, &resp, &[]);
             }
             continue;
         }
-        resp.size = info.size;
-        resp.record_flags = info.record_flags;
-        if req.flags & iflags::NO_META == 0 {
-            resp.timestamp = info.timestamp;
-            resp.user_flags = info.user_flags;
-        } else {
-            resp.timestamp = DnetTime { tsec: 0, tnsec: 0 };
-        }
-        let data = if req.flags & iflags::DATA != 0 {
-            match read_value(shard, backend_id, key).await {
-                Ok(Some(d)) => d,
-                Ok(None) => {
-                    resp.status = errno::EIO;
-                    Vec::new()
-                }
-                Err(e) => {
-                    resp.status = e.errno();
-                    Vec::new()
-                }
-            }
-        } else {
-            Vec::new()
-        };
-        batch.add(&header, &resp, &data);
+        let data = describe(shard, req, &mut resp, backend_id, &info).await;
+        batch.add(header, &resp, &data);
     }
     batch.flush(out);
-    registry.finish(id);
-    frames.error(&header, end_status);
-    out.push(frames);
+    0
+}
+
+/// Fill `resp` with the key's metadata (as the request's flags ask); its value with DATA.
+async fn describe(
+    shard: &Rc<Shard>,
+    req: &IteratorRequest,
+    resp: &mut IteratorResponse,
+    backend_id: u32,
+    info: &ValueMeta,
+) -> Vec<u8> {
+    resp.size = info.size;
+    resp.record_flags = info.record_flags;
+    if req.flags & iflags::NO_META == 0 {
+        resp.timestamp = info.timestamp;
+        resp.user_flags = info.user_flags;
+    } else {
+        resp.timestamp = DnetTime { tsec: 0, tnsec: 0 };
+    }
+    if req.flags & iflags::DATA == 0 {
+        return Vec::new();
+    }
+    match read_value(shard, backend_id, resp.key).await {
+        Ok(Some(d)) => d,
+        Ok(None) => {
+            resp.status = errno::EIO;
+            Vec::new()
+        }
+        Err(e) => {
+            resp.status = e.errno();
+            Vec::new()
+        }
+    }
 }
 
 /// Iterator responses gathered into one part of the connection's queue: one push per
 /// batch instead of one per key.
 #[derive(Default)]
-struct Batch {
+pub(super) struct Batch {
     buf: BytesMut,
     responses: usize,
 }
 
 impl Batch {
-    fn add(&mut self, header: &CmdHeader, resp: &IteratorResponse, data: &[u8]) {
+    pub(super) fn add(&mut self, header: &CmdHeader, resp: &IteratorResponse, data: &[u8]) {
         InPlace::new(&mut self.buf).reply(header, &[&resp.encode(), data], true);
         self.responses += 1;
     }
 
-    fn is_full(&self) -> bool {
+    pub(super) fn is_full(&self) -> bool {
         self.responses >= BATCH_RESPONSES_MAX || self.buf.len() >= BATCH_BYTES_MAX
     }
 
-    fn flush(&mut self, out: &Outbox) {
+    pub(super) fn flush(&mut self, out: &Outbox) {
         if self.responses == 0 {
             return;
         }

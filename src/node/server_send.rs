@@ -3,9 +3,14 @@
 //! -EBADFD unless OVERWRITE is set; MOVE removes the source once every copy succeeded. One
 //! `dnet_iterator_response` per key (in the order the copies finish: many keys of a request
 //! are in flight at once), then the final ack.
+//!
+//! The keys are cut by the shard that owns them: each shard reads its keys and writes them
+//! over its own links to the peers (or to local backends), `PART_KEYS` per cross-shard call
+//! and `KEYS_IN_FLIGHT` at once, so both the reads and the writes spread over the cores and
+//! no key crosses a mailbox on its own. Each part's responses leave in one batch.
 
 use super::forward::{self, Target};
-use super::iterator::{backend_ids, push_response};
+use super::iterator::{backend_ids, Batch};
 use super::outbox::Outbox;
 use super::reply::{Frames, Replies};
 use super::shard::Shard;
@@ -14,15 +19,18 @@ use crate::blob::RecordInfo;
 use crate::key::RawId;
 use crate::protocol::{
     cmd_flags, command, errno, iflags, split_frame, CmdHeader, IoAttr, IteratorResponse,
-    ServerSendRequest, IO_ATTR_SIZE_BYTES,
+    ServerSendRequest,
 };
 use crate::routing::shard_of;
 use bytes::Bytes;
 use futures::StreamExt;
 use std::rc::Rc;
+use std::sync::Arc;
 
-/// Keys of one SEND request copied at the same time.
-const KEYS_IN_FLIGHT: usize = 64;
+/// Keys of one part copied at the same time on their shard.
+const KEYS_IN_FLIGHT: usize = 256;
+/// Keys of one cross-shard call: each part's responses are queued together.
+const PART_KEYS: usize = 1024;
 
 /// Parse the frames a local handler produced back into (header, payload) pairs.
 fn split_frames(frames: Frames) -> Vec<(CmdHeader, Bytes)> {
@@ -39,24 +47,26 @@ fn split_frames(frames: Frames) -> Vec<(CmdHeader, Bytes)> {
     out
 }
 
-/// Run one keyed command on the owner of its key in its group, here or on a peer.
+/// Run one keyed command on the owner of its key in its group, here or on a peer; the
+/// payload is `parts` one after the other (sent to a peer without copying them together).
 async fn on_owner(
     shard: &Rc<Shard>,
     header: CmdHeader,
-    payload: Vec<u8>,
+    parts: &[Bytes],
     timeout_ms: u64,
 ) -> Result<Vec<(CmdHeader, Bytes)>, i32> {
     match forward::target(shard, &header) {
         Target::Local => {
             let target = shard_of(&header.id, shard.node.shard_count);
+            let payload = Bytes::from(parts.concat());
             let frames = cross::call(shard, target, move |s| async move {
-                io_ops::single_key(&s, header, Bytes::from(payload)).await
+                io_ops::single_key(&s, header, payload).await
             })
             .await
             .map_err(cross::CrossError::errno)?;
             Ok(split_frames(frames))
         }
-        Target::Peer(peer) => forward::request(shard, peer, header, &payload, timeout_ms).await,
+        Target::Peer(peer) => forward::request_parts(shard, peer, header, parts, timeout_ms).await,
         Target::Refuse(status) => Err(status),
     }
 }
@@ -77,7 +87,7 @@ async fn send_one(
     shard: &Rc<Shard>,
     key: RawId,
     group: u32,
-    value: &(RecordInfo, Vec<u8>),
+    value: &(RecordInfo, Bytes),
     overwrite: bool,
     timeout_ms: u64,
 ) -> i32 {
@@ -93,7 +103,7 @@ async fn send_one(
             cmd: command::LOOKUP,
             ..base
         };
-        if let Ok(replies) = on_owner(shard, lookup, Vec::new(), timeout_ms).await {
+        if let Ok(replies) = on_owner(shard, lookup, &[], timeout_ms).await {
             let newer = replies.iter().any(|(h, p)| {
                 h.status == 0
                     && crate::protocol::LookupReply::decode(p)
@@ -112,17 +122,16 @@ async fn send_one(
         user_flags: info.user_flags,
         ..IoAttr::default()
     };
-    let mut body = Vec::with_capacity(IO_ATTR_SIZE_BYTES + data.len());
-    body.extend_from_slice(&io.encode());
-    body.extend_from_slice(data);
     let write = CmdHeader {
         cmd: command::WRITE,
         ..base
     };
-    final_status(&on_owner(shard, write, body, timeout_ms).await)
+    let parts = [Bytes::copy_from_slice(&io.encode()), data.clone()];
+    final_status(&on_owner(shard, write, &parts, timeout_ms).await)
 }
 
 /// What SEND does with each key of one request.
+#[derive(Debug, Clone)]
 struct Job {
     backends: Vec<u32>,
     groups: Vec<u32>,
@@ -148,7 +157,7 @@ pub(super) async fn server_send(
         shard.node.config.options.wait_timeout_s.max(1) * 1000,
         |t| t * 1000,
     );
-    let job = Job {
+    let job = Arc::new(Job {
         backends: backend_ids(shard, &header),
         groups: req
             .groups
@@ -159,51 +168,99 @@ pub(super) async fn server_send(
         move_source: req.iflags & iflags::MOVE != 0,
         timeout_ms,
         total_keys: req.ids.len() as u64,
-    };
-    // Keys are copied KEYS_IN_FLIGHT at a time: each waits on its owners' replies, and a
-    // batch of small keys is bound by round trips, not by bytes.
-    let job = &job;
-    let mut copies = futures::stream::iter(req.ids.iter().enumerate())
-        .map(|(n, key)| send_key(shard, job, n, *key))
-        .buffer_unordered(KEYS_IN_FLIGHT);
-    while let Some(resp) = copies.next().await {
-        push_response(out, &header, &resp, &[]);
+    });
+    // Each shard copies the keys it owns, over its own links to the peers, a part at a
+    // time; the parts of all shards run at once and their responses go out as they end.
+    let mut per_shard: Vec<Vec<(u64, RawId)>> = vec![Vec::new(); shard.node.shard_count.max(1)];
+    for (n, key) in req.ids.iter().enumerate() {
+        per_shard[shard_of(key, shard.node.shard_count)].push((n as u64, *key));
     }
+    let parts = per_shard
+        .into_iter()
+        .enumerate()
+        .filter(|(_, keys)| !keys.is_empty())
+        .map(|(target, keys)| send_on_shard(shard, out, &header, &job, target, keys));
+    futures::future::join_all(parts).await;
     frames.error(&header, 0);
     out.push(frames);
 }
 
-/// Copy one key to every group of the job (and remove it here with MOVE); its response.
-async fn send_key(shard: &Rc<Shard>, job: &Job, n: usize, key: RawId) -> IteratorResponse {
-    let mut resp = IteratorResponse {
-        key,
-        iterated_keys: n as u64 + 1,
-        total_keys: job.total_keys,
-        ..IteratorResponse::default()
-    };
-    let b = job.backends.clone();
-    let value = cross::call(
-        shard,
-        shard_of(&key, shard.node.shard_count),
-        move |s| async move {
-            for lb in s.backends.iter().filter(|lb| b.contains(&lb.backend_id)) {
-                let Some(log) = lb.log() else { continue };
-                if let Ok(o) = log.read(&key, 0, 0, true).await {
-                    return Some((o.info, o.data, lb.backend_id));
+/// Copy `keys` (all owned by shard `target`) there, `PART_KEYS` per cross-shard call, and
+/// queue each part's responses on `out` as one batch.
+async fn send_on_shard(
+    shard: &Rc<Shard>,
+    out: &Outbox,
+    header: &CmdHeader,
+    job: &Arc<Job>,
+    target: usize,
+    keys: Vec<(u64, RawId)>,
+) {
+    for part in keys.chunks(PART_KEYS) {
+        let (j, part_keys) = (job.clone(), part.to_vec());
+        let responses = cross::call(shard, target, move |s| async move {
+            let j = &j;
+            let s = &s;
+            futures::stream::iter(part_keys)
+                .map(|(n, key)| send_key(s, j, n, key))
+                .buffer_unordered(KEYS_IN_FLIGHT)
+                .collect::<Vec<_>>()
+                .await
+        })
+        .await;
+        let mut batch = Batch::default();
+        match responses {
+            Ok(list) => {
+                for resp in &list {
+                    batch.add(header, resp, &[]);
+                    if batch.is_full() {
+                        batch.flush(out);
+                    }
                 }
             }
-            None
-        },
-    )
-    .await;
-    let value = match value {
-        Ok(value) => value,
-        Err(e) => {
-            resp.status = e.errno();
-            return resp;
+            Err(e) => {
+                for (n, key) in part {
+                    let resp = response(job, *n, *key);
+                    batch.add(
+                        header,
+                        &IteratorResponse {
+                            status: e.errno(),
+                            ..resp
+                        },
+                        &[],
+                    );
+                }
+            }
         }
-    };
-    let Some((info, data, backend_id)) = value else {
+        batch.flush(out);
+    }
+}
+
+fn response(job: &Job, n: u64, key: RawId) -> IteratorResponse {
+    IteratorResponse {
+        key,
+        iterated_keys: n + 1,
+        total_keys: job.total_keys,
+        ..IteratorResponse::default()
+    }
+}
+
+/// On the shard that owns `key`: copy it to every group of the job (and remove it here
+/// with MOVE); its response.
+async fn send_key(shard: &Rc<Shard>, job: &Job, n: u64, key: RawId) -> IteratorResponse {
+    let mut resp = response(job, n, key);
+    let mut found = None;
+    for lb in shard
+        .backends
+        .iter()
+        .filter(|lb| job.backends.contains(&lb.backend_id))
+    {
+        let Some(log) = lb.log() else { continue };
+        if let Ok(o) = log.read(&key, 0, 0, true).await {
+            found = Some((o.info, o.data, lb.backend_id));
+            break;
+        }
+    }
+    let Some((info, data, backend_id)) = found else {
         resp.status = errno::ENOENT;
         return resp;
     };
@@ -211,34 +268,29 @@ async fn send_key(shard: &Rc<Shard>, job: &Job, n: usize, key: RawId) -> Iterato
     resp.user_flags = info.user_flags;
     resp.size = info.size;
     resp.record_flags = info.record_flags;
-    let value = (info, data);
-    let sends = job
-        .groups
-        .iter()
-        .map(|g| send_one(shard, key, *g, &value, job.overwrite, job.timeout_ms));
-    for status in futures::future::join_all(sends).await {
-        if status != 0 && resp.status == 0 {
-            resp.status = status;
+    let value = (info, Bytes::from(data));
+    if let [group] = job.groups[..] {
+        resp.status = send_one(shard, key, group, &value, job.overwrite, job.timeout_ms).await;
+    } else {
+        let sends = job
+            .groups
+            .iter()
+            .map(|g| send_one(shard, key, *g, &value, job.overwrite, job.timeout_ms));
+        for status in futures::future::join_all(sends).await {
+            if status != 0 && resp.status == 0 {
+                resp.status = status;
+            }
         }
     }
     if resp.status == 0 && job.move_source {
-        let removed = cross::call(
-            shard,
-            shard_of(&key, shard.node.shard_count),
-            move |s| async move {
-                let log = s
-                    .backends
-                    .iter()
-                    .find(|b| b.backend_id == backend_id)?
-                    .log()?;
-                log.remove(&key).await.ok()
-            },
-        )
-        .await;
-        match removed {
-            Ok(Some(())) => {}
-            Ok(None) => resp.status = errno::EIO,
-            Err(e) => resp.status = e.errno(),
+        let log = shard
+            .backends
+            .iter()
+            .find(|b| b.backend_id == backend_id)
+            .and_then(|b| b.log());
+        match log {
+            Some(log) if log.remove(&key).await.is_ok() => {}
+            _ => resp.status = errno::EIO,
         }
     }
     resp

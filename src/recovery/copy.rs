@@ -117,7 +117,7 @@ fn still_stale(node: &Node, opts: &Options, tasks: &[Task], out: &mut Outcome) -
 
 /// Read each task's value from its source and write it to its destinations, every READ of
 /// the batch in flight at once, then every WRITE.
-fn copy_through_client(node: &Node, opts: &Options, tasks: &[&Task]) -> Outcome {
+pub(super) fn copy_through_client(node: &Node, opts: &Options, tasks: &[&Task]) -> Outcome {
     let mut out = Outcome::default();
     let reads: Vec<Option<Pending>> = tasks
         .iter()

@@ -1,14 +1,14 @@
-//! Raw requests `dnet_recovery` sends to one backend of one node (DIRECT|DIRECT_BACKEND):
-//! ITERATOR (metadata of every key), LOOKUP, READ and DEL, plus the route table as
-//! (group, point, node, backend) owners.
+//! Raw requests `dnet_recovery` sends to one backend of one node (DIRECT|DIRECT_BACKEND)
+//! over the client, each started at once and waited for later: LOOKUP, READ, WRITE, SEND
+//! and DEL, plus the route table as (group, point, node, backend) owners. ITERATOR runs on
+//! connections of its own (`stream`).
 
-use super::RecoveryError;
 use crate::client::Replies;
 use crate::client::{AsyncResult, ClientError, Node};
 use crate::key::RawId;
 use crate::protocol::{
-    cmd_flags, command, errno, iflags, iterator_action, iterator_type, CmdHeader, DnetTime, IoAttr,
-    IteratorRange, IteratorRequest, IteratorResponse, LookupReply, ServerSendRequest,
+    cmd_flags, command, errno, iflags, CmdHeader, DnetTime, IoAttr, IteratorResponse, LookupReply,
+    ServerSendRequest,
 };
 use crate::routing::Routes;
 use std::net::SocketAddr;
@@ -88,85 +88,8 @@ impl Pending {
     }
 }
 
-fn send(
-    node: &Node,
-    place: &Place,
-    header: CmdHeader,
-    payload: &[u8],
-    timeout: Duration,
-) -> Result<Vec<(CmdHeader, Vec<u8>)>, ClientError> {
-    start(node, place, header, payload, timeout)?.wait()
-}
-
 fn first_error(replies: &[(CmdHeader, Vec<u8>)]) -> Option<i32> {
     replies.iter().map(|(h, _)| h.status).find(|s| *s != 0)
-}
-
-/// Every key of `place` (with timestamps newer than `since`, and from key `from` on, when
-/// given).
-pub fn iterate(
-    node: &Node,
-    place: &Place,
-    since: Option<DnetTime>,
-    from: Option<RawId>,
-    timeout: Duration,
-) -> Result<Vec<KeyMeta>, RecoveryError> {
-    let mut req = IteratorRequest {
-        action: iterator_action::START,
-        itype: iterator_type::NETWORK,
-        ..IteratorRequest::default()
-    };
-    if let Some(key_begin) = from {
-        req.flags |= iflags::KEY_RANGE;
-        req.ranges = vec![IteratorRange {
-            key_begin,
-            key_end: RawId([0xff; 64]),
-        }];
-    }
-    if let Some(t) = since {
-        req.flags |= iflags::TS_RANGE;
-        req.time_begin = t;
-        req.time_end = DnetTime {
-            tsec: u64::MAX,
-            tnsec: u64::MAX,
-        };
-    }
-    let mut h = header(place, command::ITERATOR, RawId::ZERO);
-    h.flags |= cmd_flags::NOLOCK;
-    let replies = send(node, place, h, &req.encode(), timeout)
-        .map_err(|e| RecoveryError::Iterate(place.addr, e))?;
-    let mut out = Vec::with_capacity(replies.len());
-    for (h, payload) in &replies {
-        if h.status != 0 {
-            return Err(RecoveryError::Iterate(
-                place.addr,
-                ClientError::from_status(h.status),
-            ));
-        }
-        let Ok((resp, _)) = IteratorResponse::decode_with_data(payload) else {
-            continue;
-        };
-        if resp.status != 0 {
-            continue;
-        }
-        out.push(KeyMeta {
-            key: resp.key,
-            timestamp: resp.timestamp,
-            size: resp.size,
-            user_flags: resp.user_flags,
-        });
-    }
-    Ok(out)
-}
-
-/// (timestamp, size) of `id` at `place`; `None` when it is not there.
-pub fn lookup(
-    node: &Node,
-    place: &Place,
-    id: RawId,
-    timeout: Duration,
-) -> Result<Option<(DnetTime, u64)>, ClientError> {
-    lookup_done(start_lookup(node, place, id, timeout)?)
 }
 
 /// Send a LOOKUP of `id` at `place`; `lookup_done` waits for it.
@@ -199,16 +122,6 @@ pub fn lookup_done(pending: Pending) -> Result<Option<(DnetTime, u64)>, ClientEr
         }
     }
     Ok(None)
-}
-
-/// The value and its io attributes (timestamp, user_flags) of `id` at `place`.
-pub fn read(
-    node: &Node,
-    place: &Place,
-    id: RawId,
-    timeout: Duration,
-) -> Result<(IoAttr, Vec<u8>), ClientError> {
-    read_done(start_read(node, place, id, timeout)?)
 }
 
 /// Send a READ of `id` at `place`; `read_done` waits for it.
@@ -246,19 +159,7 @@ pub fn read_done(pending: Pending) -> Result<(IoAttr, Vec<u8>), ClientError> {
     Err(ClientError::from_status(errno::EIO))
 }
 
-/// Write `data` with the given timestamp and user flags to `place`.
-pub fn write(
-    node: &Node,
-    place: &Place,
-    id: RawId,
-    meta: &IoAttr,
-    data: &[u8],
-    timeout: Duration,
-) -> Result<(), ClientError> {
-    status_done(start_write(node, place, id, meta, data, timeout)?)
-}
-
-/// Send a WRITE (see `write`); `status_done` waits for it.
+/// Send a WRITE of `data` with the timestamp and user flags of `meta`; `status_done` waits.
 pub fn start_write(
     node: &Node,
     place: &Place,
@@ -333,22 +234,23 @@ pub fn send_done(pending: Pending) -> Result<Vec<(RawId, i32)>, ClientError> {
     Ok(out)
 }
 
-/// Remove `id` from `place`.
-pub fn remove(node: &Node, place: &Place, id: RawId, timeout: Duration) -> Result<(), ClientError> {
+/// Send a DEL of `id` at `place`; `status_done` waits for it.
+pub fn start_remove(
+    node: &Node,
+    place: &Place,
+    id: RawId,
+    timeout: Duration,
+) -> Result<Pending, ClientError> {
     let io = IoAttr {
         parent: id,
         id,
         ..IoAttr::default()
     };
-    let replies = send(
+    start(
         node,
         place,
         header(place, command::DEL, id),
         &io.encode(),
         timeout,
-    )?;
-    match first_error(&replies) {
-        Some(s) => Err(ClientError::from_status(s)),
-        None => Ok(()),
-    }
+    )
 }

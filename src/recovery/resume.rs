@@ -99,23 +99,41 @@ pub struct Tracker {
     contiguous: usize,
     saved: Saved,
     last_save: Instant,
+    base_done: u64,
+    planned: u64,
 }
 
 impl Tracker {
-    /// Track `last_keys.len()` batches; `base` holds the counts of the earlier runs.
-    pub fn new(file: Option<StateFile>, last_keys: Vec<RawId>, base: Saved) -> Tracker {
+    /// Track batches as they are planned (`add_batch`); `base` holds the counts of the
+    /// earlier runs.
+    pub fn new(file: Option<StateFile>, base: Saved) -> Tracker {
         let arguments = file
             .as_ref()
             .map(|f| f.arguments.clone())
             .unwrap_or_default();
         Tracker {
             file,
-            last_keys,
+            last_keys: Vec::new(),
             done: BTreeSet::new(),
             contiguous: 0,
+            base_done: base.keys_done,
             saved: Saved { arguments, ..base },
             last_save: Instant::now(),
+            planned: 0,
         }
+    }
+
+    /// A batch ending at `last_key` (above every earlier batch's keys) was planned and
+    /// holds `keys` keys; its index.
+    pub fn add_batch(&mut self, last_key: RawId, keys: u64) -> usize {
+        self.last_keys.push(last_key);
+        self.planned += keys;
+        self.last_keys.len() - 1
+    }
+
+    /// Keys planned so far, earlier runs included.
+    pub fn planned(&self) -> u64 {
+        self.base_done + self.planned
     }
 
     /// Batch `index` finished with `keys` keys, `copied` copies and `failed` failures.
@@ -175,7 +193,11 @@ mod tests {
     fn watermark_is_the_end_of_the_finished_prefix() {
         let dir = tempfile::tempdir().expect("dir");
         let file = StateFile::new(dir.path(), "dc", "dc -g 1,2");
-        let mut t = Tracker::new(Some(file), vec![key(1), key(2), key(3)], Saved::default());
+        let mut t = Tracker::new(Some(file), Saved::default());
+        for k in 1..=3 {
+            t.add_batch(key(k), 10);
+        }
+        assert_eq!(t.planned(), 30);
         t.finished(1, 10, 10, 0);
         assert_eq!(t.counts().after(), None, "batch 0 is not done yet");
         t.finished(0, 10, 9, 1);
