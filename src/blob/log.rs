@@ -104,6 +104,7 @@ impl<F: IoFile> BlobLog<F> {
             }
         }
         let last = nums.last().copied().unwrap_or(0);
+        log.expect_sealed_keys(&nums);
         for num in nums {
             let seg = match log.open_sealed(num, num != last)? {
                 Some(seg) => match super::load::load_sorted(&seg)? {

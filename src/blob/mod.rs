@@ -21,7 +21,6 @@
 //!
 //! The layouts are in [`disk_control`], [`ext_header`] and [`footer`].
 
-pub mod bloom;
 pub mod checkpoint;
 pub mod disk_control;
 pub mod error;
@@ -29,6 +28,7 @@ pub mod ext_header;
 pub mod footer;
 pub mod hot_index;
 pub mod index;
+pub mod key_files;
 pub mod key_hash;
 pub mod murmur;
 pub mod sealed;

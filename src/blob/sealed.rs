@@ -5,14 +5,14 @@
 //!
 //! | structure        | per                  | bytes | content                                   |
 //! |------------------|----------------------|------:|-------------------------------------------|
-//! | bloom filter     | key                  |   1.5 | [`Bloom`], every key of the file          |
 //! | fence prefix     | 4 KiB page of index  |     8 | first 8 bytes of the page's first key     |
 //! | fence key        | 4 KiB page of index  |    64 | key of the first entry starting in page   |
 //! | straddler        | 4 KiB page of index  |    96 | the entry starting in the page and ending in the next one |
 //!
 //! A page holds 42 or 43 entry starts, so the fences and straddlers cost about 4 bytes per
-//! key and the whole structure under 6. A lookup tests the filter (one cache line), bisects
-//! the fence prefixes, and then either answers from the page's straddler or bisects the
+//! key. Which sealed file may hold a key is the log's one table
+//! ([`super::key_files::KeyFiles`]), to which [`SealedIndex::open`] hands the hashes of
+//! the file's distinct keys. A lookup bisects the fence prefixes, and then either answers from the page's straddler or bisects the
 //! entries lying wholly inside that one page, read through a read-only shared mapping of
 //! the file (guarded against `SIGBUS`; a `pread` of the page when the mapping is gone).
 //! Removes and in-place changes patch the file itself ([`super::segment`]), so a lookup
@@ -24,9 +24,9 @@
 //! Within a file the last entry of a key (the highest position) is its newest copy; the
 //! lookup answers that one, removed or not.
 
-use super::bloom::Bloom;
 use super::disk_control::{DiskControl, DISK_CONTROL_SIZE_BYTES};
 use super::error::BlobError;
+use super::key_files::sealed_hasher;
 use crate::io::mapped::Mapping;
 use crate::key::RawId;
 use crate::protocol::record_flags;
@@ -72,7 +72,8 @@ pub struct SealedIndex {
     fence_prefixes: Vec<u64>,
     fences: Vec<RawId>,
     straddlers: Vec<DiskControl>,
-    bloom: Bloom,
+    /// The [`sealed_hasher`] hashes of the distinct keys, until the key table takes them.
+    key_hashes: Vec<u64>,
 }
 
 impl SealedIndex {
@@ -98,7 +99,7 @@ impl SealedIndex {
             fence_prefixes: Vec::with_capacity(pages),
             fences: Vec::with_capacity(pages),
             straddlers: vec![EMPTY_ENTRY; pages],
-            bloom: Bloom::with_keys(usize::try_from(entries).unwrap_or(usize::MAX)),
+            key_hashes: Vec::new(),
         };
         let mut sum = SealedSummary {
             entries,
@@ -120,7 +121,7 @@ impl SealedIndex {
                 bad = true;
                 return false;
             }
-            build.note_entry(slot, dc);
+            build.note_entry(slot, dc, prev.is_none_or(|p| p.key != dc.key));
             sum.tail_bytes = sum.tail_bytes.max(dc.position + dc.disk_size);
             if dc.flags & record_flags::REMOVE != 0 {
                 sum.removed += 1;
@@ -159,7 +160,7 @@ impl SealedIndex {
             fence_prefixes: build.fence_prefixes,
             fences: build.fences,
             straddlers: build.straddlers,
-            bloom: build.bloom,
+            key_hashes: build.key_hashes,
         };
         Ok(Some((idx, sum)))
     }
@@ -173,14 +174,23 @@ impl SealedIndex {
         self.entries
     }
 
-    /// Whether the filter lets `key` through (it may be in the file).
-    pub fn may_contain(&self, key: &RawId) -> bool {
-        self.bloom.may_contain(key)
+    /// The hashes of the file's distinct keys found when it was opened (once).
+    pub fn take_key_hashes(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.key_hashes)
     }
 
-    /// Start loading what a lookup of `key` touches first (a hint).
-    pub fn prefetch(&self, key: &RawId) {
-        self.bloom.prefetch(key);
+    /// The hashes of the file's distinct keys, read from the file again.
+    pub fn key_hashes(&self) -> Result<Vec<u64>, BlobError> {
+        let mut out = Vec::new();
+        let mut last: Option<RawId> = None;
+        self.walk(|_, dc| {
+            if last != Some(dc.key) {
+                out.push(sealed_hasher().hash(&dc.key));
+                last = Some(dc.key);
+            }
+            true
+        })?;
+        Ok(out)
     }
 
     /// The page whose entries would hold `key`: the last one whose fence key is `<= key`.
@@ -195,9 +205,6 @@ impl SealedIndex {
 
     /// The newest entry of `key` in the file (removed or not) and its slot.
     pub fn find(&self, key: &RawId) -> Result<Option<(u32, DiskControl)>, BlobError> {
-        if !self.bloom.may_contain(key) {
-            return Ok(None);
-        }
         let Some(page) = self.page_of(key) else {
             return Ok(None);
         };
@@ -293,7 +300,7 @@ impl SealedIndex {
 
     /// Bytes of RAM held.
     pub fn allocated_bytes(&self) -> usize {
-        self.bloom.allocated_bytes()
+        self.key_hashes.capacity() * 8
             + self.fence_prefixes.capacity() * 8
             + self.fences.capacity() * std::mem::size_of::<RawId>()
             + self.straddlers.capacity() * std::mem::size_of::<DiskControl>()
@@ -305,7 +312,7 @@ struct Build {
     fence_prefixes: Vec<u64>,
     fences: Vec<RawId>,
     straddlers: Vec<DiskControl>,
-    bloom: Bloom,
+    key_hashes: Vec<u64>,
 }
 
 const EMPTY_ENTRY: DiskControl = DiskControl {
@@ -317,9 +324,12 @@ const EMPTY_ENTRY: DiskControl = DiskControl {
 };
 
 impl Build {
-    /// Put entry `slot` into the filter, the fences and the straddlers.
-    fn note_entry(&mut self, slot: u32, dc: &DiskControl) {
-        self.bloom.insert(&dc.key);
+    /// Put entry `slot` into the key hashes (a key's first entry), the fences and the
+    /// straddlers.
+    fn note_entry(&mut self, slot: u32, dc: &DiskControl, new_key: bool) {
+        if new_key {
+            self.key_hashes.push(sealed_hasher().hash(&dc.key));
+        }
         let start = u64::from(slot) * ENTRY_BYTES;
         let page = start / PAGE_BYTES;
         if first_entry_of_page(page) == u64::from(slot) {
