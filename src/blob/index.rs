@@ -289,11 +289,11 @@ impl KeyIndex {
     }
 
     /// The key table again, from the keys of every sealed file (its fingerprints grew
-    /// short): room for twice the keys there are. A file whose keys cannot be read is
+    /// short), sized for the entries there are. A file whose keys cannot be read is
     /// searched by every lookup.
     fn rebuild_files(&mut self) {
         let total: u64 = self.sealed.values().map(SealedIndex::entry_count).sum();
-        let mut files = KeyFiles::sized_for(usize::try_from(total * 2).unwrap_or(usize::MAX));
+        let mut files = KeyFiles::sized_for(usize::try_from(total).unwrap_or(usize::MAX));
         for (&num, s) in &self.sealed {
             match s.key_hashes() {
                 Ok(h) => files.add_file(num, &h),

@@ -2,28 +2,31 @@
 //! so a lookup of a sealed key reads one file's fences and one page of its sorted index
 //! whatever the number of sealed files ([`super::index::KeyIndex`]).
 //!
-//! Each distinct key of a sealed file has one 4-byte entry in the bucket its hash names
-//! (the top `bucket_bits` bits of the hash). A bucket is one CPU cache line of 16 entries,
+//! Each distinct key of a sealed file has one 4-byte entry in the bucket its hash names:
+//! the top 48 bits of the hash times the number of buckets, as a fraction of 2^48 (so any
+//! number of buckets works). A bucket is one CPU cache line of 16 entries,
 //! filled from the front; the entries of a full bucket that do not fit go to a side map.
 //!
 //! | bits of an entry | content                                                     |
 //! |------------------|-------------------------------------------------------------|
 //! | 0-15             | tag of the file (1..=65535; 0 marks an empty entry)          |
-//! | 16-31            | fingerprint: the 16 bits of the hash below the bucket bits  |
+//! | 16-31            | fingerprint: the next 16 bits of that product (its fraction) |
 //!
 //! A lookup answers the files whose entries in the key's bucket match its fingerprint,
 //! newest first; a fingerprint match is not proof (the caller searches the file). With
 //! about 12 entries per bucket at most, an absent key matches an entry once in 5 000.
 //!
-//! The table grows by splitting each bucket in two on the top fingerprint bit, which
-//! costs that bit: the low `lost_bits` bits of every fingerprint are then ignored. After
+//! The table grows by doubling the buckets: each bucket splits in two on the top
+//! fingerprint bit (the fraction's first bit is exactly what doubling adds), which costs
+//! that bit: the low `lost_bits` bits of every fingerprint are then ignored. After
 //! [`LOST_BITS_MAX`] splits the owner rebuilds the table from the files' keys
 //! ([`KeyFiles::needs_rebuild`]). A file that leaves (deleted, or replaced by its
 //! defragmented copy) retires its tag at once: lookups skip its entries, which are swept
 //! out once they are a quarter of the table, at a split, or when tags run out. A file that
 //! gets no tag (65 535 in use) is listed as untagged and searched by every lookup.
 //!
-//! RAM: 4 bytes per entry over a table 3/8 to 3/4 full, so 5.3 to 10.7 bytes per key.
+//! RAM: 4 bytes per entry over a table sized 5/8 full when built, 3/8 to 3/4 full as it
+//! grows: 6.4 bytes per key after a start-up, 5.3 to 10.7 bytes per key as keys come.
 
 use super::key_hash::KeyHasher;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -32,8 +35,10 @@ use std::sync::OnceLock;
 const ENTRIES_PER_BUCKET: usize = 16;
 /// Most entries the table holds, per bucket on average, before it grows.
 const LOAD_MAX_PER_BUCKET: usize = 12;
-const BUCKET_BITS_MIN: u32 = 10;
-const BUCKET_BITS_MAX: u32 = 40;
+/// Entries per bucket on average in a table built for a known number of keys.
+const LOAD_BUILT_PER_BUCKET: usize = 10;
+const BUCKETS_MIN: usize = 1024;
+const BUCKETS_MAX: usize = 1 << 40;
 const FINGERPRINT_BITS: u32 = 16;
 /// Splits before the fingerprints are too short and the table is rebuilt.
 pub const LOST_BITS_MAX: u32 = 6;
@@ -61,7 +66,6 @@ enum Tag {
 /// The table (see the module header).
 #[derive(Debug)]
 pub struct KeyFiles {
-    bucket_bits: u32,
     buckets: Vec<Bucket>,
     overflow: HashMap<u32, Vec<u32>>,
     lost_bits: u32,
@@ -86,13 +90,11 @@ pub type Candidates = smallvec_like::Files;
 impl KeyFiles {
     /// An empty table with room for `keys` entries before it grows.
     pub fn sized_for(keys: usize) -> KeyFiles {
-        let mut bits = BUCKET_BITS_MIN;
-        while bits < BUCKET_BITS_MAX && (LOAD_MAX_PER_BUCKET << bits) < keys {
-            bits += 1;
-        }
+        let buckets = keys
+            .div_ceil(LOAD_BUILT_PER_BUCKET)
+            .clamp(BUCKETS_MIN, BUCKETS_MAX);
         KeyFiles {
-            bucket_bits: bits,
-            buckets: vec![Bucket::default(); 1 << bits],
+            buckets: vec![Bucket::default(); buckets],
             overflow: HashMap::new(),
             lost_bits: 0,
             tags: vec![(Tag::Free, 0)],
@@ -105,9 +107,14 @@ impl KeyFiles {
     }
 
     fn bucket_and_fingerprint(&self, h: u64) -> (usize, u32) {
-        let bucket = (h >> (64 - self.bucket_bits)) as usize;
-        let fp = (h >> (64 - self.bucket_bits - FINGERPRINT_BITS)) as u32 & 0xffff;
+        let p = u128::from(h >> 16) * self.buckets.len() as u128;
+        let bucket = (p >> 48) as usize;
+        let fp = (p >> (48 - FINGERPRINT_BITS)) as u32 & 0xffff;
         (bucket, fp)
+    }
+
+    fn capacity(&self) -> usize {
+        LOAD_MAX_PER_BUCKET * self.buckets.len()
     }
 
     /// Entries held, retired ones included.
@@ -122,8 +129,7 @@ impl KeyFiles {
     /// The fingerprints are too short: the owner should rebuild the table from the files
     /// before adding more.
     pub fn needs_rebuild(&self, more: usize) -> bool {
-        self.lost_bits >= LOST_BITS_MAX
-            && self.stored - self.retired + more > LOAD_MAX_PER_BUCKET << self.bucket_bits
+        self.lost_bits >= LOST_BITS_MAX && self.stored - self.retired + more > self.capacity()
     }
 
     /// Put the distinct keys of sealed file `file` (their [`sealed_hasher`] hashes) in. A
@@ -182,8 +188,8 @@ impl KeyFiles {
         if self.retired > 0 && self.retired * 4 >= self.stored {
             self.sweep();
         }
-        while self.bucket_bits < BUCKET_BITS_MAX
-            && self.stored - self.retired + more > LOAD_MAX_PER_BUCKET << self.bucket_bits
+        while self.buckets.len() < BUCKETS_MAX
+            && self.stored - self.retired + more > self.capacity()
         {
             self.split();
         }
@@ -251,9 +257,8 @@ impl KeyFiles {
         }
         let old = std::mem::take(&mut self.buckets);
         let overflow = std::mem::take(&mut self.overflow);
-        self.bucket_bits += 1;
         self.lost_bits += 1;
-        self.buckets = vec![Bucket::default(); 1 << self.bucket_bits];
+        self.buckets = vec![Bucket::default(); old.len() * 2];
         let moved = |b: usize, e: u32| {
             let fp = e >> 16;
             let to = b * 2 + (fp >> (FINGERPRINT_BITS - 1)) as usize;

@@ -55,7 +55,7 @@ fn keys_stay_named_through_many_splits() {
             assert!(names(&t, h).contains(&(f as u32)));
         }
     }
-    assert!(t.allocated_bytes() <= 11 * t.len() + (64 << BUCKET_BITS_MIN));
+    assert!(t.allocated_bytes() <= 11 * t.len() + 64 * BUCKETS_MIN);
 }
 
 #[test]

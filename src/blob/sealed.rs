@@ -99,7 +99,7 @@ impl SealedIndex {
             fence_prefixes: Vec::with_capacity(pages),
             fences: Vec::with_capacity(pages),
             straddlers: vec![EMPTY_ENTRY; pages],
-            key_hashes: Vec::new(),
+            key_hashes: Vec::with_capacity(usize::try_from(entries).unwrap_or(0)),
         };
         let mut sum = SealedSummary {
             entries,
