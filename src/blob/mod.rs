@@ -42,6 +42,7 @@ pub mod defrag_state;
 mod durability;
 mod load;
 mod log;
+mod open;
 mod page_map;
 mod pending;
 mod prefetch;
