@@ -50,6 +50,7 @@ mod prepare;
 mod read;
 mod recovery;
 mod sealed_open;
+mod sealed_walk;
 mod sort;
 mod write;
 mod write_now;
