@@ -28,7 +28,7 @@ start() { # name blob_size port
     "data": "$OUT/$1/data", "sync": 30, "blob_size": "$2", "records_in_blob": 100000}]
 }
 JSON
-    taskset -c 1 $BIN/dnet_ioserv -c "$OUT/$1.json" &
+    taskset -c 1 $BIN/dnet_ioserv -c "$OUT/$1.json" >"$OUT/$1.stdout" 2>&1 &
     echo $!
 }
 PS=${PORT_SMALL:-1051}
