@@ -10,6 +10,7 @@
 use super::disk_control::DiskControl;
 use super::error::BlobError;
 use super::index::{loc_of, KeyIndex, Loc};
+use super::key_files::sealed_hasher;
 use super::sealed::Cursor;
 use crate::key::RawId;
 use crate::protocol::record_flags;
@@ -50,10 +51,12 @@ impl KeyIndex {
     /// The newest entry of `key` in the sealed files as the disk holds it: file, slot,
     /// header.
     fn sealed_newest(&self, key: &RawId) -> Option<(u32, u32, DiskControl)> {
-        self.sealed
-            .iter()
-            .rev()
-            .find_map(|(&num, s)| s.find(key).ok().flatten().map(|(slot, dc)| (num, slot, dc)))
+        let candidates = self.files.candidates(sealed_hasher().hash(key));
+        let newest = candidates.iter().find_map(|num| {
+            let s = self.sealed.get(&num)?;
+            s.find(key).ok().flatten().map(|(slot, dc)| (num, slot, dc))
+        });
+        newest
     }
 
     /// A sealed copy loses: it stays dead in RAM until marked on disk.

@@ -296,12 +296,23 @@ impl<F: IoFile> BlobLog<F> {
             data_written: 0,
             slots_written: 0,
         };
+        if !self.copy_live(seg, &mut copy).await? {
+            drop(copy);
+            return drop_temporaries(&self.opts, num);
+        }
+        copy.flush().await?;
+        self.settle_copy(seg, copy, stats).await
+    }
+
+    /// Copy the live records of `seg` into `copy`, a chunk of its index at a time; `false`
+    /// when a stop was asked for.
+    async fn copy_live(&self, seg: &Rc<Segment<F>>, copy: &mut Copy<F>) -> Result<bool, BlobError> {
+        let num = seg.num;
         let entries = u64::from(seg.index_slots.get());
         let mut slot = 0u64;
         while slot < entries {
             if self.defrag.stop.get() {
-                drop(copy);
-                return drop_temporaries(&self.opts, num);
+                return Ok(false);
             }
             let n = CHUNK_ENTRIES.min(entries - slot);
             let len = usize::try_from(n * DISK_CONTROL_SIZE_BYTES)
@@ -342,7 +353,18 @@ impl<F: IoFile> BlobLog<F> {
             slot += n;
             YieldNow::default().await;
         }
-        copy.flush().await?;
+        Ok(true)
+    }
+
+    /// Once the copy is durable, drop the records removed meanwhile from it (a few rounds)
+    /// and swap it in; a file whose records keep being removed is left for the next pass.
+    async fn settle_copy(
+        &self,
+        seg: &Rc<Segment<F>>,
+        mut copy: Copy<F>,
+        stats: &mut DefragStats,
+    ) -> Result<(), BlobError> {
+        let num = seg.num;
         for _ in 0..CHECK_ROUNDS_MAX {
             copy.files.sync().await?;
             let newly: Vec<usize> = copy

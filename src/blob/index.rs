@@ -3,11 +3,13 @@
 //! Keys of files still being written live in a [`HotIndex`] (a dense array of entries and
 //! a compact open-addressing table, about 120 bytes per key). Once a file is sealed (closed
 //! and its sorted index written) its keys leave RAM: a [`SealedIndex`] per sealed file
-//! keeps a bloom filter and one fence per page of the sorted index (about 6 bytes per key)
-//! and finds entries in the index file through the page cache.
+//! keeps one fence per page of the sorted index (about 4 bytes per key) and finds entries
+//! in the index file through the page cache, and one [`KeyFiles`] table over all sealed
+//! files names the files that may hold a key (4 bytes per entry).
 //!
-//! A lookup asks the hot table, then the sealed files from the newest to the oldest; the
-//! first file holding the key answers, with its newest entry there, removed or not. What
+//! A lookup asks the hot table, then the sealed files the table names, from the newest to
+//! the oldest; the first file holding the key answers, with its newest entry there,
+//! removed or not. What
 //! RAM knows before the disk does is kept beside:
 //! - a sealed record changed in place (an uncommitted reuse, its commit) sits in the hot
 //!   table with its sealed location until the file is sealed again;
@@ -16,6 +18,7 @@
 //!   [`KeyIndex::disk_marked`] (a handful: the marks in flight).
 use super::disk_control::DiskControl;
 use super::hot_index::HotIndex;
+use super::key_files::{sealed_hasher, KeyFiles};
 use super::sealed::SealedIndex;
 use crate::key::RawId;
 use crate::protocol::record_flags;
@@ -43,6 +46,8 @@ pub struct Loc {
 pub struct KeyIndex {
     pub(super) hot: HotIndex,
     pub(super) sealed: BTreeMap<u32, SealedIndex>,
+    /// Which sealed files may hold a key.
+    pub(super) files: KeyFiles,
     /// `(file, slot)` of sealed entries dropped from RAM whose REMOVE is not on disk yet.
     pub(super) pending_dead: HashSet<(u32, u32)>,
     pub(super) live: usize,
@@ -64,7 +69,11 @@ impl KeyIndex {
     /// The newest state of `key` in the sealed files: `Some(Some(loc))` live,
     /// `Some(None)` removed (the newest file holding it says so), `None` in no sealed file.
     fn sealed_state(&self, key: &RawId) -> Option<Option<Loc>> {
-        for (&num, s) in self.sealed.iter().rev() {
+        let candidates = self.files.candidates(sealed_hasher().hash(key));
+        for num in candidates.iter() {
+            let Some(s) = self.sealed.get(&num) else {
+                continue;
+            };
             match s.find(key) {
                 Ok(None) => continue,
                 Ok(Some((slot, dc))) => {
@@ -86,13 +95,12 @@ impl KeyIndex {
     }
 
     /// Start loading what a lookup of `key` touches first: its probable entry in the hot
-    /// table (a hint, returned for [`Self::probable`]), else the filters of the sealed files.
+    /// table (a hint, returned for [`Self::probable`]), else its bucket of the sealed files'
+    /// key table.
     pub fn prefetch(&self, key: &RawId) -> Option<usize> {
         let pos = self.hot.prefetch(key);
-        if pos.is_none() {
-            for s in self.sealed.values().rev().take(PREFETCH_FILTERS_MAX) {
-                s.prefetch(key);
-            }
+        if pos.is_none() && !self.sealed.is_empty() {
+            self.files.prefetch(sealed_hasher().hash(key));
         }
         pos
     }
@@ -201,9 +209,15 @@ impl KeyIndex {
                 return;
             }
             let newer = self
-                .sealed
-                .range(num + 1..)
-                .any(|(_, n)| n.may_contain(&dc.key) && matches!(n.find(&dc.key), Ok(Some(_))));
+                .files
+                .candidates(sealed_hasher().hash(&dc.key))
+                .iter()
+                .filter(|&f| f > num)
+                .any(|f| {
+                    self.sealed
+                        .get(&f)
+                        .is_some_and(|n| matches!(n.find(&dc.key), Ok(Some(_))))
+                });
             if !newer {
                 f(&dc.key, &loc_of(num, *slot, dc));
             }
@@ -260,7 +274,43 @@ impl KeyIndex {
     pub fn seal(&mut self, num: u32, sealed: SealedIndex) {
         self.hot.drain_where(|l| l.file == num);
         self.pending_dead.retain(|(f, _)| *f != num);
+        self.add_sealed(num, sealed);
+    }
+
+    /// File `num` joins the sealed files and the key table.
+    fn add_sealed(&mut self, num: u32, mut sealed: SealedIndex) {
+        let hashes = sealed.take_key_hashes();
         self.sealed.insert(num, sealed);
+        if self.files.needs_rebuild(hashes.len()) {
+            self.rebuild_files();
+        } else {
+            self.files.add_file(num, &hashes);
+        }
+    }
+
+    /// The key table again, from the keys of every sealed file (its fingerprints grew
+    /// short), sized for the entries there are. A file whose keys cannot be read is
+    /// searched by every lookup.
+    fn rebuild_files(&mut self) {
+        let total: u64 = self.sealed.values().map(SealedIndex::entry_count).sum();
+        let mut files = KeyFiles::sized_for(usize::try_from(total).unwrap_or(usize::MAX));
+        for (&num, s) in &self.sealed {
+            match s.key_hashes() {
+                Ok(h) => files.add_file(num, &h),
+                Err(e) => {
+                    tracing::error!("reading the keys of sealed file {num}: {e}");
+                    files.add_untagged(num);
+                }
+            }
+        }
+        self.files = files;
+    }
+
+    /// Room in the key table for `keys` keys of sealed files about to be loaded.
+    pub fn expect_sealed_keys(&mut self, keys: u64) {
+        if self.files.is_empty() {
+            self.files = KeyFiles::sized_for(usize::try_from(keys).unwrap_or(usize::MAX));
+        }
     }
 
     /// Sealed entry `slot` of file `num` is an old copy kept live on disk for now (its
@@ -276,13 +326,14 @@ impl KeyIndex {
         self.hot.drain_where(|l| l.file == num);
         self.pending_dead.retain(|(f, _)| *f != num);
         self.sealed.remove(&num);
+        self.files.remove_file(num);
     }
 
     /// Bulk load: sealed file `num` with `live_keys` distinct keys whose newest entry in
     /// it is live. Keys also held elsewhere are settled by `resolve_duplicates`.
     pub fn load_sealed(&mut self, num: u32, sealed: SealedIndex, live_keys: u64) {
         self.live += usize::try_from(live_keys).unwrap_or(usize::MAX);
-        self.sealed.insert(num, sealed);
+        self.add_sealed(num, sealed);
     }
 
     /// Lookup while loading: only files that are not sealed.
@@ -305,12 +356,12 @@ impl KeyIndex {
     /// Bytes held by the index structures (capacity, not only the live part).
     pub fn allocated_bytes(&self) -> usize {
         let sealed: usize = self.sealed.values().map(SealedIndex::allocated_bytes).sum();
-        sealed + self.hot.allocated_bytes() + self.pending_dead.capacity() * 8
+        sealed
+            + self.files.allocated_bytes()
+            + self.hot.allocated_bytes()
+            + self.pending_dead.capacity() * 8
     }
 }
-
-/// Sealed files whose filters a prefetch hint loads (the newest ones).
-const PREFETCH_FILTERS_MAX: usize = 4;
 
 #[cfg(test)]
 #[path = "index_tests.rs"]

@@ -5,9 +5,9 @@ use super::disk_control::{DiskControl, DISK_CONTROL_SIZE_BYTES};
 use super::error::BlobError;
 use super::ext_header::EXT_HEADER_SIZE_BYTES;
 use super::index::{KeyIndex, Loc};
-use super::segment::{self, Segment};
+use super::segment::Segment;
 use super::sync::{GroupCommit, KeyLocks};
-use super::{recovery, BlobOptions, BlobStats, RecordMeta};
+use super::{BlobOptions, BlobStats, RecordMeta};
 use crate::io::IoFile;
 use crate::key::RawId;
 use crate::protocol::record_flags;
@@ -20,7 +20,7 @@ use std::time::Instant;
 #[derive(Debug)]
 pub struct BlobLog<F: IoFile> {
     pub(super) opts: BlobOptions,
-    _lock: std::fs::File,
+    pub(super) _lock: std::fs::File,
     pub(super) files: RefCell<BTreeMap<u32, Rc<Segment<F>>>>,
     pub(super) index: RefCell<KeyIndex>,
     pub(super) locks: KeyLocks,
@@ -64,108 +64,6 @@ impl<F: IoFile> Drop for Busy<F> {
 }
 
 impl<F: IoFile> BlobLog<F> {
-    /// Lock the log, load sorted indexes of closed files, recover the tail of the others.
-    #[allow(clippy::too_many_lines)] // Over the limit; to be split into named steps.
-    pub async fn open(opts: BlobOptions) -> Result<Self, BlobError> {
-        let lock = segment::lock(&opts.data_prefix, opts.shard)?;
-        if !opts.read_only {
-            super::defrag_commit::finish_interrupted(&opts)?;
-        }
-        let mut nums = segment::list_files(&opts.data_prefix, opts.shard)?;
-        let fresh = nums.is_empty();
-        if fresh {
-            nums.push(0);
-        }
-        let log = BlobLog {
-            read_only: Cell::new(opts.read_only),
-            opts,
-            _lock: lock,
-            files: RefCell::new(BTreeMap::new()),
-            index: RefCell::new(KeyIndex::default()),
-            locks: KeyLocks::default(),
-            commit: GroupCommit::default(),
-            dirty: RefCell::new(BTreeMap::new()),
-            last_sync: Cell::new(Instant::now()),
-            writes: Cell::new(0),
-            fsyncs: Cell::new(0),
-            sync_rounds: Cell::new(0),
-            needs_sort: Cell::new(false),
-            sorting: Cell::new(false),
-            defrag_stop: Cell::new(super::defrag::DefragStop::Never),
-            deferred_removals: RefCell::new(Vec::new()),
-            old_copies_held: RefCell::new(std::collections::HashMap::new()),
-            dir_sync_needed: Cell::new(false),
-            defrag: super::defrag_state::DefragControl::default(),
-        };
-        let mut stale = Vec::new();
-        if let Some(&top) = nums.last() {
-            if !fresh && log.sealed_index_of(top) {
-                // The last file is sealed: writes go to a new one.
-                nums.push(top + 1);
-            }
-        }
-        let last = nums.last().copied().unwrap_or(0);
-        for num in nums {
-            let seg = match log.open_sealed(num, num != last)? {
-                Some(seg) => match super::load::load_sorted(&seg)? {
-                    Some((sealed, summary)) => {
-                        log.load_sealed_entries(&seg, sealed, summary, &mut stale);
-                        log.files.borrow_mut().insert(num, seg);
-                        continue;
-                    }
-                    None => {
-                        drop(seg);
-                        log.set_aside_bad_sorted(num)?;
-                        Rc::new(Segment::open(
-                            &log.opts.data_prefix,
-                            log.opts.shard,
-                            num,
-                            log.opts.read_only,
-                        )?)
-                    }
-                },
-                None => Rc::new(Segment::open(
-                    &log.opts.data_prefix,
-                    log.opts.shard,
-                    num,
-                    log.opts.read_only,
-                )?),
-            };
-            {
-                let trusted = if num == last {
-                    let at = super::checkpoint::path(&log.opts.data_prefix, log.opts.shard);
-                    super::checkpoint::durable_entries(&at, num)
-                } else {
-                    0
-                };
-                let e = recovery::scan(&seg, num == last, !log.opts.read_only, u64::from(trusted))
-                    .await?;
-                log.apply_entries(&seg, &e.entries, &mut stale);
-                let written = e.entries.len() - e.unwritten;
-                seg.buffer_index_entries(e.entries.get(written..).unwrap_or_default());
-            }
-            seg.closed.set(num != last);
-            log.files.borrow_mut().insert(num, seg);
-        }
-        log.settle_duplicates(&mut stale);
-        log.index.borrow_mut().shrink_after_load();
-        if !log.opts.read_only {
-            if fresh {
-                segment::sync_dir(&log.opts.data_prefix)?;
-            }
-            for (seg, loc) in stale {
-                log.mark_removed(&seg, &loc).await?;
-            }
-            let closed: Vec<_> = log.files.borrow().values().cloned().collect();
-            for seg in closed {
-                if seg.closed.get() && !seg.sorted.get() {
-                    log.sort_segment(&seg).await?;
-                }
-            }
-        }
-        Ok(log)
-    }
-
     pub(super) fn segment(&self, num: u32) -> Result<Rc<Segment<F>>, BlobError> {
         self.files
             .borrow()

@@ -21,7 +21,6 @@
 //!
 //! The layouts are in [`disk_control`], [`ext_header`] and [`footer`].
 
-pub mod bloom;
 pub mod checkpoint;
 pub mod disk_control;
 pub mod error;
@@ -29,6 +28,7 @@ pub mod ext_header;
 pub mod footer;
 pub mod hot_index;
 pub mod index;
+pub mod key_files;
 pub mod key_hash;
 pub mod murmur;
 pub mod sealed;
@@ -42,6 +42,7 @@ pub mod defrag_state;
 mod durability;
 mod load;
 mod log;
+mod open;
 mod page_map;
 mod pending;
 mod prefetch;
@@ -49,6 +50,7 @@ mod prepare;
 mod read;
 mod recovery;
 mod sealed_open;
+mod sealed_walk;
 mod sort;
 mod write;
 mod write_now;

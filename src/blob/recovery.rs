@@ -141,52 +141,68 @@ pub async fn scan<F: IoFile>(
     let tail = recovered
         .last()
         .map_or(index_tail, |d| d.position.saturating_add(d.disk_size));
-    let mut unwritten = 0;
-    if repair {
-        let keep_index = index_entries as u64 * DISK_CONTROL_SIZE_BYTES;
-        if seg.index_len()? != keep_index {
-            tracing::warn!(file = %seg.index_path, entries = index_entries, "truncating index after the last valid entry");
-            seg.index
-                .as_std()
-                .set_len(keep_index)
-                .map_err(|e| BlobError::io(&seg.index_path, e))?;
-        }
-        if !recovered.is_empty() {
-            tracing::info!(file = %seg.index_path, entries = recovered.len(), "index entries rebuilt from the data file");
-            let mut bytes = Vec::with_capacity(recovered.len() * 96);
-            for dc in &recovered {
-                bytes.extend_from_slice(&dc.encode());
-            }
-            let res = seg
-                .index
-                .write_all_at(vec![Bytes::from(bytes)], keep_index)
-                .await
-                .map_err(|e| BlobError::io(&seg.index_path, e));
-            match res {
-                // The entries are in the data file: a full disk only delays their copy.
-                Err(BlobError::NoSpace(e)) => {
-                    tracing::warn!(file = %seg.index_path, "rebuilt index entries kept in memory: {e}");
-                    seg.index
-                        .as_std()
-                        .set_len(keep_index)
-                        .map_err(|e| BlobError::io(&seg.index_path, e))?;
-                    unwritten = recovered.len();
-                }
-                other => other?,
-            }
-        }
-        if data_len > tail {
-            seg.data
-                .as_std()
-                .set_len(tail)
-                .map_err(|e| BlobError::io(&seg.path, e))?;
-        }
-    }
+    let unwritten = if repair {
+        repair_files(seg, index_entries, &recovered, data_len, tail).await?
+    } else {
+        0
+    };
     valid.extend(recovered);
     Ok(Scanned {
         entries: valid,
         unwritten,
     })
+}
+
+/// Cut the `.index` after its last valid entry and append the entries `recovered` from the
+/// data file past it (kept in memory when the disk is full: returns how many), and cut the
+/// data file at `tail`, the end of its last record.
+async fn repair_files<F: IoFile>(
+    seg: &Segment<F>,
+    index_entries: usize,
+    recovered: &[DiskControl],
+    data_len: u64,
+    tail: u64,
+) -> Result<usize, BlobError> {
+    let mut unwritten = 0;
+    let keep_index = index_entries as u64 * DISK_CONTROL_SIZE_BYTES;
+    if seg.index_len()? != keep_index {
+        tracing::warn!(file = %seg.index_path, entries = index_entries, "truncating index after the last valid entry");
+        seg.index
+            .as_std()
+            .set_len(keep_index)
+            .map_err(|e| BlobError::io(&seg.index_path, e))?;
+    }
+    if !recovered.is_empty() {
+        tracing::info!(file = %seg.index_path, entries = recovered.len(), "index entries rebuilt from the data file");
+        let mut bytes = Vec::with_capacity(recovered.len() * 96);
+        for dc in recovered {
+            bytes.extend_from_slice(&dc.encode());
+        }
+        let res = seg
+            .index
+            .write_all_at(vec![Bytes::from(bytes)], keep_index)
+            .await
+            .map_err(|e| BlobError::io(&seg.index_path, e));
+        match res {
+            // The entries are in the data file: a full disk only delays their copy.
+            Err(BlobError::NoSpace(e)) => {
+                tracing::warn!(file = %seg.index_path, "rebuilt index entries kept in memory: {e}");
+                seg.index
+                    .as_std()
+                    .set_len(keep_index)
+                    .map_err(|e| BlobError::io(&seg.index_path, e))?;
+                unwritten = recovered.len();
+            }
+            other => other?,
+        }
+    }
+    if data_len > tail {
+        seg.data
+            .as_std()
+            .set_len(tail)
+            .map_err(|e| BlobError::io(&seg.path, e))?;
+    }
+    Ok(unwritten)
 }
 
 /// Records of the data file from `at` on that have no index entry: walk header by header

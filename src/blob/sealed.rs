@@ -5,14 +5,14 @@
 //!
 //! | structure        | per                  | bytes | content                                   |
 //! |------------------|----------------------|------:|-------------------------------------------|
-//! | bloom filter     | key                  |   1.5 | [`Bloom`], every key of the file          |
 //! | fence prefix     | 4 KiB page of index  |     8 | first 8 bytes of the page's first key     |
 //! | fence key        | 4 KiB page of index  |    64 | key of the first entry starting in page   |
 //! | straddler        | 4 KiB page of index  |    96 | the entry starting in the page and ending in the next one |
 //!
 //! A page holds 42 or 43 entry starts, so the fences and straddlers cost about 4 bytes per
-//! key and the whole structure under 6. A lookup tests the filter (one cache line), bisects
-//! the fence prefixes, and then either answers from the page's straddler or bisects the
+//! key. Which sealed file may hold a key is the log's one table
+//! ([`super::key_files::KeyFiles`]), to which [`SealedIndex::open`] hands the hashes of
+//! the file's distinct keys. A lookup bisects the fence prefixes, and then either answers from the page's straddler or bisects the
 //! entries lying wholly inside that one page, read through a read-only shared mapping of
 //! the file (guarded against `SIGBUS`; a `pread` of the page when the mapping is gone).
 //! Removes and in-place changes patch the file itself ([`super::segment`]), so a lookup
@@ -24,9 +24,9 @@
 //! Within a file the last entry of a key (the highest position) is its newest copy; the
 //! lookup answers that one, removed or not.
 
-use super::bloom::Bloom;
 use super::disk_control::{DiskControl, DISK_CONTROL_SIZE_BYTES};
 use super::error::BlobError;
+use super::key_files::sealed_hasher;
 use crate::io::mapped::Mapping;
 use crate::key::RawId;
 use crate::protocol::record_flags;
@@ -34,13 +34,13 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
+pub use super::sealed_walk::Cursor;
+use super::sealed_walk::{slot32, walk_file};
+
 /// Bytes of one page of the sorted index.
 pub const PAGE_BYTES: u64 = 4096;
 
 const ENTRY_BYTES: u64 = DISK_CONTROL_SIZE_BYTES;
-
-/// Bytes of the sorted index read at once when it is walked: whole entries, about 1 MiB.
-const WALK_CHUNK_BYTES: u64 = ENTRY_BYTES * 10_240;
 
 /// The first entry starting at or after byte `PAGE_BYTES * page`.
 fn first_entry_of_page(page: u64) -> u64 {
@@ -65,14 +65,15 @@ pub struct SealedSummary {
 /// The RAM side of a sealed file's sorted index (see the module header).
 #[derive(Debug)]
 pub struct SealedIndex {
-    file: File,
-    path: String,
+    pub(super) file: File,
+    pub(super) path: String,
     map: Option<Mapping>,
-    entries: u64,
+    pub(super) entries: u64,
     fence_prefixes: Vec<u64>,
     fences: Vec<RawId>,
     straddlers: Vec<DiskControl>,
-    bloom: Bloom,
+    /// The [`sealed_hasher`] hashes of the distinct keys, until the key table takes them.
+    key_hashes: Vec<u64>,
 }
 
 impl SealedIndex {
@@ -98,7 +99,7 @@ impl SealedIndex {
             fence_prefixes: Vec::with_capacity(pages),
             fences: Vec::with_capacity(pages),
             straddlers: vec![EMPTY_ENTRY; pages],
-            bloom: Bloom::with_keys(usize::try_from(entries).unwrap_or(usize::MAX)),
+            key_hashes: Vec::with_capacity(usize::try_from(entries).unwrap_or(0)),
         };
         let mut sum = SealedSummary {
             entries,
@@ -120,7 +121,7 @@ impl SealedIndex {
                 bad = true;
                 return false;
             }
-            build.note_entry(slot, dc);
+            build.note_entry(slot, dc, prev.is_none_or(|p| p.key != dc.key));
             sum.tail_bytes = sum.tail_bytes.max(dc.position + dc.disk_size);
             if dc.flags & record_flags::REMOVE != 0 {
                 sum.removed += 1;
@@ -159,7 +160,7 @@ impl SealedIndex {
             fence_prefixes: build.fence_prefixes,
             fences: build.fences,
             straddlers: build.straddlers,
-            bloom: build.bloom,
+            key_hashes: build.key_hashes,
         };
         Ok(Some((idx, sum)))
     }
@@ -173,14 +174,23 @@ impl SealedIndex {
         self.entries
     }
 
-    /// Whether the filter lets `key` through (it may be in the file).
-    pub fn may_contain(&self, key: &RawId) -> bool {
-        self.bloom.may_contain(key)
+    /// The hashes of the file's distinct keys found when it was opened (once).
+    pub fn take_key_hashes(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.key_hashes)
     }
 
-    /// Start loading what a lookup of `key` touches first (a hint).
-    pub fn prefetch(&self, key: &RawId) {
-        self.bloom.prefetch(key);
+    /// The hashes of the file's distinct keys, read from the file again.
+    pub fn key_hashes(&self) -> Result<Vec<u64>, BlobError> {
+        let mut out = Vec::new();
+        let mut last: Option<RawId> = None;
+        self.walk(|_, dc| {
+            if last != Some(dc.key) {
+                out.push(sealed_hasher().hash(&dc.key));
+                last = Some(dc.key);
+            }
+            true
+        })?;
+        Ok(out)
     }
 
     /// The page whose entries would hold `key`: the last one whose fence key is `<= key`.
@@ -195,9 +205,6 @@ impl SealedIndex {
 
     /// The newest entry of `key` in the file (removed or not) and its slot.
     pub fn find(&self, key: &RawId) -> Result<Option<(u32, DiskControl)>, BlobError> {
-        if !self.bloom.may_contain(key) {
-            return Ok(None);
-        }
         let Some(page) = self.page_of(key) else {
             return Ok(None);
         };
@@ -293,7 +300,7 @@ impl SealedIndex {
 
     /// Bytes of RAM held.
     pub fn allocated_bytes(&self) -> usize {
-        self.bloom.allocated_bytes()
+        self.key_hashes.capacity() * 8
             + self.fence_prefixes.capacity() * 8
             + self.fences.capacity() * std::mem::size_of::<RawId>()
             + self.straddlers.capacity() * std::mem::size_of::<DiskControl>()
@@ -305,7 +312,7 @@ struct Build {
     fence_prefixes: Vec<u64>,
     fences: Vec<RawId>,
     straddlers: Vec<DiskControl>,
-    bloom: Bloom,
+    key_hashes: Vec<u64>,
 }
 
 const EMPTY_ENTRY: DiskControl = DiskControl {
@@ -317,9 +324,12 @@ const EMPTY_ENTRY: DiskControl = DiskControl {
 };
 
 impl Build {
-    /// Put entry `slot` into the filter, the fences and the straddlers.
-    fn note_entry(&mut self, slot: u32, dc: &DiskControl) {
-        self.bloom.insert(&dc.key);
+    /// Put entry `slot` into the key hashes (a key's first entry), the fences and the
+    /// straddlers.
+    fn note_entry(&mut self, slot: u32, dc: &DiskControl, new_key: bool) {
+        if new_key {
+            self.key_hashes.push(sealed_hasher().hash(&dc.key));
+        }
         let start = u64::from(slot) * ENTRY_BYTES;
         let page = start / PAGE_BYTES;
         if first_entry_of_page(page) == u64::from(slot) {
@@ -334,90 +344,6 @@ impl Build {
                 *s = *dc;
             }
         }
-    }
-}
-
-/// Call `f` with each of the `entries` entries of the sorted index `file`, in slot order,
-/// until it answers `false`.
-fn walk_file(
-    file: &File,
-    path: &str,
-    entries: u64,
-    mut f: impl FnMut(u32, &DiskControl) -> bool,
-) -> Result<(), BlobError> {
-    let total = entries * ENTRY_BYTES;
-    let mut at = 0u64;
-    let mut buf = Vec::new();
-    while at < total {
-        let n = usize::try_from(WALK_CHUNK_BYTES.min(total - at)).unwrap_or(0);
-        buf.resize(n, 0);
-        file.read_exact_at(&mut buf, at)
-            .map_err(|e| BlobError::io(path, e))?;
-        let first = at / ENTRY_BYTES;
-        for i in 0..n / ENTRY_BYTES as usize {
-            let Some(dc) = DiskControl::decode_at(&buf, i) else {
-                break;
-            };
-            if !f(slot32(first + i as u64), &dc) {
-                return Ok(());
-            }
-        }
-        at += n as u64;
-    }
-    Ok(())
-}
-
-fn slot32(slot: u64) -> u32 {
-    u32::try_from(slot).unwrap_or(u32::MAX)
-}
-
-/// Reads the entries of a sealed file in slot order, a chunk at a time.
-#[derive(Debug)]
-pub struct Cursor<'a> {
-    idx: &'a SealedIndex,
-    buf: Vec<u8>,
-    /// Slot of the first entry in `buf`, and the next one to hand out.
-    first: u64,
-    next: u64,
-}
-
-/// Bytes a [`Cursor`] reads at once (many files are read side by side): whole entries.
-const CURSOR_CHUNK_BYTES: u64 = ENTRY_BYTES * 640;
-
-impl SealedIndex {
-    pub fn cursor(&self) -> Cursor<'_> {
-        Cursor {
-            idx: self,
-            buf: Vec::new(),
-            first: 0,
-            next: 0,
-        }
-    }
-}
-
-impl Cursor<'_> {
-    /// The next entry and its slot.
-    pub fn next_entry(&mut self) -> Result<Option<(u32, DiskControl)>, BlobError> {
-        if self.next >= self.idx.entries {
-            return Ok(None);
-        }
-        let have = (self.buf.len() as u64) / ENTRY_BYTES;
-        if self.next >= self.first + have {
-            let left = (self.idx.entries - self.next) * ENTRY_BYTES;
-            let n = usize::try_from(CURSOR_CHUNK_BYTES.min(left)).unwrap_or(0);
-            self.buf.resize(n, 0);
-            self.idx
-                .file
-                .read_exact_at(&mut self.buf, self.next * ENTRY_BYTES)
-                .map_err(|e| BlobError::io(&self.idx.path, e))?;
-            self.first = self.next;
-        }
-        let i = usize::try_from(self.next - self.first).unwrap_or(usize::MAX);
-        let dc = DiskControl::decode_at(&self.buf, i)
-            .ok_or(BlobError::Invalid("sorted index cursor out of range"))?;
-        let slot = slot32(self.next);
-        self.next += 1;
-        Ok(Some((slot, dc)))
     }
 }
 

@@ -18,6 +18,20 @@ impl<F: IoFile> BlobLog<F> {
         f.sync_data().await.map_err(|e| BlobError::io(&shown, e))
     }
 
+    /// Size the sealed files' key table for the entries of the sorted indexes of `nums`.
+    pub(super) fn expect_sealed_keys(&self, nums: &[u32]) {
+        let p = &self.opts.data_prefix;
+        let bytes: u64 = nums
+            .iter()
+            .filter_map(|&n| {
+                let path = segment::side_path(p, self.opts.shard, n, segment::SORTED_SUFFIX);
+                std::fs::metadata(path).ok().map(|m| m.len())
+            })
+            .sum();
+        let entries = bytes / super::disk_control::DISK_CONTROL_SIZE_BYTES;
+        self.index.borrow_mut().expect_sealed_keys(entries);
+    }
+
     /// File `num` has a sorted index (and so is sealed).
     pub(super) fn sealed_index_of(&self, num: u32) -> bool {
         let p = &self.opts.data_prefix;

@@ -40,12 +40,15 @@ mod lookups {
         let dir = tempfile::tempdir().unwrap();
         // Over 1 MiB of entries: the walk that builds the fences reads several chunks.
         let n = 25_000u64;
-        let idx = sealed(
+        let mut idx = sealed(
             dir.path(),
             "a",
             (0..n).map(|i| entry(key(i), i * 200, 0)).collect(),
         );
         assert_eq!(idx.entry_count(), n);
+        // One hash per key, handed to the log's key table once.
+        assert_eq!(idx.take_key_hashes().len(), n as usize);
+        assert!(idx.take_key_hashes().is_empty());
         for i in 0..n {
             let (slot, dc) = idx.find(&key(i)).unwrap().unwrap();
             assert_eq!(dc.position, i * 200, "key {i}");

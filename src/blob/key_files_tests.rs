@@ -1,0 +1,88 @@
+//! Tests of [`super::KeyFiles`]: every key of a file is named, newest file first, through
+//! splits and sweeps; a file that leaves is named no more.
+
+use super::*;
+
+/// Distinct well-mixed hashes (a splitmix sequence).
+fn hashes(seed: u64, n: usize) -> Vec<u64> {
+    let mut x = seed;
+    (0..n)
+        .map(|_| {
+            x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        })
+        .collect()
+}
+
+fn names(t: &KeyFiles, h: u64) -> Vec<u32> {
+    t.candidates(h).iter().collect()
+}
+
+#[test]
+fn every_key_names_its_files_newest_first_and_absent_keys_almost_never_match() {
+    let mut t = KeyFiles::default();
+    let shared = hashes(1, 5_000);
+    let own = hashes(2, 5_000);
+    t.add_file(3, &shared);
+    t.add_file(9, &[shared.clone(), own.clone()].concat());
+    for &h in &shared {
+        let got = names(&t, h);
+        assert!(got.starts_with(&[9]) && got.contains(&3), "{got:?}");
+    }
+    for &h in &own {
+        assert_eq!(names(&t, h).first(), Some(&9));
+    }
+    let matched = hashes(3, 100_000)
+        .iter()
+        .filter(|&&h| !names(&t, h).is_empty())
+        .count();
+    assert!(matched < 200, "{matched} of 100 000 absent keys matched");
+}
+
+#[test]
+fn keys_stay_named_through_many_splits() {
+    let mut t = KeyFiles::sized_for(0);
+    let files: Vec<Vec<u64>> = (0..8).map(|f| hashes(100 + f, 40_000)).collect();
+    for (f, h) in files.iter().enumerate() {
+        t.add_file(f as u32, h);
+    }
+    assert!(t.lost_bits > 0, "the table split");
+    for (f, hs) in files.iter().enumerate() {
+        for &h in hs {
+            assert!(names(&t, h).contains(&(f as u32)));
+        }
+    }
+    assert!(t.allocated_bytes() <= 11 * t.len() + 64 * BUCKETS_MIN);
+}
+
+#[test]
+fn a_file_that_leaves_is_named_no_more_and_its_tag_is_used_again() {
+    let mut t = KeyFiles::default();
+    let a = hashes(7, 20_000);
+    let b = hashes(8, 20_000);
+    t.add_file(1, &a);
+    t.add_file(2, &b);
+    t.remove_file(1);
+    assert!(a.iter().all(|&h| !names(&t, h).contains(&1)));
+    // A defragmented copy replaces the file under the same number.
+    t.add_file(2, &b[..10_000]);
+    assert!(b[..10_000].iter().all(|&h| names(&t, h) == vec![2]));
+    t.add_file(5, &a);
+    assert!(a.iter().all(|&h| names(&t, h).contains(&5)));
+    assert_eq!(t.len(), 30_000, "the retired entries were swept");
+    assert!(t.tags.len() <= 4, "tags are used again: {}", t.tags.len());
+}
+
+#[test]
+fn an_untagged_file_is_named_for_every_key() {
+    let mut t = KeyFiles::default();
+    t.add_file(4, &hashes(1, 10));
+    t.add_untagged(6);
+    assert_eq!(names(&t, hashes(1, 1)[0]), vec![6, 4]);
+    assert_eq!(names(&t, 12345), vec![6]);
+    t.remove_file(6);
+    assert!(names(&t, 12345).is_empty());
+}
