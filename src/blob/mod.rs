@@ -50,6 +50,8 @@ mod read;
 mod recovery;
 mod sealed_open;
 mod sort;
+pub mod stream;
+mod stream_read;
 mod write;
 mod write_now;
 
@@ -57,6 +59,8 @@ pub use defrag::DefragStop;
 pub use defrag_state::{DefragLevel, DefragSchedule, DefragStatus};
 pub use error::BlobError;
 pub use log::BlobLog;
+pub use stream::streamable;
+pub use stream_read::ReadOpened;
 
 use crate::protocol::DnetTime;
 use std::path::PathBuf;

@@ -46,9 +46,11 @@ mod forward;
 mod handshake;
 mod indexes;
 mod intake;
+mod io_multi;
 mod io_ops;
 #[cfg(test)]
 mod io_ops_tests;
+mod io_stream;
 mod iterator;
 mod join;
 mod live;
@@ -67,6 +69,8 @@ mod state;
 mod stats;
 #[cfg(test)]
 mod test_shard;
+mod stream_in;
+mod stream_out;
 mod top_keys;
 mod upkeep;
 

@@ -30,6 +30,12 @@ pub struct Outbox {
     unwritten_bytes: Cell<usize>,
     /// Streaming requests waiting for `unwritten_bytes` to drop.
     room_waiters: RefCell<Vec<Waker>>,
+    /// A reply too large to build whole is being sent piece by piece
+    /// ([`Outbox::begin_stream`]): other frames wait in `held` until it ends.
+    streaming: Cell<bool>,
+    held: RefCell<Vec<Bytes>>,
+    held_bytes: Cell<usize>,
+    stream_waiters: RefCell<Vec<Waker>>,
 }
 
 impl Outbox {
@@ -39,6 +45,12 @@ impl Outbox {
             return;
         }
         let len: usize = frames.parts.iter().map(Bytes::len).sum();
+        if self.streaming.get() {
+            self.held.borrow_mut().extend(frames.parts);
+            self.held_bytes
+                .set(self.held_bytes.get().saturating_add(len));
+            return;
+        }
         self.queued(len);
         let mut parts = self.parts.borrow_mut();
         // Frames written in place so far go first: every frame leaves in the order made.
@@ -51,8 +63,11 @@ impl Outbox {
     /// Let `serve` write its frames straight into this connection's reply buffer; they are
     /// queued when it returns true and forgotten when it returns false.
     pub fn serve_in_place(&self, serve: impl FnOnce(&mut InPlace<'_>) -> bool) -> bool {
-        // Never nested (a request served in place queues nothing else); if it were, the
-        // request takes the ordinary path instead.
+        // Never nested (a request served in place queues nothing else); if it were, or a
+        // streamed reply is under way, the request takes the ordinary path instead.
+        if self.streaming.get() {
+            return false;
+        }
         let Ok(mut buf) = self.in_place.try_borrow_mut() else {
             return false;
         };
@@ -100,6 +115,66 @@ impl Outbox {
             w.wake();
         }
         if let Some(w) = self.reader.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    /// Wait until no other streamed reply is under way, then start one: from now until
+    /// [`Outbox::end_stream`] only [`Outbox::stream_part`] reaches the socket, so the
+    /// reply's pieces stay one frame; frames of other requests wait and follow it.
+    pub async fn begin_stream(&self) {
+        std::future::poll_fn(|cx| {
+            if !self.streaming.get() {
+                Poll::Ready(())
+            } else {
+                self.stream_waiters.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await;
+        let mut parts = self.parts.borrow_mut();
+        if let Ok(mut in_place) = self.in_place.try_borrow_mut() {
+            cut_in_place(&mut in_place, &mut parts);
+        }
+        self.streaming.set(true);
+    }
+
+    /// Queue the next bytes of the streamed reply.
+    pub fn stream_part(&self, part: Bytes) {
+        if self.closed.get() || part.is_empty() {
+            return;
+        }
+        let len = part.len();
+        self.parts.borrow_mut().push(part);
+        self.queued(len);
+    }
+
+    /// The streamed reply is complete: the frames held meanwhile follow it.
+    pub fn end_stream(&self) {
+        if !self.streaming.replace(false) {
+            return;
+        }
+        let held = std::mem::take(&mut *self.held.borrow_mut());
+        let held_bytes = self.held_bytes.replace(0);
+        if !self.closed.get() && !held.is_empty() {
+            self.parts.borrow_mut().extend(held);
+            self.queued(held_bytes);
+        }
+        for w in self.stream_waiters.borrow_mut().drain(..) {
+            w.wake();
+        }
+    }
+
+    /// The streamed reply cannot be completed (its frame is already partly sent): close
+    /// the connection, dropping what has not been written yet.
+    pub fn abort_stream(&self) {
+        self.closed.set(true);
+        self.parts.borrow_mut().clear();
+        self.held.borrow_mut().clear();
+        self.held_bytes.set(0);
+        self.end_stream();
+        self.written(usize::MAX);
+        if let Some(w) = self.writer.borrow_mut().take() {
             w.wake();
         }
     }
@@ -167,8 +242,9 @@ impl Outbox {
     /// bytes waiting (or it is closed).
     pub(super) async fn wait_for_room(&self) {
         std::future::poll_fn(|cx| {
-            let room = self.in_flight.get() < CONN_IN_FLIGHT_MAX
-                && self.unwritten_bytes.get() < CONN_UNWRITTEN_BYTES_MAX;
+            let waiting = self.unwritten_bytes.get() + self.held_bytes.get();
+            let room =
+                self.in_flight.get() < CONN_IN_FLIGHT_MAX && waiting < CONN_UNWRITTEN_BYTES_MAX;
             if room || self.closed.get() {
                 Poll::Ready(())
             } else {
