@@ -21,14 +21,24 @@ const MIB: u64 = 1 << 20;
 const SEND_CHUNK_BYTES: u64 = MIB;
 const IO_ATTR_BYTES: u64 = 208;
 
-/// Byte `i` of the value with `seed`: cheap, and different at every offset that matters.
-fn byte_at(seed: u64, i: u64) -> u8 {
-    let x = (i ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    (x >> 56) as u8 ^ (i as u8)
+/// Word `k` (bytes `8k..8k + 8`) of the value with `seed`: cheap, and different at every
+/// offset that matters.
+fn word_at(seed: u64, k: u64) -> [u8; 8] {
+    ((k ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ k).to_le_bytes()
 }
 
+/// Bytes `from..from + len` of the value with `seed`.
 fn value_part(seed: u64, from: u64, len: u64) -> Vec<u8> {
-    (from..from + len).map(|i| byte_at(seed, i)).collect()
+    let first = from / 8;
+    let last = (from + len).div_ceil(8);
+    let mut words = Vec::with_capacity(((last - first) * 8) as usize);
+    for k in first..last {
+        words.extend_from_slice(&word_at(seed, k));
+    }
+    let skip = (from - first * 8) as usize;
+    words.drain(..skip);
+    words.truncate(len as usize);
+    words
 }
 
 /// A node whose records carry checksum footers, one shard unless `shards` says more.

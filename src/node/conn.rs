@@ -216,8 +216,16 @@ impl Reader {
     async fn serve_frames(&mut self, joined: &super::peers::ConnPeer) -> bool {
         let (shard, out) = (self.shard.clone(), self.out.clone());
         loop {
-            match super::stream_in::detect(&self.buf) {
+            let value_limit = shard.node.config.options.value_bytes_max;
+            match super::stream_in::detect(&self.buf, value_limit) {
                 super::stream_in::Detect::Buffered => {}
+                super::stream_in::Detect::TooLarge(value_bytes) => {
+                    if let Ok(h) = crate::protocol::CmdHeader::decode(&self.buf) {
+                        super::stream_in::log_too_large(self.peer, &h, value_bytes, value_limit);
+                    }
+                    reject_frame(&out, &self.buf);
+                    return false;
+                }
                 super::stream_in::Detect::NeedMore(n) => {
                     self.frame_missing = n;
                     return true;

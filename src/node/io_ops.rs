@@ -9,16 +9,16 @@
 
 use super::cache_io::{self, CacheCell};
 pub use super::io_multi::{bulk_read, range};
+pub use super::io_read::read_now;
+pub(super) use super::io_read::{read, read_reply_io};
 use super::reply::{Frames, Replies};
 use super::shard::{LocalBackend, Shard, ShardLog};
-use crate::blob::{ReadOutcome, RecordInfo, ValueMeta};
-use crate::key::RawId;
+use crate::blob::RecordInfo;
 use crate::protocol::{
     cmd_flags, command, errno, io_flags, record_flags, CmdHeader, DnetAddr, FileInfo, IoAttr,
     IO_ATTR_SIZE_BYTES,
 };
 use bytes::Bytes;
-use sha2::{Digest, Sha512};
 use std::rc::Rc;
 
 /// Serve a single-key command on the shard that owns the key.
@@ -141,7 +141,7 @@ pub(super) fn local_log(shard: &Shard, header: &CmdHeader) -> Result<Rc<ShardLog
     backend_log(shard, header)
 }
 
-fn count_key_served(shard: &Shard) {
+pub(super) fn count_key_served(shard: &Shard) {
     super::state::add_own(&shard.counters().keys_served, 1);
 }
 
@@ -151,7 +151,10 @@ pub(super) fn backend_log(shard: &Shard, header: &CmdHeader) -> Result<Rc<ShardL
 }
 
 /// The local backend serving `header` on this shard.
-fn local_backend<'a>(shard: &'a Shard, header: &CmdHeader) -> Result<&'a LocalBackend, i32> {
+pub(super) fn local_backend<'a>(
+    shard: &'a Shard,
+    header: &CmdHeader,
+) -> Result<&'a LocalBackend, i32> {
     let b = shard.backend_for(header)?;
     shard.backends.get(b).ok_or(errno::ENXIO)
 }
@@ -246,6 +249,16 @@ async fn write(
     if shard.node.is_read_only() {
         return Err(errno::EROFS);
     }
+    let limit = shard.node.config.options.value_bytes_max;
+    let value_end = io.offset.saturating_add(data.len() as u64);
+    if value_end > limit || (io.flags & io_flags::PREPARE != 0 && io.num > limit) {
+        tracing::warn!(
+            id = %header.id.short_hex(),
+            "refusing a WRITE whose value reaches {} bytes: above value_bytes_max ({limit} bytes)",
+            value_end.max(io.num)
+        );
+        return Err(errno::E2BIG);
+    }
     if let Some(cell) = cache_of(shard, header) {
         if let Some(result) = cache_io::write(shard, cell, log, header, &io, data, frames).await {
             return result;
@@ -279,6 +292,9 @@ pub fn write_now(
     let Ok((io, data)) = IoAttr::decode_with_data(payload) else {
         return false;
     };
+    if data.len() as u64 > shard.node.config.options.value_bytes_max {
+        return false;
+    }
     if let Some(cell) = &backend.cache {
         match cache_io::write_now(shard, cell, &mut header, &io, data, frames) {
             None => {}
@@ -338,99 +354,6 @@ fn write_reply_size(io: &IoAttr, total_size: u64) -> u64 {
     } else {
         total_size
     }
-}
-
-pub(super) async fn read(
-    log: &ShardLog,
-    header: &CmdHeader,
-    payload: &[u8],
-    frames: &mut Frames,
-) -> Result<(), i32> {
-    let io = IoAttr::decode(payload).map_err(|_| errno::EINVAL)?;
-    let verify = io.flags & io_flags::NOCSUM == 0;
-    let outcome = log
-        .read(&header.id, io.offset, io.size, verify)
-        .await
-        .map_err(|e| e.errno())?;
-    push_read_reply(header, &io, outcome, frames);
-    Ok(())
-}
-
-/// READ on the owning shard when it can finish at once, without a task (see
-/// [`crate::blob::BlobLog::read_now`]), its frames written to `frames`; false when it has
-/// to wait (then nothing was written): run [`read_key`].
-pub fn read_now(
-    shard: &Shard,
-    mut header: CmdHeader,
-    payload: &[u8],
-    frames: &mut impl Replies,
-) -> bool {
-    header.flags &= !cmd_flags::NEED_ACK;
-    let Ok(backend) = local_backend(shard, &header) else {
-        return false;
-    };
-    let Some(log) = backend.log() else {
-        return false;
-    };
-    let Ok(io) = IoAttr::decode(payload) else {
-        return false;
-    };
-    if let Some(cell) = &backend.cache {
-        match cache_io::read_now(cell, &header, &io, frames) {
-            cache_io::NowRead::Disk => {}
-            cache_io::NowRead::Task => return false,
-            cache_io::NowRead::Done(result) => {
-                count_key_served(shard);
-                finish(shard, &header, payload.len(), result, frames);
-                return true;
-            }
-        }
-    }
-    let verify = io.flags & io_flags::NOCSUM == 0;
-    let mark = frames.mark();
-    // The value is copied once, from the page-cache map into its reply frame.
-    let outcome = log.read_now(&header.id, io.offset, io.size, verify, |info, value| {
-        let reply_io = read_reply_io(&header, &io, info, value);
-        frames.reply(&header, &[&reply_io.encode(), value], false);
-    });
-    let Some(outcome) = outcome else {
-        return false;
-    };
-    count_key_served(shard);
-    let result = outcome.map_err(|e| e.errno());
-    if result.is_err() {
-        // A map access that faulted still ran the copy (from a zero page): drop its reply.
-        frames.truncate(mark);
-    }
-    finish(shard, &header, payload.len(), result, frames);
-    true
-}
-
-/// The io_attr of a READ reply: the request's, with the value's size, total size,
-/// timestamp and flags.
-pub(super) fn read_reply_io(
-    header: &CmdHeader,
-    io: &IoAttr,
-    info: &ValueMeta,
-    value: &[u8],
-) -> IoAttr {
-    let mut reply_io = *io;
-    reply_io.id = header.id;
-    reply_io.size = value.len() as u64;
-    reply_io.total_size = info.size;
-    reply_io.timestamp = info.timestamp;
-    reply_io.user_flags = info.user_flags;
-    reply_io.record_flags = record_flags::on_wire(info.record_flags);
-    if io.flags & io_flags::CHECKSUM != 0 {
-        reply_io.parent = RawId(Sha512::digest(value).into());
-    }
-    reply_io
-}
-
-/// The READ reply: its io_attr, then the bytes (a part of their own, not copied).
-fn push_read_reply(header: &CmdHeader, io: &IoAttr, outcome: ReadOutcome, frames: &mut Frames) {
-    let reply_io = read_reply_io(header, io, &outcome.info.meta(), outcome.value());
-    frames.reply_with_tail(header, &reply_io.encode(), Bytes::from(outcome.data), false);
 }
 
 async fn remove(

@@ -50,6 +50,7 @@ mod io_multi;
 mod io_ops;
 #[cfg(test)]
 mod io_ops_tests;
+mod io_read;
 mod io_stream;
 mod iterator;
 mod join;

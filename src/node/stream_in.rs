@@ -47,10 +47,13 @@ pub(super) enum Detect {
     NeedMore(usize),
     /// A WRITE to stream.
     Stream(Box<Incoming>),
+    /// A WRITE whose value is above `value_bytes_max` (this many bytes): refuse it.
+    TooLarge(u64),
 }
 
-/// Look at the frame at the front of `buf`.
-pub(super) fn detect(buf: &[u8]) -> Detect {
+/// Look at the frame at the front of `buf`; a WRITE of more than `value_limit` value bytes
+/// is refused from its header alone.
+pub(super) fn detect(buf: &[u8], value_limit: u64) -> Detect {
     let Ok(header) = CmdHeader::decode(buf) else {
         return Detect::Buffered;
     };
@@ -60,6 +63,10 @@ pub(super) fn detect(buf: &[u8]) -> Detect {
     {
         return Detect::Buffered;
     }
+    let value_bytes = header.size.saturating_sub(IO_ATTR_SIZE_BYTES as u64);
+    if value_bytes > value_limit {
+        return Detect::TooLarge(value_bytes);
+    }
     let Some(attr) = buf.get(HEADER_SIZE_BYTES..DECIDE_BYTES) else {
         return Detect::NeedMore(DECIDE_BYTES - buf.len());
     };
@@ -67,7 +74,7 @@ pub(super) fn detect(buf: &[u8]) -> Detect {
         Ok(io) if crate::blob::streamable(&io) => Detect::Stream(Box::new(Incoming {
             header,
             io,
-            value_bytes: header.size - IO_ATTR_SIZE_BYTES as u64,
+            value_bytes,
         })),
         _ => Detect::Buffered,
     }
@@ -163,16 +170,20 @@ pub(super) async fn receive(c: &Conn<'_>, inc: Incoming, buf: &mut BytesMut) -> 
     true
 }
 
+/// Log the refusal of a WRITE above `value_bytes_max`.
+pub(super) fn log_too_large(peer: SocketAddr, header: &CmdHeader, value_bytes: u64, limit: u64) {
+    tracing::warn!(
+        %peer,
+        id = %header.id.short_hex(),
+        "refusing a WRITE of {value_bytes} bytes: above value_bytes_max ({limit} bytes)"
+    );
+}
+
 /// Why a streamed WRITE is refused before any of its value is read, if it is.
 fn refusal(c: &Conn<'_>, inc: &Incoming) -> Option<i32> {
     let limit = c.shard.node.config.options.value_bytes_max;
     if inc.value_bytes > limit {
-        tracing::warn!(
-            peer = %c.peer,
-            id = %inc.header.id.short_hex(),
-            "refusing a WRITE of {} bytes: above value_bytes_max ({limit} bytes)",
-            inc.value_bytes
-        );
+        log_too_large(c.peer, &inc.header, inc.value_bytes, limit);
         return Some(errno::E2BIG);
     }
     match super::forward::target(c.shard, &inc.header) {
