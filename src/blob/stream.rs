@@ -235,33 +235,43 @@ impl<F: IoFile> BlobLog<F> {
         Ok((seg, target))
     }
 
-    /// Write the next piece of stream `ticket`'s value. A failed write ends the stream.
-    pub async fn stream_write_piece(&self, ticket: u64, piece: Bytes) -> Result<(), BlobError> {
-        let mut stream = self
-            .streams
-            .writes
-            .borrow_mut()
-            .remove(&ticket)
-            .ok_or(BlobError::Invalid("no such stream"))?;
-        let len = piece.len() as u64;
-        if stream.received_bytes + len > stream.value_bytes {
-            return Err(BlobError::Invalid("a stream's pieces overrun its value"));
-        }
-        let at = match &mut stream.target {
-            Target::New { dc, hasher } => {
-                if let Some(h) = hasher.as_mut() {
-                    h.update(&piece);
+    /// Write the piece of stream `ticket`'s value at `offset`: pieces are taken in order
+    /// (each at the end of the ones before), and several may be written at once. A failed
+    /// write ends the stream.
+    pub async fn stream_write_piece(
+        &self,
+        ticket: u64,
+        offset: u64,
+        piece: Bytes,
+    ) -> Result<(), BlobError> {
+        let (seg, at) = {
+            let mut writes = self.streams.writes.borrow_mut();
+            let stream = writes
+                .get_mut(&ticket)
+                .ok_or(BlobError::Invalid("no such stream"))?;
+            let len = piece.len() as u64;
+            if offset != stream.received_bytes || offset + len > stream.value_bytes {
+                return Err(BlobError::Invalid("a stream's piece out of its place"));
+            }
+            let start = match &mut stream.target {
+                Target::New { dc, hasher } => {
+                    if let Some(h) = hasher.as_mut() {
+                        h.update(&piece);
+                    }
+                    dc.position + DISK_CONTROL_SIZE_BYTES + EXT_HEADER_SIZE_BYTES
                 }
-                dc.position + DISK_CONTROL_SIZE_BYTES + EXT_HEADER_SIZE_BYTES
-            }
-            Target::Plain { offset, .. } => {
-                stream.seg.position_of_value(&stream.id, self)? + *offset
-            }
-        } + stream.received_bytes;
-        stream.seg.write_data(vec![piece], at).await?;
-        stream.received_bytes += len;
-        self.touch(&stream.seg);
-        self.streams.writes.borrow_mut().insert(ticket, stream);
+                Target::Plain { offset, .. } => {
+                    stream.seg.position_of_value(&stream.id, self)? + *offset
+                }
+            };
+            stream.received_bytes += len;
+            (stream.seg.clone(), start + offset)
+        };
+        if let Err(e) = seg.write_data(vec![piece], at).await {
+            self.streams.writes.borrow_mut().remove(&ticket);
+            return Err(e);
+        }
+        self.touch(&seg);
         Ok(())
     }
 

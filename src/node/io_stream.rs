@@ -28,15 +28,16 @@ pub async fn write_begin(
         .map_err(|e| e.errno())
 }
 
-/// Write the next piece of a streamed WRITE.
+/// Write the piece at `offset` of a streamed WRITE's value.
 pub async fn write_piece(
     shard: Rc<Shard>,
     header: CmdHeader,
     ticket: u64,
+    offset: u64,
     piece: Bytes,
 ) -> Result<(), i32> {
     let log = backend_log(&shard, &header)?;
-    log.stream_write_piece(ticket, piece)
+    log.stream_write_piece(ticket, offset, piece)
         .await
         .map_err(|e| e.errno())
 }

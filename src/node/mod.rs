@@ -68,10 +68,10 @@ mod server_send;
 mod shard;
 mod state;
 mod stats;
-#[cfg(test)]
-mod test_shard;
 mod stream_in;
 mod stream_out;
+#[cfg(test)]
+mod test_shard;
 mod top_keys;
 mod upkeep;
 

@@ -2,8 +2,8 @@
 //! [`STREAM_WRITE_THRESHOLD_BYTES`] is not buffered. Once its header and io_attr are in,
 //! the value is read from the socket a piece ([`STREAM_PIECE_BYTES`]) at a time and each
 //! piece is written at its place by the owning shard ([`super::io_stream`]) while the next
-//! one is read; the reply comes once the record is sealed. A connection so holds at most
-//! two pieces, whatever the value's size, and claims nothing from the node's budget for
+//! ones are read; the reply comes once the record is sealed. A connection so holds at most
+//! a few pieces, whatever the value's size, and claims nothing from the node's budget for
 //! incomplete frames.
 //!
 //! A value above `options.value_bytes_max`, or one for another node, is refused with
@@ -26,6 +26,10 @@ use futures::channel::oneshot;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
+
+/// Pieces of one streamed value being written at once (the socket is read meanwhile): a
+/// streaming connection holds at most this many pieces and the one it is reading.
+const PIECES_IN_FLIGHT: usize = 4;
 
 /// Bytes of a WRITE frame needed to decide whether it streams: header and io_attr.
 const DECIDE_BYTES: usize = HEADER_SIZE_BYTES + IO_ATTR_SIZE_BYTES;
@@ -219,37 +223,47 @@ enum Pumped {
 }
 
 /// Move `value_bytes` from `buf` and then the socket to the owning shard, a piece at a
-/// time, one piece written while the next is read.
+/// time, up to [`PIECES_IN_FLIGHT`] pieces being written while the next is read.
 async fn pump(c: &Conn<'_>, t: &Ticket, buf: &mut BytesMut, value_bytes: u64) -> Pumped {
     let mut left = value_bytes;
-    let mut writing: Option<oneshot::Receiver<Result<(), i32>>> = None;
+    let mut writing = std::collections::VecDeque::with_capacity(PIECES_IN_FLIGHT);
     while left > 0 {
         let Some(piece) = next_piece(c, buf, left).await else {
             return Pumped::Lost;
         };
+        let offset = value_bytes - left;
         left -= piece.len() as u64;
-        if let Some(done) = writing.take() {
-            if let Err(status) = done.await.unwrap_or(Err(errno::EIO)) {
+        if writing.len() == PIECES_IN_FLIGHT {
+            if let Some(Err(status)) = next_written(&mut writing).await {
                 return Pumped::Refused(status, left);
             }
         }
-        writing = Some(write_piece(t, piece));
+        writing.push_back(write_piece(t, offset, piece));
     }
-    if let Some(done) = writing {
-        if let Err(status) = done.await.unwrap_or(Err(errno::EIO)) {
+    while !writing.is_empty() {
+        if let Some(Err(status)) = next_written(&mut writing).await {
             return Pumped::Refused(status, 0);
         }
     }
     Pumped::All
 }
 
-/// Start writing `piece` on the owning shard; its result arrives on the receiver.
-fn write_piece(t: &Ticket, piece: Bytes) -> oneshot::Receiver<Result<(), i32>> {
+/// The result of the oldest piece being written.
+async fn next_written(
+    writing: &mut std::collections::VecDeque<oneshot::Receiver<Result<(), i32>>>,
+) -> Option<Result<(), i32>> {
+    let done = writing.pop_front()?;
+    Some(done.await.unwrap_or(Err(errno::EIO)))
+}
+
+/// Start writing `piece`, at `offset` of the value, on the owning shard; its result
+/// arrives on the receiver.
+fn write_piece(t: &Ticket, offset: u64, piece: Bytes) -> oneshot::Receiver<Result<(), i32>> {
     let (tx, rx) = oneshot::channel();
     let (shard, owner, header, ticket) = (t.shard.clone(), t.owner, t.header, t.ticket);
     crate::runtime::spawn(async move {
         let result = cross::call(&shard, owner, move |s| {
-            io_stream::write_piece(s, header, ticket, piece)
+            io_stream::write_piece(s, header, ticket, offset, piece)
         })
         .await
         .unwrap_or_else(|e| Err(e.errno()));
