@@ -307,3 +307,56 @@ fn small_reads_on_the_same_shard_are_answered_while_a_large_value_streams_in() {
     assert_eq!(big.recv_transaction(trans).last().unwrap().header.status, 0);
     assert_eq!(read_value(&mut small, "streaming", 9, 0, 0), (0, total));
 }
+
+/// Flip one byte of the value of the only record in the node's data file.
+fn corrupt_value_byte(node: &TestNode, value_offset: u64) {
+    use std::os::unix::fs::FileExt;
+    let path = node.dir.path().join("eblob-1").join("data-0.0");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    // The record starts the file: its 96-byte header, its 48-byte ext header, the value.
+    let at = 96 + 48 + value_offset;
+    let mut b = [0u8; 1];
+    file.read_exact_at(&mut b, at).unwrap();
+    b[0] ^= 0x20;
+    file.write_all_at(&b, at).unwrap();
+}
+
+#[test]
+fn a_large_read_answers_eilseq_before_its_first_byte_and_closes_after_it() {
+    let node = node_with(&["\"shard_count\": 1"]);
+    let (mut c, _) = RawConn::handshaken(node.addr());
+    let value_bytes = 40 * MIB;
+    assert_eq!(write_value(&mut c, "damaged", 10, value_bytes), 0);
+    corrupt_value_byte(&node, 30 * MIB + 3);
+    // Before the damage the range reads fine; a read that reaches it stops there.
+    assert_eq!(
+        read_value(&mut c, "damaged", 10, 0, 20 * MIB),
+        (0, 20 * MIB)
+    );
+    let (header, body) = read_request(b"damaged", 1);
+    c.request(header, &body);
+    let mut head = [0u8; HEADER_SIZE_BYTES];
+    c.stream.read_exact(&mut head).unwrap();
+    assert_eq!(
+        CmdHeader::decode(&head).unwrap().size,
+        IO_ATTR_BYTES + value_bytes
+    );
+    let mut rest = Vec::new();
+    let _ = c.stream.read_to_end(&mut rest);
+    assert!(
+        (rest.len() as u64) < IO_ATTR_BYTES + 30 * MIB + 3,
+        "the damaged bytes never leave: {} bytes came",
+        rest.len()
+    );
+    assert!(node
+        .log()
+        .contains("a streamed READ failed after its header was sent"));
+    corrupt_value_byte(&node, 5);
+    let (mut c, _) = RawConn::handshaken(node.addr());
+    assert_eq!(read_value(&mut c, "damaged", 10, 0, 0), (errno::EILSEQ, 0));
+    assert_eq!(small_read(&mut c, "damaged"), Err(errno::EILSEQ));
+}
