@@ -85,6 +85,56 @@ pub fn build_parts(kind: FooterKind, parts: &[&[u8]]) -> Vec<u8> {
     out
 }
 
+/// A CRC32 footer built from a record's data (ext header first) given in pieces of any
+/// size as they arrive, so a value streamed to the disk is never read back to checksum it.
+#[derive(Debug, Default)]
+pub struct FooterHasher {
+    slots: Vec<u8>,
+    chunk: crc32fast::Hasher,
+    chunk_bytes: u64,
+    total_bytes: u64,
+}
+
+impl FooterHasher {
+    /// Take the next `bytes` of the record's data.
+    pub fn update(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let room = usize::try_from(CHUNK_SIZE_BYTES - self.chunk_bytes).unwrap_or(usize::MAX);
+            let (now, rest) = bytes.split_at(room.min(bytes.len()));
+            self.chunk.update(now);
+            self.chunk_bytes += now.len() as u64;
+            self.total_bytes += now.len() as u64;
+            bytes = rest;
+            if self.chunk_bytes == CHUNK_SIZE_BYTES {
+                self.close_chunk();
+            }
+        }
+    }
+
+    fn close_chunk(&mut self) {
+        let crc = std::mem::take(&mut self.chunk).finalize();
+        self.slots.extend_from_slice(&u64::from(crc).to_le_bytes());
+        self.chunk_bytes = 0;
+    }
+
+    /// Data bytes taken so far.
+    pub fn total_bytes(&self) -> u64 {
+        self.total_bytes
+    }
+
+    /// The footer over everything taken ([`build`] of the joined pieces, crc32).
+    pub fn finish(mut self) -> Vec<u8> {
+        if self.chunk_bytes > 0 {
+            self.close_chunk();
+        }
+        if self.total_bytes > 0 {
+            let total = FooterKind::Crc32.hash(&self.slots);
+            self.slots.extend_from_slice(&total.to_le_bytes());
+        }
+        self.slots
+    }
+}
+
 /// Call `f` with the hash of each 1 MiB chunk of the joined `parts`, in order; stops at
 /// the first error of `f`.
 fn for_each_chunk_hash<E>(
@@ -202,6 +252,26 @@ mod tests {
             bad_footer[0] ^= 1;
             assert!(verify(kind, &bad_footer, 2, &data[..10]).is_err());
         }
+    }
+
+    #[test]
+    fn a_footer_hashed_piece_by_piece_equals_the_footer_of_the_joined_bytes() {
+        let data: Vec<u8> = (0..(2 * CHUNK_SIZE_BYTES as usize + 777))
+            .map(|i| (i % 253) as u8)
+            .collect();
+        for piece in [1usize, 48, 4096, CHUNK_SIZE_BYTES as usize, 3 << 20] {
+            let mut h = FooterHasher::default();
+            for p in data.chunks(piece) {
+                h.update(p);
+            }
+            assert_eq!(h.total_bytes(), data.len() as u64);
+            assert_eq!(
+                h.finish(),
+                build(FooterKind::Crc32, &data),
+                "pieces of {piece}"
+            );
+        }
+        assert!(FooterHasher::default().finish().is_empty());
     }
 
     #[test]

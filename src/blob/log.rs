@@ -44,6 +44,8 @@ pub struct BlobLog<F: IoFile> {
     /// A file was created since the directory was last made durable.
     pub(super) dir_sync_needed: Cell<bool>,
     pub(super) defrag: super::defrag_state::DefragControl,
+    /// Values streamed in or out a piece at a time ([`super::stream`]).
+    pub(super) streams: super::stream::StreamTable<F>,
 }
 
 /// Marks a segment busy while an operation changes its records.

@@ -52,6 +52,8 @@ mod recovery;
 mod sealed_open;
 mod sealed_walk;
 mod sort;
+pub mod stream;
+mod stream_read;
 mod write;
 mod write_now;
 
@@ -59,6 +61,8 @@ pub use defrag::DefragStop;
 pub use defrag_state::{DefragLevel, DefragSchedule, DefragStatus};
 pub use error::BlobError;
 pub use log::BlobLog;
+pub use stream::streamable;
+pub use stream_read::ReadOpened;
 
 use crate::protocol::DnetTime;
 use std::path::PathBuf;

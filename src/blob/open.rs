@@ -70,6 +70,7 @@ impl<F: IoFile> BlobLog<F> {
             old_copies_held: RefCell::new(std::collections::HashMap::new()),
             dir_sync_needed: Cell::new(false),
             defrag: super::defrag_state::DefragControl::default(),
+            streams: super::stream::StreamTable::default(),
         }
     }
 

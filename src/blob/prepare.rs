@@ -5,16 +5,20 @@
 use super::disk_control::{DiskControl, DISK_CONTROL_SIZE_BYTES};
 use super::error::BlobError;
 use super::ext_header::{ExtHeader, EXT_HEADER_SIZE_BYTES};
-use super::footer::{self, FooterKind};
+use super::footer::{self, FooterHasher};
 use super::index::Loc;
 use super::log::{BlobLog, Busy};
 use super::segment::Segment;
-use super::write::{capacity, flags32, header_of, same_checksum, too_big, VALUE_SIZE_BYTES_MAX};
+use super::write::{capacity, flags32, header_of, same_checksum, too_big};
 use crate::io::IoFile;
 use crate::key::RawId;
+use crate::limits::VALUE_BYTES_MAX_CEILING;
 use crate::protocol::record_flags;
 use bytes::Bytes;
 use std::rc::Rc;
+
+/// Data bytes read at once while a footer is rebuilt from the disk.
+const FOOTER_READ_BYTES_MAX: u64 = 4 << 20;
 
 impl<F: IoFile> BlobLog<F> {
     pub(super) fn touch(&self, seg: &Rc<Segment<F>>) {
@@ -29,13 +33,16 @@ impl<F: IoFile> BlobLog<F> {
         csum_flags: u64,
         ext: &ExtHeader,
     ) -> Result<(Rc<Segment<F>>, Loc), BlobError> {
-        if num > VALUE_SIZE_BYTES_MAX {
+        if num > VALUE_BYTES_MAX_CEILING {
             return Err(too_big());
         }
         let need = num + EXT_HEADER_SIZE_BYTES;
         let ext_bytes = Bytes::copy_from_slice(&ext.encode());
         if let Ok((old, seg)) = self.locate(id) {
-            if capacity(&old) >= need && same_checksum(&old, csum_flags) {
+            if capacity(&old) >= need
+                && same_checksum(&old, csum_flags)
+                && !self.streams.is_reading(id)
+            {
                 let _busy = Busy::new(&seg);
                 let loc = Loc {
                     flags: old.flags | flags32(record_flags::UNCOMMITTED),
@@ -185,15 +192,20 @@ impl<F: IoFile> BlobLog<F> {
         Ok(new)
     }
 
-    /// Recompute and write the footer of a record from its data on disk.
+    /// Recompute and write the footer of a record from its data on disk, read a bounded
+    /// piece at a time (a committed value may be far larger than memory).
     pub(super) async fn write_footer(&self, seg: &Segment<F>, loc: &Loc) -> Result<(), BlobError> {
         if u64::from(loc.flags) & record_flags::NOCSUM != 0 {
             return Ok(());
         }
-        let data = seg
-            .read_data(loc.data_size, loc.position + DISK_CONTROL_SIZE_BYTES)
-            .await?;
-        let foot = footer::build(FooterKind::Crc32, &data);
+        let mut hasher = FooterHasher::default();
+        let base = loc.position + DISK_CONTROL_SIZE_BYTES;
+        while hasher.total_bytes() < loc.data_size {
+            let len = (loc.data_size - hasher.total_bytes()).min(FOOTER_READ_BYTES_MAX);
+            let piece = seg.read_data(len, base + hasher.total_bytes()).await?;
+            hasher.update(&piece);
+        }
+        let foot = hasher.finish();
         let at = loc.position + loc.disk_size - foot.len() as u64;
         seg.write_data(vec![Bytes::from(foot)], at).await
     }

@@ -284,8 +284,12 @@ async fn check_entry<F: IoFile>(
         return Ok(Check::Bad);
     };
     let checked = dc.flags & (record_flags::NOCSUM | record_flags::UNCOMMITTED) == 0;
-    // Verifying reads the whole record at once (its size is bounded by the file above).
+    // Verifying reads the whole record at once (its size is bounded by the file above);
+    // a large one is verified a piece at a time instead.
     let kind = FooterKind::of_flags(dc.flags).filter(|_| verify_footers && checked);
+    if let (Some(kind), true) = (kind, dc.disk_size > SCAN_WINDOW_BYTES) {
+        return check_large(seg, window, dc, data_len, kind, footer_bytes).await;
+    }
     let read_len = if kind.is_some() {
         dc.disk_size
     } else {
@@ -311,6 +315,50 @@ async fn check_entry<F: IoFile>(
         if footer::verify(kind, foot, 0, data).is_err() {
             return Ok(Check::BadFooter { removed });
         }
+    }
+    Ok(Check::Good { removed })
+}
+
+/// [`check_entry`] of a record larger than the scan window: header, footer, then the data
+/// in window-sized runs of whole chunks, so memory stays bounded whatever the record's size.
+async fn check_large<F: IoFile>(
+    seg: &Segment<F>,
+    window: &mut Window,
+    dc: &DiskControl,
+    data_len: u64,
+    kind: FooterKind,
+    footer_bytes: u64,
+) -> Result<Check, BlobError> {
+    let head = window
+        .get(seg, dc.position, DISK_CONTROL_SIZE_BYTES, data_len)
+        .await?;
+    let Some(copy) = DiskControl::decode_at(head, 0) else {
+        return Ok(Check::Bad);
+    };
+    let strip = |d: &DiskControl| DiskControl {
+        flags: d.flags & !record_flags::REMOVE,
+        ..*d
+    };
+    if strip(&copy) != strip(dc) {
+        return Ok(Check::Bad);
+    }
+    let removed = (copy.flags | dc.flags) & record_flags::REMOVE != 0;
+    if removed {
+        return Ok(Check::Good { removed });
+    }
+    let foot = seg
+        .read_data(footer_bytes, dc.position + dc.disk_size - footer_bytes)
+        .await?;
+    let base = dc.position + DISK_CONTROL_SIZE_BYTES;
+    let mut at = 0u64;
+    while at < dc.data_size {
+        let len = (dc.data_size - at).min(SCAN_WINDOW_BYTES);
+        let piece = seg.read_data(len, base + at).await?;
+        let first = at / footer::CHUNK_SIZE_BYTES;
+        if footer::verify(kind, &foot, first, &piece).is_err() {
+            return Ok(Check::BadFooter { removed });
+        }
+        at += len;
     }
     Ok(Check::Good { removed })
 }

@@ -269,7 +269,8 @@ impl<F: IoFile> BlobLog<F> {
         // Under `sync = 0` acknowledged bytes are never overwritten: a power cut during an
         // in-place write could tear the record and lose the value it held. The new value
         // goes to a new record; the old copy is removed once the new one is durable.
-        let in_place_allowed = self.opts.sync_s != 0;
+        // A streamed read of the key keeps reading the bytes it opened.
+        let in_place_allowed = self.opts.sync_s != 0 && !self.streams.is_reading(&io.id);
         if let Some((l, seg)) = existing.as_ref().filter(|_| in_place_allowed) {
             let fits = HEAD_BYTES - DISK_CONTROL_SIZE_BYTES + new_user <= capacity(l);
             // A sealed file takes only a whole same-size value in place: its header and

@@ -30,6 +30,7 @@ impl<F: IoFile> BlobLog<F> {
             || io.offset != 0
             || self.check_writable().is_err()
             || !self.locks.is_free(&io.id)
+            || self.streams.is_reading(&io.id)
         {
             return None;
         }

@@ -209,6 +209,7 @@ impl NodeConfig {
             shard_count: None,
             frame_payload_bytes_max: crate::limits::FRAME_PAYLOAD_BYTES_MAX_DEFAULT,
             frame_stall_timeout_s: 5,
+            value_bytes_max: crate::limits::VALUE_BYTES_MAX_DEFAULT,
         };
         let backend = BackendConfig::with_defaults(
             1,

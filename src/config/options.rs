@@ -4,7 +4,10 @@
 use super::fields::Fields;
 use super::ConfigError;
 use crate::address::AddrSpec;
-use crate::limits::{FRAME_PAYLOAD_BYTES_MAX_CEILING, FRAME_PAYLOAD_BYTES_MAX_DEFAULT};
+use crate::limits::{
+    FRAME_PAYLOAD_BYTES_MAX_CEILING, FRAME_PAYLOAD_BYTES_MAX_DEFAULT, VALUE_BYTES_MAX_CEILING,
+    VALUE_BYTES_MAX_DEFAULT,
+};
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -64,6 +67,10 @@ pub struct Options {
     /// without sending more of it before it is closed (0 or absent: `wait_timeout`). A
     /// connection idle between frames is never closed for this.
     pub frame_stall_timeout_s: u64,
+    /// `value_bytes_max` (ours): largest value a WRITE may store, a size (default 64 GiB,
+    /// capped at `limits::VALUE_BYTES_MAX_CEILING`). Values above
+    /// `limits::STREAM_WRITE_THRESHOLD_BYTES` stream to the disk; larger ones get -E2BIG.
+    pub value_bytes_max: u64,
 }
 
 /// `auth_cookie` as the wire carries it: at most 31 bytes, NUL-padded to 32.
@@ -149,6 +156,9 @@ impl Options {
                 fields.unsigned("frame_stall_timeout")?,
                 wait_timeout_s,
             ),
+            value_bytes_max: fields
+                .size_bytes("value_bytes_max")?
+                .unwrap_or(VALUE_BYTES_MAX_DEFAULT),
         };
         fields.finish(warnings);
         Ok(options)
@@ -180,6 +190,19 @@ impl Options {
                 self.frame_payload_bytes_max, FRAME_PAYLOAD_BYTES_MAX_CEILING
             ));
             self.frame_payload_bytes_max = FRAME_PAYLOAD_BYTES_MAX_CEILING;
+        }
+        if self.value_bytes_max == 0 {
+            return Err(ConfigError::field(
+                "options.value_bytes_max",
+                "must be above 0",
+            ));
+        }
+        if self.value_bytes_max > VALUE_BYTES_MAX_CEILING {
+            warnings.push(format!(
+                "options.value_bytes_max: {} is above the ceiling, using {}",
+                self.value_bytes_max, VALUE_BYTES_MAX_CEILING
+            ));
+            self.value_bytes_max = VALUE_BYTES_MAX_CEILING;
         }
         let listen_port = self.address.last().map(|spec| spec.port);
         if self

@@ -99,37 +99,73 @@ impl AcceptFailures {
     }
 }
 
+/// One connection's receive side: its buffer, the frame it holds part of, and its share
+/// of the node's budget for incomplete frames.
+struct Reader {
+    shard: Rc<Shard>,
+    out: Rc<Outbox>,
+    stream: Rc<TcpStream>,
+    peer: SocketAddr,
+    limit: u64,
+    stall: Duration,
+    // A READ or WRITE that finishes at once is served from the receive buffer in place;
+    // other frames are cut out of it without a copy, each payload a `Bytes` sharing it.
+    // Once every payload of a chunk is gone the space is reused.
+    buf: BytesMut,
+    want: usize,
+    // Bytes the frame begun in `buf` still lacks (0 when `buf` is empty).
+    frame_missing: usize,
+    claim: FrameClaim,
+}
+
 /// Serve one client or peer connection until it closes or misbehaves.
 #[allow(clippy::too_many_lines)] // Over the limit; to be split into named steps.
 async fn serve_connection(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
     let stream = Rc::new(stream);
     let out = Rc::new(Outbox::default());
     crate::runtime::spawn(write_loop(shard.clone(), stream.clone(), out.clone()));
-    let limit = shard.node.config.options.frame_payload_bytes_max;
-    // A READ or WRITE that finishes at once is served from the receive buffer in place;
-    // other frames are cut out of it without a copy, each payload a `Bytes` sharing it.
-    // Once every payload of a chunk is gone the space is reused.
-    let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
-    let mut want = READ_CHUNK_BYTES;
-    // Bytes the frame begun in `buf` still lacks (0 when `buf` is empty).
-    let mut frame_missing = 0usize;
-    let mut claim = FrameClaim::new(shard.node.frame_budget.clone());
-    let stall = Duration::from_secs(shard.node.config.options.frame_stall_timeout_s);
+    let options = &shard.node.config.options;
+    let mut r = Reader {
+        limit: options.frame_payload_bytes_max,
+        stall: Duration::from_secs(options.frame_stall_timeout_s),
+        claim: FrameClaim::new(shard.node.frame_budget.clone()),
+        shard: shard.clone(),
+        out: out.clone(),
+        stream,
+        peer,
+        buf: BytesMut::with_capacity(READ_CHUNK_BYTES),
+        want: READ_CHUNK_BYTES,
+        frame_missing: 0,
+    };
     let joined = super::peers::ConnPeer::default();
     let mut hinted = Vec::new();
-    'conn: loop {
+    while r.fill().await {
+        super::prefetch::hint_batch(&shard, &r.buf, r.limit, &mut hinted);
+        if !r.serve_frames(&joined).await {
+            break;
+        }
+    }
+    super::peers::connection_closed(&shard, &joined);
+    out.close();
+}
+
+impl Reader {
+    /// Read more bytes into the buffer (claiming room for a large frame first); false
+    /// when the connection is over.
+    async fn fill(&mut self) -> bool {
+        let (shard, peer, stall) = (&self.shard, self.peer, self.stall);
         // A frame larger than the ordinary buffer is held only with the node's leave.
-        let frame_bytes = if buf.is_empty() {
+        let frame_bytes = if self.buf.is_empty() {
             0
         } else {
-            buf.len() + frame_missing
+            self.buf.len() + self.frame_missing
         };
         let claimed = if frame_bytes > READ_CHUNK_BYTES {
             frame_bytes
         } else {
             0
         };
-        if !claim.set(claimed, stall).await {
+        if !self.claim.set(claimed, stall).await {
             tracing::warn!(
                 %peer,
                 shard = shard.index,
@@ -137,17 +173,18 @@ async fn serve_connection(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr)
                  the node's incomplete frames within {} s",
                 stall.as_secs()
             );
-            break;
+            return false;
         }
-        if buf.capacity() - buf.len() < want {
-            buf.reserve(want);
+        if self.buf.capacity() - self.buf.len() < self.want {
+            self.buf.reserve(self.want);
         }
+        let buf = std::mem::take(&mut self.buf);
         // Between frames a connection may idle for as long as it likes; a frame begun must
         // make progress.
         let (res, b) = if buf.is_empty() {
-            stream.read(buf).await
+            self.stream.read(buf).await
         } else {
-            match crate::runtime::timeout(stall, stream.read(buf)).await {
+            match crate::runtime::timeout(stall, self.stream.read(buf)).await {
                 Ok(read) => read,
                 Err(_) => {
                     tracing::warn!(
@@ -156,50 +193,90 @@ async fn serve_connection(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr)
                         "closing connection: a frame half sent made no progress for {} s",
                         stall.as_secs()
                     );
-                    break;
+                    return false;
                 }
             }
         };
-        buf = b;
+        self.buf = b;
+        self.want = READ_CHUNK_BYTES;
         match res {
-            Ok(0) => break,
-            Ok(n) => super::state::add_own(&shard.counters().bytes_in, n as u64),
+            Ok(0) => false,
+            Ok(n) => {
+                super::state::add_own(&shard.counters().bytes_in, n as u64);
+                true
+            }
             Err(e) => {
                 tracing::debug!(%peer, "read failed: {e}");
-                break;
-            }
-        };
-        want = READ_CHUNK_BYTES;
-        super::prefetch::hint_batch(&shard, &buf, limit, &mut hinted);
-        loop {
-            let (header, frame_bytes) = match split_frame(&buf, limit) {
-                Ok((frame, n)) => (frame.header, n),
-                Err(DecodeError::Incomplete { needed }) => {
-                    want = want.max(needed);
-                    frame_missing = needed;
-                    break;
-                }
-                Err(e) => {
-                    tracing::warn!(%peer, shard = shard.index, "closing connection: {e}");
-                    reject_frame(&out, &buf);
-                    break 'conn;
-                }
-            };
-            out.wait_for_room().await;
-            let body = buf.get(HEADER_SIZE_BYTES..frame_bytes).unwrap_or_default();
-            if dispatch::serve_now(&shard, &out, &header, body) {
-                buf.advance(frame_bytes);
-                continue;
-            }
-            let mut frame = buf.split_to(frame_bytes);
-            let payload = frame.split_off(HEADER_SIZE_BYTES.min(frame.len())).freeze();
-            if !dispatch_frame(&shard, &out, &joined, header, payload) {
-                break 'conn;
+                false
             }
         }
     }
-    super::peers::connection_closed(&shard, &joined);
-    out.close();
+
+    /// Serve every whole frame in the buffer (and a streamed WRITE begun in it); false
+    /// when the connection must close.
+    async fn serve_frames(&mut self, joined: &super::peers::ConnPeer) -> bool {
+        let (shard, out) = (self.shard.clone(), self.out.clone());
+        loop {
+            let value_limit = shard.node.config.options.value_bytes_max;
+            match super::stream_in::detect(&self.buf, value_limit) {
+                super::stream_in::Detect::Buffered => {}
+                super::stream_in::Detect::TooLarge(value_bytes) => {
+                    if let Ok(h) = crate::protocol::CmdHeader::decode(&self.buf) {
+                        super::stream_in::log_too_large(self.peer, &h, value_bytes, value_limit);
+                    }
+                    reject_frame(&out, &self.buf);
+                    return false;
+                }
+                super::stream_in::Detect::NeedMore(n) => {
+                    self.frame_missing = n;
+                    return true;
+                }
+                super::stream_in::Detect::Stream(incoming) => {
+                    self.claim.set(0, self.stall).await;
+                    out.wait_for_room().await;
+                    let conn = super::stream_in::Conn {
+                        shard: &shard,
+                        out: &out,
+                        stream: &self.stream,
+                        peer: self.peer,
+                        stall: self.stall,
+                    };
+                    if !super::stream_in::receive(&conn, *incoming, &mut self.buf).await {
+                        return false;
+                    }
+                    self.frame_missing = 0;
+                    continue;
+                }
+            }
+            let (header, frame_bytes) = match split_frame(&self.buf, self.limit) {
+                Ok((frame, n)) => (frame.header, n),
+                Err(DecodeError::Incomplete { needed }) => {
+                    self.want = self.want.max(needed);
+                    self.frame_missing = needed;
+                    return true;
+                }
+                Err(e) => {
+                    tracing::warn!(peer = %self.peer, shard = shard.index, "closing connection: {e}");
+                    reject_frame(&out, &self.buf);
+                    return false;
+                }
+            };
+            out.wait_for_room().await;
+            let body = self
+                .buf
+                .get(HEADER_SIZE_BYTES..frame_bytes)
+                .unwrap_or_default();
+            if dispatch::serve_now(&shard, &out, &header, body) {
+                self.buf.advance(frame_bytes);
+                continue;
+            }
+            let mut frame = self.buf.split_to(frame_bytes);
+            let payload = frame.split_off(HEADER_SIZE_BYTES.min(frame.len())).freeze();
+            if !dispatch_frame(&shard, &out, joined, header, payload) {
+                return false;
+            }
+        }
+    }
 }
 
 /// Answer a frame we refuse to read (too large): an error ack naming -E2BIG when the header
@@ -248,6 +325,11 @@ fn dispatch_frame(
             out.push(frames);
             return true;
         }
+    }
+    if header.cmd == crate::protocol::command::READ {
+        // A READ of a large value streams its reply; any other is answered whole.
+        super::stream_out::start(shard, out, header, payload);
+        return true;
     }
     match dispatch::immediate(shard, &header, &payload) {
         dispatch::Immediate::Done(frames, keep_open) => {

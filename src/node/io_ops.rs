@@ -1,22 +1,24 @@
 //! The IO commands on the owning shard: LOOKUP, WRITE, READ, DEL for one key, and BULK_READ,
 //! READ_RANGE, DEL_RANGE, which fan out to every shard and gather the answers.
 //!
+//! (The multi-key commands are in [`super::io_multi`]; values too large to buffer stream
+//! through [`super::io_stream`].)
+//!
 //! WRITE, READ and LOOKUP clear NEED_ACK before touching the backend, so success is one
 //! final data reply; DEL keeps it and ends with an ack. Errors are always an ack with -errno.
 
 use super::cache_io::{self, CacheCell};
-use super::cross;
+pub use super::io_multi::{bulk_read, range};
+pub use super::io_read::read_now;
+pub(super) use super::io_read::{read, read_reply_io};
 use super::reply::{Frames, Replies};
 use super::shard::{LocalBackend, Shard, ShardLog};
-use crate::blob::{ReadOutcome, RecordInfo, ValueMeta};
-use crate::key::RawId;
+use crate::blob::RecordInfo;
 use crate::protocol::{
     cmd_flags, command, errno, io_flags, record_flags, CmdHeader, DnetAddr, FileInfo, IoAttr,
     IO_ATTR_SIZE_BYTES,
 };
-use crate::routing::shard_of;
 use bytes::Bytes;
-use sha2::{Digest, Sha512};
 use std::rc::Rc;
 
 /// Serve a single-key command on the shard that owns the key.
@@ -88,7 +90,7 @@ pub async fn remove_key(shard: Rc<Shard>, header: CmdHeader, payload: Bytes) -> 
 }
 
 /// Close a single-key transaction: count it, then the final ack or the error.
-fn finish(
+pub(super) fn finish(
     shard: &Shard,
     header: &CmdHeader,
     payload_bytes: usize,
@@ -134,28 +136,31 @@ fn log_failure(header: &CmdHeader, status: i32) {
 }
 
 /// The log of the local backend serving `header` on this (owning) shard; counts the key.
-fn local_log(shard: &Shard, header: &CmdHeader) -> Result<Rc<ShardLog>, i32> {
+pub(super) fn local_log(shard: &Shard, header: &CmdHeader) -> Result<Rc<ShardLog>, i32> {
     count_key_served(shard);
     backend_log(shard, header)
 }
 
-fn count_key_served(shard: &Shard) {
+pub(super) fn count_key_served(shard: &Shard) {
     super::state::add_own(&shard.counters().keys_served, 1);
 }
 
 /// The log of the local backend serving `header` on this shard.
-fn backend_log(shard: &Shard, header: &CmdHeader) -> Result<Rc<ShardLog>, i32> {
+pub(super) fn backend_log(shard: &Shard, header: &CmdHeader) -> Result<Rc<ShardLog>, i32> {
     local_backend(shard, header)?.log().ok_or(errno::ENXIO)
 }
 
 /// The local backend serving `header` on this shard.
-fn local_backend<'a>(shard: &'a Shard, header: &CmdHeader) -> Result<&'a LocalBackend, i32> {
+pub(super) fn local_backend<'a>(
+    shard: &'a Shard,
+    header: &CmdHeader,
+) -> Result<&'a LocalBackend, i32> {
     let b = shard.backend_for(header)?;
     shard.backends.get(b).ok_or(errno::ENXIO)
 }
 
 /// The cache of the backend serving `header`, when `options.cache` is set.
-fn cache_of<'a>(shard: &'a Shard, header: &CmdHeader) -> Option<&'a CacheCell> {
+pub(super) fn cache_of<'a>(shard: &'a Shard, header: &CmdHeader) -> Option<&'a CacheCell> {
     shard.node.config.options.cache.as_ref()?;
     local_backend(shard, header).ok()?.cache.as_ref()
 }
@@ -244,6 +249,16 @@ async fn write(
     if shard.node.is_read_only() {
         return Err(errno::EROFS);
     }
+    let limit = shard.node.config.options.value_bytes_max;
+    let value_end = io.offset.saturating_add(data.len() as u64);
+    if value_end > limit || (io.flags & io_flags::PREPARE != 0 && io.num > limit) {
+        tracing::warn!(
+            id = %header.id.short_hex(),
+            "refusing a WRITE whose value reaches {} bytes: above value_bytes_max ({limit} bytes)",
+            value_end.max(io.num)
+        );
+        return Err(errno::E2BIG);
+    }
     if let Some(cell) = cache_of(shard, header) {
         if let Some(result) = cache_io::write(shard, cell, log, header, &io, data, frames).await {
             return result;
@@ -277,6 +292,9 @@ pub fn write_now(
     let Ok((io, data)) = IoAttr::decode_with_data(payload) else {
         return false;
     };
+    if data.len() as u64 > shard.node.config.options.value_bytes_max {
+        return false;
+    }
     if let Some(cell) = &backend.cache {
         match cache_io::write_now(shard, cell, &mut header, &io, data, frames) {
             None => {}
@@ -305,7 +323,7 @@ pub fn write_now(
 
 /// The WRITE reply: the record's file info, or only the final ack under
 /// WRITE_NO_FILE_INFO (the header's NEED_ACK is set for [`finish`] to send it).
-fn push_write_reply(
+pub(super) fn push_write_reply(
     shard: &Shard,
     header: &mut CmdHeader,
     io: &IoAttr,
@@ -338,99 +356,6 @@ fn write_reply_size(io: &IoAttr, total_size: u64) -> u64 {
     }
 }
 
-pub(super) async fn read(
-    log: &ShardLog,
-    header: &CmdHeader,
-    payload: &[u8],
-    frames: &mut Frames,
-) -> Result<(), i32> {
-    let io = IoAttr::decode(payload).map_err(|_| errno::EINVAL)?;
-    let verify = io.flags & io_flags::NOCSUM == 0;
-    let outcome = log
-        .read(&header.id, io.offset, io.size, verify)
-        .await
-        .map_err(|e| e.errno())?;
-    push_read_reply(header, &io, outcome, frames);
-    Ok(())
-}
-
-/// READ on the owning shard when it can finish at once, without a task (see
-/// [`crate::blob::BlobLog::read_now`]), its frames written to `frames`; false when it has
-/// to wait (then nothing was written): run [`read_key`].
-pub fn read_now(
-    shard: &Shard,
-    mut header: CmdHeader,
-    payload: &[u8],
-    frames: &mut impl Replies,
-) -> bool {
-    header.flags &= !cmd_flags::NEED_ACK;
-    let Ok(backend) = local_backend(shard, &header) else {
-        return false;
-    };
-    let Some(log) = backend.log() else {
-        return false;
-    };
-    let Ok(io) = IoAttr::decode(payload) else {
-        return false;
-    };
-    if let Some(cell) = &backend.cache {
-        match cache_io::read_now(cell, &header, &io, frames) {
-            cache_io::NowRead::Disk => {}
-            cache_io::NowRead::Task => return false,
-            cache_io::NowRead::Done(result) => {
-                count_key_served(shard);
-                finish(shard, &header, payload.len(), result, frames);
-                return true;
-            }
-        }
-    }
-    let verify = io.flags & io_flags::NOCSUM == 0;
-    let mark = frames.mark();
-    // The value is copied once, from the page-cache map into its reply frame.
-    let outcome = log.read_now(&header.id, io.offset, io.size, verify, |info, value| {
-        let reply_io = read_reply_io(&header, &io, info, value);
-        frames.reply(&header, &[&reply_io.encode(), value], false);
-    });
-    let Some(outcome) = outcome else {
-        return false;
-    };
-    count_key_served(shard);
-    let result = outcome.map_err(|e| e.errno());
-    if result.is_err() {
-        // A map access that faulted still ran the copy (from a zero page): drop its reply.
-        frames.truncate(mark);
-    }
-    finish(shard, &header, payload.len(), result, frames);
-    true
-}
-
-/// The io_attr of a READ reply: the request's, with the value's size, total size,
-/// timestamp and flags.
-pub(super) fn read_reply_io(
-    header: &CmdHeader,
-    io: &IoAttr,
-    info: &ValueMeta,
-    value: &[u8],
-) -> IoAttr {
-    let mut reply_io = *io;
-    reply_io.id = header.id;
-    reply_io.size = value.len() as u64;
-    reply_io.total_size = info.size;
-    reply_io.timestamp = info.timestamp;
-    reply_io.user_flags = info.user_flags;
-    reply_io.record_flags = record_flags::on_wire(info.record_flags);
-    if io.flags & io_flags::CHECKSUM != 0 {
-        reply_io.parent = RawId(Sha512::digest(value).into());
-    }
-    reply_io
-}
-
-/// The READ reply: its io_attr, then the bytes (a part of their own, not copied).
-fn push_read_reply(header: &CmdHeader, io: &IoAttr, outcome: ReadOutcome, frames: &mut Frames) {
-    let reply_io = read_reply_io(header, io, &outcome.info.meta(), outcome.value());
-    frames.reply_with_tail(header, &reply_io.encode(), Bytes::from(outcome.data), false);
-}
-
 async fn remove(
     shard: &Shard,
     log: &ShardLog,
@@ -446,142 +371,4 @@ async fn remove(
         return cache_io::remove(cell, log, &header.id, flags).await;
     }
     log.remove(&header.id).await.map_err(|e| e.errno())
-}
-
-/// BULK_READ: one io_attr (size = N x 208) then N io_attrs. Each found key gets its own READ
-/// reply (MORE set); missing keys are skipped; a final ack closes the transaction. Keys are
-/// read on their owning shards.
-pub async fn bulk_read(shard: &Rc<Shard>, header: CmdHeader, payload: Bytes) -> Frames {
-    let mut frames = Frames::new();
-    let keys = match bulk_keys(&payload) {
-        Ok(keys) => keys,
-        Err(status) => {
-            frames.error(&header, status);
-            return frames;
-        }
-    };
-    for io in keys {
-        let mut h = header;
-        h.cmd = command::READ;
-        h.id = io.id;
-        h.flags |= cmd_flags::NEED_ACK;
-        let mut sub_payload = io;
-        sub_payload.offset = 0;
-        sub_payload.size = 0;
-        let body = Bytes::copy_from_slice(&sub_payload.encode());
-        let target = shard_of(&io.id, shard.node.shard_count);
-        let sub = cross::call(shard, target, move |s| async move {
-            let mut f = Frames::new();
-            if let Ok(log) = local_log(&s, &h) {
-                let _ = read(&log, &h, &body, &mut f).await;
-            }
-            f
-        })
-        .await;
-        let sub = match sub {
-            Ok(sub) => sub,
-            Err(e) => return e.answer(&header),
-        };
-        for part in sub.parts {
-            frames.push_raw(part);
-        }
-    }
-    frames.ack(&header, 0);
-    frames
-}
-
-fn bulk_keys(payload: &[u8]) -> Result<Vec<IoAttr>, i32> {
-    let head = IoAttr::decode(payload).map_err(|_| errno::EINVAL)?;
-    let rest = payload.get(IO_ATTR_SIZE_BYTES..).ok_or(errno::EINVAL)?;
-    if head.size != rest.len() as u64 || rest.len() % IO_ATTR_SIZE_BYTES != 0 {
-        return Err(errno::EINVAL);
-    }
-    rest.chunks_exact(IO_ATTR_SIZE_BYTES)
-        .map(|c| IoAttr::decode(c).map_err(|_| errno::EINVAL))
-        .collect()
-}
-
-/// READ_RANGE / DEL_RANGE over [io.id, io.parent] on the local backend of the request's group:
-/// keys are gathered from every shard, sorted, limited by start/num, then read or removed.
-pub async fn range(shard: &Rc<Shard>, header: CmdHeader, payload: Bytes) -> Frames {
-    let mut frames = Frames::new();
-    let Ok(io) = IoAttr::decode(&payload) else {
-        frames.error(&header, errno::EINVAL);
-        return frames;
-    };
-    let mut keys: Vec<RawId> = Vec::new();
-    for target in 0..shard.node.shard_count {
-        let h = header;
-        let part = cross::call(shard, target, move |s| async move {
-            backend_log(&s, &h)
-                .map(|log| log.keys_in_range(&io.id, &io.parent))
-                .unwrap_or_default()
-        })
-        .await;
-        let part: Vec<RawId> = match part {
-            Ok(part) => part,
-            Err(e) => return e.answer(&header),
-        };
-        keys.extend(part);
-    }
-    keys.sort_unstable();
-    let start = usize::try_from(io.start).unwrap_or(usize::MAX);
-    // A zero limit means no limit: a plain range remove sends start 0, num 0.
-    let num = match io.num {
-        0 => usize::MAX,
-        n => usize::try_from(n).unwrap_or(usize::MAX),
-    };
-    let selected: Vec<RawId> = keys.into_iter().skip(start).take(num).collect();
-    let mut done = 0u64;
-    for key in &selected {
-        let mut h = header;
-        h.id = *key;
-        let target = shard_of(key, shard.node.shard_count);
-        let is_read = header.cmd == command::READ_RANGE;
-        let nodata = io.flags & io_flags::NODATA != 0;
-        let sub = cross::call(shard, target, move |s| async move {
-            let mut f = Frames::new();
-            let Ok(log) = local_log(&s, &h) else {
-                return (f, false);
-            };
-            if is_read {
-                if nodata {
-                    return (f, true);
-                }
-                let mut rh = h;
-                rh.cmd = command::READ;
-                rh.flags |= cmd_flags::NEED_ACK;
-                let body = IoAttr {
-                    id: h.id,
-                    ..IoAttr::default()
-                }
-                .encode();
-                let ok = read(&log, &rh, &body, &mut f).await.is_ok();
-                (f, ok)
-            } else {
-                (f, log.remove(&h.id).await.is_ok())
-            }
-        })
-        .await;
-        let sub: (Frames, bool) = match sub {
-            Ok(sub) => sub,
-            Err(e) => return e.answer(&header),
-        };
-        if sub.1 {
-            done += 1;
-        }
-        for part in sub.0.parts {
-            frames.push_raw(part);
-        }
-    }
-    let mut summary = IoAttr {
-        id: io.id,
-        parent: io.parent,
-        num: done,
-        ..IoAttr::default()
-    };
-    summary.flags = io.flags;
-    frames.reply(&header, &[&summary.encode()], false);
-    frames.ack(&header, 0);
-    frames
 }

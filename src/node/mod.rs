@@ -46,9 +46,12 @@ mod forward;
 mod handshake;
 mod indexes;
 mod intake;
+mod io_multi;
 mod io_ops;
 #[cfg(test)]
 mod io_ops_tests;
+mod io_read;
+mod io_stream;
 mod iterator;
 mod join;
 mod live;
@@ -65,6 +68,8 @@ mod server_send;
 mod shard;
 mod state;
 mod stats;
+mod stream_in;
+mod stream_out;
 #[cfg(test)]
 mod test_shard;
 mod top_keys;

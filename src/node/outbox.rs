@@ -30,6 +30,12 @@ pub struct Outbox {
     unwritten_bytes: Cell<usize>,
     /// Streaming requests waiting for `unwritten_bytes` to drop.
     room_waiters: RefCell<Vec<Waker>>,
+    /// A reply too large to build whole is being sent piece by piece
+    /// ([`Outbox::begin_stream`]): other frames wait in `held` until it ends.
+    streaming: Cell<bool>,
+    held: RefCell<Vec<Bytes>>,
+    held_bytes: Cell<usize>,
+    stream_waiters: RefCell<Vec<Waker>>,
 }
 
 impl Outbox {
@@ -39,6 +45,12 @@ impl Outbox {
             return;
         }
         let len: usize = frames.parts.iter().map(Bytes::len).sum();
+        if self.streaming.get() {
+            self.held.borrow_mut().extend(frames.parts);
+            self.held_bytes
+                .set(self.held_bytes.get().saturating_add(len));
+            return;
+        }
         self.queued(len);
         let mut parts = self.parts.borrow_mut();
         // Frames written in place so far go first: every frame leaves in the order made.
@@ -51,8 +63,11 @@ impl Outbox {
     /// Let `serve` write its frames straight into this connection's reply buffer; they are
     /// queued when it returns true and forgotten when it returns false.
     pub fn serve_in_place(&self, serve: impl FnOnce(&mut InPlace<'_>) -> bool) -> bool {
-        // Never nested (a request served in place queues nothing else); if it were, the
-        // request takes the ordinary path instead.
+        // Never nested (a request served in place queues nothing else); if it were, or a
+        // streamed reply is under way, the request takes the ordinary path instead.
+        if self.streaming.get() {
+            return false;
+        }
         let Ok(mut buf) = self.in_place.try_borrow_mut() else {
             return false;
         };
@@ -100,6 +115,66 @@ impl Outbox {
             w.wake();
         }
         if let Some(w) = self.reader.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    /// Wait until no other streamed reply is under way, then start one: from now until
+    /// [`Outbox::end_stream`] only [`Outbox::stream_part`] reaches the socket, so the
+    /// reply's pieces stay one frame; frames of other requests wait and follow it.
+    pub async fn begin_stream(&self) {
+        std::future::poll_fn(|cx| {
+            if !self.streaming.get() {
+                Poll::Ready(())
+            } else {
+                self.stream_waiters.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await;
+        let mut parts = self.parts.borrow_mut();
+        if let Ok(mut in_place) = self.in_place.try_borrow_mut() {
+            cut_in_place(&mut in_place, &mut parts);
+        }
+        self.streaming.set(true);
+    }
+
+    /// Queue the next bytes of the streamed reply.
+    pub fn stream_part(&self, part: Bytes) {
+        if self.closed.get() || part.is_empty() {
+            return;
+        }
+        let len = part.len();
+        self.parts.borrow_mut().push(part);
+        self.queued(len);
+    }
+
+    /// The streamed reply is complete: the frames held meanwhile follow it.
+    pub fn end_stream(&self) {
+        if !self.streaming.replace(false) {
+            return;
+        }
+        let held = std::mem::take(&mut *self.held.borrow_mut());
+        let held_bytes = self.held_bytes.replace(0);
+        if !self.closed.get() && !held.is_empty() {
+            self.parts.borrow_mut().extend(held);
+            self.queued(held_bytes);
+        }
+        for w in self.stream_waiters.borrow_mut().drain(..) {
+            w.wake();
+        }
+    }
+
+    /// The streamed reply cannot be completed (its frame is already partly sent): close
+    /// the connection, dropping what has not been written yet.
+    pub fn abort_stream(&self) {
+        self.closed.set(true);
+        self.parts.borrow_mut().clear();
+        self.held.borrow_mut().clear();
+        self.held_bytes.set(0);
+        self.end_stream();
+        self.written(usize::MAX);
+        if let Some(w) = self.writer.borrow_mut().take() {
             w.wake();
         }
     }
@@ -167,8 +242,9 @@ impl Outbox {
     /// bytes waiting (or it is closed).
     pub(super) async fn wait_for_room(&self) {
         std::future::poll_fn(|cx| {
-            let room = self.in_flight.get() < CONN_IN_FLIGHT_MAX
-                && self.unwritten_bytes.get() < CONN_UNWRITTEN_BYTES_MAX;
+            let waiting = self.unwritten_bytes.get() + self.held_bytes.get();
+            let room =
+                self.in_flight.get() < CONN_IN_FLIGHT_MAX && waiting < CONN_UNWRITTEN_BYTES_MAX;
             if room || self.closed.get() {
                 Poll::Ready(())
             } else {
@@ -234,150 +310,5 @@ pub(super) async fn write_loop(shard: Rc<Shard>, stream: Rc<TcpStream>, out: Rc<
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::node::reply::Replies;
-    use futures::FutureExt;
-    use std::future::Future;
-    use std::sync::atomic::Ordering;
-
-    fn frames_of(len: usize) -> Frames {
-        let mut f = Frames::new();
-        f.push_raw(Bytes::from(vec![0u8; len]));
-        f
-    }
-
-    #[test]
-    fn stream_waits_while_unwritten_bytes_fill_the_window_and_resumes_after_a_write() {
-        let out = Outbox::default();
-        out.push(frames_of(60));
-        out.push(frames_of(40));
-        assert!(out.wait_for_write_room(100).now_or_never().is_none());
-        assert!(out.wait_for_write_room(101).now_or_never().is_some());
-        out.written(60);
-        assert!(out.wait_for_write_room(100).now_or_never().is_some());
-    }
-
-    fn request(trans: u64) -> crate::protocol::CmdHeader {
-        crate::protocol::CmdHeader {
-            cmd: crate::protocol::command::READ,
-            trans,
-            flags: crate::protocol::cmd_flags::NEED_ACK,
-            ..Default::default()
-        }
-    }
-
-    /// Serve an ack to transaction `trans` in place.
-    fn ack_in_place(out: &Outbox, trans: u64) {
-        assert!(out.serve_in_place(|f| {
-            f.ack(&request(trans), 0);
-            true
-        }));
-    }
-
-    fn transactions(out: &Outbox) -> Vec<u64> {
-        let batch = out
-            .next_batch()
-            .now_or_never()
-            .flatten()
-            .unwrap_or_default();
-        let bytes: Vec<u8> = batch.iter().flat_map(|b| b.iter().copied()).collect();
-        let mut at = 0;
-        let mut seen = Vec::new();
-        while let Ok((frame, used)) = crate::protocol::split_frame(&bytes[at..], 1 << 20) {
-            seen.push(frame.header.trans);
-            at += used;
-        }
-        assert_eq!(at, bytes.len(), "the batch ends on a frame boundary");
-        seen
-    }
-
-    #[test]
-    fn frames_written_in_place_and_queued_frames_leave_in_the_order_they_were_made() {
-        let out = Outbox::default();
-        ack_in_place(&out, 1);
-        let mut queued = Frames::new();
-        queued.ack(&request(2), 0);
-        out.push(queued);
-        assert!(out.serve_in_place(|f| {
-            f.reply(&request(3), &[b"value"], false);
-            f.ack(&request(3), 0);
-            true
-        }));
-        assert_eq!(transactions(&out), vec![1, 2, 3, 3]);
-        ack_in_place(&out, 4);
-        assert_eq!(transactions(&out), vec![4]);
-    }
-
-    #[test]
-    fn a_request_served_in_place_that_gives_up_leaves_nothing_behind() {
-        let out = Outbox::default();
-        assert!(!out.serve_in_place(|f| {
-            f.reply(&request(7), &[b"half"], false);
-            false
-        }));
-        assert_eq!(out.queued_parts(), 0);
-        assert!(out.wait_for_write_room(1).now_or_never().is_some());
-        ack_in_place(&out, 8);
-        assert_eq!(transactions(&out), vec![8]);
-    }
-
-    #[test]
-    fn a_batch_of_big_replies_leaves_no_big_buffer_behind() {
-        let out = Outbox::default();
-        let value = vec![7u8; 200 * 1024];
-        assert!(out.serve_in_place(|f| {
-            for trans in 0..5 {
-                f.reply(&request(trans), &[&value], false);
-            }
-            true
-        }));
-        assert_eq!(transactions(&out), (0..5).collect::<Vec<_>>());
-        assert!(out.in_place.borrow().capacity() <= IN_PLACE_KEPT_BYTES_MAX);
-        ack_in_place(&out, 9);
-        assert_eq!(transactions(&out), vec![9]);
-    }
-
-    #[test]
-    fn reading_pauses_while_unread_replies_fill_the_window_and_resumes_after_a_write() {
-        let out = Outbox::default();
-        out.push(frames_of(CONN_UNWRITTEN_BYTES_MAX));
-        assert!(out.wait_for_room().now_or_never().is_none());
-        out.written(1);
-        assert!(out.wait_for_room().now_or_never().is_some());
-    }
-
-    /// Counts its wake-ups.
-    #[derive(Default)]
-    struct Wakes(std::sync::atomic::AtomicUsize);
-
-    impl futures::task::ArcWake for Wakes {
-        fn wake_by_ref(arc_self: &std::sync::Arc<Self>) {
-            arc_self.0.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    #[test]
-    fn a_closed_connection_lets_its_writer_finish_once_its_last_request_is_done() {
-        let out = Outbox::default();
-        out.request_started();
-        out.close();
-        let wakes = std::sync::Arc::new(Wakes::default());
-        let waker = futures::task::waker(wakes.clone());
-        let mut cx = std::task::Context::from_waker(&waker);
-        let mut next = std::pin::pin!(out.next_batch());
-        assert!(next.as_mut().poll(&mut cx).is_pending());
-        out.push(frames_of(10));
-        out.request_finished();
-        assert_eq!(wakes.0.load(Ordering::Relaxed), 1, "the writer is woken");
-        assert_eq!(next.as_mut().poll(&mut cx), Poll::Ready(None));
-    }
-
-    #[test]
-    fn a_closed_connection_never_holds_a_stream_back() {
-        let out = Outbox::default();
-        out.push(frames_of(1000));
-        out.close();
-        assert!(out.wait_for_write_room(1).now_or_never().is_some());
-    }
-}
+#[path = "outbox_tests.rs"]
+mod tests;

@@ -1,0 +1,153 @@
+//! Values read a piece at a time: a READ of a large record (or of a large range of one) is
+//! answered from the file in pieces, each piece's checksum chunks verified against the
+//! record's footer (read once, when the stream opens) before its bytes are handed out.
+//!
+//! Pieces end on footer-chunk boundaries, so every chunk is read and verified once. The
+//! stream holds its file busy (no defrag moves it), and while it lasts the key's record is
+//! not overwritten in place: a write of the key makes a new record, and the stream keeps
+//! reading the bytes it opened.
+
+use super::disk_control::DISK_CONTROL_SIZE_BYTES;
+use super::error::BlobError;
+use super::ext_header::{ExtHeader, EXT_HEADER_SIZE_BYTES};
+use super::footer::{self, FooterKind, CHUNK_SIZE_BYTES};
+use super::index::Loc;
+use super::log::{BlobLog, Busy};
+use super::read::record_info;
+use super::segment::Segment;
+use super::RecordInfo;
+use crate::io::IoFile;
+use crate::key::RawId;
+use bytes::Bytes;
+use std::rc::Rc;
+
+/// One streamed read under way.
+#[derive(Debug)]
+pub(super) struct ReadStream<F: IoFile> {
+    pub(super) id: RawId,
+    seg: Rc<Segment<F>>,
+    _busy: Busy<F>,
+    loc: Loc,
+    /// The footer to verify against, with its kind (none for NOCSUM or when not asked).
+    check: Option<(FooterKind, Vec<u8>)>,
+    /// Next and end position, in the record's data numbering (ext header at 0).
+    next: u64,
+    end: u64,
+}
+
+/// What a streamed read was opened on.
+#[derive(Debug, Clone)]
+pub struct ReadOpened {
+    pub ticket: u64,
+    pub info: RecordInfo,
+    /// Bytes the stream will hand out.
+    pub size: u64,
+}
+
+impl<F: IoFile> BlobLog<F> {
+    /// Open a streamed read of `size` bytes (0 = to the end) at `offset` of `id`'s value,
+    /// unless the range is at most `threshold_bytes` (then `None`: read it whole).
+    pub async fn stream_read_open(
+        &self,
+        id: &RawId,
+        offset: u64,
+        size: u64,
+        verify_csum: bool,
+        threshold_bytes: u64,
+    ) -> Result<Option<ReadOpened>, BlobError> {
+        let _reading = self.locks.lock_shared(*id).await;
+        let (loc, seg) = self.locate_visible(id)?;
+        let total = loc.data_size.saturating_sub(EXT_HEADER_SIZE_BYTES);
+        if offset >= total {
+            return Err(BlobError::OffsetPastEnd {
+                offset,
+                size_bytes: total,
+            });
+        }
+        let left = total - offset;
+        let size = if size == 0 || size > left { left } else { size };
+        if size <= threshold_bytes {
+            return Ok(None);
+        }
+        let busy = Busy::new(&seg);
+        let base = loc.position + DISK_CONTROL_SIZE_BYTES;
+        let ext = ExtHeader::decode_prefix(&seg.read_data(EXT_HEADER_SIZE_BYTES, base).await?);
+        let kind = FooterKind::of_flags(u64::from(loc.flags)).filter(|_| verify_csum);
+        let check = match kind {
+            Some(kind) => {
+                let footer_bytes = footer::footer_size(loc.data_size);
+                let at = loc.position + loc.disk_size - footer_bytes;
+                Some((kind, seg.read_data(footer_bytes, at).await?))
+            }
+            None => None,
+        };
+        let next = EXT_HEADER_SIZE_BYTES + offset;
+        let ticket = self.streams.ticket();
+        let info = record_info(&seg, &loc, &ext);
+        let stream = ReadStream {
+            id: *id,
+            seg,
+            _busy: busy,
+            loc,
+            check,
+            next,
+            end: next + size,
+        };
+        self.streams.reads.borrow_mut().insert(ticket, stream);
+        Ok(Some(ReadOpened { ticket, info, size }))
+    }
+
+    /// The next verified piece of stream `ticket` (at most about `piece_bytes`), `None`
+    /// once all is handed out (the stream is then closed). A bad chunk ends the stream.
+    pub async fn stream_read_piece(
+        &self,
+        ticket: u64,
+        piece_bytes: u64,
+    ) -> Result<Option<Bytes>, BlobError> {
+        let mut stream = self
+            .streams
+            .reads
+            .borrow_mut()
+            .remove(&ticket)
+            .ok_or(BlobError::Invalid("no such stream"))?;
+        if stream.next >= stream.end {
+            return Ok(None);
+        }
+        let from = stream.next;
+        let mut to = (from + piece_bytes) / CHUNK_SIZE_BYTES * CHUNK_SIZE_BYTES;
+        if to <= from {
+            to = from + piece_bytes.max(1);
+        }
+        let to = to.min(stream.end);
+        let base = stream.loc.position + DISK_CONTROL_SIZE_BYTES;
+        let (read_from, read_to) = match &stream.check {
+            Some(_) => (
+                from / CHUNK_SIZE_BYTES * CHUNK_SIZE_BYTES,
+                to.div_ceil(CHUNK_SIZE_BYTES)
+                    .saturating_mul(CHUNK_SIZE_BYTES)
+                    .min(stream.loc.data_size),
+            ),
+            None => (from, to),
+        };
+        let bytes = stream
+            .seg
+            .read_data(read_to - read_from, base + read_from)
+            .await?;
+        if let Some((kind, foot)) = &stream.check {
+            let first = read_from / CHUNK_SIZE_BYTES;
+            footer::verify_parts(*kind, foot, first, &[&bytes]).map_err(|chunk| {
+                BlobError::ChecksumMismatch {
+                    path: stream.seg.path.to_string(),
+                    position: stream.loc.position,
+                    chunk,
+                }
+            })?;
+        }
+        let lo = usize::try_from(from - read_from).map_err(|_| BlobError::Invalid("piece"))?;
+        let hi = usize::try_from(to - read_from).map_err(|_| BlobError::Invalid("piece"))?;
+        let piece = Bytes::from(bytes).slice(lo..hi);
+        stream.next = to;
+        self.streams.reads.borrow_mut().insert(ticket, stream);
+        Ok(Some(piece))
+    }
+}

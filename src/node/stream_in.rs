@@ -1,0 +1,325 @@
+//! Streamed WRITEs on the connection's shard: a WRITE frame whose payload is larger than
+//! [`STREAM_WRITE_THRESHOLD_BYTES`] is not buffered. Once its header and io_attr are in,
+//! the value is read from the socket a piece ([`STREAM_PIECE_BYTES`]) at a time and each
+//! piece is written at its place by the owning shard ([`super::io_stream`]) while the next
+//! ones are read; the reply comes once the record is sealed. A connection so holds at most
+//! a few pieces, whatever the value's size, and claims nothing from the node's budget for
+//! incomplete frames.
+//!
+//! A value above `options.value_bytes_max`, or one for another node, is refused with
+//! -E2BIG and the connection closes (its bytes are not read). A step the backend refuses
+//! (-EROFS, -ENOSPC, ...) is answered with its error; the rest of the value is then read
+//! and dropped, and the connection stays open. A connection that closes, or sends nothing
+//! for `frame_stall_timeout` seconds, mid-value leaves no visible record.
+
+use super::conn::Outbox;
+use super::cross;
+use super::io_stream;
+use super::reply::{Frames, Replies};
+use super::shard::Shard;
+use crate::limits::{STREAM_PIECE_BYTES, STREAM_WRITE_THRESHOLD_BYTES};
+use crate::protocol::{command, errno, CmdHeader, IoAttr, HEADER_SIZE_BYTES, IO_ATTR_SIZE_BYTES};
+use crate::routing::shard_of;
+use crate::runtime::TcpStream;
+use bytes::{Buf, Bytes, BytesMut};
+use futures::channel::oneshot;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Pieces of one streamed value being written at once (the socket is read meanwhile): a
+/// streaming connection holds at most this many pieces and the one it is reading.
+const PIECES_IN_FLIGHT: usize = 4;
+
+/// Bytes of a WRITE frame needed to decide whether it streams: header and io_attr.
+const DECIDE_BYTES: usize = HEADER_SIZE_BYTES + IO_ATTR_SIZE_BYTES;
+
+/// A WRITE frame to stream, as its first bytes describe it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Incoming {
+    header: CmdHeader,
+    io: IoAttr,
+    value_bytes: u64,
+}
+
+/// What the bytes at the front of a receive buffer start.
+#[derive(Debug)]
+pub(super) enum Detect {
+    /// An ordinary frame (or too little to tell it from one).
+    Buffered,
+    /// A large WRITE whose io_attr has not arrived: read this many more bytes first.
+    NeedMore(usize),
+    /// A WRITE to stream.
+    Stream(Box<Incoming>),
+    /// A WRITE whose value is above `value_bytes_max` (this many bytes): refuse it.
+    TooLarge(u64),
+}
+
+/// Look at the frame at the front of `buf`; a WRITE of more than `value_limit` value bytes
+/// is refused from its header alone.
+pub(super) fn detect(buf: &[u8], value_limit: u64) -> Detect {
+    let Ok(header) = CmdHeader::decode(buf) else {
+        return Detect::Buffered;
+    };
+    if header.cmd != command::WRITE
+        || header.is_reply()
+        || header.size <= STREAM_WRITE_THRESHOLD_BYTES
+    {
+        return Detect::Buffered;
+    }
+    let value_bytes = header.size.saturating_sub(IO_ATTR_SIZE_BYTES as u64);
+    if value_bytes > value_limit {
+        return Detect::TooLarge(value_bytes);
+    }
+    let Some(attr) = buf.get(HEADER_SIZE_BYTES..DECIDE_BYTES) else {
+        return Detect::NeedMore(DECIDE_BYTES - buf.len());
+    };
+    match IoAttr::decode(attr) {
+        Ok(io) if crate::blob::streamable(&io) => Detect::Stream(Box::new(Incoming {
+            header,
+            io,
+            value_bytes,
+        })),
+        _ => Detect::Buffered,
+    }
+}
+
+/// The connection a stream reads from.
+pub(super) struct Conn<'a> {
+    pub shard: &'a Rc<Shard>,
+    pub out: &'a Rc<Outbox>,
+    pub stream: &'a TcpStream,
+    pub peer: SocketAddr,
+    pub stall: Duration,
+}
+
+/// Gives the owning shard's stream up unless the write was sealed.
+struct Ticket {
+    shard: Rc<Shard>,
+    owner: usize,
+    header: CmdHeader,
+    ticket: u64,
+    armed: bool,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let (shard, owner, header, ticket) =
+            (self.shard.clone(), self.owner, self.header, self.ticket);
+        crate::runtime::spawn(async move {
+            let _ = cross::call(&shard, owner, move |s| async move {
+                io_stream::abort(&s, &header, ticket);
+            })
+            .await;
+        });
+    }
+}
+
+/// Serve the streamed WRITE at the front of `buf` (its first [`DECIDE_BYTES`] are there);
+/// bytes after its frame stay in `buf`. False when the connection must close.
+pub(super) async fn receive(c: &Conn<'_>, inc: Incoming, buf: &mut BytesMut) -> bool {
+    let header = inc.header;
+    let counters = c.shard.counters();
+    counters.count_command(header.cmd);
+    let started = counters.timed(header.cmd);
+    buf.advance(DECIDE_BYTES);
+    if let Some(status) = refusal(c, &inc) {
+        reply_error(c.out, &header, status);
+        return false;
+    }
+    let owner = shard_of(&header.id, c.shard.node.shard_count);
+    let (io, value_bytes) = (inc.io, inc.value_bytes);
+    let begun = cross::call(c.shard, owner, move |s| {
+        io_stream::write_begin(s, header, io, value_bytes)
+    })
+    .await
+    .unwrap_or_else(|e| Err(e.errno()));
+    let ticket = match begun {
+        Ok(ticket) => Ticket {
+            shard: c.shard.clone(),
+            owner,
+            header,
+            ticket,
+            armed: true,
+        },
+        Err(status) => {
+            reply_error(c.out, &header, status);
+            return drain(c, buf, value_bytes).await;
+        }
+    };
+    match pump(c, &ticket, buf, value_bytes).await {
+        Pumped::All => {}
+        Pumped::Refused(status, left) => {
+            drop(ticket);
+            reply_error(c.out, &header, status);
+            return drain(c, buf, left).await;
+        }
+        Pumped::Lost => return false,
+    }
+    let mut ticket = ticket;
+    ticket.armed = false;
+    let id = ticket.ticket;
+    let frames = cross::call(c.shard, owner, move |s| {
+        io_stream::write_finish(s, header, io, id)
+    })
+    .await
+    .unwrap_or_else(|e| e.answer(&header));
+    c.out.push(frames);
+    if let Some(at) = started {
+        counters.stats.record_latency(header.cmd, at);
+    }
+    true
+}
+
+/// Log the refusal of a WRITE above `value_bytes_max`.
+pub(super) fn log_too_large(peer: SocketAddr, header: &CmdHeader, value_bytes: u64, limit: u64) {
+    tracing::warn!(
+        %peer,
+        id = %header.id.short_hex(),
+        "refusing a WRITE of {value_bytes} bytes: above value_bytes_max ({limit} bytes)"
+    );
+}
+
+/// Why a streamed WRITE is refused before any of its value is read, if it is.
+fn refusal(c: &Conn<'_>, inc: &Incoming) -> Option<i32> {
+    let limit = c.shard.node.config.options.value_bytes_max;
+    if inc.value_bytes > limit {
+        log_too_large(c.peer, &inc.header, inc.value_bytes, limit);
+        return Some(errno::E2BIG);
+    }
+    match super::forward::target(c.shard, &inc.header) {
+        super::forward::Target::Local => None,
+        super::forward::Target::Peer(_) => {
+            tracing::warn!(
+                peer = %c.peer,
+                id = %inc.header.id.short_hex(),
+                "refusing a streamed WRITE of {} bytes for a key another node owns: large \
+                 values are not forwarded",
+                inc.value_bytes
+            );
+            Some(errno::E2BIG)
+        }
+        super::forward::Target::Refuse(status) => Some(status),
+    }
+}
+
+fn reply_error(out: &Outbox, header: &CmdHeader, status: i32) {
+    let mut frames = Frames::new();
+    frames.error(header, status);
+    out.push(frames);
+}
+
+/// How the value's bytes went.
+enum Pumped {
+    /// Every byte is written.
+    All,
+    /// The backend refused a piece (status); this many bytes of the value are still unread.
+    Refused(i32, u64),
+    /// The connection closed or stalled.
+    Lost,
+}
+
+/// Move `value_bytes` from `buf` and then the socket to the owning shard, a piece at a
+/// time, up to [`PIECES_IN_FLIGHT`] pieces being written while the next is read.
+async fn pump(c: &Conn<'_>, t: &Ticket, buf: &mut BytesMut, value_bytes: u64) -> Pumped {
+    let mut left = value_bytes;
+    let mut writing = std::collections::VecDeque::with_capacity(PIECES_IN_FLIGHT);
+    while left > 0 {
+        let Some(piece) = next_piece(c, buf, left).await else {
+            return Pumped::Lost;
+        };
+        let offset = value_bytes - left;
+        left -= piece.len() as u64;
+        if writing.len() == PIECES_IN_FLIGHT {
+            if let Some(Err(status)) = next_written(&mut writing).await {
+                return Pumped::Refused(status, left);
+            }
+        }
+        writing.push_back(write_piece(t, offset, piece));
+    }
+    while !writing.is_empty() {
+        if let Some(Err(status)) = next_written(&mut writing).await {
+            return Pumped::Refused(status, 0);
+        }
+    }
+    Pumped::All
+}
+
+/// The result of the oldest piece being written.
+async fn next_written(
+    writing: &mut std::collections::VecDeque<oneshot::Receiver<Result<(), i32>>>,
+) -> Option<Result<(), i32>> {
+    let done = writing.pop_front()?;
+    Some(done.await.unwrap_or(Err(errno::EIO)))
+}
+
+/// Start writing `piece`, at `offset` of the value, on the owning shard; its result
+/// arrives on the receiver.
+fn write_piece(t: &Ticket, offset: u64, piece: Bytes) -> oneshot::Receiver<Result<(), i32>> {
+    let (tx, rx) = oneshot::channel();
+    let (shard, owner, header, ticket) = (t.shard.clone(), t.owner, t.header, t.ticket);
+    crate::runtime::spawn(async move {
+        let result = cross::call(&shard, owner, move |s| {
+            io_stream::write_piece(s, header, ticket, offset, piece)
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.errno()));
+        let _ = tx.send(result);
+    });
+    rx
+}
+
+/// The next piece of at most `left` bytes: what `buf` holds first, else read from the
+/// socket until the piece is full. `None` when the connection closed or stalled.
+async fn next_piece(c: &Conn<'_>, buf: &mut BytesMut, left: u64) -> Option<Bytes> {
+    let want = usize::try_from(left.min(STREAM_PIECE_BYTES)).unwrap_or(usize::MAX);
+    if !buf.is_empty() {
+        let take = want.min(buf.len());
+        return Some(buf.split_to(take).freeze());
+    }
+    let mut piece = BytesMut::with_capacity(want);
+    while piece.len() < want {
+        let read = crate::runtime::timeout(c.stall, c.stream.read(piece)).await;
+        let (res, p) = match read {
+            Ok(read) => read,
+            Err(_) => {
+                tracing::warn!(
+                    peer = %c.peer,
+                    shard = c.shard.index,
+                    "closing connection: a streamed value made no progress for {} s",
+                    c.stall.as_secs()
+                );
+                return None;
+            }
+        };
+        piece = p;
+        match res {
+            Ok(0) => return None,
+            Ok(n) => super::state::add_own(&c.shard.counters().bytes_in, n as u64),
+            Err(e) => {
+                tracing::debug!(peer = %c.peer, "read failed mid-value: {e}");
+                return None;
+            }
+        }
+    }
+    if piece.len() > want {
+        // The allocator gave more room than asked: what follows the value is the next
+        // frame's.
+        buf.extend_from_slice(&piece.split_off(want));
+    }
+    Some(piece.freeze())
+}
+
+/// Read and drop the `left` bytes of a refused value; false when the connection is lost.
+async fn drain(c: &Conn<'_>, buf: &mut BytesMut, mut left: u64) -> bool {
+    while left > 0 {
+        let Some(piece) = next_piece(c, buf, left).await else {
+            return false;
+        };
+        left -= piece.len() as u64;
+    }
+    true
+}
