@@ -11,11 +11,14 @@ mod stats;
 use anyhow::{anyhow, bail, Context, Result};
 use elliptics::client::civil::print_time;
 use elliptics::client::{
-    backend_command, BackendStatus, ClientConfig, Entry, Key, Node, NodeStatus, Session,
+    backend_command, writer_sink, BackendStatus, ClientConfig, Entry, Key, Node, NodeStatus,
+    Session,
 };
 use elliptics::key::{RawId, ID_SIZE_BYTES};
 use elliptics::protocol::{cmd_flags, DnetTime};
 use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
 
 const OPTSTRING: &str = "i:d:C:A:f:F:M:N:g:u:O:S:m:zsU:aL:w:l:c:k:I:r:W:R:D:hHb:B:p:";
 const DEFAULT_WAIT_TIMEOUT_S: u64 = 60;
@@ -182,6 +185,62 @@ fn run(o: &Options) -> Result<i32> {
     if o.remotes.is_empty() {
         bail!("You must specify remote address");
     }
+    let (node, first_remote) = connect(o)?;
+    let mut s = Session::new(&node);
+    s.set_groups(&o.groups);
+    if let Some(ns) = &o.namespace {
+        s.set_namespace(ns);
+    }
+    s.set_cflags(o.cflags);
+    s.set_ioflags(o.ioflags);
+
+    if let Some(flags) = o.node_status {
+        let st = NodeStatus {
+            nflags: -1,
+            status_flags: flags,
+            log_level: u32::MAX,
+        };
+        s.node_status(first_remote, st).wait()?;
+    }
+    if let Some(cmd) = &o.backend_cmd {
+        backend_control(o, &s, first_remote, cmd)?;
+    }
+    if let Some(cmd) = &o.defrag {
+        defrag(o, &s, first_remote, cmd)?;
+    }
+    if let Some(file) = &o.write_file {
+        write_file(o, &mut s, file)?;
+    }
+    if let Some(file) = &o.read_file {
+        s.read_file(&key_for(o, file), Path::new(file), o.offset, o.size)
+            .wait()
+            .with_context(|| format!("{file}: can not read"))?;
+    }
+    if let Some(key) = &o.read_latest {
+        read_latest_to_stdout(o, &s, key)?;
+    }
+    if let Some(key) = &o.remove {
+        s.remove(&key_for(o, key)).wait()?;
+    }
+    if let Some(key) = &o.lookup {
+        lookup(o, &s, key)?;
+    }
+    if o.all_nodes_stat || o.io_counter_stat || o.vfs_stat {
+        let only_all = !o.io_counter_stat && !o.vfs_stat;
+        let parts = stats::StatParts {
+            vfs: o.vfs_stat || only_all,
+            counters: o.io_counter_stat || only_all,
+        };
+        stats::print_node_stats(&s, parts)?;
+    }
+    match &o.exec {
+        Some(cmd) => exec(o, &mut s, cmd),
+        None => Ok(0),
+    }
+}
+
+/// The client node, connected to the -r remotes; and the first remote's address.
+fn connect(o: &Options) -> Result<(Node, SocketAddr)> {
     let wait_s = o.wait_s.unwrap_or(DEFAULT_WAIT_TIMEOUT_S);
     let config = ClientConfig {
         wait_timeout_s: wait_s,
@@ -196,183 +255,136 @@ fn run(o: &Options) -> Result<i32> {
     node.add_remotes(&remotes)?;
     let first_remote =
         elliptics::client::parse_remote(remotes.first().copied().unwrap_or_default())?;
-    let mut s = Session::new(&node);
-    s.set_groups(&o.groups);
-    if let Some(ns) = &o.namespace {
-        s.set_namespace(ns);
-    }
-    s.set_cflags(o.cflags);
-    s.set_ioflags(o.ioflags);
-    let mut status = 0;
+    Ok((node, first_remote))
+}
 
-    if let Some(flags) = o.node_status {
-        let st = NodeStatus {
-            nflags: -1,
-            status_flags: flags,
-            log_level: u32::MAX,
-        };
-        s.node_status(first_remote, st).wait()?;
-    }
-    if let Some(cmd) = &o.backend_cmd {
-        let backend = o
-            .backend_id
-            .ok_or_else(|| anyhow!("-B needs a backend id (-b)"))?;
-        let code = match cmd.as_str() {
-            "enable" => Some(backend_command::ENABLE),
-            "disable" => Some(backend_command::DISABLE),
-            "enable_write" => Some(backend_command::WRITEABLE),
-            "disable_write" => Some(backend_command::READ_ONLY),
-            "delay" => Some(backend_command::CTL),
-            "status" => None,
-            other => bail!("unknown backend command '{other}'"),
-        };
-        let entries = match code {
-            Some(c) => s
-                .backend_control(first_remote, backend, c, 0, o.delay_ms, &[])
-                .wait()?,
-            None => s.backend_status(first_remote).wait()?,
-        };
-        print_backends(&entries, code.is_none().then_some(backend));
-    }
-    if let Some(cmd) = &o.defrag {
-        let backend = o
-            .backend_id
-            .ok_or_else(|| anyhow!("-d needs a backend id (-b)"))?;
-        let entries = match cmd.as_str() {
-            "start" => s
-                .backend_control(
-                    first_remote,
-                    backend,
-                    backend_command::START_DEFRAG,
-                    0,
-                    0,
-                    &[],
-                )
-                .wait()?,
-            "compact" => s
-                .backend_control(
-                    first_remote,
-                    backend,
-                    backend_command::START_DEFRAG,
-                    1,
-                    0,
-                    &[],
-                )
-                .wait()?,
-            "stop" => s
-                .backend_control(
-                    first_remote,
-                    backend,
-                    backend_command::STOP_DEFRAG,
-                    0,
-                    0,
-                    &[],
-                )
-                .wait()?,
-            "status" => s.backend_status(first_remote).wait()?,
-            other => bail!("unknown defrag command '{other}'"),
-        };
-        print_backends(&entries, Some(backend));
-    }
-    if let Some(file) = &o.write_file {
-        let data = std::fs::read(file).with_context(|| format!("{file}: can not read"))?;
-        let start = usize::try_from(o.offset)
-            .unwrap_or(usize::MAX)
-            .min(data.len());
-        let end = if o.size == 0 {
-            data.len()
-        } else {
-            start
-                .saturating_add(usize::try_from(o.size).unwrap_or(usize::MAX))
-                .min(data.len())
-        };
-        let now = DnetTime::now();
-        s.set_timestamp(DnetTime {
-            tsec: now.tsec,
-            tnsec: 0,
-        });
-        s.write_data(
-            &key_for(o, file),
-            data.get(start..end).unwrap_or(&[]),
-            o.offset,
-        )
+/// -B: backend control or status on the -b backend of the -r node.
+fn backend_control(o: &Options, s: &Session, remote: SocketAddr, cmd: &str) -> Result<()> {
+    let backend = o
+        .backend_id
+        .ok_or_else(|| anyhow!("-B needs a backend id (-b)"))?;
+    let code = match cmd {
+        "enable" => Some(backend_command::ENABLE),
+        "disable" => Some(backend_command::DISABLE),
+        "enable_write" => Some(backend_command::WRITEABLE),
+        "disable_write" => Some(backend_command::READ_ONLY),
+        "delay" => Some(backend_command::CTL),
+        "status" => None,
+        other => bail!("unknown backend command '{other}'"),
+    };
+    let entries = match code {
+        Some(c) => s
+            .backend_control(remote, backend, c, 0, o.delay_ms, &[])
+            .wait()?,
+        None => s.backend_status(remote).wait()?,
+    };
+    print_backends(&entries, code.is_none().then_some(backend));
+    Ok(())
+}
+
+/// -d: start, compact, stop or show the defragmentation of the -b backend.
+fn defrag(o: &Options, s: &Session, remote: SocketAddr, cmd: &str) -> Result<()> {
+    let backend = o
+        .backend_id
+        .ok_or_else(|| anyhow!("-d needs a backend id (-b)"))?;
+    let (command, level) = match cmd {
+        "start" => (backend_command::START_DEFRAG, 0),
+        "compact" => (backend_command::START_DEFRAG, 1),
+        "stop" => (backend_command::STOP_DEFRAG, 0),
+        "status" => {
+            print_backends(&s.backend_status(remote).wait()?, Some(backend));
+            return Ok(());
+        }
+        other => bail!("unknown defrag command '{other}'"),
+    };
+    let entries = s
+        .backend_control(remote, backend, command, level, 0, &[])
         .wait()?;
-        s.set_timestamp(DnetTime::EMPTY);
+    print_backends(&entries, Some(backend));
+    Ok(())
+}
+
+/// -W: the file (from -O, -S bytes or to its end) as one WRITE frame per group, its data
+/// streamed from the file to the socket; stored at remote offset -O.
+fn write_file(o: &Options, s: &mut Session, file: &str) -> Result<()> {
+    let now = DnetTime::now();
+    s.set_timestamp(DnetTime {
+        tsec: now.tsec,
+        tnsec: 0,
+    });
+    let written = s
+        .write_file(
+            &key_for(o, file),
+            Path::new(file),
+            o.offset,
+            o.offset,
+            o.size,
+        )
+        .wait();
+    s.set_timestamp(DnetTime::EMPTY);
+    written.with_context(|| format!("{file}: can not write"))?;
+    Ok(())
+}
+
+/// -D: the newest copy's data to stdout, streamed in bounded pieces.
+fn read_latest_to_stdout(o: &Options, s: &Session, key: &str) -> Result<()> {
+    let out = writer_sink(std::io::stdout());
+    s.read_latest_to(&key_for(o, key), o.offset, o.size, out)
+        .wait()?;
+    std::io::stdout().flush()?;
+    Ok(())
+}
+
+/// -L: where the key lives in each group.
+fn lookup(o: &Options, s: &Session, key: &str) -> Result<()> {
+    let entries = s.lookup(&key_for(o, key)).wait()?;
+    for e in entries {
+        let Some(info) = &e.payload else { continue };
+        println!("Storage address: {}", info.address);
+        println!("Group: {}", e.group);
+        println!("Backend: {}", e.backend);
+        println!("File path: {}", info.path);
+        println!("File info:");
+        println!("\tsize: {}", info.size);
+        println!("\toffset: {}", info.offset);
+        println!("\tmtime: {}", print_time(&info.mtime));
     }
-    if let Some(file) = &o.read_file {
-        let entries = s.read_data(&key_for(o, file), o.offset, o.size).wait()?;
-        let data = entries
-            .iter()
-            .find_map(|e| e.payload.as_ref())
-            .map(|p| p.data.clone())
-            .unwrap_or_default();
-        std::fs::write(file, data).with_context(|| format!("{file}: can not write"))?;
+    Ok(())
+}
+
+/// -c: run "app@event [data]" and print every node's answer; -1 when one failed.
+fn exec(o: &Options, s: &mut Session, cmd: &str) -> Result<i32> {
+    let (event, data) = cmd.split_once(' ').unwrap_or((cmd, ""));
+    s.set_cflags(o.cflags | cmd_flags::NOLOCK);
+    let key = (!data.is_empty()).then(|| key_for(o, data));
+    let entries = s
+        .exec_unchecked(key.as_ref(), event, data.as_bytes(), o.src_key)
+        .wait()?;
+    if entries.is_empty() {
+        bail!(
+            "exec {event}: no node to send to in groups {:?}: -6",
+            o.groups
+        );
     }
-    if let Some(key) = &o.read_latest {
-        let entries = s.read_latest(&key_for(o, key), o.offset, o.size).wait()?;
-        if let Some(p) = entries.iter().find_map(|e| e.payload.as_ref()) {
-            let mut out = std::io::stdout().lock();
-            out.write_all(&p.data)?;
-            out.flush()?;
-        }
-    }
-    if let Some(key) = &o.remove {
-        s.remove(&key_for(o, key)).wait()?;
-    }
-    if let Some(key) = &o.lookup {
-        let entries = s.lookup(&key_for(o, key)).wait()?;
-        for e in entries {
-            let Some(info) = &e.payload else { continue };
-            println!("Storage address: {}", info.address);
-            println!("Group: {}", e.group);
-            println!("Backend: {}", e.backend);
-            println!("File path: {}", info.path);
-            println!("File info:");
-            println!("\tsize: {}", info.size);
-            println!("\toffset: {}", info.offset);
-            println!("\tmtime: {}", print_time(&info.mtime));
-        }
-    }
-    if o.all_nodes_stat || o.io_counter_stat || o.vfs_stat {
-        let only_all = !o.io_counter_stat && !o.vfs_stat;
-        let parts = stats::StatParts {
-            vfs: o.vfs_stat || only_all,
-            counters: o.io_counter_stat || only_all,
-        };
-        stats::print_node_stats(&s, parts)?;
-    }
-    if let Some(cmd) = &o.exec {
-        let (event, data) = cmd.split_once(' ').unwrap_or((cmd.as_str(), ""));
-        s.set_cflags(o.cflags | cmd_flags::NOLOCK);
-        let key = (!data.is_empty()).then(|| key_for(o, data));
-        let entries = s
-            .exec_unchecked(key.as_ref(), event, data.as_bytes(), o.src_key)
-            .wait()?;
-        if entries.is_empty() {
-            bail!(
-                "exec {event}: no node to send to in groups {:?}: -6",
-                o.groups
+    let mut status = 0;
+    for e in &entries {
+        if let Some(err) = &e.error {
+            eprintln!(
+                "{}: failed to process: \"{}\": {}",
+                addr_of(e),
+                err.message,
+                err.status
             );
-        }
-        for e in &entries {
-            if let Some(err) = &e.error {
-                eprintln!(
-                    "{}: failed to process: \"{}\": {}",
-                    addr_of(e),
-                    err.message,
-                    err.status
-                );
-                status = -1;
-            } else if let Some(p) = &e.payload {
-                let addr = p.address.map_or_else(|| addr_of(e), |a| a.to_string());
-                println!(
-                    "{addr}: {} \"{}\"",
-                    p.event,
-                    String::from_utf8_lossy(&p.data)
-                );
-            } else {
-                println!("{}: acknowledge", addr_of(e));
-            }
+            status = -1;
+        } else if let Some(p) = &e.payload {
+            let addr = p.address.map_or_else(|| addr_of(e), |a| a.to_string());
+            println!(
+                "{addr}: {} \"{}\"",
+                p.event,
+                String::from_utf8_lossy(&p.data)
+            );
+        } else {
+            println!("{}: acknowledge", addr_of(e));
         }
     }
     Ok(status)
