@@ -182,9 +182,12 @@ impl Conn {
             Some(span) => self.write_streamed(&header, head, span, timeout),
         };
         if let Err(e) = sent {
-            tracing::debug!(addr = %self.addr, error = %e, "write failed, resetting connection");
-            self.shutdown();
-        } else if tail.is_some() {
+            // The peer may have refused the frame (-E2BIG) before closing: stop sending
+            // but keep reading, so its answer, or the close, completes the transaction.
+            tracing::debug!(addr = %self.addr, error = %e, "write failed, closing connection");
+            let _ = lock(&self.writer).shutdown(Shutdown::Write);
+        }
+        if tail.is_some() {
             if let Some(p) = lock(&self.pending).get_mut(&header.trans) {
                 p.deadline = Instant::now() + timeout;
             }
