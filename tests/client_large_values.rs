@@ -109,31 +109,9 @@ fn ioclient_streams_a_value_larger_than_the_default_frame_limit_both_ways_in_lit
     // stop reading, so a streaming client waits on the pipe with little in memory.
     stdout.read_exact(&mut got[..4096]).expect("first bytes");
     let read_peak = peak_rss_bytes(reader.id());
-    let mut at = 4096;
     pattern(0, &mut want[..4096]);
     assert_eq!(got[..4096], want[..4096], "first bytes differ");
-    loop {
-        let n = stdout.read(&mut got).expect("read stdout");
-        if n == 0 {
-            break;
-        }
-        let mut checked = 0;
-        while checked < n {
-            // Compare against the pattern at the right offset, in 8-byte aligned spans.
-            let start = at + checked;
-            let aligned = start - start % 8;
-            let span = (n - checked).min(want.len() - 8);
-            pattern(aligned, &mut want[..span + 8]);
-            let skew = start - aligned;
-            assert_eq!(
-                got[checked..checked + span],
-                want[skew..skew + span],
-                "bytes differ near offset {start}"
-            );
-            checked += span;
-        }
-        at += n;
-    }
+    let at = 4096 + assert_pattern_from(&mut stdout, 4096);
     let status = reader.wait().expect("-D exit");
     assert!(status.success(), "-D failed");
     assert_eq!(at, FILE_BYTES, "-D returned {at} of {FILE_BYTES} bytes");
@@ -141,6 +119,42 @@ fn ioclient_streams_a_value_larger_than_the_default_frame_limit_both_ways_in_lit
         read_peak < CLIENT_PEAK_RSS_BYTES_MAX,
         "-D of {FILE_BYTES} bytes held {read_peak} bytes of client RSS"
     );
+
+    // -R writes the key's value into the file of the same name.
+    std::fs::remove_file(dir.path().join("bigvalue")).expect("remove");
+    let out = ioclient(&node, dir.path())
+        .args(["-R", "bigvalue"])
+        .output()
+        .expect("-R");
+    assert!(
+        out.status.success(),
+        "-R failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut file = std::fs::File::open(dir.path().join("bigvalue")).expect("open");
+    assert_eq!(assert_pattern_from(&mut file, 0), FILE_BYTES);
+}
+
+/// Read `r` to its end, checking every byte against the pattern from `offset`; returns
+/// the byte count.
+fn assert_pattern_from(r: &mut impl Read, offset: usize) -> usize {
+    let mut got = vec![0u8; 1 << 20];
+    let mut want = vec![0u8; (1 << 20) + 8];
+    let mut at = offset;
+    loop {
+        let n = r.read(&mut got).expect("read");
+        if n == 0 {
+            return at - offset;
+        }
+        let aligned = at - at % 8;
+        pattern(aligned, &mut want[..n + 8]);
+        let skew = at - aligned;
+        assert!(
+            got[..n] == want[skew..skew + n],
+            "bytes differ near offset {at}"
+        );
+        at += n;
+    }
 }
 
 #[test]
