@@ -7,10 +7,10 @@
 
 use super::conn::{FileSpan, ReplySink};
 use super::entry::{check, decode_lookup, decode_read, to_entries, Key, LookupInfo, ReadData};
-use super::entry::{Entry, Results};
+use super::entry::{no_route, Entry, Results};
 use super::error::ClientError;
 use super::result::{join_all, AsyncResult};
-use super::session::{no_route, Session};
+use super::session::Session;
 use crate::key::RawId;
 use crate::protocol::{command, errno};
 use std::fs::File;

@@ -26,6 +26,7 @@ mod error;
 mod files;
 mod find;
 mod handshake;
+mod index_find;
 mod indexes;
 mod node;
 mod ops;

@@ -17,8 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-/// Default for [`ClientConfig::reply_buffered_bytes_max`]: the node's largest
-/// configurable frame.
+/// Default for [`ClientConfig::reply_buffered_bytes_max`]: the largest node frame.
 pub const REPLY_BUFFERED_BYTES_MAX_DEFAULT: u64 = crate::limits::FRAME_PAYLOAD_BYTES_MAX_CEILING;
 
 /// Client settings (the Python `Config` defaults).

@@ -5,10 +5,9 @@
 //! Checker: at least one entry must succeed, otherwise the last error is returned.
 
 use super::entry::{
-    check, decode_lookup, decode_read, decode_unit, to_entries, Decode, Entry, Key, LookupInfo,
-    ReadData, Results,
+    check, decode_lookup, decode_read, decode_unit, to_entries, Decode, Key, LookupInfo, ReadData,
+    Results,
 };
-use super::error::ClientError;
 use super::files::SinkFactory;
 use super::node::Node;
 use super::result::{join_all, pending, AsyncResult};
@@ -139,7 +138,7 @@ impl Session {
         decode: Decode<T>,
     ) -> AsyncResult<Results<T>> {
         let Some((conn, route)) = self.node.route(group, &id) else {
-            return no_route(group, &id, cmd);
+            return super::entry::no_route(group, &id, cmd);
         };
         let header = self.keyed_header(group, id, cmd, route.backend_id, extra_flags);
         let addr = conn.addr;
@@ -388,21 +387,4 @@ impl Session {
             self.send_keyed(g, id, command::DEL, 0, body.clone(), decode_unit)
         })
     }
-}
-
-/// The entry of a command that found no node to go to.
-pub(crate) fn no_route<T: Send + 'static>(
-    group: u32,
-    id: &RawId,
-    cmd: i32,
-) -> AsyncResult<Results<T>> {
-    let e = ClientError::no_route(group, id, cmd);
-    AsyncResult::ready(Ok(vec![Entry {
-        address: None,
-        group,
-        backend: -1,
-        status: e.status,
-        error: Some(e),
-        payload: None,
-    }]))
 }
