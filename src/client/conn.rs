@@ -13,7 +13,7 @@ use crate::key::RawId;
 use crate::protocol::{cmd_flags, errno, CmdHeader, HEADER_SIZE_BYTES};
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -196,7 +196,7 @@ impl Conn {
     }
 
     /// Write the frame head, then `span` of its file straight from the file to the socket
-    /// (`std::io::copy` uses `sendfile`/`splice` here), under the writer lock.
+    /// with `sendfile`, under the writer lock.
     fn write_streamed(
         &self,
         header: &CmdHeader,
@@ -211,15 +211,7 @@ impl Conn {
             header.encode_into(&mut buf);
             buf.extend_from_slice(head);
             w.write_all(&buf)?;
-            let mut file = span.file;
-            file.seek(SeekFrom::Start(span.offset_bytes))?;
-            let copied = std::io::copy(&mut file.take(span.len_bytes), &mut *w)?;
-            if copied != span.len_bytes {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    format!("the file ended after {copied} of {} bytes", span.len_bytes),
-                ));
-            }
+            send_file_span(&w, span)?;
             Ok(())
         })();
         let _ = w.set_write_timeout(None);
@@ -327,4 +319,39 @@ impl Conn {
     pub(super) fn mark_dead(&self) {
         self.alive.store(false, Ordering::Release);
     }
+}
+
+/// The most one `sendfile` call is asked to move.
+const SENDFILE_CALL_BYTES_MAX: u64 = 16 << 20;
+
+/// Send `span` of its file to `sock` with `sendfile` (the kernel moves the pages; nothing
+/// passes through user memory). A file shorter than the span is an error.
+fn send_file_span(sock: &TcpStream, span: &FileSpan<'_>) -> std::io::Result<()> {
+    let mut offset = span.offset_bytes;
+    let end = span.offset_bytes + span.len_bytes;
+    while offset < end {
+        let want = usize::try_from((end - offset).min(SENDFILE_CALL_BYTES_MAX)).unwrap_or(0);
+        match rustix::fs::sendfile(sock, span.file, Some(&mut offset), want) {
+            Ok(0) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "the file ended after {} of {} bytes",
+                        offset - span.offset_bytes,
+                        span.len_bytes
+                    ),
+                ))
+            }
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => {}
+            Err(rustix::io::Errno::AGAIN) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the peer stopped reading",
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
