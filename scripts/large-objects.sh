@@ -157,7 +157,9 @@ if [ "$BIG" = 1 ]; then
   echo '|---|---|---|---|---|'
   sampled "-W" sh -c "exec '$BIN/dnet_ioclient' -r $REMOTE -g 1 -w 300 -W '$WORK/big' 2>'$WORK/client.err'"
   sampled "-D" sh -c "exec '$BIN/dnet_ioclient' -r $REMOTE -g 1 -w 300 -D '$WORK/big' >'$WORK/big.back' 2>'$WORK/client.err'"
-  if cmp -s "$WORK/big" "$WORK/big.back"; then echo "bytes back: identical"; else echo "bytes back: DIFFER"; fi
+  if [ ! -s "$WORK/big.back" ]; then echo "bytes back: none"
+  elif cmp -s "$WORK/big" "$WORK/big.back"; then echo "bytes back: identical"
+  else echo "bytes back: DIFFER"; fi
   rm -f "$WORK/big" "$WORK/big.back"
 fi
 
