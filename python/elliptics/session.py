@@ -10,7 +10,7 @@ import errno
 import hashlib
 from typing import Iterable, List, Optional, Tuple
 
-from . import exec_ops, wire
+from . import chunked, exec_ops, wire
 from . import indexes as indexes_module
 from .core import Address, ErrorInfo, Id, Time, transform
 from .net import Node, Transaction
@@ -236,9 +236,36 @@ class Session:
         return check(entries, statuses or [-errno.ENXIO])
 
     def write_data(self, key, data, offset: int = 0, chunk_size: int = 0) -> AsyncResult:
+        """Write ``data`` at ``offset``; with ``chunk_size`` > 0 and more data than one
+        chunk, as PREPARE / PLAIN_WRITE / COMMIT frames of at most ``chunk_size`` bytes."""
         key_id, raw = self._key_id(key), _as_bytes(data)
+        if chunk_size > 0 and len(raw) > chunk_size:
+            view = memoryview(raw)
+            return self._submit(chunked.write_chunked_op, self, key_id,
+                                lambda at, n: bytes(view[at:at + n]), len(raw), offset,
+                                chunk_size)
         io = self._io(key_id, raw, offset=offset, stamp=True)
         return self._submit(self._write_op, key_id, raw, io)
+
+    def write_file(self, key, filename, offset: int = 0, local_offset: int = 0, size: int = 0,
+                   chunk_size: int = chunked.FILE_CHUNK_BYTES) -> AsyncResult:
+        """Write ``size`` bytes (0: to its end) of ``filename`` from ``local_offset`` at
+        ``offset``, one chunk of the file in memory at a time."""
+        return self._submit(chunked.write_file_op, self, self._key_id(key), filename, offset,
+                            local_offset, size, chunk_size)
+
+    def read_file(self, key, filename, offset: int = 0, size: int = 0,
+                  chunk_size: int = chunked.FILE_CHUNK_BYTES) -> AsyncResult:
+        """Read ``size`` bytes (0: to the end) at ``offset`` into ``filename`` with READs of
+        at most ``chunk_size`` bytes; the entry's ``size`` is the byte count."""
+        return self._submit(chunked.read_file_op, self, self._key_id(key), filename, offset,
+                            size, chunk_size)
+
+    def read_data_chunked(self, key, offset: int = 0, size: int = 0,
+                          chunk_size: int = chunked.FILE_CHUNK_BYTES) -> AsyncResult:
+        """``read_data`` with READs of at most ``chunk_size`` bytes, joined in the entry."""
+        return self._submit(chunked.read_data_chunked_op, self, self._key_id(key), offset,
+                            size, chunk_size)
 
     def write_cache(self, key, data, timeout: int) -> AsyncResult:
         """Write into the nodes' caches (ioflag CACHE) with a lifetime of ``timeout``

@@ -3,156 +3,27 @@
 //! the original, non-zero exit status with the message on stderr on failure. `-a`, `-s` and
 //! `-z` print per-node statistics (`ioclient/stats.rs`); `--help` lists every flag.
 
+#[path = "ioclient/args.rs"]
+mod args;
 #[path = "ioclient/help.rs"]
 mod help;
 #[path = "ioclient/stats.rs"]
 mod stats;
 
 use anyhow::{anyhow, bail, Context, Result};
+use args::{parse_args, Options};
 use elliptics::client::civil::print_time;
 use elliptics::client::{
-    backend_command, BackendStatus, ClientConfig, Entry, Key, Node, NodeStatus, Session,
+    backend_command, writer_sink, BackendStatus, ClientConfig, Entry, Key, Node, NodeStatus,
+    Session,
 };
 use elliptics::key::{RawId, ID_SIZE_BYTES};
 use elliptics::protocol::{cmd_flags, DnetTime};
 use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
 
-const OPTSTRING: &str = "i:d:C:A:f:F:M:N:g:u:O:S:m:zsU:aL:w:l:c:k:I:r:W:R:D:hHb:B:p:";
 const DEFAULT_WAIT_TIMEOUT_S: u64 = 60;
-
-#[derive(Debug, Default)]
-struct Options {
-    remotes: Vec<String>,
-    groups: Vec<u32>,
-    write_file: Option<String>,
-    read_file: Option<String>,
-    read_latest: Option<String>,
-    remove: Option<String>,
-    lookup: Option<String>,
-    exec: Option<String>,
-    raw_id: Option<String>,
-    id_is_data: bool,
-    namespace: Option<String>,
-    src_key: i32,
-    wait_s: Option<u64>,
-    node_status: Option<i32>,
-    backend_cmd: Option<String>,
-    backend_id: Option<u32>,
-    defrag: Option<String>,
-    delay_ms: u32,
-    all_nodes_stat: bool,
-    io_counter_stat: bool,
-    vfs_stat: bool,
-    cflags: u64,
-    ioflags: u32,
-    offset: u64,
-    size: u64,
-    help: bool,
-}
-
-fn num<T: std::str::FromStr>(flag: char, v: &str) -> Result<T> {
-    v.trim()
-        .parse()
-        .map_err(|_| anyhow!("invalid value '{v}' for -{flag}"))
-}
-
-/// Parse arguments the way getopt(3) does with `OPTSTRING`: clustered flags, attached or
-/// separate values, the last occurrence wins (remotes accumulate).
-fn parse_args(args: &[String]) -> Result<Options> {
-    let mut o = Options {
-        src_key: -1,
-        ..Options::default()
-    };
-    let mut i = 0;
-    while i < args.len() {
-        let arg = &args[i];
-        i += 1;
-        if arg == "--help" {
-            o.help = true;
-            continue;
-        }
-        let Some(flags) = arg.strip_prefix('-').filter(|f| !f.is_empty()) else {
-            continue;
-        };
-        let chars = flags.char_indices();
-        for (pos, flag) in chars {
-            let spec = OPTSTRING
-                .find(flag)
-                .ok_or_else(|| anyhow!("invalid option -- '{flag}'"))?;
-            let takes_value = OPTSTRING[spec + flag.len_utf8()..].starts_with(':');
-            if !takes_value {
-                match flag {
-                    'H' => o.id_is_data = true,
-                    'h' => o.help = true,
-                    'a' => o.all_nodes_stat = true,
-                    's' => o.io_counter_stat = true,
-                    'z' => o.vfs_stat = true,
-                    _ => {}
-                }
-                continue;
-            }
-            let rest = &flags[pos + flag.len_utf8()..];
-            let value = if !rest.is_empty() {
-                rest.to_string()
-            } else {
-                let v = args
-                    .get(i)
-                    .cloned()
-                    .ok_or_else(|| anyhow!("option requires an argument -- '{flag}'"))?;
-                i += 1;
-                v
-            };
-            apply(&mut o, flag, value)?;
-            break;
-        }
-    }
-    Ok(o)
-}
-
-fn apply(o: &mut Options, flag: char, v: String) -> Result<()> {
-    match flag {
-        'r' => o.remotes.push(v),
-        'g' => {
-            o.groups = v
-                .split(':')
-                .filter(|s| !s.is_empty())
-                .map(|g| num('g', g))
-                .collect::<Result<_>>()?
-        }
-        'W' => o.write_file = Some(v),
-        'R' => o.read_file = Some(v),
-        'D' => o.read_latest = Some(v),
-        'u' => o.remove = Some(v),
-        'L' => o.lookup = Some(v),
-        'c' => o.exec = Some(v),
-        'I' => o.raw_id = Some(v),
-        'N' => o.namespace = Some(v),
-        'k' => o.src_key = num('k', &v)?,
-        'w' => o.wait_s = Some(num('w', &v)?),
-        'U' => o.node_status = Some(num('U', &v)?),
-        'B' => o.backend_cmd = Some(v),
-        'b' => o.backend_id = Some(num('b', &v)?),
-        'd' => o.defrag = Some(v),
-        'p' => o.delay_ms = num('p', &v)?,
-        'C' => o.cflags = parse_flags(&v)?,
-        'i' => {
-            o.ioflags = u32::try_from(parse_flags(&v)?).context("-i flags do not fit 32 bits")?
-        }
-        'O' => o.offset = num('O', &v)?,
-        'S' => o.size = num('S', &v)?,
-        // Accepted for compatibility, no effect here: -A -f -F -M -m -l.
-        _ => {}
-    }
-    Ok(())
-}
-
-fn parse_flags(v: &str) -> Result<u64> {
-    let v = v.trim();
-    match v.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16).map_err(|_| anyhow!("invalid flags '{v}'")),
-        None => num('C', v),
-    }
-}
 
 /// The key for an IO operation: `-I` hex id, `-H` raw bytes of the name, or the name hashed.
 fn key_for(o: &Options, name: &str) -> Key {
@@ -183,6 +54,62 @@ fn run(o: &Options) -> Result<i32> {
     if o.remotes.is_empty() {
         bail!("You must specify remote address");
     }
+    let (node, first_remote) = connect(o)?;
+    let mut s = Session::new(&node);
+    s.set_groups(&o.groups);
+    if let Some(ns) = &o.namespace {
+        s.set_namespace(ns);
+    }
+    s.set_cflags(o.cflags);
+    s.set_ioflags(o.ioflags);
+
+    if let Some(flags) = o.node_status {
+        let st = NodeStatus {
+            nflags: -1,
+            status_flags: flags,
+            log_level: u32::MAX,
+        };
+        s.node_status(first_remote, st).wait()?;
+    }
+    if let Some(cmd) = &o.backend_cmd {
+        backend_control(o, &s, first_remote, cmd)?;
+    }
+    if let Some(cmd) = &o.defrag {
+        defrag(o, &s, first_remote, cmd)?;
+    }
+    if let Some(file) = &o.write_file {
+        write_file(o, &mut s, file)?;
+    }
+    if let Some(file) = &o.read_file {
+        s.read_file(&key_for(o, file), Path::new(file), o.offset, o.size)
+            .wait()
+            .with_context(|| format!("{file}: can not read"))?;
+    }
+    if let Some(key) = &o.read_latest {
+        read_latest_to_stdout(o, &s, key)?;
+    }
+    if let Some(key) = &o.remove {
+        s.remove(&key_for(o, key)).wait()?;
+    }
+    if let Some(key) = &o.lookup {
+        lookup(o, &s, key)?;
+    }
+    if o.all_nodes_stat || o.io_counter_stat || o.vfs_stat {
+        let only_all = !o.io_counter_stat && !o.vfs_stat;
+        let parts = stats::StatParts {
+            vfs: o.vfs_stat || only_all,
+            counters: o.io_counter_stat || only_all,
+        };
+        stats::print_node_stats(&s, parts)?;
+    }
+    match &o.exec {
+        Some(cmd) => exec(o, &mut s, cmd),
+        None => Ok(0),
+    }
+}
+
+/// The client node, connected to the -r remotes; and the first remote's address.
+fn connect(o: &Options) -> Result<(Node, SocketAddr)> {
     let wait_s = o.wait_s.unwrap_or(DEFAULT_WAIT_TIMEOUT_S);
     let config = ClientConfig {
         wait_timeout_s: wait_s,
@@ -197,183 +124,136 @@ fn run(o: &Options) -> Result<i32> {
     node.add_remotes(&remotes)?;
     let first_remote =
         elliptics::client::parse_remote(remotes.first().copied().unwrap_or_default())?;
-    let mut s = Session::new(&node);
-    s.set_groups(&o.groups);
-    if let Some(ns) = &o.namespace {
-        s.set_namespace(ns);
-    }
-    s.set_cflags(o.cflags);
-    s.set_ioflags(o.ioflags);
-    let mut status = 0;
+    Ok((node, first_remote))
+}
 
-    if let Some(flags) = o.node_status {
-        let st = NodeStatus {
-            nflags: -1,
-            status_flags: flags,
-            log_level: u32::MAX,
-        };
-        s.node_status(first_remote, st).wait()?;
-    }
-    if let Some(cmd) = &o.backend_cmd {
-        let backend = o
-            .backend_id
-            .ok_or_else(|| anyhow!("-B needs a backend id (-b)"))?;
-        let code = match cmd.as_str() {
-            "enable" => Some(backend_command::ENABLE),
-            "disable" => Some(backend_command::DISABLE),
-            "enable_write" => Some(backend_command::WRITEABLE),
-            "disable_write" => Some(backend_command::READ_ONLY),
-            "delay" => Some(backend_command::CTL),
-            "status" => None,
-            other => bail!("unknown backend command '{other}'"),
-        };
-        let entries = match code {
-            Some(c) => s
-                .backend_control(first_remote, backend, c, 0, o.delay_ms, &[])
-                .wait()?,
-            None => s.backend_status(first_remote).wait()?,
-        };
-        print_backends(&entries, code.is_none().then_some(backend));
-    }
-    if let Some(cmd) = &o.defrag {
-        let backend = o
-            .backend_id
-            .ok_or_else(|| anyhow!("-d needs a backend id (-b)"))?;
-        let entries = match cmd.as_str() {
-            "start" => s
-                .backend_control(
-                    first_remote,
-                    backend,
-                    backend_command::START_DEFRAG,
-                    0,
-                    0,
-                    &[],
-                )
-                .wait()?,
-            "compact" => s
-                .backend_control(
-                    first_remote,
-                    backend,
-                    backend_command::START_DEFRAG,
-                    1,
-                    0,
-                    &[],
-                )
-                .wait()?,
-            "stop" => s
-                .backend_control(
-                    first_remote,
-                    backend,
-                    backend_command::STOP_DEFRAG,
-                    0,
-                    0,
-                    &[],
-                )
-                .wait()?,
-            "status" => s.backend_status(first_remote).wait()?,
-            other => bail!("unknown defrag command '{other}'"),
-        };
-        print_backends(&entries, Some(backend));
-    }
-    if let Some(file) = &o.write_file {
-        let data = std::fs::read(file).with_context(|| format!("{file}: can not read"))?;
-        let start = usize::try_from(o.offset)
-            .unwrap_or(usize::MAX)
-            .min(data.len());
-        let end = if o.size == 0 {
-            data.len()
-        } else {
-            start
-                .saturating_add(usize::try_from(o.size).unwrap_or(usize::MAX))
-                .min(data.len())
-        };
-        let now = DnetTime::now();
-        s.set_timestamp(DnetTime {
-            tsec: now.tsec,
-            tnsec: 0,
-        });
-        s.write_data(
-            &key_for(o, file),
-            data.get(start..end).unwrap_or(&[]),
-            o.offset,
-        )
+/// -B: backend control or status on the -b backend of the -r node.
+fn backend_control(o: &Options, s: &Session, remote: SocketAddr, cmd: &str) -> Result<()> {
+    let backend = o
+        .backend_id
+        .ok_or_else(|| anyhow!("-B needs a backend id (-b)"))?;
+    let code = match cmd {
+        "enable" => Some(backend_command::ENABLE),
+        "disable" => Some(backend_command::DISABLE),
+        "enable_write" => Some(backend_command::WRITEABLE),
+        "disable_write" => Some(backend_command::READ_ONLY),
+        "delay" => Some(backend_command::CTL),
+        "status" => None,
+        other => bail!("unknown backend command '{other}'"),
+    };
+    let entries = match code {
+        Some(c) => s
+            .backend_control(remote, backend, c, 0, o.delay_ms, &[])
+            .wait()?,
+        None => s.backend_status(remote).wait()?,
+    };
+    print_backends(&entries, code.is_none().then_some(backend));
+    Ok(())
+}
+
+/// -d: start, compact, stop or show the defragmentation of the -b backend.
+fn defrag(o: &Options, s: &Session, remote: SocketAddr, cmd: &str) -> Result<()> {
+    let backend = o
+        .backend_id
+        .ok_or_else(|| anyhow!("-d needs a backend id (-b)"))?;
+    let (command, level) = match cmd {
+        "start" => (backend_command::START_DEFRAG, 0),
+        "compact" => (backend_command::START_DEFRAG, 1),
+        "stop" => (backend_command::STOP_DEFRAG, 0),
+        "status" => {
+            print_backends(&s.backend_status(remote).wait()?, Some(backend));
+            return Ok(());
+        }
+        other => bail!("unknown defrag command '{other}'"),
+    };
+    let entries = s
+        .backend_control(remote, backend, command, level, 0, &[])
         .wait()?;
-        s.set_timestamp(DnetTime::EMPTY);
+    print_backends(&entries, Some(backend));
+    Ok(())
+}
+
+/// -W: the file (from -O, -S bytes or to its end) as one WRITE frame per group, its data
+/// streamed from the file to the socket; stored at remote offset -O.
+fn write_file(o: &Options, s: &mut Session, file: &str) -> Result<()> {
+    let now = DnetTime::now();
+    s.set_timestamp(DnetTime {
+        tsec: now.tsec,
+        tnsec: 0,
+    });
+    let written = s
+        .write_file(
+            &key_for(o, file),
+            Path::new(file),
+            o.offset,
+            o.offset,
+            o.size,
+        )
+        .wait();
+    s.set_timestamp(DnetTime::EMPTY);
+    written.with_context(|| format!("{file}: can not write"))?;
+    Ok(())
+}
+
+/// -D: the newest copy's data to stdout, streamed in bounded pieces.
+fn read_latest_to_stdout(o: &Options, s: &Session, key: &str) -> Result<()> {
+    let out = writer_sink(std::io::stdout());
+    s.read_latest_to(&key_for(o, key), o.offset, o.size, out)
+        .wait()?;
+    std::io::stdout().flush()?;
+    Ok(())
+}
+
+/// -L: where the key lives in each group.
+fn lookup(o: &Options, s: &Session, key: &str) -> Result<()> {
+    let entries = s.lookup(&key_for(o, key)).wait()?;
+    for e in entries {
+        let Some(info) = &e.payload else { continue };
+        println!("Storage address: {}", info.address);
+        println!("Group: {}", e.group);
+        println!("Backend: {}", e.backend);
+        println!("File path: {}", info.path);
+        println!("File info:");
+        println!("\tsize: {}", info.size);
+        println!("\toffset: {}", info.offset);
+        println!("\tmtime: {}", print_time(&info.mtime));
     }
-    if let Some(file) = &o.read_file {
-        let entries = s.read_data(&key_for(o, file), o.offset, o.size).wait()?;
-        let data = entries
-            .iter()
-            .find_map(|e| e.payload.as_ref())
-            .map(|p| p.data.clone())
-            .unwrap_or_default();
-        std::fs::write(file, data).with_context(|| format!("{file}: can not write"))?;
+    Ok(())
+}
+
+/// -c: run "app@event [data]" and print every node's answer; -1 when one failed.
+fn exec(o: &Options, s: &mut Session, cmd: &str) -> Result<i32> {
+    let (event, data) = cmd.split_once(' ').unwrap_or((cmd, ""));
+    s.set_cflags(o.cflags | cmd_flags::NOLOCK);
+    let key = (!data.is_empty()).then(|| key_for(o, data));
+    let entries = s
+        .exec_unchecked(key.as_ref(), event, data.as_bytes(), o.src_key)
+        .wait()?;
+    if entries.is_empty() {
+        bail!(
+            "exec {event}: no node to send to in groups {:?}: -6",
+            o.groups
+        );
     }
-    if let Some(key) = &o.read_latest {
-        let entries = s.read_latest(&key_for(o, key), o.offset, o.size).wait()?;
-        if let Some(p) = entries.iter().find_map(|e| e.payload.as_ref()) {
-            let mut out = std::io::stdout().lock();
-            out.write_all(&p.data)?;
-            out.flush()?;
-        }
-    }
-    if let Some(key) = &o.remove {
-        s.remove(&key_for(o, key)).wait()?;
-    }
-    if let Some(key) = &o.lookup {
-        let entries = s.lookup(&key_for(o, key)).wait()?;
-        for e in entries {
-            let Some(info) = &e.payload else { continue };
-            println!("Storage address: {}", info.address);
-            println!("Group: {}", e.group);
-            println!("Backend: {}", e.backend);
-            println!("File path: {}", info.path);
-            println!("File info:");
-            println!("\tsize: {}", info.size);
-            println!("\toffset: {}", info.offset);
-            println!("\tmtime: {}", print_time(&info.mtime));
-        }
-    }
-    if o.all_nodes_stat || o.io_counter_stat || o.vfs_stat {
-        let only_all = !o.io_counter_stat && !o.vfs_stat;
-        let parts = stats::StatParts {
-            vfs: o.vfs_stat || only_all,
-            counters: o.io_counter_stat || only_all,
-        };
-        stats::print_node_stats(&s, parts)?;
-    }
-    if let Some(cmd) = &o.exec {
-        let (event, data) = cmd.split_once(' ').unwrap_or((cmd.as_str(), ""));
-        s.set_cflags(o.cflags | cmd_flags::NOLOCK);
-        let key = (!data.is_empty()).then(|| key_for(o, data));
-        let entries = s
-            .exec_unchecked(key.as_ref(), event, data.as_bytes(), o.src_key)
-            .wait()?;
-        if entries.is_empty() {
-            bail!(
-                "exec {event}: no node to send to in groups {:?}: -6",
-                o.groups
+    let mut status = 0;
+    for e in &entries {
+        if let Some(err) = &e.error {
+            eprintln!(
+                "{}: failed to process: \"{}\": {}",
+                addr_of(e),
+                err.message,
+                err.status
             );
-        }
-        for e in &entries {
-            if let Some(err) = &e.error {
-                eprintln!(
-                    "{}: failed to process: \"{}\": {}",
-                    addr_of(e),
-                    err.message,
-                    err.status
-                );
-                status = -1;
-            } else if let Some(p) = &e.payload {
-                let addr = p.address.map_or_else(|| addr_of(e), |a| a.to_string());
-                println!(
-                    "{addr}: {} \"{}\"",
-                    p.event,
-                    String::from_utf8_lossy(&p.data)
-                );
-            } else {
-                println!("{}: acknowledge", addr_of(e));
-            }
+            status = -1;
+        } else if let Some(p) = &e.payload {
+            let addr = p.address.map_or_else(|| addr_of(e), |a| a.to_string());
+            println!(
+                "{addr}: {} \"{}\"",
+                p.event,
+                String::from_utf8_lossy(&p.data)
+            );
+        } else {
+            println!("{}: acknowledge", addr_of(e));
         }
     }
     Ok(status)
@@ -429,51 +309,6 @@ fn main() {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn args(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn getopt_style_values_attached_or_separate_and_last_wins() {
-        let o = parse_args(&args(&[
-            "-r",
-            "localhost:1025:2",
-            "-g1:2",
-            "-g",
-            "3:4",
-            "-D",
-            "TESTKEY",
-            "-H",
-        ]))
-        .expect("parse");
-        assert_eq!(o.remotes, vec!["localhost:1025:2"]);
-        assert_eq!(o.groups, vec![3, 4]);
-        assert_eq!(o.read_latest.as_deref(), Some("TESTKEY"));
-        assert!(o.id_is_data);
-        assert_eq!(o.src_key, -1);
-    }
-
-    #[test]
-    fn exec_argument_keeps_spaces_and_flags_parse_hex() {
-        let o = parse_args(&args(&[
-            "-c",
-            "test_app@test_event SOME DATA",
-            "-C",
-            "0x10",
-            "-k",
-            "5",
-        ]))
-        .expect("parse");
-        assert_eq!(o.exec.as_deref(), Some("test_app@test_event SOME DATA"));
-        assert_eq!((o.cflags, o.src_key), (0x10, 5));
-    }
-
-    #[test]
-    fn unknown_flag_and_missing_value_are_errors() {
-        assert!(parse_args(&args(&["-x"])).is_err());
-        assert!(parse_args(&args(&["-r"])).is_err());
-    }
 
     #[test]
     fn time_prints_like_dnet_print_time() {

@@ -134,3 +134,20 @@ pub fn check<T>(entries: Results<T>) -> Result<Results<T>, ClientError> {
     let last = entries.iter().rev().find_map(|e| e.error.clone());
     Err(last.unwrap_or_else(|| ClientError::insufficient(0, None)))
 }
+
+/// The entry of a command that found no node to go to.
+pub(crate) fn no_route<T: Send + 'static>(
+    group: u32,
+    id: &RawId,
+    cmd: i32,
+) -> super::result::AsyncResult<Results<T>> {
+    let e = ClientError::no_route(group, id, cmd);
+    super::result::AsyncResult::ready(Ok(vec![Entry {
+        address: None,
+        group,
+        backend: -1,
+        status: e.status,
+        error: Some(e),
+        payload: None,
+    }]))
+}

@@ -5,8 +5,8 @@
 //!
 //! The version block layout is `protocol::HandshakeVersion`.
 
-use super::conn::read_frame;
 use super::error::ClientError;
+use super::reader::read_frame;
 use super::wire::{AddrList, BackendIds};
 use crate::address::AddrSpec;
 pub use crate::protocol::reverse_lookup_request;

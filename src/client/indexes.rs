@@ -14,7 +14,8 @@
 
 use super::entry::{check, Key, Results};
 use super::error::ClientError;
-use super::result::{join_all, pending, AsyncResult, Completer};
+use super::index_find::find_step;
+use super::result::{join_all, pending, AsyncResult};
 use super::session::Session;
 use crate::key::RawId;
 use crate::protocol::{
@@ -43,7 +44,7 @@ fn decode_update(r: &super::conn::Reply) -> Result<Vec<IndexesReplyEntry>, Decod
     decode_indexes_reply(&r.payload)
 }
 
-fn decode_find(r: &super::conn::Reply) -> Result<Vec<FoundObject>, DecodeError> {
+pub(super) fn decode_find(r: &super::conn::Reply) -> Result<Vec<FoundObject>, DecodeError> {
     decode_find_results(&r.payload).map_err(|_| DecodeError::InvalidValue {
         field: "INDEXES_FIND result",
         value: 0,
@@ -51,14 +52,14 @@ fn decode_find(r: &super::conn::Reply) -> Result<Vec<FoundObject>, DecodeError> 
 }
 
 /// The shard requests still unanswered and the results gathered, across groups.
-struct FindState {
-    tables: Vec<Vec<RawId>>,
-    names: HashMap<RawId, RawId>,
-    flags: u32,
-    pending: Vec<usize>,
-    found: Vec<FoundIndexes>,
-    last_error: Option<ClientError>,
-    answered: bool,
+pub(super) struct FindState {
+    pub(super) tables: Vec<Vec<RawId>>,
+    pub(super) names: HashMap<RawId, RawId>,
+    pub(super) flags: u32,
+    pub(super) pending: Vec<usize>,
+    pub(super) found: Vec<FoundIndexes>,
+    pub(super) last_error: Option<ClientError>,
+    pub(super) answered: bool,
 }
 
 impl Session {
@@ -257,118 +258,4 @@ impl Session {
                 .collect())
         })
     }
-}
-
-/// One group's round of a find: the pending shards go to their owners in `group`, the
-/// shards of one node in one INDEXES_FIND; shards still unanswered go on to the next group.
-#[allow(clippy::too_many_lines)] // Over the limit; to be split into named steps.
-fn find_step(
-    session: Arc<Session>,
-    mut groups: std::vec::IntoIter<u32>,
-    mut state: FindState,
-    done: Completer<Vec<FoundIndexes>>,
-) {
-    let Some(group) = groups.next().filter(|_| !state.pending.is_empty()) else {
-        let outcome = if state.answered {
-            Ok(state.found)
-        } else {
-            Err(state
-                .last_error
-                .unwrap_or_else(|| ClientError::from_status(errno::ENXIO)))
-        };
-        done.complete(outcome);
-        return;
-    };
-    // Consecutive shards owned by one node share a command.
-    let mut batches: Vec<Vec<usize>> = Vec::new();
-    let mut last_owner = None;
-    for &shard in &state.pending {
-        let first = state.tables.get(shard).and_then(|t| t.first()).copied();
-        let owner = first.and_then(|id| session.node.route(group, &id).map(|(c, _)| c.addr));
-        match batches.last_mut() {
-            Some(batch) if owner.is_some() && owner == last_owner => batch.push(shard),
-            _ => batches.push(vec![shard]),
-        }
-        last_owner = owner;
-    }
-    let mut parts = Vec::new();
-    for batch in &batches {
-        let mut body = Vec::new();
-        for (i, &shard) in batch.iter().enumerate() {
-            let tables = state.tables.get(shard).cloned().unwrap_or_default();
-            let more = if i + 1 < batch.len() {
-                index_request_flags::MORE
-            } else {
-                0
-            };
-            IndexesRequest {
-                id: tables.first().copied().unwrap_or_default(),
-                group_id: group,
-                flags: state.flags | more,
-                entries: tables
-                    .iter()
-                    .map(|t| IndexesRequestEntry {
-                        id: *t,
-                        ..IndexesRequestEntry::default()
-                    })
-                    .collect(),
-                ..IndexesRequest::default()
-            }
-            .encode_into(&mut body);
-        }
-        let first = batch
-            .first()
-            .and_then(|s| state.tables.get(*s))
-            .and_then(|t| t.first())
-            .copied()
-            .unwrap_or_default();
-        parts.push(session.send_keyed(group, first, command::INDEXES_FIND, 0, body, decode_find));
-    }
-    join_all(parts).on_complete(move |all| {
-        let all = all.unwrap_or_default();
-        let mut still = Vec::new();
-        for (batch, outcome) in batches.iter().zip(all) {
-            let entries = match outcome {
-                Ok(entries) => entries,
-                Err(e) => {
-                    state.last_error = Some(e);
-                    still.extend(batch);
-                    continue;
-                }
-            };
-            if entries.iter().any(|e| e.status == 0) {
-                state.answered = true;
-            } else {
-                still.extend(batch);
-            }
-            // A node that searched and found nothing answers with an error status: that
-            // is an empty result (the bindings' find has no checker), not a failure.
-            state.answered |= entries.iter().any(|e| {
-                !matches!(
-                    e.status,
-                    0 | errno::ENXIO | errno::ETIMEDOUT | errno::ECONNRESET
-                )
-            });
-            for e in entries {
-                if let Some(err) = e.error {
-                    state.last_error = Some(err);
-                }
-                for found in e.payload.into_iter().flatten() {
-                    state.found.push(FoundIndexes {
-                        id: found.id,
-                        indexes: found
-                            .indexes
-                            .into_iter()
-                            .filter_map(|(table, data)| {
-                                let index = *state.names.get(&table)?;
-                                Some(IndexEntry { index, data })
-                            })
-                            .collect(),
-                    });
-                }
-            }
-        }
-        state.pending = still;
-        find_step(session, groups, state, done);
-    });
 }

@@ -17,16 +17,20 @@
 //! ```
 
 mod checker;
+mod chunked;
 pub mod civil;
 mod conn;
 pub(crate) use conn::Replies;
 mod entry;
 mod error;
+mod files;
 mod find;
 mod handshake;
+mod index_find;
 mod indexes;
 mod node;
 mod ops;
+mod reader;
 mod result;
 mod routes;
 mod service;
@@ -34,12 +38,15 @@ mod session;
 mod wire;
 
 pub use crate::protocol::sph_flags;
+pub use conn::ReplySink;
 pub use entry::{check, Entry, ExecPacket, Key, LookupInfo, NodeStatus, ReadData, Results};
 pub use error::ClientError;
+pub use files::{file_sink, writer_sink, SinkFactory};
 pub use find::FindEntry;
 pub use handshake::{parse_remote, reverse_lookup_request};
 pub use indexes::{FoundIndexes, IndexEntry};
-pub use node::{ClientConfig, Node};
+pub use node::{ClientConfig, Node, REPLY_BUFFERED_BYTES_MAX_DEFAULT};
+pub use reader::SINK_PIECE_BYTES;
 pub use result::{join_all, pending, AsyncResult, Completer};
 pub use service::{backend_command, BackendStatus, MONITOR_JSON_BYTES_MAX};
 pub use session::Session;

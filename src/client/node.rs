@@ -3,7 +3,7 @@
 //! the nodes' id containers and UPDATE_IDS pushes, the checker thread (timeouts, stall ping,
 //! reset) and the reconnect thread (failed remotes and route lists every check_timeout).
 
-use super::conn::{CloseHandler, Conn, PushHandler, Replies};
+use super::conn::{CloseHandler, Conn, FileSpan, PushHandler, Replies, ReplySink};
 use super::error::ClientError;
 use super::handshake::{dial, parse_remote};
 use super::result::AsyncResult;
@@ -16,6 +16,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+
+/// Default for [`ClientConfig::reply_buffered_bytes_max`]: the largest node frame.
+pub const REPLY_BUFFERED_BYTES_MAX_DEFAULT: u64 = crate::limits::FRAME_PAYLOAD_BYTES_MAX_CEILING;
 
 /// Client settings (the Python `Config` defaults).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +33,9 @@ pub struct ClientConfig {
     pub indexes_shard_count: i32,
     /// Skip ROUTE_LIST after connecting (DNET_CFG_NO_ROUTE_LIST).
     pub no_route_list: bool,
+    /// The largest reply payload the client buffers in memory; a larger reply fails its
+    /// request with -E2BIG (values of any size stream through `read_file`/`read_to`).
+    pub reply_buffered_bytes_max: u64,
 }
 
 impl Default for ClientConfig {
@@ -40,6 +46,7 @@ impl Default for ClientConfig {
             stall_count: 3,
             indexes_shard_count: 10,
             no_route_list: false,
+            reply_buffered_bytes_max: REPLY_BUFFERED_BYTES_MAX_DEFAULT,
         }
     }
 }
@@ -190,7 +197,13 @@ impl Node {
                 .indexes_shards
                 .store(hs.indexes_shard_count, Ordering::Relaxed);
         }
-        let conn = Conn::start(addr, hs.stream, on_push, on_close)?;
+        let conn = Conn::start(
+            addr,
+            hs.stream,
+            self.inner.config.reply_buffered_bytes_max,
+            on_push,
+            on_close,
+        )?;
         let mut net = self.inner.lock();
         if net.conns.is_empty() {
             net.dial_index = hs.addrs.addrs.iter().position(|a| *a == addr).unwrap_or(0);
@@ -282,6 +295,22 @@ impl Node {
         header.size = payload.len() as u64;
         let timeout = timeout.unwrap_or(Duration::from_secs(self.inner.config.wait_timeout_s));
         conn.send(header, payload, timeout)
+    }
+
+    /// [`Node::send`] with a file range streamed after `head` and a sink for the reply
+    /// data (see `Conn::send_with`).
+    pub(crate) fn send_with(
+        &self,
+        conn: &Arc<Conn>,
+        mut header: CmdHeader,
+        head: &[u8],
+        tail: Option<&FileSpan<'_>>,
+        sink: Option<ReplySink>,
+        timeout: Duration,
+    ) -> AsyncResult<Replies> {
+        header.trans = self.next_trans();
+        header.size = head.len() as u64 + tail.map_or(0, |t| t.len_bytes);
+        conn.send_with(header, head, tail, sink, timeout)
     }
 
     /// The connection and backend owning `id` in `group`.

@@ -5,10 +5,10 @@
 //! Checker: at least one entry must succeed, otherwise the last error is returned.
 
 use super::entry::{
-    check, decode_lookup, decode_read, decode_unit, to_entries, Decode, Entry, Key, LookupInfo,
-    ReadData, Results,
+    check, decode_lookup, decode_read, decode_unit, to_entries, Decode, Key, LookupInfo, ReadData,
+    Results,
 };
-use super::error::ClientError;
+use super::files::SinkFactory;
 use super::node::Node;
 use super::result::{join_all, pending, AsyncResult};
 use crate::key::RawId;
@@ -95,28 +95,16 @@ impl Session {
         }
     }
 
-    /// Send one keyed command to the owner of `id` in `group`.
-    pub(crate) fn send_keyed<T: Send + 'static>(
+    /// The header of a keyed command to `route`'s backend.
+    pub(crate) fn keyed_header(
         &self,
         group: u32,
         id: RawId,
         cmd: i32,
+        backend_id: i32,
         extra_flags: u64,
-        payload: Vec<u8>,
-        decode: Decode<T>,
-    ) -> AsyncResult<Results<T>> {
-        let Some((conn, route)) = self.node.route(group, &id) else {
-            let e = ClientError::no_route(group, &id, cmd);
-            return AsyncResult::ready(Ok(vec![Entry {
-                address: None,
-                group,
-                backend: -1,
-                status: e.status,
-                error: Some(e),
-                payload: None,
-            }]));
-        };
-        let header = crate::protocol::CmdHeader {
+    ) -> crate::protocol::CmdHeader {
+        crate::protocol::CmdHeader {
             id,
             group_id: group,
             cmd,
@@ -131,12 +119,28 @@ impl Session {
             ) {
                 0
             } else {
-                route.backend_id
+                backend_id
             },
             trace_id: self.trace_id,
             flags: cmd_flags::NEED_ACK | self.cflags | extra_flags,
             ..Default::default()
+        }
+    }
+
+    /// Send one keyed command to the owner of `id` in `group`.
+    pub(crate) fn send_keyed<T: Send + 'static>(
+        &self,
+        group: u32,
+        id: RawId,
+        cmd: i32,
+        extra_flags: u64,
+        payload: Vec<u8>,
+        decode: Decode<T>,
+    ) -> AsyncResult<Results<T>> {
+        let Some((conn, route)) = self.node.route(group, &id) else {
+            return super::entry::no_route(group, &id, cmd);
         };
+        let header = self.keyed_header(group, id, cmd, route.backend_id, extra_flags);
         let addr = conn.addr;
         self.node
             .send(&conn, header, &payload, Some(self.timeout))
@@ -189,7 +193,7 @@ impl Session {
         r
     }
 
-    fn io_attr(&self, id: RawId, offset: u64, size: u64) -> IoAttr {
+    pub(crate) fn io_attr(&self, id: RawId, offset: u64, size: u64) -> IoAttr {
         IoAttr {
             parent: id,
             id,
@@ -209,6 +213,16 @@ impl Session {
         }
     }
 
+    /// Fill the io_attr of a WRITE of `size_bytes` to `id`: ids, size and timestamp.
+    pub(crate) fn stamp_write(&self, id: RawId, io: &mut IoAttr, size_bytes: u64) {
+        if io.flags & crate::protocol::io_flags::COMPARE_AND_SWAP == 0 {
+            io.parent = id;
+        }
+        io.id = id;
+        io.size = size_bytes;
+        io.timestamp = self.write_timestamp();
+    }
+
     /// WRITE with explicit io_attr fields (used by write_data and the prepare/commit family).
     pub(crate) fn write_io(
         &self,
@@ -217,14 +231,7 @@ impl Session {
         mut io: IoAttr,
     ) -> AsyncResult<Results<LookupInfo>> {
         let id = self.id_of(key);
-        io.parent = if io.flags & crate::protocol::io_flags::COMPARE_AND_SWAP != 0 {
-            io.parent
-        } else {
-            id
-        };
-        io.id = id;
-        io.size = data.len() as u64;
-        io.timestamp = self.write_timestamp();
+        self.stamp_write(id, &mut io, data.len() as u64);
         let mut body = Vec::with_capacity(IO_ATTR_SIZE_BYTES + data.len());
         body.extend_from_slice(&io.encode());
         body.extend_from_slice(data);
@@ -248,27 +255,34 @@ impl Session {
     /// Read `size` bytes (0 = to the end) at `offset`, trying the groups in order. After a
     /// full read, groups that answered -ENOENT/-EBADFD/-EILSEQ are rewritten (read recovery).
     pub fn read_data(&self, key: &Key, offset: u64, size: u64) -> AsyncResult<Results<ReadData>> {
-        self.read_from_groups(key, self.groups.clone(), offset, size)
+        self.read_from_groups(key, self.groups.clone(), offset, size, None)
     }
 
+    /// READ from `groups` in order. With `sink`, each attempt's reply data goes to a sink
+    /// it makes (the entries then carry the io_attr and no data) and nothing is recovered.
     pub(crate) fn read_from_groups(
         &self,
         key: &Key,
         groups: Vec<u32>,
         offset: u64,
         size: u64,
+        sink: Option<SinkFactory>,
     ) -> AsyncResult<Results<ReadData>> {
         let id = self.id_of(key);
         let body = self.io_attr(id, offset, size).encode().to_vec();
         let me = self.clone();
+        let streamed = sink.is_some();
         let result = Self::send_in_order(
             groups,
-            Arc::new(move |g| me.send_keyed(g, id, command::READ, 0, body.clone(), decode_read)),
+            Arc::new(move |g| match &sink {
+                None => me.send_keyed(g, id, command::READ, 0, body.clone(), decode_read),
+                Some(make) => me.read_streamed(g, id, &body, make),
+            }),
         );
         let me = self.clone();
         result.map(move |r| {
             if let Ok(entries) = &r {
-                if offset == 0 {
+                if offset == 0 && !streamed {
                     me.recover(id, entries);
                 }
             }
@@ -317,6 +331,17 @@ impl Session {
 
     /// LOOKUP in every group, then read from the group with the newest mtime first.
     pub fn read_latest(&self, key: &Key, offset: u64, size: u64) -> AsyncResult<Results<ReadData>> {
+        self.read_latest_with(key, offset, size, None)
+    }
+
+    /// [`Session::read_latest`], the data going to sinks made by `sink` when given.
+    pub(crate) fn read_latest_with(
+        &self,
+        key: &Key,
+        offset: u64,
+        size: u64,
+        sink: Option<SinkFactory>,
+    ) -> AsyncResult<Results<ReadData>> {
         let id = self.id_of(key);
         let me = self.clone();
         let (c, r) = pending();
@@ -348,7 +373,7 @@ impl Session {
                     .filter(|e| e.status == errno::ENOENT)
                     .map(|e| e.group),
             );
-            me.read_from_groups(&key, order, offset, size)
+            me.read_from_groups(&key, order, offset, size, sink)
                 .on_complete(move |r| c.complete(r));
         });
         r
