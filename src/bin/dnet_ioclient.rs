@@ -45,7 +45,6 @@ fn addr_of<T>(e: &Entry<T>) -> String {
         .map_or_else(|| "<unknown>".to_string(), |a| a.to_string())
 }
 
-#[allow(clippy::too_many_lines)] // Over the limit; to be split into named steps.
 fn run(o: &Options) -> Result<i32> {
     if o.help {
         print!("{}", help::USAGE);

@@ -266,7 +266,6 @@ impl<F: IoFile> BlobLog<F> {
         seg.read_data(dc.disk_size, dc.position).await
     }
 
-    #[allow(clippy::too_many_lines)] // Over the limit; to be split into named steps.
     async fn defrag_segment(
         &self,
         seg: &Rc<Segment<F>>,

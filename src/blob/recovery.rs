@@ -72,7 +72,6 @@ pub struct Scanned {
 /// `repair`. The first `trusted` entries are known durable with their records
 /// ([`super::checkpoint`]): they are only checked to lie inside the data file, which is not
 /// read for them.
-#[allow(clippy::too_many_lines)] // Over the limit; to be split into named steps.
 pub async fn scan<F: IoFile>(
     seg: &Segment<F>,
     verify_footers: bool,

@@ -119,7 +119,6 @@ struct Reader {
 }
 
 /// Serve one client or peer connection until it closes or misbehaves.
-#[allow(clippy::too_many_lines)] // Over the limit; to be split into named steps.
 async fn serve_connection(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
     let stream = Rc::new(stream);
     let out = Rc::new(Outbox::default());

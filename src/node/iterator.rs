@@ -168,7 +168,6 @@ fn answer(out: &Outbox, header: &CmdHeader, status: i32) {
     out.push(frames);
 }
 
-#[allow(clippy::too_many_lines)] // Over the limit; to be split into named steps.
 async fn iterate(shard: &Rc<Shard>, out: &Outbox, header: CmdHeader, payload: &[u8]) {
     let Ok(req) = IteratorRequest::decode(payload) else {
         return answer(out, &header, errno::EINVAL);
