@@ -220,7 +220,7 @@ fn lookup(o: &Options, s: &Session, key: &str) -> Result<()> {
     Ok(())
 }
 
-/// -c: run "app@event [data]" and print every node's answer; -1 when one failed.
+/// -c: run `app@event [data]` and print every node's answer; -1 when one failed.
 fn exec(o: &Options, s: &mut Session, cmd: &str) -> Result<i32> {
     let (event, data) = cmd.split_once(' ').unwrap_or((cmd, ""));
     s.set_cflags(o.cflags | cmd_flags::NOLOCK);

@@ -17,7 +17,7 @@
 //!
 //! Every stream holds its file busy, so no sort or defrag moves the file under it. Streams
 //! are named by a ticket: the node drives them from the connection's shard with one call
-//! per piece ([`super::stream_read`] holds the reading side).
+//! per piece (`stream_read` holds the reading side).
 
 use super::disk_control::{DiskControl, DISK_CONTROL_SIZE_BYTES};
 use super::error::BlobError;
