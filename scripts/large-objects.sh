@@ -10,7 +10,7 @@
 #   --p99   16 clients writing 256 MiB values with -W in a loop while dnet_bench does
 #           100 B READs on 50 other connections for SECONDS (default 20); the READs' p99
 # LARGE_NODE_OPTIONS: extra "options" members of the node's config, JSON
-# (default: "frame_payload_bytes_max": "2G"). BIN=dir uses binaries already built there.
+# (default: "value_bytes_max": "64G", the node's default made explicit). BIN=dir uses binaries already built there.
 # Temporary files live under target/ and are removed at exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +34,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-NODE_OPTIONS_JSON=${LARGE_NODE_OPTIONS:-'"frame_payload_bytes_max": "2G"'}
+NODE_OPTIONS_JSON=${LARGE_NODE_OPTIONS:-'"value_bytes_max": "64G"'}
 
 if [ -z "${BIN:-}" ]; then
   cargo build --release --quiet --bin dnet_ioserv --bin dnet_ioclient --bin dnet_bench \
