@@ -27,6 +27,11 @@ pub const STREAM_READ_THRESHOLD_BYTES: u64 = 4 << 20;
 /// streaming connection holds, whatever the value's size.
 pub const STREAM_PIECE_BYTES: u64 = 1 << 20;
 
+/// Bytes of a streamed value read from the socket in one go: a piece is received in slices
+/// of this size, each a ring turn of its own, so a shard streaming several large values
+/// still answers its small requests between the slices.
+pub const STREAM_SLICE_BYTES: usize = 128 << 10;
+
 const _: () = assert!(FRAME_PAYLOAD_BYTES_MAX_CEILING <= VALUE_BYTES_MAX_CEILING);
 const _: () = assert!(VALUE_BYTES_MAX_DEFAULT <= VALUE_BYTES_MAX_CEILING);
 const _: () = assert!(STREAM_WRITE_THRESHOLD_BYTES < FRAME_PAYLOAD_BYTES_MAX_DEFAULT);

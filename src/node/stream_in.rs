@@ -17,7 +17,7 @@ use super::cross;
 use super::io_stream;
 use super::reply::{Frames, Replies};
 use super::shard::Shard;
-use crate::limits::{STREAM_PIECE_BYTES, STREAM_WRITE_THRESHOLD_BYTES};
+use crate::limits::{STREAM_PIECE_BYTES, STREAM_SLICE_BYTES, STREAM_WRITE_THRESHOLD_BYTES};
 use crate::protocol::{command, errno, CmdHeader, IoAttr, HEADER_SIZE_BYTES, IO_ATTR_SIZE_BYTES};
 use crate::routing::shard_of;
 use crate::runtime::TcpStream;
@@ -273,7 +273,8 @@ fn write_piece(t: &Ticket, offset: u64, piece: Bytes) -> oneshot::Receiver<Resul
 }
 
 /// The next piece of at most `left` bytes: what `buf` holds first, else read from the
-/// socket until the piece is full. `None` when the connection closed or stalled.
+/// socket, [`STREAM_SLICE_BYTES`] at most per read, until the piece is full (never past
+/// it: what follows the value is the next frame's). `None` when the connection closed or stalled.
 async fn next_piece(c: &Conn<'_>, buf: &mut BytesMut, left: u64) -> Option<Bytes> {
     let want = usize::try_from(left.min(STREAM_PIECE_BYTES)).unwrap_or(usize::MAX);
     if !buf.is_empty() {
@@ -282,7 +283,10 @@ async fn next_piece(c: &Conn<'_>, buf: &mut BytesMut, left: u64) -> Option<Bytes
     }
     let mut piece = BytesMut::with_capacity(want);
     while piece.len() < want {
-        let read = crate::runtime::timeout(c.stall, c.stream.read(piece)).await;
+        // A slice per read: the socket holds megabytes of a fast sender, and copying them
+        // in one go would hold every other connection of this shard for that long.
+        let slice = (want - piece.len()).min(STREAM_SLICE_BYTES);
+        let read = crate::runtime::timeout(c.stall, c.stream.read_at_most(piece, slice)).await;
         let (res, p) = match read {
             Ok(read) => read,
             Err(_) => {
@@ -304,11 +308,6 @@ async fn next_piece(c: &Conn<'_>, buf: &mut BytesMut, left: u64) -> Option<Bytes
                 return None;
             }
         }
-    }
-    if piece.len() > want {
-        // The allocator gave more room than asked: what follows the value is the next
-        // frame's.
-        buf.extend_from_slice(&piece.split_off(want));
     }
     Some(piece.freeze())
 }

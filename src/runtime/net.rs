@@ -282,7 +282,18 @@ impl TcpStream {
     /// and return their count; 0 means end of stream. A buffer without spare capacity is
     /// an `InvalidInput` error. The buffer comes back in every case.
     pub async fn read<B: RecvBuf>(&self, buf: B) -> (io::Result<usize>, B) {
-        recv_into(&self.socket, buf).await
+        recv_into(&self.socket, buf, usize::MAX).await
+    }
+
+    /// As [`TcpStream::read`], reading at most `max_bytes` (at least 1) in this call: a
+    /// long transfer read in bounded slices keeps each ring turn's copying short, so the
+    /// other connections of the thread get their turns between the slices.
+    pub async fn read_at_most<B: RecvBuf>(
+        &self,
+        buf: B,
+        max_bytes: usize,
+    ) -> (io::Result<usize>, B) {
+        recv_into(&self.socket, buf, max_bytes.max(1)).await
     }
 
     /// Send every byte of `bufs` in order, with vectored sends, looping on short writes.
@@ -427,15 +438,17 @@ macro_rules! recv_buf {
 recv_buf!(Vec<u8>);
 recv_buf!(bytes::BytesMut);
 
-/// One `Recv` into the spare capacity of `buf` on any stream socket (TCP or unix), keeping
+/// One `Recv` of at most `max_bytes` into the spare capacity of `buf` on any stream socket
+/// (TCP or unix), keeping
 /// the socket alive until the kernel is done with it. See [`TcpStream::read`]. The heap
 /// memory of either buffer type stays put while the buffer value moves into the op.
 pub(super) async fn recv_into<S: AsRawFd + 'static, B: RecvBuf>(
     socket: &Rc<S>,
     mut buf: B,
+    max_bytes: usize,
 ) -> (io::Result<usize>, B) {
     let filled = buf.filled_len();
-    let spare = u32::try_from(buf.capacity_bytes() - filled).unwrap_or(u32::MAX);
+    let spare = u32::try_from((buf.capacity_bytes() - filled).min(max_bytes)).unwrap_or(u32::MAX);
     if spare == 0 {
         let err = io::Error::new(
             io::ErrorKind::InvalidInput,

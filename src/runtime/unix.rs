@@ -78,7 +78,7 @@ impl UnixStream {
     /// Read into the spare capacity after `buf.len()`, extend `buf.len()` by the bytes read
     /// and return their count; 0 means end of stream. The buffer comes back in every case.
     pub async fn read(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
-        super::net::recv_into(&self.socket, buf).await
+        super::net::recv_into(&self.socket, buf, usize::MAX).await
     }
 
     /// Send every byte of `buf`, looping on short writes.
