@@ -26,6 +26,9 @@ pub const STREAM_READ_THRESHOLD_BYTES: u64 = 4 << 20;
 /// Bytes of a streamed value moved at once (socket to file or file to socket): what one
 /// streaming connection holds, whatever the value's size.
 pub const STREAM_PIECE_BYTES: u64 = 1 << 20;
+/// Bytes of streamed WRITEs' pieces the node holds at once, over all of its connections: a
+/// stream that finds none free writes out what it holds and then waits for one piece.
+pub const STREAM_PIECES_BYTES_MAX: u64 = 64 << 20;
 
 /// Bytes of a streamed value read from the socket in one go: a piece is received in slices
 /// of this size, each a ring turn of its own, so a shard streaming several large values

@@ -234,6 +234,9 @@ fn shared_state(config: NodeConfig) -> Result<Arc<NodeShared>, NodeError> {
         shutting_down: AtomicBool::new(false),
         iterators: iterator::Registry::default(),
         frame_budget: Arc::new(frame_budget),
+        stream_budget: Arc::new(intake::FrameBudget::new(
+            usize::try_from(crate::limits::STREAM_PIECES_BYTES_MAX).unwrap_or(usize::MAX),
+        )),
     }))
 }
 

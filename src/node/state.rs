@@ -209,6 +209,8 @@ pub struct NodeShared {
     pub cache_counters: Vec<std::sync::Arc<crate::cache::CacheCounters>>,
     /// Bytes held for incomplete large frames, shared by every connection of the node.
     pub frame_budget: std::sync::Arc<super::intake::FrameBudget>,
+    /// Pieces of streamed WRITEs held by all connections.
+    pub stream_budget: std::sync::Arc<super::intake::FrameBudget>,
 }
 
 impl NodeShared {

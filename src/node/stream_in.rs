@@ -3,8 +3,9 @@
 //! the value is read from the socket a piece ([`STREAM_PIECE_BYTES`]) at a time and each
 //! piece is written at its place by the owning shard ([`super::io_stream`]) while the next
 //! ones are read; the reply comes once the record is sealed. A connection so holds at most
-//! a few pieces, whatever the value's size, and claims nothing from the node's budget for
-//! incomplete frames.
+//! a few pieces, whatever the value's size; the pieces of all streams draw on one budget of
+//! the node ([`STREAM_PIECES_BYTES_MAX`]), not on the budget for incomplete frames. A stream
+//! that finds the budget spent waits for its pieces being written, then for one piece.
 //!
 //! A value above `options.value_bytes_max`, or one for another node, is refused with
 //! -E2BIG and the connection closes (its bytes are not read). A step the backend refuses
@@ -14,10 +15,13 @@
 
 use super::conn::Outbox;
 use super::cross;
+use super::intake::FrameClaim;
 use super::io_stream;
 use super::reply::{Frames, Replies};
 use super::shard::Shard;
-use crate::limits::{STREAM_PIECE_BYTES, STREAM_SLICE_BYTES, STREAM_WRITE_THRESHOLD_BYTES};
+use crate::limits::{
+    STREAM_PIECES_BYTES_MAX, STREAM_PIECE_BYTES, STREAM_SLICE_BYTES, STREAM_WRITE_THRESHOLD_BYTES,
+};
 use crate::protocol::{command, errno, CmdHeader, IoAttr, HEADER_SIZE_BYTES, IO_ATTR_SIZE_BYTES};
 use crate::routing::shard_of;
 use crate::runtime::TcpStream;
@@ -30,6 +34,8 @@ use std::time::Duration;
 /// Pieces of one streamed value being written at once (the socket is read meanwhile): a
 /// streaming connection holds at most this many pieces and the one it is reading.
 const PIECES_IN_FLIGHT: usize = 4;
+/// One piece, as the budget counts it.
+const PIECE_BYTES: usize = STREAM_PIECE_BYTES as usize;
 
 /// Bytes of a WRITE frame needed to decide whether it streams: header and io_attr.
 const DECIDE_BYTES: usize = HEADER_SIZE_BYTES + IO_ATTR_SIZE_BYTES;
@@ -227,17 +233,37 @@ enum Pumped {
 async fn pump(c: &Conn<'_>, t: &Ticket, buf: &mut BytesMut, value_bytes: u64) -> Pumped {
     let mut left = value_bytes;
     let mut writing = std::collections::VecDeque::with_capacity(PIECES_IN_FLIGHT);
+    let mut claim = FrameClaim::new(c.shard.node.stream_budget.clone());
     while left > 0 {
-        let Some(piece) = next_piece(c, buf, left).await else {
-            return Pumped::Lost;
-        };
-        let offset = value_bytes - left;
-        left -= piece.len() as u64;
         if writing.len() == PIECES_IN_FLIGHT {
             if let Some(Err(status)) = next_written(&mut writing).await {
                 return Pumped::Refused(status, left);
             }
         }
+        let held = (writing.len() + 1) * PIECE_BYTES;
+        if !claim.set(held, Duration::ZERO).await {
+            // The node's pieces are spent: finish what this stream holds, then wait for one.
+            while let Some(done) = next_written(&mut writing).await {
+                if let Err(status) = done {
+                    return Pumped::Refused(status, left);
+                }
+            }
+            if !claim.set(PIECE_BYTES, c.stall).await {
+                tracing::warn!(
+                    peer = %c.peer,
+                    shard = c.shard.index,
+                    "closing connection: its streamed value found no room among the node's \
+                     {STREAM_PIECES_BYTES_MAX} bytes of pieces for {} s",
+                    c.stall.as_secs()
+                );
+                return Pumped::Lost;
+            }
+        }
+        let Some(piece) = next_piece(c, buf, left).await else {
+            return Pumped::Lost;
+        };
+        let offset = value_bytes - left;
+        left -= piece.len() as u64;
         writing.push_back(write_piece(t, offset, piece));
     }
     while !writing.is_empty() {
