@@ -2,13 +2,19 @@
 //! record is big enough, else a new record with the old bytes copied and the old one
 //! removed), APPEND (2x reserve when it moves, 4x for a new key), PREPARE / PLAIN_WRITE /
 //! COMMIT, compare-and-swap on sha512 and on timestamp.
+//!
+//! The write itself and its plan live here; a write in place and a write to a new record
+//! are in the child modules `in_place` and `new_record`.
+
+mod in_place;
+mod new_record;
 
 use super::disk_control::{DiskControl, DISK_CONTROL_SIZE_BYTES};
 use super::error::BlobError;
 use super::ext_header::{ExtHeader, EXT_HEADER_SIZE_BYTES};
 use super::footer::{self, FooterKind};
 use super::index::Loc;
-use super::log::{BlobLog, Busy};
+use super::log::BlobLog;
 use super::read::record_info;
 use super::segment::Segment;
 use super::{RecordInfo, BLOB_FLAG_NO_FOOTER};
@@ -294,194 +300,5 @@ impl<F: IoFile> BlobLog<F> {
         }
         self.write_new_record(&io.id, existing, &plan, data, ext, csum_flags)
             .await
-    }
-
-    async fn write_in_place(
-        &self,
-        id: &RawId,
-        seg: &Rc<Segment<F>>,
-        old: &Loc,
-        plan: &Plan,
-        data: &Bytes,
-        ext: &ExtHeader,
-    ) -> Result<Loc, BlobError> {
-        let _busy = Busy::new(seg);
-        let mut flags = (u64::from(old.flags) & !record_flags::UNCOMMITTED) | record_flags::EXTHDR;
-        if plan.append {
-            flags |= record_flags::APPEND;
-        }
-        let new = Loc {
-            data_size: plan.new_user + EXT_HEADER_SIZE_BYTES,
-            flags: flags32(flags),
-            ..*old
-        };
-        if plan.offset == 0 && plan.new_user == data.len() as u64 {
-            self.overwrite_whole(seg, &new, data, ext).await?;
-        } else {
-            Box::pin(self.overwrite_part(seg, old, plan, data, ext)).await?;
-            Box::pin(self.write_footer(seg, &new)).await?;
-        }
-        // A same-size overwrite leaves the header and the index entry as they were.
-        if new != *old {
-            seg.write_header(&header_of(id, &new), new.index_slot)
-                .await?;
-            self.index.borrow_mut().insert(*id, new);
-        }
-        self.touch(seg);
-        Ok(new)
-    }
-
-    /// Replace the whole value of `new`'s record: every data byte is in hand, so the footer
-    /// is computed here (not read back) and, when it follows the data, goes out with it in
-    /// one store into the page-cache map or else one write.
-    async fn overwrite_whole(
-        &self,
-        seg: &Segment<F>,
-        new: &Loc,
-        data: &Bytes,
-        ext: &ExtHeader,
-    ) -> Result<(), BlobError> {
-        let whole = WholeValue::new(new, ext, data);
-        // Under `sync: 0` every write waits for an fdatasync, which write-protects the
-        // mapped pages again: a store would fault each time, and saves nothing there.
-        if self.opts.sync_s != 0 && whole.store_mapped(seg, data) {
-            return Ok(());
-        }
-        whole.write(seg, data).await
-    }
-
-    /// Write part of a value in place (at an offset, or shorter than what stays): the
-    /// bytes between the old end and the write become zeros; the footer is rebuilt after.
-    async fn overwrite_part(
-        &self,
-        seg: &Segment<F>,
-        old: &Loc,
-        plan: &Plan,
-        data: &Bytes,
-        ext: &ExtHeader,
-    ) -> Result<(), BlobError> {
-        let base = old.position + DISK_CONTROL_SIZE_BYTES;
-        let ext_bytes = Bytes::copy_from_slice(&ext.encode());
-        let mut bufs = vec![ext_bytes];
-        let mut at = base + EXT_HEADER_SIZE_BYTES;
-        if plan.offset > plan.committed_user {
-            let gap = usize::try_from(plan.offset - plan.committed_user).map_err(|_| too_big())?;
-            seg.write_data(vec![Bytes::from(vec![0u8; gap])], at + plan.committed_user)
-                .await?;
-        }
-        if plan.offset == 0 {
-            bufs.push(data.clone());
-        } else {
-            seg.write_data(std::mem::take(&mut bufs), base).await?;
-            at += plan.offset;
-            bufs.push(data.clone());
-        }
-        let start = if plan.offset == 0 { base } else { at };
-        seg.write_data(bufs, start).await
-    }
-
-    async fn write_new_record(
-        &self,
-        id: &RawId,
-        existing: Option<(Loc, Rc<Segment<F>>)>,
-        plan: &Plan,
-        data: &Bytes,
-        ext: &ExtHeader,
-        csum_flags: u64,
-    ) -> Result<(Rc<Segment<F>>, Loc), BlobError> {
-        let need = plan.new_user + EXT_HEADER_SIZE_BYTES;
-        let reserve = match (plan.append, plan.committed_user > 0) {
-            (true, true) => need * 2,
-            (true, false) => need * 4,
-            _ => need,
-        };
-        let nocsum = csum_flags & record_flags::NOCSUM != 0;
-        let footer_bytes = if nocsum {
-            0
-        } else {
-            footer::footer_size(reserve)
-        };
-        let disk_size = DISK_CONTROL_SIZE_BYTES + reserve + footer_bytes;
-        let mut flags = record_flags::EXTHDR | csum_flags;
-        if plan.append {
-            flags |= record_flags::APPEND;
-        }
-        let keep = existing.as_ref().is_some_and(|_| {
-            plan.committed_user > 0
-                && (plan.offset > 0 || plan.offset + (data.len() as u64) < plan.new_user)
-        });
-        // The value is the caller's bytes as they are: they go out without a copy.
-        let whole = !keep && plan.offset == 0 && data.len() as u64 == plan.new_user;
-        let value = if whole {
-            data.clone()
-        } else {
-            Bytes::from(Box::pin(self.merged_value(existing.as_ref(), keep, plan, data)).await?)
-        };
-        let ext_bytes = ext.encode();
-        let foot = if nocsum {
-            Vec::new()
-        } else {
-            footer::build_parts(FooterKind::Crc32, &[&ext_bytes, &value])
-        };
-        let (seg, position) = self.allocate(disk_size)?;
-        let _busy = Busy::new(&seg);
-        let dc = DiskControl {
-            key: *id,
-            flags,
-            data_size: need,
-            disk_size,
-            position,
-        };
-        let mut head = Vec::with_capacity(usize::try_from(HEAD_BYTES).unwrap_or(144));
-        head.extend_from_slice(&dc.encode());
-        head.extend_from_slice(&ext_bytes);
-        let written = DISK_CONTROL_SIZE_BYTES + need;
-        let foot_at = position + disk_size - foot.len() as u64;
-        // Under `sync` > 0 a record that is one run of bytes is stored into the open file's
-        // page-cache map (see `page_map`); under `sync: 0` every round's fdatasync would
-        // write the zeros ahead of the records to the disk as well.
-        let joined = foot.is_empty() || foot_at == position + written;
-        let stored = self.opts.sync_s != 0
-            && joined
-            && seg.append_mapped(position, position + disk_size, &[&head, &value, &foot]);
-        if !stored && joined {
-            // No slack: the footer (if any) goes out with the record in one write.
-            let mut parts = vec![Bytes::from(head), value];
-            if !foot.is_empty() {
-                parts.push(Bytes::from(foot));
-            }
-            seg.write_data(parts, position).await?;
-        } else if !stored {
-            seg.write_data(vec![Bytes::from(head), value], position)
-                .await?;
-            seg.write_data(vec![Bytes::from(foot)], foot_at).await?;
-        }
-        if nocsum && written < disk_size {
-            self.extend_to(&seg, position + disk_size)?;
-        }
-        self.new_record_done(id, &seg, dc).await
-    }
-
-    /// The new value of a write that does not replace the whole value: the kept bytes of
-    /// the old value (when `keep`), zeros up to the write, then `data` at its offset.
-    async fn merged_value(
-        &self,
-        existing: Option<&(Loc, Rc<Segment<F>>)>,
-        keep: bool,
-        plan: &Plan,
-        data: &Bytes,
-    ) -> Result<Vec<u8>, BlobError> {
-        let len = usize::try_from(plan.new_user).map_err(|_| too_big())?;
-        let mut buf = match existing {
-            Some((old, old_seg)) if keep => self.read_value(old_seg, old, false).await?.1,
-            _ => Vec::new(),
-        };
-        buf.resize(len, 0);
-        let at = usize::try_from(plan.offset).map_err(|_| too_big())?;
-        let dst = buf
-            .get_mut(at..at + data.len())
-            .ok_or(BlobError::Invalid("write outside its value"))?;
-        dst.copy_from_slice(data);
-        Ok(buf)
     }
 }
