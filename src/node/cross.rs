@@ -8,20 +8,21 @@
 //! [`STREAM_WINDOW_BYTES`] of one call's frames are in the mailbox or waiting for the
 //! socket at a time; the job waits for the rest.
 
-use super::outbox::Outbox;
+mod pending;
+mod stream;
+
+use pending::Next;
+pub use pending::PendingCalls;
+pub use stream::{call_streaming, ReplyStream};
+
 use super::reply::{Frames, Replies};
 use super::shard::Shard;
 use crate::protocol::CmdHeader;
 use crate::runtime::mailbox;
 use futures::channel::oneshot;
-use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::task::{Poll, Waker};
 use std::time::Duration;
 
 /// Bytes of streamed frames one call may have in flight towards a connection's socket.
@@ -91,108 +92,6 @@ impl std::fmt::Debug for ShardMsg {
     }
 }
 
-/// Calls this shard waits for, keyed by token. A slot only says whether its call is done
-/// and holds streamed frames; the result itself travels typed in the call's own oneshot.
-#[derive(Debug, Default)]
-pub struct PendingCalls {
-    slots: RefCell<slab::Slab<Slot>>,
-}
-
-#[derive(Debug, Default)]
-struct Slot {
-    done: bool,
-    /// The caller went away: the slot is freed when the job reports done.
-    abandoned: bool,
-    streamed: VecDeque<Frames>,
-    waker: Option<Waker>,
-}
-
-/// What a streaming call yields next on the caller's shard.
-enum Next {
-    Frames(Frames),
-    Done,
-}
-
-/// A registered call; its slot is let go when the caller stops waiting, whatever the reason.
-struct Waiting<'a> {
-    pending: &'a PendingCalls,
-    token: usize,
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        let mut slots = self.pending.slots.borrow_mut();
-        match slots.get_mut(self.token) {
-            Some(slot) if slot.done => {
-                slots.remove(self.token);
-            }
-            Some(slot) => {
-                slot.abandoned = true;
-                slot.streamed.clear();
-                slot.waker = None;
-            }
-            None => {}
-        }
-    }
-}
-
-impl PendingCalls {
-    fn register(&self) -> Waiting<'_> {
-        let token = self.slots.borrow_mut().insert(Slot::default());
-        Waiting {
-            pending: self,
-            token,
-        }
-    }
-
-    /// A job this shard sent out has finished.
-    pub fn complete(&self, token: usize) {
-        let mut slots = self.slots.borrow_mut();
-        match slots.get_mut(token) {
-            Some(slot) if slot.abandoned => {
-                slots.remove(token);
-            }
-            Some(slot) => {
-                slot.done = true;
-                if let Some(w) = slot.waker.take() {
-                    w.wake();
-                }
-            }
-            None => {}
-        }
-    }
-
-    /// Deliver frames a streaming job sent ahead of its result.
-    pub fn stream(&self, token: usize, frames: Frames) {
-        let mut slots = self.slots.borrow_mut();
-        if let Some(slot) = slots.get_mut(token).filter(|s| !s.abandoned) {
-            slot.streamed.push_back(frames);
-            if let Some(w) = slot.waker.take() {
-                w.wake();
-            }
-        }
-    }
-
-    /// Streamed frames first, in arrival order, then the end of the call.
-    async fn next(&self, token: usize) -> Next {
-        std::future::poll_fn(|cx| {
-            let mut slots = self.slots.borrow_mut();
-            let Some(slot) = slots.get_mut(token) else {
-                return Poll::Ready(Next::Done);
-            };
-            if let Some(frames) = slot.streamed.pop_front() {
-                return Poll::Ready(Next::Frames(frames));
-            }
-            if slot.done {
-                return Poll::Ready(Next::Done);
-            }
-            slot.waker = Some(cx.waker().clone());
-            Poll::Pending
-        })
-        .await
-    }
-}
-
 /// The result a finished job left in its channel; none means the job was dropped.
 fn take_result<R>(mut rx: oneshot::Receiver<R>, target: usize) -> Result<R, CrossError> {
     match rx.try_recv() {
@@ -229,115 +128,6 @@ where
     while !matches!(shard.pending.next(token).await, Next::Done) {}
     drop(waiting);
     take_result(rx, target)
-}
-
-/// Where a streaming job sends frames as it produces them.
-#[derive(Debug)]
-pub struct ReplyStream {
-    to: StreamTo,
-}
-
-#[derive(Debug)]
-enum StreamTo {
-    /// The job runs on the connection's shard: straight into its outbox.
-    Local(Rc<Outbox>),
-    /// Back through the mailbox of shard `peer`, under the caller's `token`.
-    Remote {
-        peer: mailbox::Sender<ShardMsg>,
-        token: usize,
-        in_transit_bytes: Arc<AtomicUsize>,
-    },
-}
-
-impl ReplyStream {
-    /// Send `frames` towards the client now, waiting first while this call's earlier
-    /// frames fill the window (the client reads slower than the job produces).
-    pub async fn send(&self, frames: Frames) {
-        if frames.is_empty() {
-            return;
-        }
-        match &self.to {
-            StreamTo::Local(out) => {
-                out.wait_for_write_room(STREAM_WINDOW_BYTES).await;
-                out.push(frames);
-            }
-            StreamTo::Remote {
-                peer,
-                token,
-                in_transit_bytes,
-            } => {
-                while in_transit_bytes.load(Ordering::Acquire) >= STREAM_WINDOW_BYTES {
-                    crate::runtime::sleep(STREAM_WINDOW_POLL).await;
-                }
-                in_transit_bytes.fetch_add(frames_len(&frames), Ordering::AcqRel);
-                let token = *token;
-                send(peer, ShardMsg::Stream { token, frames }).await;
-            }
-        }
-    }
-}
-
-fn frames_len(frames: &Frames) -> usize {
-    frames.parts.iter().map(bytes::Bytes::len).sum()
-}
-
-/// Run `f` on shard `target` like [`call`], giving it a [`ReplyStream`] whose frames reach
-/// `out` as they are sent; the frames `f` returns go last, and are returned here.
-pub async fn call_streaming<F, Fut>(
-    shard: &Rc<Shard>,
-    out: &Rc<Outbox>,
-    target: usize,
-    f: F,
-) -> Result<Frames, CrossError>
-where
-    F: FnOnce(Rc<Shard>, ReplyStream) -> Fut + Send + 'static,
-    Fut: Future<Output = Frames> + 'static,
-{
-    if target == shard.index {
-        let stream = ReplyStream {
-            to: StreamTo::Local(out.clone()),
-        };
-        return Ok(f(shard.clone(), stream).await);
-    }
-    let peer = shard.peers.get(target).ok_or(CrossError::NoShard(target))?;
-    let origin = shard.index;
-    let waiting = shard.pending.register();
-    let token = waiting.token;
-    let (tx, rx) = oneshot::channel::<Frames>();
-    let in_transit_bytes = Arc::new(AtomicUsize::new(0));
-    let transit = in_transit_bytes.clone();
-    let job: JobFn = Box::new(move |s: Rc<Shard>| -> LocalJob {
-        Box::pin(async move {
-            // The origin is a shard of this node (it sent the job); without it there is no
-            // one to stream to, and the dropped `tx` tells the caller so.
-            let Some(back) = s.peers.get(origin).cloned() else {
-                return;
-            };
-            let stream = ReplyStream {
-                to: StreamTo::Remote {
-                    peer: back,
-                    token,
-                    in_transit_bytes: transit,
-                },
-            };
-            let _ = tx.send(f(s, stream).await);
-        })
-    });
-    send(peer, ShardMsg::Run { origin, token, job }).await;
-    loop {
-        match shard.pending.next(token).await {
-            Next::Frames(frames) => {
-                let len = frames_len(&frames);
-                out.wait_for_write_room(STREAM_WINDOW_BYTES).await;
-                out.push(frames);
-                in_transit_bytes.fetch_sub(len, Ordering::AcqRel);
-            }
-            Next::Done => {
-                drop(waiting);
-                return take_result(rx, target);
-            }
-        }
-    }
 }
 
 /// Send a message to another shard, retrying while its mailbox is full.
@@ -409,7 +199,6 @@ pub async fn serve_mailbox(shard: Rc<Shard>, inbox: mailbox::Receiver<ShardMsg>)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use futures::FutureExt;
 
     #[test]
     fn a_job_dropped_before_its_result_is_a_lost_call_not_a_default_value() {
@@ -433,36 +222,5 @@ mod tests {
         let (frame, _) = crate::protocol::split_frame(&bytes, 1 << 20).unwrap();
         assert_eq!(frame.header.trans, 9);
         assert_eq!(frame.header.status, crate::protocol::errno::EIO);
-    }
-
-    #[test]
-    fn streamed_frames_come_before_the_end_and_an_abandoned_call_frees_its_slot() {
-        let pending = PendingCalls::default();
-        let waiting = pending.register();
-        let token = waiting.token;
-        pending.stream(token, Frames::default());
-        pending.complete(token);
-        assert!(matches!(
-            pending.next(token).now_or_never(),
-            Some(Next::Frames(_))
-        ));
-        assert!(matches!(
-            pending.next(token).now_or_never(),
-            Some(Next::Done)
-        ));
-        drop(waiting);
-        assert!(pending.slots.borrow().is_empty());
-
-        let waiting = pending.register();
-        let token = waiting.token;
-        drop(waiting);
-        assert_eq!(
-            pending.slots.borrow().len(),
-            1,
-            "kept until the job reports"
-        );
-        pending.stream(token, Frames::default());
-        pending.complete(token);
-        assert!(pending.slots.borrow().is_empty());
     }
 }
