@@ -31,7 +31,12 @@ pub(super) fn start(shard: &Rc<Shard>, out: &Rc<Outbox>, header: CmdHeader, payl
         let started = shard.counters().timed(command::READ);
         let owner = shard_of(&header.id, shard.node.shard_count);
         let begun = cross::call(&shard, owner, move |s| {
-            io_stream::read_start(s, header, payload)
+            // The owner's task logs under the request's ids too.
+            crate::log::in_request(
+                header.trace_id,
+                header.trans,
+                io_stream::read_start(s, header, payload),
+            )
         })
         .await;
         match begun {
