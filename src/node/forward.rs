@@ -9,6 +9,10 @@
 //! request -ETIMEDOUT after the node's `wait_timeout`. The same links carry requests the node
 //! makes itself (server-send), whose replies are collected instead of relayed.
 
+mod batch;
+
+pub use batch::{request_batch, Outgoing};
+
 use super::conn::{write_loop, Outbox};
 use super::dial::dial;
 pub use super::dial::{dial_with_reply, FrameReader};
@@ -114,6 +118,13 @@ enum Waiter {
         done: OneshotSender<Result<Vec<(CmdHeader, Bytes)>, i32>>,
         deadline: Instant,
     },
+    /// One request of a batch the node sent itself ([`request_batch`]): its status goes to
+    /// slot `index` of the batch, which completes once every request of it is answered.
+    Batch {
+        batch: Rc<batch::Pending>,
+        index: usize,
+        deadline: Instant,
+    },
 }
 
 /// One shard's link to one peer.
@@ -139,10 +150,16 @@ impl Link {
         self.send_parts(header, &[Bytes::copy_from_slice(payload)], waiter)
     }
 
-    /// Send `header` followed by `parts` (written as they are, not copied together).
-    fn send_parts(&self, mut header: CmdHeader, parts: &[Bytes], waiter: Waiter) -> u64 {
+    /// A fresh trans number for a request on this link.
+    fn take_trans(&self) -> u64 {
         let trans = self.next_trans.get();
         self.next_trans.set(trans.wrapping_add(1).max(1));
+        trans
+    }
+
+    /// Send `header` followed by `parts` (written as they are, not copied together).
+    fn send_parts(&self, mut header: CmdHeader, parts: &[Bytes], waiter: Waiter) -> u64 {
+        let trans = self.take_trans();
         header.trans = trans;
         header.size = parts.iter().map(|p| p.len() as u64).sum();
         self.waiters.borrow_mut().insert(trans, waiter);
@@ -174,6 +191,7 @@ impl Link {
                 out.push(frames);
             }
             Waiter::Collect { frames, .. } => frames.push((header, payload)),
+            Waiter::Batch { batch, index, .. } => batch.note(*index, header.status),
         }
         if last {
             if let Some(w) = waiters.remove(&header.trans) {
@@ -189,9 +207,9 @@ impl Link {
             let due: Vec<u64> = waiters
                 .iter()
                 .filter(|(_, w)| match w {
-                    Waiter::Relay { deadline, .. } | Waiter::Collect { deadline, .. } => {
-                        *deadline <= now
-                    }
+                    Waiter::Relay { deadline, .. }
+                    | Waiter::Collect { deadline, .. }
+                    | Waiter::Batch { deadline, .. } => *deadline <= now,
                 })
                 .map(|(t, _)| *t)
                 .collect();
@@ -227,6 +245,7 @@ fn finish(waiter: Waiter, status: i32) {
         Waiter::Collect { frames, done, .. } => {
             let _ = done.send(if status == 0 { Ok(frames) } else { Err(status) });
         }
+        Waiter::Batch { batch, index, .. } => batch.finished(index, status),
     }
 }
 

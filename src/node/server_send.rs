@@ -7,7 +7,9 @@
 //! The keys are cut by the shard that owns them: each shard reads its keys and writes them
 //! over its own links to the peers (or to local backends), `PART_KEYS` per cross-shard call
 //! and `KEYS_IN_FLIGHT` at once, so both the reads and the writes spread over the cores and
-//! no key crosses a mailbox on its own. Each part's responses leave in one batch.
+//! no key crosses a mailbox on its own. Each part's responses leave in one batch. With
+//! OVERWRITE (recovery's copies) a part goes a window at a time, each window's WRITEs to a
+//! peer as one batch on the link (`window`).
 
 use super::forward::{self, Target};
 use super::iterator::{backend_ids, Batch};
@@ -26,6 +28,8 @@ use bytes::Bytes;
 use futures::StreamExt;
 use std::rc::Rc;
 use std::sync::Arc;
+
+mod window;
 
 /// Keys of one part copied at the same time on their shard.
 const KEYS_IN_FLIGHT: usize = 256;
@@ -198,13 +202,7 @@ async fn send_on_shard(
     for part in keys.chunks(PART_KEYS) {
         let (j, part_keys) = (job.clone(), part.to_vec());
         let responses = cross::call(shard, target, move |s| async move {
-            let j = &j;
-            let s = &s;
-            futures::stream::iter(part_keys)
-                .map(|(n, key)| send_key(s, j, n, key))
-                .buffer_unordered(KEYS_IN_FLIGHT)
-                .collect::<Vec<_>>()
-                .await
+            copy_part(&s, &j, part_keys).await
         })
         .await;
         let mut batch = Batch::default();
@@ -233,6 +231,19 @@ async fn send_on_shard(
         }
         batch.flush(out);
     }
+}
+
+/// Copy one part of keys on the shard that owns them: a window at a time with OVERWRITE,
+/// else key by key (each first looks its destination up), `KEYS_IN_FLIGHT` at once.
+async fn copy_part(shard: &Rc<Shard>, job: &Job, keys: Vec<(u64, RawId)>) -> Vec<IteratorResponse> {
+    if job.overwrite {
+        return window::send_part(shard, job, keys).await;
+    }
+    futures::stream::iter(keys)
+        .map(|(n, key)| send_key(shard, job, n, key))
+        .buffer_unordered(KEYS_IN_FLIGHT)
+        .collect::<Vec<_>>()
+        .await
 }
 
 fn response(job: &Job, n: u64, key: RawId) -> IteratorResponse {
