@@ -3,12 +3,16 @@
 # 127.0.0.2), group 1 filled once with dnet_bench, then for each round and each build
 # directory: a fresh copy of the filled group 1, an empty group 2, and a timed
 # `dnet_recovery dc -g 1,2`. Prints keys/s, MiB/s and, for each dc run, the ratio to a plain
-# loopback socket copy of the same number of bytes measured just before it, and the CPU
-# seconds the run cost (both nodes and dnet_recovery), which a busy machine disturbs less
-# than the wall time.
+# loopback socket copy of the same number of bytes measured just before it (and that copy's
+# CPU seconds), and the CPU seconds the run cost (both nodes and dnet_recovery), which a
+# busy machine disturbs less than the wall time, split: source node, destination node,
+# dnet_recovery.
+# The backends' `sync` is 0 by default (every copy is on disk before it is acknowledged);
+# -S sets another (e.g. 30: acknowledged from the page cache, synced every 30 s), which is
+# closer to what the plain socket copy does.
 #
 #   scripts/recovery-bench.sh [-k KEYS] [-s VALUE_BYTES] [-r ROUNDS] [-n IN_FLIGHT]
-#                             [-b BATCH] [BIN_DIR ...]
+#                             [-b BATCH] [-S SYNC] [BIN_DIR ...]
 #
 # BIN_DIR holds dnet_ioserv, dnet_recovery and dnet_bench (default target/release). Given
 # several, the rounds alternate between them so that a busy machine slows each alike.
@@ -21,14 +25,16 @@ size=16
 rounds=3
 in_flight=8
 batch=""
-while getopts "k:s:r:n:b:" opt; do
+sync=0
+while getopts "k:s:r:n:b:S:" opt; do
   case "$opt" in
     k) keys="$OPTARG" ;;
     s) size="$OPTARG" ;;
     r) rounds="$OPTARG" ;;
     n) in_flight="$OPTARG" ;;
     b) batch="$OPTARG" ;;
-    *) sed -n 2,14p "$0" >&2; exit 2 ;;
+    S) sync="$OPTARG" ;;
+    *) sed -n 2,21p "$0" >&2; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
@@ -59,7 +65,7 @@ config() {
  "options": {"join": true, "flags": 4, "remote": [${remote:+\"$remote\"}], "address": ["$host:$port:2-0"],
              "wait_timeout": 60, "check_timeout": 5, "auth_cookie": "bench", "shard_count": 2},
  "backends": [{"backend_id": 1, "type": "blob", "group": $group, "history": "$dir/history",
-               "data": "$dir/eblob/data", "sync": 0, "blob_size": "1G"}]}
+               "data": "$dir/eblob/data", "sync": $sync, "blob_size": "1G"}]}
 EOF
 }
 
@@ -82,10 +88,11 @@ stop_all() {
   pids=()
 }
 
-# loopback_mib_s BYTES: one plain TCP copy of BYTES over 127.0.0.1 in 64 KiB writes.
+# loopback_mib_s BYTES: one plain TCP copy of BYTES over 127.0.0.1 in 64 KiB writes; prints
+# its MiB/s and the CPU seconds it took (both ends).
 loopback_mib_s() {
   python3 - "$1" <<'EOF'
-import socket, sys, threading, time
+import resource, socket, sys, threading, time
 total = int(sys.argv[1])
 srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(1)
 def sink():
@@ -97,16 +104,20 @@ def sink():
 t = threading.Thread(target=sink); t.start()
 chunk = b"\x07" * (1 << 16)
 start = time.perf_counter()
+cpu0 = resource.getrusage(resource.RUSAGE_SELF)
 s = socket.create_connection(srv.getsockname()); sent = 0
 while sent < total:
     s.sendall(chunk); sent += len(chunk)
 t.join()
-print(f"{total / (time.perf_counter() - start) / 2**20:.0f}")
+secs = time.perf_counter() - start
+cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+cpu = cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime
+print(f"{total / secs / 2**20:.0f} {cpu:.2f}")
 EOF
 }
 
 echo "machine: $(nproc) cores, $(uptime | sed 's/.*load/load/')"
-echo "fill: $keys keys of $size bytes into group 1 ($(date -u +%T))"
+echo "fill: $keys keys of $size bytes into group 1, sync $sync ($(date -u +%T))"
 config "$work/template" 127.0.0.1 1
 start "${bins[0]}" "$work/template" 127.0.0.1
 "${bins[0]}/dnet_bench" -r "127.0.0.1:$port:2" -g 1 --op lookup --fill -k "$keys" -s "$size" \
@@ -115,7 +126,8 @@ grep -i "fill" "$work/fill.txt" || true
 stop_all
 
 bytes=$((keys * size))
-printf '%-5s %-28s %8s %9s %8s %11s %6s %8s %12s\n' round build seconds keys/s MiB/s socketMiB/s ratio cpu_s keys/cpu_s
+printf '%-5s %-28s %8s %9s %8s %11s %6s %8s %12s %s\n' round build seconds keys/s MiB/s socketMiB/s \
+  ratio cpu_s keys/cpu_s "cpu_s src/dst/dc socket_cpu_s"
 for round in $(seq "$rounds"); do
   for b in "${bins[@]}"; do
     rm -rf "$work/g1" "$work/g2" "$work/state"
@@ -126,26 +138,29 @@ for round in $(seq "$rounds"); do
     start "$b" "$work/g1" 127.0.0.1
     start "$b" "$work/g2" 127.0.0.2
     sleep 0.5
-    socket="$(loopback_mib_s "$bytes")"
-    ticks0=$(( $(cpu_ticks "${pids[0]}") + $(cpu_ticks "${pids[1]}") ))
+    read -r socket socket_cpu <<<"$(loopback_mib_s "$bytes")"
+    src0=$(cpu_ticks "${pids[0]}")
+    dst0=$(cpu_ticks "${pids[1]}")
     t0="$(date +%s.%N)"
     /usr/bin/time -f "%U %S" -o "$work/dc.cpu" "$b/dnet_recovery" dc -r "127.0.0.1:$port:2" -g 1,2 -n "$in_flight" ${batch:+-b "$batch"} \
       -w 120 -D "$work/state" >"$work/dc.txt" 2>/dev/null || true
     t1="$(date +%s.%N)"
-    ticks1=$(( $(cpu_ticks "${pids[0]}") + $(cpu_ticks "${pids[1]}") ))
-    cpu="$(awk -v t=$((ticks1 - ticks0)) -v hz="$(getconf CLK_TCK)" '{print $1 + $2 + t / hz}' "$work/dc.cpu")"
+    src=$(( $(cpu_ticks "${pids[0]}") - src0 ))
+    dst=$(( $(cpu_ticks "${pids[1]}") - dst0 ))
+    split="$(awk -v s=$src -v d=$dst -v hz="$(getconf CLK_TCK)" \
+      '{printf "%.2f %.2f %.2f %.2f", $1 + $2 + (s + d) / hz, s / hz, d / hz, $1 + $2}' "$work/dc.cpu")"
     stop_all
     copied="$(sed -n 's/.*copied: \([0-9]*\).*/\1/p' "$work/dc.txt")"
     if [ "$copied" != "$keys" ]; then
       echo "round $round $b: dc copied ${copied:-nothing} of $keys: $(cat "$work/dc.txt")" >&2
     fi
-    python3 - "$round" "$b" "$t0" "$t1" "$keys" "$bytes" "$socket" "$cpu" <<'EOF'
+    python3 - "$round" "$b" "$t0" "$t1" "$keys" "$bytes" "$socket" $split "$socket_cpu" <<'EOF'
 import sys
-r, b, t0, t1, keys, nbytes, sock, cpu = sys.argv[1:]
+r, b, t0, t1, keys, nbytes, sock, cpu, src, dst, dc, sock_cpu = sys.argv[1:]
 secs = float(t1) - float(t0)
 mib = int(nbytes) / secs / 2**20
 print(f"{r:<5} {b[-28:]:<28} {secs:8.2f} {int(keys) / secs:9.0f} {mib:8.1f} {sock:>11} "
-      f"{mib / float(sock):6.2f} {float(cpu):8.2f} {int(keys) / float(cpu):12.0f}")
+      f"{mib / float(sock):6.2f} {float(cpu):8.2f} {int(keys) / float(cpu):12.0f} {src}/{dst}/{dc} {sock_cpu}")
 EOF
   done
 done
