@@ -2,25 +2,26 @@
 //! that owns them: the window's values are read (from the page-cache map where they can be:
 //! one copy, checksum verified), then each destination peer gets all the window's WRITEs as
 //! one batch on this shard's link ([`forward::request_batch`]), and a destination on this
-//! node gets them one by one. A window holds at most `WINDOW_KEYS` keys and about
+//! node gets them one by one (`KEYS_IN_FLIGHT` at once). A window holds at most `WINDOW_KEYS` keys and about
 //! `WINDOW_BYTES` of values, so a part of large values is never in memory whole.
 //!
 //! Without OVERWRITE every key first looks its destination up, which stays per key
 //! (`super::send_key`).
 
-use super::{final_status, on_owner, response, Job};
+use super::{final_status, on_owner, response, Job, KEYS_IN_FLIGHT};
 use crate::blob::ValueMeta;
 use crate::key::RawId;
 use crate::node::forward::{self, Outgoing, Target};
 use crate::node::shard::Shard;
 use crate::protocol::{cmd_flags, command, errno, CmdHeader, IoAttr, IteratorResponse};
 use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
 /// Keys read, then written, at a time on one shard for one part.
-const WINDOW_KEYS: usize = 256;
+const WINDOW_KEYS: usize = 1024;
 /// Value bytes a window stops taking keys at.
 const WINDOW_BYTES: usize = 8 << 20;
 
@@ -163,15 +164,15 @@ async fn copy_window(
             index.into_iter().zip(done).collect::<Vec<_>>()
         });
     let window_ref = &window;
-    let here = local.into_iter().map(|(i, header, head)| async move {
-        let parts = [head, window_ref[i].value.clone()];
-        let status = final_status(&on_owner(shard, header, &parts, job.timeout_ms).await);
-        (i, status)
-    });
-    let (remote, here) = futures::join!(
-        futures::future::join_all(remote),
-        futures::future::join_all(here)
-    );
+    let here = futures::stream::iter(local)
+        .map(|(i, header, head)| async move {
+            let parts = [head, window_ref[i].value.clone()];
+            let status = final_status(&on_owner(shard, header, &parts, job.timeout_ms).await);
+            (i, status)
+        })
+        .buffer_unordered(KEYS_IN_FLIGHT)
+        .collect::<Vec<_>>();
+    let (remote, here) = futures::join!(futures::future::join_all(remote), here);
     for (i, status) in remote.into_iter().flatten().chain(here) {
         merge_status(&mut statuses[i], status);
     }
