@@ -66,11 +66,17 @@ sync
 FILES=$(find "$WORK/data" -name 'data-*' ! -name '*.index*' -size +1M | sort | paste -sd:)
 echo "data files: $(du -sh "$WORK/data" | cut -f1); queue depth $QD = $CONNS connections x $PIPELINE"
 
+# The device under the data files, for the bytes each round reads from it (field 3 of
+# /sys/block/*/stat: 512-byte sectors read).
+DEV_NAME=$(basename "$(df --output=source "$WORK/data" | tail -1)")
+sectors_read() { awk '{print $3}' "/sys/class/block/$DEV_NAME/stat" 2>/dev/null || echo 0; }
 node_round() {
   sync; echo 3 >/proc/sys/vm/drop_caches
+  local before; before=$(sectors_read)
   "$BIN/dnet_bench" -r "127.0.0.1:$PORT:2" -g 1 --op read -k "$KEYS" -c "$CONNS" -P "$PIPELINE" \
     -t "$SECONDS_PER_RUN" -w 1 --seed "$RANDOM" --json |
-    python3 -c 'import json,sys; r=json.load(sys.stdin); print("%.0f %.0f %d" % (r["ops_per_s"], r["p99_us"], r["errors"]))'
+    python3 -c 'import json,sys; r=json.load(sys.stdin); print("%.0f %.0f %d %d" % (r["ops_per_s"], r["p99_us"], r["errors"], r["ok"]))' |
+    { read -r ops p99 errors ok; echo "$ops $p99 $errors $(( ($(sectors_read) - before) * 512 / (ok > 0 ? ok : 1) ))"; }
 }
 fio_round() {
   sync; echo 3 >/proc/sys/vm/drop_caches
@@ -83,7 +89,7 @@ fio_round() {
 NODE=(); DEV=()
 for r in $(seq "$ROUNDS"); do
   n=$(node_round); d=$(fio_round)
-  echo "round $r: node ${n%% *} reads/s (p99 $(echo "$n" | cut -d' ' -f2) us, errors $(echo "$n" | cut -d' ' -f3)); O_DIRECT ${d%% *} reads/s (p99 $(echo "$d" | cut -d' ' -f2) us)"
+  echo "round $r: node ${n%% *} reads/s (p99 $(echo "$n" | cut -d' ' -f2) us, errors $(echo "$n" | cut -d' ' -f3), $(echo "$n" | cut -d' ' -f4) device bytes per read, warm-up included); O_DIRECT ${d%% *} reads/s (p99 $(echo "$d" | cut -d' ' -f2) us); load $(cut -d' ' -f1 /proc/loadavg)"
   NODE+=("${n%% *}"); DEV+=("${d%% *}")
 done
 python3 - "${NODE[*]}" "${DEV[*]}" <<'PY'

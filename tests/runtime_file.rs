@@ -104,3 +104,51 @@ fn writing_to_a_read_only_file_reports_the_os_error() {
     })
     .unwrap();
 }
+
+#[test]
+fn reads_of_bytes_not_in_the_page_cache_return_exactly_those_bytes() {
+    probe();
+    // On the build's disk: a RAM file system would keep every page cached.
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(dir.path().join("data"))
+        .unwrap();
+    runtime::block_on(32, async move {
+        let f = UringFile::from_std(file);
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        f.write_all_at(vec![Bytes::from(data.clone())], 0)
+            .await
+            .unwrap();
+        f.sync_data().await.unwrap();
+        let reads = [
+            (0, 4096),
+            (4000, 4352),
+            (12_345, 200),
+            (95_000, 5_000),
+            (99_999, 1),
+        ];
+        for (at, len) in reads {
+            rustix::fs::fadvise(f.as_std(), 0, None, rustix::fs::Advice::DontNeed).unwrap();
+            let waited = f.reads_waited();
+            let head = len.min(100);
+            let bufs = vec![Vec::with_capacity(head), Vec::with_capacity(len - head)];
+            let (res, bufs) = f.read_vectored_at(bufs, at as u64).await;
+            res.unwrap();
+            assert_eq!(bufs.concat(), &data[at..at + len], "{len} bytes at {at}");
+            assert!(
+                f.reads_waited() > waited,
+                "the bytes at {at} were not cached"
+            );
+        }
+        rustix::fs::fadvise(f.as_std(), 0, None, rustix::fs::Advice::DontNeed).unwrap();
+        let (res, _) = f
+            .read_vectored_at(vec![Vec::with_capacity(10)], 99_995)
+            .await;
+        assert_eq!(res.unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+    })
+    .unwrap();
+}

@@ -196,6 +196,13 @@ impl PageMap {
         }))
     }
 
+    /// A syscall read of this file waited on the device: its pages are not all cached, so
+    /// the next [`SKIP_READS_AFTER_SLOW`] reads skip the map too (a mapped read of such a
+    /// page would block the thread in a major fault instead of going to the ring).
+    pub fn note_uncached_read(&self) {
+        self.skip_reads.set(SKIP_READS_AFTER_SLOW);
+    }
+
     /// Start loading bytes `[offset, offset + len)` into the CPU cache if the map covers
     /// them; never makes a map (a hint).
     pub fn prefetch(&self, offset: u64, len: u64) {

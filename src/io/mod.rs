@@ -10,6 +10,7 @@ use std::future::Future;
 use std::io;
 
 pub mod affinity;
+pub mod aligned;
 pub mod clock;
 pub mod mapped;
 pub mod prefetch;
@@ -29,6 +30,12 @@ pub trait IoFile: Sized {
     /// backend's reads see exactly the file's bytes, with nothing to intercept.
     fn mappable(&self) -> bool {
         false
+    }
+
+    /// How many reads so far found their bytes not cached and waited on the device (a
+    /// counter for heuristics; a backend that cannot tell answers 0).
+    fn reads_waited(&self) -> u64 {
+        0
     }
 
     /// Fill `buf` completely from `offset`. A read that hits end-of-file fails with

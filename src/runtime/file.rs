@@ -11,8 +11,12 @@
 //! thread wake and two context switches per write), so writes of at most
 //! [`INLINE_WRITE_BYTES_MAX`] bytes are then copied into the page cache inline with a plain
 //! `pwritev`. Larger writes and fdatasync always go through the ring.
+//!
+//! A small vectored read whose bytes are not cached goes to the device with `O_DIRECT`
+//! ([`super::direct`]), not through the page cache.
 #![allow(unsafe_code)]
 
+use super::direct::Direct;
 use super::op::Op;
 use super::reactor::cqe_result;
 use crate::io::{vectored, IoFile};
@@ -47,6 +51,9 @@ pub struct UringFile {
     file: Rc<File>,
     read_nowait: Cell<NoWait>,
     write_nowait: Cell<NoWait>,
+    direct: Direct,
+    /// Reads that found bytes not cached and went to the ring.
+    reads_waited: Cell<u64>,
 }
 
 /// The outcome of one inline attempt.
@@ -142,6 +149,19 @@ impl UringFile {
     }
 }
 
+/// Copy `bytes` into the memory `iovecs` describe, in order, as far as both go.
+fn copy_into(iovecs: &[libc::iovec], mut bytes: &[u8]) {
+    for v in iovecs {
+        let n = v.iov_len.min(bytes.len());
+        let (head, rest) = bytes.split_at(n);
+        // SAFETY: each iovec describes writable spare capacity of a buffer the caller owns
+        // and lends for the call (see `vectored::spare_iovecs`); `n <= iov_len`, and the
+        // source is a distinct allocation.
+        unsafe { std::ptr::copy_nonoverlapping(head.as_ptr(), v.iov_base.cast::<u8>(), n) };
+        bytes = rest;
+    }
+}
+
 /// Buffers of one vectored read; the iovecs point into the spare capacity of `bufs`.
 struct ReadvState {
     bufs: Vec<Vec<u8>>,
@@ -162,7 +182,13 @@ impl IoFile for UringFile {
             file: Rc::new(file),
             read_nowait: Cell::new(NoWait::Supported),
             write_nowait: Cell::new(NoWait::Supported),
+            direct: Direct::new(),
+            reads_waited: Cell::new(0),
         }
+    }
+
+    fn reads_waited(&self) -> u64 {
+        self.reads_waited.get()
     }
 
     fn as_std(&self) -> &File {
@@ -190,6 +216,7 @@ impl IoFile for UringFile {
                 Inline::Failed(e) => return (Err(e), buf),
                 Inline::WouldBlock => {}
             }
+            self.reads_waited.set(self.reads_waited.get() + 1);
             // SAFETY: `done < len`, so the pointer stays inside the initialised buffer.
             let ptr = unsafe { buf.as_mut_ptr().add(done) };
             let entry = opcode::Read::new(types::Fd(self.file.as_raw_fd()), ptr, want)
@@ -230,6 +257,20 @@ impl IoFile for UringFile {
                 return (Err(err), state.bufs);
             };
             vectored::spare_iovecs(&mut state.bufs, done, &mut state.iovecs);
+            if self.read_nowait.get() == NoWait::Supported
+                && self.direct.wanted(&self.file, pos, total - done)
+            {
+                self.reads_waited.set(self.reads_waited.get() + 1);
+                match self.direct.read(&self.file, pos, total - done).await {
+                    Some(Ok(got)) => {
+                        copy_into(&state.iovecs, got.bytes());
+                        done = total;
+                        continue;
+                    }
+                    Some(Err(e)) => return (Err(e), state.bufs),
+                    None => {}
+                }
+            }
             match self.readv_inline(&state.iovecs, pos) {
                 Inline::Done(0) => {
                     return (Err(io::ErrorKind::UnexpectedEof.into()), state.bufs);
@@ -241,6 +282,7 @@ impl IoFile for UringFile {
                 Inline::Failed(e) => return (Err(e), state.bufs),
                 Inline::WouldBlock => {}
             }
+            self.reads_waited.set(self.reads_waited.get() + 1);
             let count = u32::try_from(state.iovecs.len().min(IOVECS_PER_WRITE_MAX)).unwrap_or(1);
             let entry = opcode::Readv::new(
                 types::Fd(self.file.as_raw_fd()),

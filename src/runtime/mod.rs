@@ -11,6 +11,7 @@
 //! kernel, and its buffers and fds stay owned by the runtime until the kernel reports the
 //! operation finished. This module does not know the Elliptics protocol.
 
+mod direct;
 mod executor;
 mod file;
 pub mod mailbox;

@@ -33,7 +33,11 @@ impl<F: IoFile> Segment<F> {
         bufs: Vec<Vec<u8>>,
         offset: u64,
     ) -> Result<Vec<Vec<u8>>, BlobError> {
+        let waited = self.data.reads_waited();
         let (res, bufs) = self.data.read_vectored_at(bufs, offset).await;
+        if self.data.reads_waited() != waited {
+            self.page_map.note_uncached_read();
+        }
         res.map_err(|e| BlobError::io(&self.path, e))?;
         Ok(bufs)
     }
