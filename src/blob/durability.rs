@@ -216,9 +216,12 @@ impl<F: IoFile> BlobLog<F> {
     }
 
     /// Background upkeep for the owner of the log, off the request path (the node runs it
-    /// on the shard's ring every few tens of milliseconds): the periodic sync when due, and
-    /// sorted indexes for closed files.
+    /// on the shard's ring every few tens of milliseconds): a step of a key-table rebuild,
+    /// the periodic sync when due, and sorted indexes for closed files.
     pub async fn maintain(&self) -> Result<(), BlobError> {
+        self.index
+            .borrow_mut()
+            .rebuild_files_step(super::index::KEYS_PER_REBUILD_STEP);
         self.sync_if_due().await?;
         if self.read_only.get() || !self.needs_sort.get() {
             return Ok(());

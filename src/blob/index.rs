@@ -24,6 +24,10 @@ use crate::key::RawId;
 use crate::protocol::record_flags;
 use std::collections::{BTreeMap, HashSet};
 
+/// Keys of sealed files one step of a key-table rebuild reads again (at least one file):
+/// a few milliseconds of page-cache reads between requests.
+pub const KEYS_PER_REBUILD_STEP: u64 = 128 * 1024;
+
 /// Where a record lives and what its header says (40 bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Loc {
@@ -277,33 +281,46 @@ impl KeyIndex {
         self.add_sealed(num, sealed);
     }
 
-    /// File `num` joins the sealed files and the key table.
+    /// File `num` joins the sealed files and the key table. When the table's fingerprints
+    /// have grown short, a rebuild of it starts, and goes on in steps
+    /// ([`KeyIndex::rebuild_files_step`]) beside the table it replaces.
     fn add_sealed(&mut self, num: u32, mut sealed: SealedIndex) {
         let hashes = sealed.take_key_hashes();
         self.sealed.insert(num, sealed);
         if self.files.needs_rebuild(hashes.len()) {
-            self.rebuild_files();
-        } else {
-            self.files.add_file(num, &hashes);
+            let total: u64 = self.sealed.values().map(SealedIndex::entry_count).sum();
+            let others = self.sealed.keys().copied().filter(|&f| f != num).collect();
+            self.files
+                .start_rebuild(usize::try_from(total).unwrap_or(usize::MAX), others);
         }
+        self.files.add_file(num, &hashes);
+        self.rebuild_files_step(KEYS_PER_REBUILD_STEP);
     }
 
-    /// The key table again, from the keys of every sealed file (its fingerprints grew
-    /// short), sized for the entries there are. A file whose keys cannot be read is
-    /// searched by every lookup.
-    fn rebuild_files(&mut self) {
-        let total: u64 = self.sealed.values().map(SealedIndex::entry_count).sum();
-        let mut files = KeyFiles::sized_for(usize::try_from(total).unwrap_or(usize::MAX));
-        for (&num, s) in &self.sealed {
+    /// One step of a running rebuild of the key table: the keys of sealed files, read
+    /// again from their sorted indexes, until about `budget_keys` keys (at least one
+    /// file) have moved. A file whose keys cannot be read is searched by every lookup.
+    /// `true` while the rebuild has more to do.
+    pub fn rebuild_files_step(&mut self, budget_keys: u64) -> bool {
+        let mut moved = 0u64;
+        while let Some(num) = self.files.next_to_move() {
+            if moved >= budget_keys {
+                return true;
+            }
+            let Some(s) = self.sealed.get(&num) else {
+                self.files.remove_file(num);
+                continue;
+            };
+            moved += s.entry_count().max(1);
             match s.key_hashes() {
-                Ok(h) => files.add_file(num, &h),
+                Ok(h) => self.files.moved(num, Some(&h)),
                 Err(e) => {
                     tracing::error!("reading the keys of sealed file {num}: {e}");
-                    files.add_untagged(num);
+                    self.files.moved(num, None);
                 }
             }
         }
-        self.files = files;
+        false
     }
 
     /// Room in the key table for `keys` keys of sealed files about to be loaded.

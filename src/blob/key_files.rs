@@ -20,7 +20,7 @@
 //! fingerprint bit (the fraction's first bit is exactly what doubling adds), which costs
 //! that bit: the low `lost_bits` bits of every fingerprint are then ignored. After
 //! [`LOST_BITS_MAX`] splits the owner rebuilds the table from the files' keys
-//! ([`KeyFiles::needs_rebuild`]). A file that leaves (deleted, or replaced by its
+//! ([`KeyFiles::needs_rebuild`]), in steps beside the old table ([`rebuild`]). A file that leaves (deleted, or replaced by its
 //! defragmented copy) retires its tag at once: lookups skip its entries, which are swept
 //! out once they are a quarter of the table, at a split, or when tags run out. A file that
 //! gets no tag (65 535 in use) is listed as untagged and searched by every lookup.
@@ -76,6 +76,8 @@ pub struct KeyFiles {
     stored: usize,
     retired: usize,
     untagged: BTreeSet<u32>,
+    /// The table being built to replace this one ([`rebuild`]).
+    rebuild: Option<Box<rebuild::Rebuild>>,
 }
 
 impl Default for KeyFiles {
@@ -103,6 +105,7 @@ impl KeyFiles {
             stored: 0,
             retired: 0,
             untagged: BTreeSet::new(),
+            rebuild: None,
         }
     }
 
@@ -117,25 +120,30 @@ impl KeyFiles {
         LOAD_MAX_PER_BUCKET * self.buckets.len()
     }
 
-    /// Entries held, retired ones included.
+    /// Entries held, retired ones included (both tables' during a rebuild).
     pub fn len(&self) -> usize {
-        self.stored
+        self.stored + self.rebuild.as_ref().map_or(0, |r| r.next.len())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.stored == 0
+        self.len() == 0
     }
 
     /// The fingerprints are too short: the owner should rebuild the table from the files
     /// before adding more.
     pub fn needs_rebuild(&self, more: usize) -> bool {
-        self.lost_bits >= LOST_BITS_MAX && self.stored - self.retired + more > self.capacity()
+        self.rebuild.is_none()
+            && self.lost_bits >= LOST_BITS_MAX
+            && self.stored - self.retired + more > self.capacity()
     }
 
     /// Put the distinct keys of sealed file `file` (their [`sealed_hasher`] hashes) in. A
     /// file already in is replaced.
     pub fn add_file(&mut self, file: u32, hashes: &[u64]) {
-        self.remove_file(file);
+        self.retire(file);
+        if self.add_to_rebuild(file, Some(hashes)) {
+            return;
+        }
         let Some(tag) = self.take_tag() else {
             tracing::warn!("sealed file {file} has no tag in the key table: searched always");
             self.untagged.insert(file);
@@ -155,12 +163,20 @@ impl KeyFiles {
 
     /// File `file` is listed as searched by every lookup (its keys could not be read).
     pub fn add_untagged(&mut self, file: u32) {
-        self.remove_file(file);
-        self.untagged.insert(file);
+        self.retire(file);
+        if !self.add_to_rebuild(file, None) {
+            self.untagged.insert(file);
+        }
     }
 
     /// File `file` leaves: its entries are skipped from now on.
     pub fn remove_file(&mut self, file: u32) {
+        self.retire(file);
+        self.leave_rebuild(file);
+    }
+
+    /// File `file` leaves this table (not a rebuild's new one).
+    fn retire(&mut self, file: u32) {
         self.untagged.remove(&file);
         let Some(tag) = self.tag_of_file.remove(&file) else {
             return;
@@ -284,11 +300,15 @@ impl KeyFiles {
         if let Some(bucket) = self.buckets.get(b) {
             crate::io::prefetch::prefetch(bucket);
         }
+        if let Some(r) = self.rebuild.as_ref() {
+            r.next.prefetch(h);
+        }
     }
 
     /// The files that may hold the key of hash `h`, newest first.
     pub fn candidates(&self, h: u64) -> Candidates {
         let mut out = Candidates::default();
+        self.rebuild_candidates(h, &mut out);
         let (b, fp) = self.bucket_and_fingerprint(h);
         let mask = (0xffff_u32 << self.lost_bits) & 0xffff;
         let mut take = |e: u32| {
@@ -299,6 +319,7 @@ impl KeyFiles {
             }
         };
         let Some(Bucket(slots)) = self.buckets.get(b) else {
+            out.newest_first();
             return out;
         };
         for &e in slots.iter().take_while(|&&e| e != 0) {
@@ -328,6 +349,10 @@ impl KeyFiles {
                 .sum::<usize>()
             + self.tags.capacity() * 16
             + self.tag_of_file.len() * 24
+            + self
+                .rebuild
+                .as_ref()
+                .map_or(0, |r| r.next.allocated_bytes())
     }
 }
 
@@ -387,6 +412,9 @@ mod smallvec_like {
         }
     }
 }
+
+#[path = "key_files_rebuild.rs"]
+pub mod rebuild;
 
 #[cfg(test)]
 #[path = "key_files_tests.rs"]

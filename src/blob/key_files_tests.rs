@@ -86,3 +86,60 @@ fn an_untagged_file_is_named_for_every_key() {
     t.remove_file(6);
     assert!(names(&t, 12345).is_empty());
 }
+
+#[test]
+fn a_rebuild_in_steps_names_every_file_throughout_and_ends_with_full_fingerprints() {
+    let mut t = KeyFiles::sized_for(0);
+    let files: Vec<Vec<u64>> = (0..6).map(|f| hashes(300 + f, 20_000)).collect();
+    for (f, h) in files.iter().enumerate() {
+        t.add_file(f as u32, h);
+    }
+    assert!(t.lost_bits > 0, "the table split");
+    t.start_rebuild(200_000, (0..6).collect());
+    assert!(t.rebuilding());
+    let named_all = |t: &KeyFiles, live: &[u32]| {
+        for &f in live {
+            for &h in files[f as usize].iter().step_by(7) {
+                assert!(names(t, h).contains(&f), "file {f} lost a key mid-rebuild");
+            }
+        }
+    };
+    // A file sealed and one removed while the rebuild runs.
+    let late = hashes(400, 20_000);
+    t.add_file(6, &late);
+    t.remove_file(2);
+    let mut live: Vec<u32> = vec![0, 1, 3, 4, 5];
+    named_all(&t, &live);
+    while let Some(f) = t.next_to_move() {
+        assert_ne!(f, 2, "a removed file is not moved");
+        t.moved(f, Some(&files[f as usize]));
+        named_all(&t, &live);
+        assert!(late.iter().step_by(7).all(|&h| names(&t, h).contains(&6)));
+    }
+    assert!(!t.rebuilding(), "the last file finished the rebuild");
+    assert_eq!(t.lost_bits, 0, "the new table has whole fingerprints");
+    live.push(6);
+    named_all(&t, &live[..5]);
+    assert!(files[2].iter().all(|&h| !names(&t, h).contains(&2)));
+    for &h in &late {
+        assert_eq!(names(&t, h).first(), Some(&6));
+    }
+}
+
+#[test]
+fn a_rebuild_whose_files_all_leave_ends_and_a_file_named_twice_is_listed_once() {
+    let mut t = KeyFiles::default();
+    let a = hashes(500, 1_000);
+    t.add_file(1, &a);
+    t.add_file(2, &a);
+    t.start_rebuild(2_000, vec![1, 2]);
+    t.moved(2, Some(&a));
+    assert_eq!(
+        names(&t, a[0]),
+        vec![2, 1],
+        "file 2 is in both tables, named once"
+    );
+    t.remove_file(1);
+    assert!(!t.rebuilding());
+    assert_eq!(names(&t, a[0]), vec![2]);
+}
