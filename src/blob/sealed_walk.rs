@@ -3,7 +3,6 @@
 
 use super::disk_control::{DiskControl, DISK_CONTROL_SIZE_BYTES};
 use super::error::BlobError;
-use super::sealed::SealedIndex;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
@@ -49,7 +48,9 @@ pub(super) fn slot32(slot: u64) -> u32 {
 /// Reads the entries of a sealed file in slot order, a chunk at a time.
 #[derive(Debug)]
 pub struct Cursor<'a> {
-    idx: &'a SealedIndex,
+    file: &'a File,
+    path: &'a str,
+    entries: u64,
     buf: Vec<u8>,
     /// Slot of the first entry in `buf`, and the next one to hand out.
     first: u64,
@@ -59,32 +60,32 @@ pub struct Cursor<'a> {
 /// Bytes a [`Cursor`] reads at once (many files are read side by side): whole entries.
 const CURSOR_CHUNK_BYTES: u64 = ENTRY_BYTES * 640;
 
-impl SealedIndex {
-    pub fn cursor(&self) -> Cursor<'_> {
+impl<'a> Cursor<'a> {
+    /// A cursor over the `entries` entries of the sorted index `file` (named `path`).
+    pub(super) fn new(file: &'a File, path: &'a str, entries: u64) -> Cursor<'a> {
         Cursor {
-            idx: self,
+            file,
+            path,
+            entries,
             buf: Vec::new(),
             first: 0,
             next: 0,
         }
     }
-}
 
-impl Cursor<'_> {
     /// The next entry and its slot.
     pub fn next_entry(&mut self) -> Result<Option<(u32, DiskControl)>, BlobError> {
-        if self.next >= self.idx.entries {
+        if self.next >= self.entries {
             return Ok(None);
         }
         let have = (self.buf.len() as u64) / ENTRY_BYTES;
         if self.next >= self.first + have {
-            let left = (self.idx.entries - self.next) * ENTRY_BYTES;
+            let left = (self.entries - self.next) * ENTRY_BYTES;
             let n = usize::try_from(CURSOR_CHUNK_BYTES.min(left)).unwrap_or(0);
             self.buf.resize(n, 0);
-            self.idx
-                .file
+            self.file
                 .read_exact_at(&mut self.buf, self.next * ENTRY_BYTES)
-                .map_err(|e| BlobError::io(&self.idx.path, e))?;
+                .map_err(|e| BlobError::io(self.path, e))?;
             self.first = self.next;
         }
         let i = usize::try_from(self.next - self.first).unwrap_or(usize::MAX);
