@@ -179,3 +179,44 @@ fn bulk_load_keeps_the_newest_copy_of_a_key_held_by_several_files() {
     assert_eq!(idx.get(&k(1)).map(|l| l.file), Some(0));
     assert!(idx.resolve_duplicates().is_empty());
 }
+
+#[test]
+fn sealed_keys_stay_found_while_the_key_table_is_rebuilt_in_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut idx = KeyIndex::default();
+    for f in 0..3u8 {
+        let entries = (0..50u8)
+            .map(|i| entry(k(f * 50 + i), u64::from(i) * 200, 0))
+            .chain([entry(k(200), 50 * 200, 0)])
+            .collect();
+        idx.load_sealed(
+            u32::from(f),
+            sealed(dir.path(), &f.to_string(), entries),
+            51,
+        );
+    }
+    idx.files.start_rebuild(153, vec![0, 1, 2]);
+    let mut steps = 0;
+    loop {
+        for key in 0..150u8 {
+            let got = idx.get(&k(key)).map(|l| l.file);
+            assert_eq!(
+                got,
+                Some(u32::from(key / 50)),
+                "key {key} after {steps} steps"
+            );
+        }
+        assert_eq!(
+            idx.get(&k(200)).map(|l| l.file),
+            Some(2),
+            "the newest file wins"
+        );
+        assert!(idx.get(&k(201)).is_none());
+        if !idx.rebuild_files_step(1) {
+            break;
+        }
+        steps += 1;
+    }
+    assert_eq!(steps, 2, "one file per step at the smallest budget");
+    assert!(!idx.files.rebuilding());
+}
