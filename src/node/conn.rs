@@ -122,7 +122,12 @@ struct Reader {
 async fn serve_connection(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
     let stream = Rc::new(stream);
     let out = Rc::new(Outbox::default());
-    crate::runtime::spawn(write_loop(shard.clone(), stream.clone(), out.clone()));
+    crate::runtime::spawn(write_loop(
+        shard.node.clone(),
+        shard.index,
+        stream.clone(),
+        out.clone(),
+    ));
     let options = &shard.node.config.options;
     let mut r = Reader {
         limit: options.frame_payload_bytes_max,

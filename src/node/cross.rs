@@ -8,11 +8,11 @@
 //! [`STREAM_WINDOW_BYTES`] of one call's frames are in the mailbox or waiting for the
 //! socket at a time; the job waits for the rest.
 
-mod pending;
 mod stream;
 
-use pending::Next;
-pub use pending::PendingCalls;
+use super::mail::Next;
+pub use super::mail::{send, LocalJob};
+pub use super::shard::ShardMsg;
 pub use stream::{call_streaming, ReplyStream};
 
 use super::reply::{Frames, Replies};
@@ -21,7 +21,6 @@ use crate::protocol::CmdHeader;
 use crate::runtime::mailbox;
 use futures::channel::oneshot;
 use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -30,10 +29,8 @@ pub const STREAM_WINDOW_BYTES: usize = 4 * 1024 * 1024;
 /// How often a remote stream that used up its window looks again.
 const STREAM_WINDOW_POLL: Duration = Duration::from_micros(500);
 
-/// A future produced on the target shard; it hands its result over itself (see [`call`]).
-pub type LocalJob = Pin<Box<dyn Future<Output = ()>>>;
 /// A job that crosses threads: built on the caller, run on the target shard.
-pub type JobFn = Box<dyn FnOnce(Rc<Shard>) -> LocalJob + Send>;
+pub type JobFn = super::mail::JobFn<Shard>;
 
 /// Why a cross-shard call brought no result back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -61,34 +58,6 @@ impl CrossError {
         let mut frames = Frames::new();
         frames.error(header, self.errno());
         frames
-    }
-}
-
-/// What travels through a shard's mailbox.
-pub enum ShardMsg {
-    /// Run `job` here, then tell shard `origin` that call `token` is done.
-    Run {
-        origin: usize,
-        token: usize,
-        job: JobFn,
-    },
-    /// Frames a streaming job sent before its result (see [`call_streaming`]).
-    Stream { token: usize, frames: Frames },
-    /// A job this shard sent out has finished (or was dropped): its result, if any, is in
-    /// the call's own channel.
-    Done { token: usize },
-    /// Stop accepting, finish in-flight work, sync and exit.
-    Shutdown,
-}
-
-impl std::fmt::Debug for ShardMsg {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ShardMsg::Run { origin, token, .. } => write!(f, "Run({origin}, {token})"),
-            ShardMsg::Stream { token, .. } => write!(f, "Stream({token})"),
-            ShardMsg::Done { token } => write!(f, "Done({token})"),
-            ShardMsg::Shutdown => write!(f, "Shutdown"),
-        }
     }
 }
 
@@ -128,19 +97,6 @@ where
     while !matches!(shard.pending.next(token).await, Next::Done) {}
     drop(waiting);
     take_result(rx, target)
-}
-
-/// Send a message to another shard, retrying while its mailbox is full.
-pub async fn send(peer: &mailbox::Sender<ShardMsg>, mut msg: ShardMsg) {
-    loop {
-        match peer.try_send(msg) {
-            Ok(()) => return,
-            Err(back) => {
-                msg = back;
-                crate::runtime::sleep(Duration::from_micros(100)).await;
-            }
-        }
-    }
 }
 
 /// Tells the origin shard that a job is over when dropped: after its result was sent, or

@@ -8,7 +8,8 @@
 //! when DATA is set; user_flags and timestamp zeroed with NO_META), a keepalive (status 1)
 //! every 10 000 skipped keys, then the final ack (-ENOEXEC after CANCEL, as in Elliptics).
 //! A connection with many unwritten frames holds the iterator back. PAUSE / CONTINUE / CANCEL find the running
-//! iterator by id from any connection through the node-wide [`Registry`].
+//! iterator by id from any connection through the node-wide
+//! [`Registry`](super::running_iterators::Registry).
 //! SEND (server-send) streams into the connection the same way; it lives in `server_send`.
 
 use super::cross;
@@ -23,10 +24,8 @@ use crate::protocol::{
 };
 use crate::routing::shard_of;
 use bytes::{Bytes, BytesMut};
-use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 /// A keepalive response goes out after this many skipped keys.
@@ -44,40 +43,7 @@ const DRAIN_POLL_MS: u64 = 1;
 /// -EINTR: the iterator stopped because its requester disconnected.
 const EINTR: i32 = crate::protocol::errno::EINTR;
 
-const RUNNING: u32 = 0;
-const PAUSED: u32 = 1;
-const CANCELLED: u32 = 2;
-
-/// Running iterators of the node, by id. Touched only by ITERATOR commands.
-#[derive(Debug, Default)]
-pub struct Registry {
-    next_id: AtomicU64,
-    states: Mutex<HashMap<u64, Arc<AtomicU32>>>,
-}
-
-impl Registry {
-    fn start(&self) -> (u64, Arc<AtomicU32>) {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-        let state = Arc::new(AtomicU32::new(RUNNING));
-        self.lock().insert(id, state.clone());
-        (id, state)
-    }
-
-    fn finish(&self, id: u64) {
-        self.lock().remove(&id);
-    }
-
-    fn set(&self, id: u64, state: u32) -> bool {
-        self.lock()
-            .get(&id)
-            .map(|s| s.store(state, Ordering::Relaxed))
-            .is_some()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<AtomicU32>>> {
-        self.states.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
+use super::running_iterators::{CANCELLED, PAUSED, RUNNING};
 
 /// Serve ITERATOR and SEND, which stream into the connection; `false` for other commands.
 pub fn intercept(shard: &Rc<Shard>, out: &Rc<Outbox>, header: &CmdHeader, payload: &Bytes) -> bool {

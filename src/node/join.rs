@@ -13,9 +13,9 @@
 //! while its node is known through another link (such as that node's own JOIN to us), so
 //! two nodes that find each other do not race to join twice.
 
-use super::conn::write_loop;
 use super::forward::{dial_with_reply, FrameReader};
 use super::handshake;
+use super::outbox::write_loop;
 use super::outbox::Outbox;
 use super::peers::{broadcast, collides, socket_addrs, Change, Source};
 use super::shard::Shard;
@@ -319,7 +319,12 @@ async fn join_once(shard: &Rc<Shard>, joining: &Joining, remote: SocketAddr) -> 
     broadcast(shard, up).await;
     // The peer holds our ids from the JOIN: it hears our UPDATE_IDS on this link.
     let out = Rc::new(Outbox::default());
-    crate::runtime::spawn(write_loop(shard.clone(), stream.clone(), out.clone()));
+    crate::runtime::spawn(write_loop(
+        shard.node.clone(),
+        shard.index,
+        stream.clone(),
+        out.clone(),
+    ));
     shard.cluster.subscribe(&out);
     // The rest of the cluster, now: the nodes the peer knows.
     let (s, j) = (shard.clone(), joining.clone());

@@ -34,6 +34,7 @@
 mod cache_cell;
 mod cache_io;
 mod cache_sync;
+mod cluster;
 mod conn;
 mod control;
 mod cross;
@@ -54,9 +55,12 @@ mod io_read;
 mod io_stream;
 mod iterator;
 mod join;
+mod link;
 mod live;
+mod mail;
 mod metrics;
 mod monitor;
+mod monitor_http;
 mod notices;
 mod outbox;
 mod peers;
@@ -64,6 +68,7 @@ mod prefetch;
 mod publish;
 pub mod reply;
 mod run;
+mod running_iterators;
 mod server_send;
 mod shard;
 mod state;
@@ -193,7 +198,7 @@ pub fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             _ => joined.err().unwrap_or(e),
         });
     }
-    monitor::spawn_http(&running.shared);
+    monitor_http::spawn_http(&running.shared);
     Ok(running)
 }
 
@@ -232,7 +237,7 @@ fn shared_state(config: NodeConfig) -> Result<Arc<NodeShared>, NodeError> {
         started: Instant::now(),
         read_only: AtomicBool::new(false),
         shutting_down: AtomicBool::new(false),
-        iterators: iterator::Registry::default(),
+        iterators: running_iterators::Registry::default(),
         frame_budget: Arc::new(frame_budget),
         stream_budget: Arc::new(intake::FrameBudget::new(
             usize::try_from(crate::limits::STREAM_PIECES_BYTES_MAX).unwrap_or(usize::MAX),

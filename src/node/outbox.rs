@@ -3,11 +3,12 @@
 //! bytes), and the writer task that sends them in batches (one vectored write per wake-up).
 
 use super::reply::{Frames, InPlace};
-use super::shard::Shard;
+use super::state::NodeShared;
 use crate::runtime::TcpStream;
 use bytes::{Bytes, BytesMut};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Poll, Waker};
 
 /// Requests one connection may have in flight before reading pauses.
@@ -289,11 +290,18 @@ fn cut_in_place(in_place: &mut BytesMut, parts: &mut Vec<Bytes>) {
     }
 }
 
-pub(super) async fn write_loop(shard: Rc<Shard>, stream: Rc<TcpStream>, out: Rc<Outbox>) {
+/// Write `out`'s frames to `stream` until the outbox closes or a write fails; the bytes
+/// written count towards shard `shard_index`'s counters.
+pub(super) async fn write_loop(
+    node: Arc<NodeShared>,
+    shard_index: usize,
+    stream: Rc<TcpStream>,
+    out: Rc<Outbox>,
+) {
     while let Some(batch) = out.next_batch().await {
         let len: usize = batch.iter().map(Bytes::len).sum();
         if let Err(e) = stream.write_all(batch).await {
-            tracing::debug!(shard = shard.index, "write failed: {e}");
+            tracing::debug!(shard = shard_index, "write failed: {e}");
             out.closed.set(true);
             out.parts.borrow_mut().clear();
             if let Ok(mut in_place) = out.in_place.try_borrow_mut() {
@@ -304,7 +312,9 @@ pub(super) async fn write_loop(shard: Rc<Shard>, stream: Rc<TcpStream>, out: Rc<
             return;
         }
         out.written(len);
-        super::state::add_own(&shard.counters().bytes_out, len as u64);
+        if let Some(counters) = node.counters.get(shard_index) {
+            super::state::add_own(&counters.bytes_out, len as u64);
+        }
     }
     let _ = stream.shutdown();
 }

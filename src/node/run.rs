@@ -55,7 +55,7 @@ pub async fn shard_main(
     super::upkeep::spawn(&shard);
     super::publish::spawn(&shard);
     super::cache_sync::spawn_write_back(&shard);
-    super::peers::start_joining(&shard);
+    super::join::start_joining(&shard);
     super::conn::accept_loop(shard.clone(), listener).await;
     if let Some(srw) = &shard.srw {
         srw.shutdown().await;

@@ -4,7 +4,7 @@
 //! thread except through the mailboxes and the read-mostly [`NodeShared`]. How a shard
 //! starts, runs and drains is `run`.
 
-use super::cross::{self, PendingCalls, ShardMsg};
+use super::mail::{Mail, PendingCalls};
 use super::state::NodeShared;
 use crate::blob::{BlobLog, BlobOptions};
 use crate::key::RawId;
@@ -15,6 +15,9 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Waker;
+
+/// What travels through a shard's mailbox.
+pub type ShardMsg = Mail<Shard>;
 
 /// The blob log type every shard runs.
 pub type ShardLog = BlobLog<UringFile>;
@@ -82,7 +85,7 @@ pub struct Shard {
     pub peers: Vec<mailbox::Sender<ShardMsg>>,
     pub pending: PendingCalls,
     /// The other DHT nodes as this shard sees them, and its links to them.
-    pub cluster: super::peers::Cluster,
+    pub cluster: super::cluster::Cluster,
     /// Server-side processing state; `None` without `options.srw_config`.
     pub srw: Option<crate::srw::ShardSrw>,
     shutdown: Cell<bool>,
@@ -105,7 +108,7 @@ impl Shard {
             backends,
             peers,
             pending: PendingCalls::default(),
-            cluster: super::peers::Cluster::default(),
+            cluster: super::cluster::Cluster::default(),
             srw,
             shutdown: Cell::new(false),
             shutdown_waiters: RefCell::new(Vec::new()),
@@ -143,7 +146,7 @@ impl Shard {
         self.node.shutting_down.store(true, Ordering::Relaxed);
         for (i, peer) in self.peers.iter().enumerate() {
             if i != self.index {
-                cross::send(peer, ShardMsg::Shutdown).await;
+                super::mail::send(peer, ShardMsg::Shutdown).await;
             }
         }
         self.begin_shutdown();

@@ -203,7 +203,7 @@ pub struct NodeShared {
     pub read_only: AtomicBool,
     pub shutting_down: AtomicBool,
     /// Running ITERATORs, so PAUSE/CONTINUE/CANCEL reach them from any connection.
-    pub iterators: super::iterator::Registry,
+    pub iterators: super::running_iterators::Registry,
     /// Cache sizes per shard and backend (`shard * backends + backend`), each written by its
     /// shard; empty without `options.cache`.
     pub cache_counters: Vec<std::sync::Arc<crate::cache::CacheCounters>>,

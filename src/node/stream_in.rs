@@ -13,10 +13,10 @@
 //! and dropped, and the connection stays open. A connection that closes, or sends nothing
 //! for `frame_stall_timeout` seconds, mid-value leaves no visible record.
 
-use super::conn::Outbox;
 use super::cross;
 use super::intake::FrameClaim;
 use super::io_stream;
+use super::outbox::Outbox;
 use super::reply::{Frames, Replies};
 use super::shard::Shard;
 use crate::limits::{

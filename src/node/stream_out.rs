@@ -10,9 +10,9 @@
 //! is logged with the key and the connection closes, so the client sees a short frame,
 //! never wrong bytes.
 
-use super::conn::Outbox;
 use super::cross;
 use super::io_stream::{self, ReadStart};
+use super::outbox::Outbox;
 use super::shard::Shard;
 use crate::protocol::{command, errno, CmdHeader};
 use crate::routing::shard_of;

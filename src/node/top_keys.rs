@@ -4,11 +4,11 @@
 //! four periods; a request merges the shards and lists the heaviest `top_length` as
 //! `top.top_by_size` (MONITOR_STAT category TOP).
 
-use super::state::NodeShared;
 use crate::blob::key_hash::KeyHasher;
 use crate::config::TopSettings;
 use crate::key::RawId;
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The next state of a xorshift64 generator (the top keys' sampling and admission draws).
@@ -161,14 +161,17 @@ impl TopKeys {
 /// `{"top_by_size": [{"id": hex, "size": bytes, "frequency": n}, ...]}`: every shard's
 /// keys merged, heaviest first, at most `top_length`; the list is empty when `monitor.top`
 /// is not configured.
-pub fn top_json(node: &NodeShared) -> serde_json::Value {
-    let Some(settings) = node.config.options.monitor_top else {
+pub fn top_json<'a>(
+    settings: Option<TopSettings>,
+    tables: impl Iterator<Item = &'a Mutex<TopKeys>>,
+) -> serde_json::Value {
+    let Some(settings) = settings else {
         return serde_json::json!({ "top_by_size": [] });
     };
     let now = Instant::now();
     let mut all: Vec<(RawId, u64, u64)> = Vec::new();
-    for c in &node.counters {
-        if let Some(Ok(top)) = c.top_keys.as_ref().map(|t| t.lock()) {
+    for table in tables {
+        if let Ok(top) = table.lock() {
             all.extend(top.snapshot(now));
         }
     }

@@ -1,10 +1,10 @@
 //! Streaming calls: a job on another shard sends frames back as it produces them, through
 //! the caller's mailbox, within a window of [`STREAM_WINDOW_BYTES`] per call.
 
+use super::super::mail::Next;
 use super::super::outbox::Outbox;
 use super::super::reply::Frames;
 use super::super::shard::Shard;
-use super::pending::Next;
 use super::{send, take_result, CrossError, JobFn, LocalJob, ShardMsg};
 use super::{STREAM_WINDOW_BYTES, STREAM_WINDOW_POLL};
 use crate::runtime::mailbox;

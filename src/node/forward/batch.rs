@@ -13,11 +13,12 @@
 //! | ..+value         | its `value`                                           |
 //! | ...              | request 2, 3, ... the same way                        |
 
-use super::{link_to, Waiter};
+use super::link_to;
+use crate::node::link::{BatchPending as Pending, Waiter};
 use crate::node::reply::Frames;
 use crate::node::shard::Shard;
 use crate::protocol::{errno, CmdHeader, HEADER_SIZE_BYTES};
-use crate::runtime::sync::{oneshot, OneshotSender};
+use crate::runtime::sync::oneshot;
 use bytes::{Bytes, BytesMut};
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
@@ -35,40 +36,6 @@ pub struct Outgoing {
     pub header: CmdHeader,
     pub head: Bytes,
     pub value: Bytes,
-}
-
-/// The statuses of a batch on its way: per request the first error any of its reply
-/// frames carried, or the error that ended it as a whole.
-pub(super) struct Pending {
-    statuses: RefCell<Vec<i32>>,
-    left: Cell<usize>,
-    done: RefCell<Option<OneshotSender<Vec<i32>>>>,
-}
-
-impl Pending {
-    /// A reply frame of request `index` arrived with `status`: keep the first error.
-    pub(super) fn note(&self, index: usize, status: i32) {
-        if status == 0 {
-            return;
-        }
-        if let Some(slot) = self.statuses.borrow_mut().get_mut(index) {
-            if *slot == 0 {
-                *slot = status;
-            }
-        }
-    }
-
-    /// Request `index` is over (`status` non-zero: it failed as a whole, e.g. expired).
-    pub(super) fn finished(&self, index: usize, status: i32) {
-        self.note(index, status);
-        let left = self.left.get().saturating_sub(1);
-        self.left.set(left);
-        if left == 0 {
-            if let Some(done) = self.done.borrow_mut().take() {
-                let _ = done.send(std::mem::take(&mut *self.statuses.borrow_mut()));
-            }
-        }
-    }
 }
 
 /// Send every request of `requests` to `peer` at once and wait until each is answered:

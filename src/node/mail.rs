@@ -1,11 +1,64 @@
-//! The calls a shard waits for: one slot per call, marked done when the job reports,
+//! A shard's mailbox traffic, as data: the messages that cross between shards ([`Mail`])
+//! and the calls a shard waits for (one slot per call, marked done when the job reports,
 //! holding the frames a streaming job sent ahead of its result, and freed when both the
-//! caller and the job are through with it.
+//! caller and the job are through with it). It sits below the shard that holds it; the
+//! code that sends and serves the messages is `cross`, above the shard.
 
-use super::super::reply::Frames;
+use super::reply::Frames;
+use crate::runtime::mailbox;
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Poll, Waker};
+use std::time::Duration;
+
+/// A future produced on the target shard; it hands its result over itself.
+pub type LocalJob = Pin<Box<dyn Future<Output = ()>>>;
+/// A job that crosses threads: built on the caller, run on the target shard `S`.
+pub type JobFn<S> = Box<dyn FnOnce(Rc<S>) -> LocalJob + Send>;
+
+/// What travels through the mailbox of a shard of type `S`.
+pub enum Mail<S> {
+    /// Run `job` here, then tell shard `origin` that call `token` is done.
+    Run {
+        origin: usize,
+        token: usize,
+        job: JobFn<S>,
+    },
+    /// Frames a streaming job sent before its result.
+    Stream { token: usize, frames: Frames },
+    /// A job this shard sent out has finished (or was dropped): its result, if any, is in
+    /// the call's own channel.
+    Done { token: usize },
+    /// Stop accepting, finish in-flight work, sync and exit.
+    Shutdown,
+}
+
+impl<S> std::fmt::Debug for Mail<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Mail::Run { origin, token, .. } => write!(f, "Run({origin}, {token})"),
+            Mail::Stream { token, .. } => write!(f, "Stream({token})"),
+            Mail::Done { token } => write!(f, "Done({token})"),
+            Mail::Shutdown => write!(f, "Shutdown"),
+        }
+    }
+}
+
+/// Send a message to another shard, retrying while its mailbox is full.
+pub async fn send<S>(peer: &mailbox::Sender<Mail<S>>, mut msg: Mail<S>) {
+    loop {
+        match peer.try_send(msg) {
+            Ok(()) => return,
+            Err(back) => {
+                msg = back;
+                crate::runtime::sleep(Duration::from_micros(100)).await;
+            }
+        }
+    }
+}
 
 /// Calls this shard waits for, keyed by token. A slot only says whether its call is done
 /// and holds streamed frames; the result itself travels typed in the call's own oneshot.
