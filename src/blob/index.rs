@@ -19,6 +19,8 @@
 use super::disk_control::DiskControl;
 use super::hot_index::HotIndex;
 use super::key_files::{sealed_hasher, KeyFiles};
+pub(super) use super::loc::loc_of;
+pub use super::loc::Loc;
 use super::sealed::SealedIndex;
 use crate::key::RawId;
 use crate::protocol::record_flags;
@@ -27,23 +29,6 @@ use std::collections::{BTreeMap, HashSet};
 /// Keys of sealed files one step of a key-table rebuild reads again (at least one file):
 /// a few milliseconds of page-cache reads between requests.
 pub const KEYS_PER_REBUILD_STEP: u64 = 128 * 1024;
-
-/// Where a record lives and what its header says (40 bytes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Loc {
-    /// Offset of the record header in the data file.
-    pub position: u64,
-    /// Client bytes including the ext header.
-    pub data_size: u64,
-    /// Bytes the record occupies in the data file.
-    pub disk_size: u64,
-    /// Data file number N.
-    pub file: u32,
-    /// Entry number in the file's `.index`.
-    pub index_slot: u32,
-    /// `record_flags::*` (all defined flags fit in 32 bits).
-    pub flags: u32,
-}
 
 /// Map from key to location (see the module header).
 #[derive(Debug, Default)]
@@ -55,18 +40,6 @@ pub struct KeyIndex {
     /// `(file, slot)` of sealed entries dropped from RAM whose REMOVE is not on disk yet.
     pub(super) pending_dead: HashSet<(u32, u32)>,
     pub(super) live: usize,
-}
-
-/// The location a sealed file's entry `slot` describes.
-pub(super) fn loc_of(file: u32, slot: u32, dc: &DiskControl) -> Loc {
-    Loc {
-        position: dc.position,
-        data_size: dc.data_size,
-        disk_size: dc.disk_size,
-        file,
-        index_slot: slot,
-        flags: u32::try_from(dc.flags & 0xffff_ffff).unwrap_or(0),
-    }
 }
 
 impl KeyIndex {

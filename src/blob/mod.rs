@@ -41,6 +41,7 @@ mod defrag_commit;
 pub mod defrag_state;
 mod durability;
 mod load;
+mod loc;
 mod log;
 mod open;
 mod page_map;
