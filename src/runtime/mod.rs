@@ -19,13 +19,15 @@ mod net;
 mod op;
 mod probe;
 mod reactor;
+mod socket;
 pub mod sync;
 mod time;
 mod unix;
 
 pub use executor::{block_on, run_or_spawn, spawn, JoinHandle};
 pub use file::UringFile;
-pub use net::{tcp_port_has_no_listener, TcpListener, TcpStream};
+pub use net::{TcpListener, TcpStream};
+pub use socket::tcp_port_has_no_listener;
 pub use probe::probe;
 pub use time::{sleep, timeout, Elapsed};
 pub use unix::{UnixListener, UnixStream};
