@@ -20,7 +20,7 @@ where
 {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = config(dir.path(), backends);
-    let shared = super::shared_state(config).expect("node state");
+    let shared = super::startup::shared_state(config).expect("node state");
     crate::runtime::block_on(64, async move {
         let opened = super::run::open_backends(&shared, 0).await;
         let shard = Rc::new(Shard::new(
