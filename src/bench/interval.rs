@@ -192,7 +192,7 @@ mod tests {
         let mut l = Ledger::new(4);
         l.written(0, 100, 0);
         l.written(1, 4096, 0);
-        l.written(2, 50, -5); // failed: not stored
+        l.written(2, 50, crate::protocol::errno::EIO); // failed: not stored
         assert_eq!((l.live_bytes, l.live_keys), (4196, 2));
         l.written(0, 10, 0); // rewrite with another size
         assert_eq!((l.live_bytes, l.live_keys), (4106, 2));

@@ -106,7 +106,7 @@ fn session(cli: &Cli, node: &Node, namespace: &str) -> Result<Session> {
 fn read(s: &Session, key: &str) -> Result<Option<Vec<u8>>> {
     match s.read_data(&Key::from(key), 0, 0).wait() {
         Ok(entries) => Ok(entries.into_iter().find_map(|e| e.payload).map(|p| p.data)),
-        Err(e) if e.status == -2 => Ok(None),
+        Err(e) if e.status == elliptics::protocol::errno::ENOENT => Ok(None),
         Err(e) => Err(anyhow!("read {key}: {e}")),
     }
 }
@@ -121,7 +121,7 @@ fn write(s: &Session, key: &str, data: &[u8]) -> Result<()> {
 fn remove(s: &Session, key: &str) -> Result<bool> {
     match s.remove(&Key::from(key)).wait() {
         Ok(_) => Ok(true),
-        Err(e) if e.status == -2 => Ok(false),
+        Err(e) if e.status == elliptics::protocol::errno::ENOENT => Ok(false),
         Err(e) => Err(anyhow!("remove {key}: {e}")),
     }
 }

@@ -33,8 +33,12 @@ impl Source<'_> {
             Source::Bytes(b) => {
                 let start = usize::try_from(at).unwrap_or(usize::MAX);
                 let end = start.saturating_add(usize::try_from(len).unwrap_or(usize::MAX));
-                b.get(start..end)
-                    .ok_or_else(|| ClientError::new(errno::EINVAL, "chunk out of range: -22"))
+                b.get(start..end).ok_or_else(|| {
+                    ClientError::new(
+                        errno::EINVAL,
+                        format!("chunk out of range: {}", errno::EINVAL),
+                    )
+                })
             }
             Source::File {
                 file,

@@ -96,8 +96,12 @@ impl Conn {
         on_push: PushHandler,
         on_close: CloseHandler,
     ) -> Result<Arc<Conn>, ClientError> {
-        let io_err =
-            |e: std::io::Error| ClientError::new(errno::ECONNRESET, format!("{addr}: {e}: -104"));
+        let io_err = |e: std::io::Error| {
+            ClientError::new(
+                errno::ECONNRESET,
+                format!("{addr}: {e}: {}", errno::ECONNRESET),
+            )
+        };
         stream.set_read_timeout(None).map_err(io_err)?;
         let _ = stream.set_nodelay(true);
         let read_half = stream.try_clone().map_err(io_err)?;

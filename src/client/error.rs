@@ -80,18 +80,18 @@ mod tests {
     #[test]
     fn command_error_reads_like_elliptics() {
         let id = RawId::from_key(b"somekey");
-        let e = ClientError::command(-2, 1, &id, command::READ);
+        let e = ClientError::command(errno::ENOENT, 1, &id, command::READ);
         assert_eq!(
             e.to_string(),
             "1:3ab1736f1f57: Failed to process READ command: No such file or directory: -2"
         );
-        assert_eq!(e.status, -2);
+        assert_eq!(e.status, errno::ENOENT);
     }
 
     #[test]
     fn checker_failure_without_entries_is_enxio() {
         let e = ClientError::insufficient(0, None);
-        assert_eq!(e.status, -6);
+        assert_eq!(e.status, errno::ENXIO);
         assert_eq!(
             e.message,
             "insufficient results count due to checker: 0 of 0 (0): No such device or address: -6"

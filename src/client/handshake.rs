@@ -20,7 +20,12 @@ use std::time::Duration;
 pub fn parse_remote(text: &str) -> Result<SocketAddr, ClientError> {
     AddrSpec::parse(text)
         .and_then(|spec| spec.resolve())
-        .map_err(|e| ClientError::new(errno::EINVAL, format!("invalid address '{text}': {e}: -22")))
+        .map_err(|e| {
+            ClientError::new(
+                errno::EINVAL,
+                format!("invalid address '{text}': {e}: {}", errno::EINVAL),
+            )
+        })
 }
 
 /// What a node told us about itself.
@@ -57,7 +62,7 @@ pub fn dial(
     let proto = |why: String| {
         ClientError::new(
             errno::EPROTO,
-            format!("{addr}: handshake failed: {why}: -71"),
+            format!("{addr}: handshake failed: {why}: {}", errno::EPROTO),
         )
     };
     let (theirs, ann) =

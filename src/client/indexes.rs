@@ -246,8 +246,12 @@ impl Session {
             let Some(read) = entries.iter().find_map(|e| e.payload.as_ref()) else {
                 return Err(ClientError::from_status(errno::ENOENT));
             };
-            let table = IndexTable::decode(&read.data)
-                .map_err(|e| ClientError::new(errno::EINVAL, format!("list_indexes: {e}: -22")))?;
+            let table = IndexTable::decode(&read.data).map_err(|e| {
+                ClientError::new(
+                    errno::EINVAL,
+                    format!("list_indexes: {e}: {}", errno::EINVAL),
+                )
+            })?;
             Ok(table
                 .entries
                 .into_iter()

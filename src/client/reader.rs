@@ -17,7 +17,10 @@ use std::sync::Arc;
 pub const SINK_PIECE_BYTES: usize = 2 << 20;
 
 fn reset(e: &std::io::Error) -> ClientError {
-    ClientError::new(errno::ECONNRESET, format!("read from peer: {e}: -104"))
+    ClientError::new(
+        errno::ECONNRESET,
+        format!("read from peer: {e}: {}", errno::ECONNRESET),
+    )
 }
 
 fn read_head(r: &mut impl Read) -> Result<CmdHeader, ClientError> {

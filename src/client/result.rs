@@ -111,7 +111,10 @@ impl<T> Drop for Completer<T> {
                 &shared,
                 Err(ClientError::new(
                     crate::protocol::errno::ECONNRESET,
-                    "request abandoned: Connection reset by peer: -104",
+                    format!(
+                        "request abandoned: Connection reset by peer: {}",
+                        crate::protocol::errno::ECONNRESET
+                    ),
                 )),
             );
         }
@@ -241,7 +244,10 @@ mod tests {
     fn dropped_completer_fails_the_waiter_instead_of_hanging() {
         let (c, r) = pending::<u32>();
         drop(c);
-        assert_eq!(r.wait().map_err(|e| e.status), Err(-104));
+        assert_eq!(
+            r.wait().map_err(|e| e.status),
+            Err(crate::protocol::errno::ECONNRESET)
+        );
     }
 
     #[test]
@@ -250,7 +256,9 @@ mod tests {
         let (c2, r2) = pending::<u32>();
         let all = join_all(vec![r1, r2]);
         c2.complete(Ok(2));
-        c1.complete(Err(ClientError::from_status(-2)));
+        c1.complete(Err(ClientError::from_status(
+            crate::protocol::errno::ENOENT,
+        )));
         let out = all.wait().expect("join");
         assert_eq!(out.len(), 2);
         assert!(out[0].is_err());

@@ -81,7 +81,7 @@ pub async fn read_or_disk(
     payload: &[u8],
     frames: &mut super::reply::Frames,
 ) -> Result<(), i32> {
-    let io = IoAttr::decode(payload).map_err(|_| errno::EINVAL)?;
+    let io = IoAttr::decode(payload).map_err(|e| super::reply::bad_payload("io_attr", e))?;
     match read(cell, log, header, &io, frames).await {
         Some(result) => result,
         None => super::io_ops::read(log, header, payload, frames).await,

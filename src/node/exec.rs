@@ -6,7 +6,7 @@
 //! A blocked caller (SRC_BLOCK) gets each worker chunk as a reply (`sph` + event + chunk,
 //! MORE set) the moment it arrives, streamed through a [`ReplyStream`] (across the mailbox
 //! when the key's shard is not the connection's), and then the final ack: 0 on close,
-//! `-code` on a worker error, -104 when the worker died. Without SRC_BLOCK the ack goes out
+//! `-code` on a worker error, -ECONNRESET when the worker died. Without SRC_BLOCK the ack goes out
 //! as soon as the event is queued. What one exec holds is bounded twice: the worker's
 //! chunks not yet taken ([`crate::srw::pool::EXEC_QUEUED_BYTES_MAX`], then
 //! -ENOMEM) and the frames not yet

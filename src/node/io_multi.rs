@@ -54,13 +54,13 @@ pub async fn bulk_read(shard: &Rc<Shard>, header: CmdHeader, payload: Bytes) -> 
 }
 
 fn bulk_keys(payload: &[u8]) -> Result<Vec<IoAttr>, i32> {
-    let head = IoAttr::decode(payload).map_err(|_| errno::EINVAL)?;
+    let head = IoAttr::decode(payload).map_err(|e| super::reply::bad_payload("io_attr", e))?;
     let rest = payload.get(IO_ATTR_SIZE_BYTES..).ok_or(errno::EINVAL)?;
     if head.size != rest.len() as u64 || rest.len() % IO_ATTR_SIZE_BYTES != 0 {
         return Err(errno::EINVAL);
     }
     rest.chunks_exact(IO_ATTR_SIZE_BYTES)
-        .map(|c| IoAttr::decode(c).map_err(|_| errno::EINVAL))
+        .map(|c| IoAttr::decode(c).map_err(|e| super::reply::bad_payload("io_attr", e)))
         .collect()
 }
 

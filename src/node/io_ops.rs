@@ -245,7 +245,8 @@ async fn write(
     payload: &Bytes,
     frames: &mut Frames,
 ) -> Result<(), i32> {
-    let (io, data) = IoAttr::decode_with_data(payload).map_err(|_| errno::EINVAL)?;
+    let (io, data) =
+        IoAttr::decode_with_data(payload).map_err(|e| super::reply::bad_payload("io_attr", e))?;
     if shard.node.is_read_only() {
         return Err(errno::EROFS);
     }

@@ -8,7 +8,7 @@ use super::reply::{Frames, Replies};
 use super::shard::{Shard, ShardLog};
 use crate::blob::{ReadOutcome, ValueMeta};
 use crate::key::RawId;
-use crate::protocol::{cmd_flags, errno, io_flags, record_flags, CmdHeader, IoAttr};
+use crate::protocol::{cmd_flags, io_flags, record_flags, CmdHeader, IoAttr};
 use bytes::Bytes;
 use sha2::{Digest, Sha512};
 
@@ -18,7 +18,7 @@ pub(super) async fn read(
     payload: &[u8],
     frames: &mut Frames,
 ) -> Result<(), i32> {
-    let io = IoAttr::decode(payload).map_err(|_| errno::EINVAL)?;
+    let io = IoAttr::decode(payload).map_err(|e| super::reply::bad_payload("io_attr", e))?;
     let verify = io.flags & io_flags::NOCSUM == 0;
     let outcome = log
         .read(&header.id, io.offset, io.size, verify)

@@ -191,6 +191,13 @@ fn payload_len_usize(payload: &[&[u8]]) -> usize {
     payload.iter().map(|p| p.len()).sum()
 }
 
+/// The status of a request whose payload does not decode: -EINVAL, with the decoder's
+/// reason logged (the reply carries only the status).
+pub fn bad_payload(what: &str, cause: impl std::fmt::Display) -> i32 {
+    tracing::debug!("bad {what} in a request: {cause}");
+    crate::protocol::errno::EINVAL
+}
+
 /// The header of a data reply to `request` carrying `size` payload bytes.
 pub fn reply_header(request: &CmdHeader, size: u64, more: bool) -> CmdHeader {
     let mut h = *request;
@@ -254,10 +261,13 @@ mod tests {
         let mut f = Frames::new();
         f.ack(&request(0), 0);
         assert!(f.is_empty());
-        f.error(&request(0), -2);
+        f.error(&request(0), crate::protocol::errno::ENOENT);
         assert_eq!(f.parts.len(), 1);
         let h = CmdHeader::decode(&f.parts[0]).unwrap();
-        assert_eq!((h.status, h.size, h.flags), (-2, 0, cmd_flags::REPLY));
+        assert_eq!(
+            (h.status, h.size, h.flags),
+            (crate::protocol::errno::ENOENT, 0, cmd_flags::REPLY)
+        );
     }
 
     #[test]

@@ -222,8 +222,8 @@ mod tests {
     #[test]
     fn errors_are_counted_by_status_name_and_the_rest_as_other() {
         let stats = ShardStats::new(0);
-        stats.record_error(1, -2);
-        stats.record_error(1, -2);
+        stats.record_error(1, errno::ENOENT);
+        stats.record_error(1, errno::ENOENT);
         stats.record_error(1, -999);
         let errors = &stats.commands[1].errors;
         assert_eq!(errors[0].load(Ordering::Relaxed), 2);

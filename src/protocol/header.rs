@@ -154,7 +154,7 @@ mod tests {
         CmdHeader {
             id: RawId::from_key(b"somekey"),
             group_id: 1,
-            status: -2,
+            status: crate::protocol::errno::ENOENT,
             cmd: 5,
             backend_id: 1,
             trace_id: 7,

@@ -325,7 +325,7 @@ mod tests {
     fn reply_round_trips() {
         let entries = vec![IndexesReplyEntry {
             id: RawId([3; 64]),
-            status: -2,
+            status: crate::protocol::errno::ENOENT,
         }];
         let bytes = encode_indexes_reply(&entries);
         assert_eq!(bytes.len(), 48 + 84);

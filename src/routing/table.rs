@@ -191,7 +191,7 @@ mod tests {
         assert_eq!(table.insert_points(&[id(2), id(3)], 'b'), Ok(1));
         assert_eq!(table.owner(&id(2)), Some(&'a'));
         let err = table.insert_points(&[id(1), id(3)], 'c').unwrap_err();
-        assert_eq!(err.errno(), -17);
+        assert_eq!(err.errno(), crate::protocol::errno::EEXIST);
         assert_eq!(table.len(), 3);
     }
 
