@@ -44,7 +44,7 @@ fn read(s: &Session, k: &Key) -> Result<Vec<u8>, i32> {
         .into_iter()
         .find_map(|e| e.payload)
         .map(|p| p.data)
-        .ok_or(-2)
+        .ok_or(elliptics::protocol::errno::ENOENT)
 }
 
 fn size_stats(s: &Session) -> serde_json::Value {

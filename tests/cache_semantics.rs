@@ -31,7 +31,10 @@ fn read(s: &Session, key: &str) -> Result<(Vec<u8>, elliptics::protocol::IoAttr)
         .read_data(&Key::from(key), 0, 0)
         .wait()
         .map_err(|e| e.status)?;
-    let p = entries.into_iter().find_map(|e| e.payload).ok_or(-2)?;
+    let p = entries
+        .into_iter()
+        .find_map(|e| e.payload)
+        .ok_or(elliptics::protocol::errno::ENOENT)?;
     Ok((p.data, p.io))
 }
 

@@ -5,30 +5,13 @@
 mod common;
 use common::ioclient;
 
+use common::kv::{read, write};
 use common::{free_port, session, NodeSpec, TestNode};
 use elliptics::client::{backend_command, BackendStatus, Key, NodeStatus, Session};
 use elliptics::protocol::errno;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
-
-fn write(s: &Session, key: &str, data: &[u8]) -> Result<(), i32> {
-    s.write_data(&Key::from(key), data, 0)
-        .wait()
-        .map(|_| ())
-        .map_err(|e| e.status)
-}
-
-fn read(s: &Session, key: &str) -> Result<Vec<u8>, i32> {
-    let entries = s
-        .read_data(&Key::from(key), 0, 0)
-        .wait()
-        .map_err(|e| e.status)?;
-    entries
-        .into_iter()
-        .find_map(|e| e.payload.map(|p| p.data))
-        .ok_or(errno::ENOENT)
-}
 
 fn keys_served_per_shard(json: &serde_json::Value) -> Vec<u64> {
     json["shards"]

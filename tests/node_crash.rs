@@ -4,16 +4,17 @@
 
 mod common;
 
+use common::kv::read;
 use common::raw::{handshake_header, RawConn};
 use common::{session, NodeSpec, TestNode};
-use elliptics::client::{Key, Session};
+use elliptics::client::Key;
 use elliptics::protocol::errno;
 use rand::Rng;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Bytes stored under key number `i` of round `round`: size and content depend on both.
 fn value(round: u32, i: u32) -> Vec<u8> {
@@ -25,17 +26,6 @@ fn value(round: u32, i: u32) -> Vec<u8> {
 
 fn key(round: u32, i: u32) -> String {
     format!("r{round}-k{i}")
-}
-
-fn read(s: &Session, key: &str) -> Result<Vec<u8>, i32> {
-    let entries = s
-        .read_data(&Key::from(key), 0, 0)
-        .wait()
-        .map_err(|e| e.status)?;
-    entries
-        .into_iter()
-        .find_map(|e| e.payload.map(|p| p.data))
-        .ok_or(errno::ENOENT)
 }
 
 /// Write keys of `round` until a write fails or `stop` is set; returns the acknowledged ones.
@@ -90,7 +80,7 @@ fn sigterm_while_writing_exits_zero_and_keeps_acknowledged_records() {
         "only {} writes before SIGTERM",
         acked.len()
     );
-    restart_until_listening(&mut node);
+    node.restart_until_listening();
     let acked: Vec<(u32, u32)> = acked.into_iter().map(|i| (0, i)).collect();
     assert_all_readable(&node, &acked);
 }
@@ -115,7 +105,7 @@ fn kill_9_at_random_points_loses_no_acknowledged_record() {
                 .into_iter()
                 .map(|i| (round, i)),
         );
-        restart_until_listening(&mut node);
+        node.restart_until_listening();
         assert_all_readable(&node, &all);
     }
     assert!(all.len() > 40, "only {} writes in all rounds", all.len());
@@ -147,20 +137,6 @@ impl TmpfsMount {
 impl Drop for TmpfsMount {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(self.dir.path()).status();
-    }
-}
-
-/// Restart `node` and wait (bounded) for its own "listening" line. A successful TCP connect
-/// proves nothing right after a kill -9: the killed process's listener can linger while the
-/// kernel tears down its io_uring, accept the connect, and then reset it.
-fn restart_until_listening(node: &mut TestNode) {
-    let before = node.log().matches("listening on").count();
-    node.restart();
-    let deadline = Instant::now() + Duration::from_millis(15_000);
-    while node.log().matches("listening on").count() <= before {
-        assert!(node.is_running(), "node exited:\n{}", node.log());
-        assert!(Instant::now() < deadline, "not listening:\n{}", node.log());
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -197,7 +173,7 @@ fn first_connection_after_restart_on_a_full_disk_is_answered() {
         ..NodeSpec::default()
     });
     assert!(fill(&node, |i| vec![i as u8; 48 * 1024]).len() > 5);
-    restart_until_listening(&mut node);
+    node.restart_until_listening();
     assert!(handshake_answered(&node), "{}", node.log());
     node.kill();
 }
@@ -211,7 +187,7 @@ fn node_waits_for_a_leftover_listener_on_its_port_before_listening() {
     let leftover = elliptics::runtime::TcpListener::bind_reuseport(node.addr(), 16)
         .expect("bind the leftover listener");
     let restarted = std::thread::spawn(move || {
-        restart_until_listening(&mut node);
+        node.restart_until_listening();
         node
     });
     std::thread::sleep(Duration::from_millis(600));
@@ -278,7 +254,7 @@ fn full_disk_answers_enospc_keeps_reads_and_leaves_no_half_record() {
     }
     assert!(free_bytes(&mount.path()) < 48 * 1024);
     drop(s);
-    restart_until_listening(&mut node);
+    node.restart_until_listening();
     assert!(handshake_answered(&node), "{}", node.log());
     let s = session(&node, &[1]);
     for i in &acked {
@@ -316,7 +292,7 @@ fn kill_9_after_same_size_overwrites_with_periodic_sync_keeps_the_latest_values(
     }
     node.signal(9);
     node.wait_exit(10_000).expect("killed node is reaped");
-    restart_until_listening(&mut node);
+    node.restart_until_listening();
     let s = session(&node, &[1]);
     for i in 0..keys {
         let mut want = value(0, i);

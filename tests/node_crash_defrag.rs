@@ -7,14 +7,15 @@
 
 mod common;
 
+use common::kv::read;
 use common::{session, NodeSpec, TestNode};
-use elliptics::client::{Key, Session};
+use elliptics::client::Key;
 use elliptics::protocol::errno;
 use rand::Rng;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Value number `n` of a key: size and bytes depend on both.
 fn value(key: &str, n: u32) -> Vec<u8> {
@@ -23,17 +24,6 @@ fn value(key: &str, n: u32) -> Vec<u8> {
         .fold(n, |a, b| a.wrapping_mul(31) ^ u32::from(b));
     let len = 200 + (seed % 3000) as usize;
     (0..len).map(|j| (j as u32 ^ seed) as u8).collect()
-}
-
-fn read(s: &Session, key: &str) -> Result<Vec<u8>, i32> {
-    let entries = s
-        .read_data(&Key::from(key), 0, 0)
-        .wait()
-        .map_err(|e| e.status)?;
-    entries
-        .into_iter()
-        .find_map(|e| e.payload.map(|p| p.data))
-        .ok_or(errno::ENOENT)
 }
 
 /// What the client knows of a key: its acknowledged state (`None`: removed) and the state
@@ -79,17 +69,6 @@ fn spawn_client(
     })
 }
 
-fn restart_until_serving(node: &mut TestNode) {
-    let before = node.log().matches("listening on").count();
-    node.restart();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while node.log().matches("listening on").count() <= before {
-        assert!(node.is_running(), "node exited:\n{}", node.log());
-        assert!(Instant::now() < deadline, "not listening:\n{}", node.log());
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 fn check(node: &TestNode, all: &[Known]) {
     let s = session(node, &[1]);
     for known in all {
@@ -113,20 +92,14 @@ fn check(node: &TestNode, all: &[Known]) {
 
 #[test]
 fn kill_9_during_timed_defrags_loses_no_acknowledged_write_and_revives_no_remove() {
-    let mut node = TestNode::start_with(NodeSpec {
-        blob_size: "64K".into(),
-        sync_s: 0,
-        blob_flags: "0".into(),
-        backend_extra: [
+    let mut node = TestNode::start_with(NodeSpec::small_files(
+        "64K",
+        &[
             "\"defrag_timeout\": 1",
             "\"defrag_percentage\": 10",
             "\"defrag_splay\": 12",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect(),
-        ..NodeSpec::default()
-    });
+        ],
+    ));
     let mut rng = rand::thread_rng();
     let mut all = Vec::new();
     let mut passes = 0;
@@ -139,7 +112,7 @@ fn kill_9_during_timed_defrags_loses_no_acknowledged_write_and_revives_no_remove
         node.wait_exit(10_000).expect("killed node is reaped");
         stop.store(true, Ordering::Relaxed);
         all.push(client.join().expect("client"));
-        restart_until_serving(&mut node);
+        node.restart_until_listening();
         check(&node, &all);
     }
     assert!(passes > 0, "no defrag pass ran: the test proves nothing");

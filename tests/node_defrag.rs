@@ -8,6 +8,7 @@
 mod common;
 use common::ioclient;
 
+use common::kv::read;
 use common::{session, NodeSpec, TestNode};
 use elliptics::client::{Key, Session};
 use elliptics::protocol::errno;
@@ -28,17 +29,6 @@ fn write(s: &Session, key: &str, data: &[u8]) {
         .expect("write");
 }
 
-fn read(s: &Session, key: &str) -> Result<Vec<u8>, i32> {
-    let entries = s
-        .read_data(&Key::from(key), 0, 0)
-        .wait()
-        .map_err(|e| e.status)?;
-    entries
-        .into_iter()
-        .find_map(|e| e.payload.map(|p| p.data))
-        .ok_or(errno::ENOENT)
-}
-
 /// Bytes of every file under `dir`, and how many files there are.
 fn disk_use(dir: &Path) -> (u64, usize) {
     let mut bytes = 0;
@@ -54,13 +44,7 @@ fn disk_use(dir: &Path) -> (u64, usize) {
 }
 
 fn node_with(backend_extra: &[&str]) -> TestNode {
-    TestNode::start_with(NodeSpec {
-        blob_size: "256K".into(),
-        sync_s: 0,
-        blob_flags: "0".into(),
-        backend_extra: backend_extra.iter().map(|s| s.to_string()).collect(),
-        ..NodeSpec::default()
-    })
+    TestNode::start_with(NodeSpec::small_files("256K", backend_extra))
 }
 
 #[test]

@@ -11,6 +11,7 @@
 
 pub mod capture;
 pub mod cluster;
+pub mod kv;
 pub mod raw;
 pub mod replay;
 
