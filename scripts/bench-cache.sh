@@ -23,43 +23,15 @@ cargo build --release --quiet --bin dnet_ioserv --bin dnet_bench
 BIN="$PWD/target/release"
 if [ "$(nproc)" -gt 1 ]; then SERVER_CPU=1; CLIENT_CPU=0; else SERVER_CPU=0; CLIENT_CPU=0; fi
 
-WORK=$(mktemp -d -t bench-cache.XXXXXX)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+NODE_CPUS=$SERVER_CPU NODE_SHARDS=1 NODE_COOKIE=bench WORK_PREFIX=bench-cache
+# shellcheck source=lib/node.sh
+. scripts/lib/node.sh
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-# start_node NAME EXTRA_OPTIONS -> prints the port
-start_node() {
-  local dir="$WORK/$1" port
-  mkdir -p "$dir/history" "$dir/blob"
-  port=$(free_port)
-  cat >"$dir/ioserv.json" <<EOF
-{"logger": {"level": "error", "frontends": [{"formatter": {"type": "string", "pattern": "%(message)s"},
-   "sink": {"type": "files", "path": "$dir/ioserv.log", "autoflush": true}}]},
- "options": {"join": true, "flags": 4, "remote": [], "address": ["127.0.0.1:$port:2-0"],
-   "wait_timeout": 5, "check_timeout": 20, "auth_cookie": "bench", "shard_count": 1$2},
- "backends": [{"backend_id": 1, "type": "blob", "group": 1, "history": "$dir/history",
-   "data": "$dir/blob/data", "sync": 5, "blob_flags": "158", "blob_size": "1G",
-   "records_in_blob": "10000000"}]}
-EOF
-  taskset -c "$SERVER_CPU" "$BIN/dnet_ioserv" -c "$dir/ioserv.json" >"$dir/stdout" 2>&1 &
-  PIDS+=("$!")
-  for _ in $(seq 1 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return; fi
-    sleep 0.1
-  done
-  say "node $1 does not listen"; exit 1
-}
-
-PAGE_PORT=$(start_node page "")
+start_node page 5
+PAGE_PORT=$NODE_PORT
 # No write-back during the rounds: the cached node's values stay dirty (in memory only).
-CACHE_PORT=$(start_node cache ', "cache": {"size": "1G", "sync_timeout": 3600}')
+start_node cache 5 ', "cache": {"size": "1G", "sync_timeout": 3600}'
+CACHE_PORT=$NODE_PORT
 
 # bench PORT IOFLAGS SIZE PIPELINE [--fill] -> ops/s
 bench() {
