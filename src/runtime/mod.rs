@@ -27,8 +27,8 @@ mod unix;
 pub use executor::{block_on, run_or_spawn, spawn, JoinHandle};
 pub use file::UringFile;
 pub use net::{TcpListener, TcpStream};
-pub use socket::tcp_port_has_no_listener;
 pub use probe::probe;
+pub use socket::tcp_port_has_no_listener;
 pub use time::{sleep, timeout, Elapsed};
 pub use unix::{UnixListener, UnixStream};
 

@@ -117,4 +117,3 @@ pub fn tcp_port_has_no_listener(addr: SocketAddr) -> io::Result<bool> {
         Err(e) => Err(e),
     }
 }
-
