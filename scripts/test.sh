@@ -15,6 +15,15 @@ fi
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
+# The oldest Rust the crate claims (`rust-version`) must build it: checked with that
+# toolchain when it is installed (.ci/run installs it); clippy's incompatible_msrv lint
+# above checks the std API against it in any case.
+MSRV=$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' Cargo.toml)
+if rustup run "$MSRV" cargo --version >/dev/null 2>&1; then
+  CARGO_TARGET_DIR=target/msrv cargo +"$MSRV" check --all-targets --quiet
+else
+  echo "test.sh: Rust $MSRV is not installed; the build with it is skipped" >&2
+fi
 cargo build --bins
 cargo test --all-targets
 
