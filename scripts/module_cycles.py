@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """List the import cycles between the files of one module tree.
 
-Usage: scripts/module_cycles.py [src/node ...]
+Usage: scripts/module_cycles.py [--max-files N] [src/node ...]
 
 Every `super::...`, `self::...` and `crate::...` path in a file (in `use` items and in
 expressions) is resolved to the file module it names; an edge A -> B means file A refers
 to something in file B. Each strongly connected group of two or more files is a cycle:
-the script prints its files and the edges inside it, and exits 1 when it found any.
+the script prints its files and the edges inside it, and exits 1 when it found any (with
+`--max-files N`: only when a cycle has more than N files).
 """
 import os
 import re
@@ -44,7 +45,12 @@ def resolve(here, parts):
 
 
 def main():
-    roots = sys.argv[1:] or ["src/node"]
+    args = sys.argv[1:]
+    max_files = 1
+    if args[:1] == ["--max-files"]:
+        max_files = int(args[1])
+        args = args[2:]
+    roots = args or ["src/node"]
     src = "src"
     files = {}
     for root in roots:
@@ -85,7 +91,11 @@ def main():
         for m in sorted(c):
             inside = sorted(name(t) for t in edges[m] if t in c)
             print(f"  {name(m)} -> {', '.join(inside)}")
-    return 1
+    largest = max(len(c) for c in cycles)
+    if largest > max_files:
+        print(f"a cycle of {largest} files: more than {max_files}")
+        return 1
+    return 0
 
 
 def sccs(edges):

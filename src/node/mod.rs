@@ -39,7 +39,7 @@
 //! connection  conn, stream_in, stream_out
 //! commands    peers, join, iterator, server_send, dispatch, control, exec, indexes,
 //!             handshake, notices, io_ops (io_read, io_multi, io_stream, cache_io),
-//!             forward, dial, cross, cache_sync, monitor, live, metrics
+//!             forward, dial, cross, cache_sync, prefetch, monitor, live, metrics
 //! the shard   shard: its backends (blob logs, cache cells), mailbox senders
 //! its data    mail (messages, pending calls), cluster (peer table, routes, links),
 //!             link (one peer link's waiters), outbox (and its writer task)
