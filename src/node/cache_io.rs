@@ -249,12 +249,7 @@ fn push_cache_file_info(
 ) {
     let mut reply = *header;
     reply.backend_id = super::io_ops::backend_id_of(shard, header);
-    let addr = shard
-        .node
-        .addresses
-        .first()
-        .copied()
-        .unwrap_or(shard.node.listen_addr);
+    let addr = shard.node.reply_addr();
     let fi = FileInfo {
         size,
         mtime,

@@ -193,12 +193,7 @@ fn push_file_info_sized(
     size: u64,
     frames: &mut impl Replies,
 ) {
-    let addr = shard
-        .node
-        .addresses
-        .first()
-        .copied()
-        .unwrap_or(shard.node.listen_addr);
+    let addr = shard.node.reply_addr();
     let fi = FileInfo {
         checksum: info.checksum.unwrap_or([0u8; 64]),
         record_flags: record_flags::on_wire(info.record_flags),

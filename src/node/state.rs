@@ -214,6 +214,11 @@ pub struct NodeShared {
 }
 
 impl NodeShared {
+    /// The address replies name as the record's node: the first configured one.
+    pub fn reply_addr(&self) -> SocketAddr {
+        self.addresses.first().copied().unwrap_or(self.listen_addr)
+    }
+
     pub fn is_read_only(&self) -> bool {
         self.read_only.load(Ordering::Relaxed)
     }
