@@ -13,9 +13,9 @@ use super::ext_header::{ExtHeader, EXT_HEADER_SIZE_BYTES};
 use super::footer::{self, FooterKind, CHUNK_SIZE_BYTES};
 use super::index::Loc;
 use super::log::{BlobLog, Busy};
-use super::read::record_info;
+use super::read::{chunk_span, read_plan, record_info, verify_chunks};
 use super::segment::Segment;
-use super::RecordInfo;
+use super::{ReadOutcome, RecordInfo};
 use crate::io::IoFile;
 use crate::key::RawId;
 use bytes::Bytes;
@@ -35,6 +35,15 @@ pub(super) struct ReadStream<F: IoFile> {
     end: u64,
 }
 
+/// How a READ opened with [`BlobLog::stream_read_open`] is answered.
+#[derive(Debug)]
+pub enum ReadOpen {
+    /// Its range is small: read whole, from the record the open located.
+    Whole(ReadOutcome),
+    /// Streamed a piece at a time.
+    Stream(ReadOpened),
+}
+
 /// What a streamed read was opened on.
 #[derive(Debug, Clone)]
 pub struct ReadOpened {
@@ -45,8 +54,9 @@ pub struct ReadOpened {
 }
 
 impl<F: IoFile> BlobLog<F> {
-    /// Open a streamed read of `size` bytes (0 = to the end) at `offset` of `id`'s value,
-    /// unless the range is at most `threshold_bytes` (then `None`: read it whole).
+    /// Open a streamed read of `size` bytes (0 = to the end) at `offset` of `id`'s value;
+    /// a range of at most `threshold_bytes` is read whole at once instead (as
+    /// [`BlobLog::read`] would, from the record already located).
     pub async fn stream_read_open(
         &self,
         id: &RawId,
@@ -54,25 +64,23 @@ impl<F: IoFile> BlobLog<F> {
         size: u64,
         verify_csum: bool,
         threshold_bytes: u64,
-    ) -> Result<Option<ReadOpened>, BlobError> {
+    ) -> Result<ReadOpen, BlobError> {
         let _reading = self.locks.lock_shared(*id).await;
         let (loc, seg) = self.locate_visible(id)?;
-        let total = loc.data_size.saturating_sub(EXT_HEADER_SIZE_BYTES);
-        if offset >= total {
-            return Err(BlobError::OffsetPastEnd {
-                offset,
-                size_bytes: total,
-            });
-        }
-        let left = total - offset;
-        let size = if size == 0 || size > left { left } else { size };
+        let (size, kind) = read_plan(&loc, offset, size, verify_csum)?;
         if size <= threshold_bytes {
-            return Ok(None);
+            let (ext, data) = self
+                .read_range(&seg, &loc, EXT_HEADER_SIZE_BYTES + offset, size, kind)
+                .await?;
+            return Ok(ReadOpen::Whole(ReadOutcome {
+                info: record_info(&seg, &loc, &ext),
+                offset,
+                data,
+            }));
         }
         let busy = Busy::new(&seg);
         let base = loc.position + DISK_CONTROL_SIZE_BYTES;
         let ext = ExtHeader::decode_prefix(&seg.read_data(EXT_HEADER_SIZE_BYTES, base).await?);
-        let kind = FooterKind::of_flags(u64::from(loc.flags)).filter(|_| verify_csum);
         let check = match kind {
             Some(kind) => {
                 let footer_bytes = footer::footer_size(loc.data_size);
@@ -94,7 +102,7 @@ impl<F: IoFile> BlobLog<F> {
             end: next + size,
         };
         self.streams.reads.borrow_mut().insert(ticket, stream);
-        Ok(Some(ReadOpened { ticket, info, size }))
+        Ok(ReadOpen::Stream(ReadOpened { ticket, info, size }))
     }
 
     /// The next verified piece of stream `ticket` (at most about `piece_bytes`), `None`
@@ -121,12 +129,7 @@ impl<F: IoFile> BlobLog<F> {
         let to = to.min(stream.end);
         let base = stream.loc.position + DISK_CONTROL_SIZE_BYTES;
         let (read_from, read_to) = match &stream.check {
-            Some(_) => (
-                from / CHUNK_SIZE_BYTES * CHUNK_SIZE_BYTES,
-                to.div_ceil(CHUNK_SIZE_BYTES)
-                    .saturating_mul(CHUNK_SIZE_BYTES)
-                    .min(stream.loc.data_size),
-            ),
+            Some(_) => chunk_span(from, to, stream.loc.data_size),
             None => (from, to),
         };
         let bytes = stream
@@ -134,14 +137,7 @@ impl<F: IoFile> BlobLog<F> {
             .read_data(read_to - read_from, base + read_from)
             .await?;
         if let Some((kind, foot)) = &stream.check {
-            let first = read_from / CHUNK_SIZE_BYTES;
-            footer::verify_parts(*kind, foot, first, &[&bytes]).map_err(|chunk| {
-                BlobError::ChecksumMismatch {
-                    path: stream.seg.path.to_string(),
-                    position: stream.loc.position,
-                    chunk,
-                }
-            })?;
+            verify_chunks(&stream.seg, &stream.loc, *kind, foot, read_from, &[&bytes])?;
         }
         let lo = usize::try_from(from - read_from).map_err(|_| BlobError::Invalid("piece"))?;
         let hi = usize::try_from(to - read_from).map_err(|_| BlobError::Invalid("piece"))?;

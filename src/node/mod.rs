@@ -43,6 +43,7 @@ mod dispatch;
 mod dispatch_tests;
 mod exec;
 mod forward;
+mod forward_stream;
 mod handshake;
 mod indexes;
 mod intake;
@@ -68,6 +69,7 @@ mod server_send;
 mod shard;
 mod state;
 mod stats;
+mod stream_gate;
 mod stream_in;
 mod stream_out;
 #[cfg(test)]
