@@ -1,7 +1,8 @@
 //! Replies on a connection that a large READ streams through: a reply is one whole frame,
 //! so the streamed reply cannot be interleaved with others, but small READs pipelined
 //! right behind the large one are answered before its frame starts, and those sent while
-//! it streams follow it, none lost.
+//! it streams follow it, none lost. A LOOKUP with a checksum of a large value reads it a
+//! few chunks at a time.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -9,7 +10,9 @@ mod common;
 
 use common::raw::{read_request, write_request, RawConn};
 use common::{NodeSpec, TestNode};
-use elliptics::protocol::{CmdHeader, IoAttr, HEADER_SIZE_BYTES};
+use elliptics::key::RawId;
+use elliptics::protocol::{cmd_flags, command, CmdHeader, IoAttr, LookupReply, HEADER_SIZE_BYTES};
+use sha2::{Digest, Sha512};
 use std::io::{Read, Write};
 use std::time::Duration;
 
@@ -96,4 +99,67 @@ fn skip_payload(c: &mut RawConn, mut left: u64) {
         c.stream.read_exact(&mut buf[..n]).unwrap();
         left -= n as u64;
     }
+}
+
+fn rss_anon_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+#[test]
+fn a_lookup_with_checksum_of_a_large_value_gives_its_sha512_without_holding_it() {
+    let node = TestNode::start_with(NodeSpec {
+        blob_flags: "0".into(),
+        ..NodeSpec::default()
+    });
+    let pid = node.pid().unwrap();
+    let (mut c, _) = RawConn::handshaken(node.addr());
+    c.stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let value: Vec<u8> = (0..16 * MIB)
+        .map(|i| (i % 253) as u8 ^ (i >> 20) as u8)
+        .collect();
+    let (h, body) = write_request(b"checksummed", 1, &value);
+    assert_eq!(c.call(h, &body).last().unwrap().header.status, 0);
+    let before = rss_anon_bytes(pid);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watch = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(rss_anon_bytes(pid));
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            peak
+        })
+    };
+    let lookup = CmdHeader {
+        id: RawId::from_key(b"checksummed"),
+        group_id: 1,
+        cmd: command::LOOKUP,
+        flags: cmd_flags::NEED_ACK | cmd_flags::CHECKSUM,
+        ..CmdHeader::default()
+    };
+    let replies = c.call(lookup, &[]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let grown = watch.join().unwrap().saturating_sub(before);
+    let info = replies
+        .iter()
+        .find_map(|r| LookupReply::decode(&r.payload).ok())
+        .expect("a lookup reply");
+    assert_eq!(info.info.size, value.len() as u64);
+    let want: [u8; 64] = Sha512::digest(&value).into();
+    assert!(info.info.checksum == want, "the value's sha512");
+    assert!(
+        grown < (value.len() / 2) as u64,
+        "the node grew {grown} bytes checksumming {} bytes",
+        value.len()
+    );
 }

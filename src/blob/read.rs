@@ -11,6 +11,7 @@ use super::segment::Segment;
 use super::{ReadOutcome, RecordInfo, ValueMeta};
 use crate::io::IoFile;
 use crate::key::RawId;
+use crate::limits::STREAM_READ_THRESHOLD_BYTES;
 use sha2::{Digest, Sha512};
 
 /// A read whose value starts at most this far into the record's data reads the ext header
@@ -357,6 +358,12 @@ impl<F: IoFile> BlobLog<F> {
                 )
                 .await?;
             return Ok(record_info(&seg, &loc, &ExtHeader::decode_prefix(&head)));
+        }
+        if loc.data_size > STREAM_READ_THRESHOLD_BYTES {
+            let (ext, sha) = self.value_sha512_in_pieces(&seg, &loc).await?;
+            let mut info = record_info(&seg, &loc, &ext);
+            info.checksum = Some(sha);
+            return Ok(info);
         }
         let (ext, data) = self.read_value(&seg, &loc, true).await?;
         let mut info = record_info(&seg, &loc, &ext);

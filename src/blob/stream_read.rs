@@ -19,6 +19,7 @@ use super::{ReadOutcome, RecordInfo};
 use crate::io::IoFile;
 use crate::key::RawId;
 use bytes::Bytes;
+use sha2::{Digest, Sha512};
 use std::rc::Rc;
 
 /// One streamed read under way.
@@ -145,5 +146,52 @@ impl<F: IoFile> BlobLog<F> {
         stream.next = to;
         self.streams.reads.borrow_mut().insert(ticket, stream);
         Ok(Some(piece))
+    }
+}
+
+/// Record data read at once while a large value is checksummed for a LOOKUP.
+const CHECKSUM_READ_BYTES: u64 = 4 * CHUNK_SIZE_BYTES;
+
+impl<F: IoFile> BlobLog<F> {
+    /// The ext header and the sha512 of the value of the record at `loc`, read a few
+    /// checksum chunks at a time, each verified against the footer before it is hashed:
+    /// how a LOOKUP with a checksum reads a large value, with memory that does not grow
+    /// with it.
+    pub(super) async fn value_sha512_in_pieces(
+        &self,
+        seg: &Segment<F>,
+        loc: &Loc,
+    ) -> Result<(ExtHeader, [u8; 64]), BlobError> {
+        let base = loc.position + DISK_CONTROL_SIZE_BYTES;
+        let check = match FooterKind::of_flags(u64::from(loc.flags)) {
+            Some(kind) => {
+                let footer_bytes = footer::footer_size(loc.data_size);
+                let at = loc.position + loc.disk_size - footer_bytes;
+                Some((kind, seg.read_data(footer_bytes, at).await?))
+            }
+            None => None,
+        };
+        let mut hasher = Sha512::new();
+        let mut ext = None;
+        let mut from = 0;
+        while from < loc.data_size {
+            let to = (from + CHECKSUM_READ_BYTES).min(loc.data_size);
+            let bytes = seg.read_data(to - from, base + from).await?;
+            if let Some((kind, foot)) = &check {
+                verify_chunks(seg, loc, *kind, foot, from, &[&bytes])?;
+            }
+            let value = if from == 0 {
+                ext = Some(ExtHeader::decode_prefix(&bytes));
+                bytes
+                    .get(EXT_HEADER_SIZE_BYTES as usize..)
+                    .unwrap_or_default()
+            } else {
+                &bytes
+            };
+            hasher.update(value);
+            from = to;
+        }
+        let ext = ext.ok_or(BlobError::Invalid("a record without its ext header"))?;
+        Ok((ext, hasher.finalize().into()))
     }
 }
