@@ -105,6 +105,7 @@ pub async fn read_start(shard: Rc<Shard>, header: CmdHeader, payload: Bytes) -> 
     let Ok(io) = IoAttr::decode(&payload) else {
         return ReadStart::Done(super::io_ops::read_key(shard, header, payload).await);
     };
+    let with_cache = cache_of(&shard, &header).is_some();
     let cached = cache_of(&shard, &header).is_some_and(|cell| {
         cell.cache
             .try_borrow()
@@ -114,7 +115,10 @@ pub async fn read_start(shard: Rc<Shard>, header: CmdHeader, payload: Bytes) -> 
         Ok(log) if !cached => log,
         _ => return ReadStart::Done(super::io_ops::read_key(shard, header, payload).await),
     };
-    count_key_served(&shard);
+    if !with_cache {
+        // read_key counts the others.
+        count_key_served(&shard);
+    }
     let verify = io.flags & io_flags::NOCSUM == 0;
     let opened = log
         .stream_read_open(
@@ -127,8 +131,13 @@ pub async fn read_start(shard: Rc<Shard>, header: CmdHeader, payload: Bytes) -> 
         .await;
     let opened = match opened {
         Ok(ReadOpen::Stream(opened)) => opened,
-        // Small, missing or failing: answered as the ordinary READ answers, from what the
-        // open found (the key is not looked up again).
+        // Small, missing or failing: a backend with a cache answers through it (CACHE
+        // fills it, CACHE_ONLY reads only it)...
+        _ if with_cache => {
+            return ReadStart::Done(super::io_ops::read_key(shard, header, payload).await);
+        }
+        // ... any other as the ordinary READ answers, from what the open found (the key
+        // is not looked up again).
         Ok(ReadOpen::Whole(outcome)) => {
             return answered(&shard, header, &io, &payload, Ok(outcome))
         }
