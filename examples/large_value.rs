@@ -5,6 +5,8 @@
 //!   socket; alternating `--rounds` times, it prints each throughput and the ratios.
 //! - `p99`: `--writers` connections stream values of `--bytes` in a loop while `--readers`
 //!   connections READ a 100-byte key; it prints the small READs' latency percentiles.
+//!   With `--sink` the writers stream into a socket of the tool itself instead: the
+//!   latency the load alone leaves (its threads, its copies), without the node's part.
 //!
 //! `cargo run --release --example large_value -- --addr 127.0.0.1:1025 roundtrip --bytes 1G`
 
@@ -50,6 +52,11 @@ enum Mode {
         /// Seconds to measure.
         #[arg(long, default_value_t = 20)]
         seconds: u64,
+        /// The writers stream the same bytes into a socket of this process that drops
+        /// them, not into the node: the small READs' latency with every cost of the load
+        /// but none of the node's streaming work.
+        #[arg(long)]
+        sink: bool,
     },
 }
 
@@ -238,7 +245,44 @@ fn roundtrip(addr: SocketAddr, group: u32, bytes: u64, rounds: u32) {
     }
 }
 
-fn p99(addr: SocketAddr, group: u32, bytes: u64, writers: usize, readers: usize, seconds: u64) {
+/// The large values streamed during a `p99` run, and where to.
+struct Load {
+    bytes: u64,
+    writers: usize,
+    /// Stream into this discarding socket instead of the node.
+    sink: Option<SocketAddr>,
+}
+
+/// A socket that reads and drops whatever each connection sends.
+fn start_sink() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("sink");
+    let addr = listener.local_addr().expect("sink addr");
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            let Ok(mut s) = s else { return };
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; PIECE_BYTES];
+                while s.read(&mut buf).is_ok_and(|n| n > 0) {}
+            });
+        }
+    });
+    addr
+}
+
+/// Stream value `seed` of `bytes` into the sink, as [`write_value`] sends it to a node.
+fn sink_value(s: &mut TcpStream, seed: u64, bytes: u64) {
+    let mut piece = vec![0u8; PIECE_BYTES];
+    let mut at = 0;
+    while at < bytes {
+        let n = (bytes - at).min(PIECE_BYTES as u64) as usize;
+        fill(seed, at, &mut piece[..n]);
+        s.write_all(&piece[..n]).expect("send to the sink");
+        at += n as u64;
+    }
+}
+
+fn p99(addr: SocketAddr, group: u32, load: &Load, readers: usize, seconds: u64) {
+    let (bytes, writers, sink) = (load.bytes, load.writers, load.sink);
     let mut s = connect(addr);
     let io = IoAttr {
         size: 100,
@@ -253,8 +297,16 @@ fn p99(addr: SocketAddr, group: u32, bytes: u64, writers: usize, readers: usize,
         .map(|w| {
             let stop = stop.clone();
             std::thread::spawn(move || {
-                let mut s = connect(addr);
                 let mut done = 0u64;
+                if let Some(sink) = sink {
+                    let mut s = TcpStream::connect(sink).expect("connect to the sink");
+                    while !stop.load(Ordering::Relaxed) {
+                        sink_value(&mut s, w as u64, bytes);
+                        done += bytes;
+                    }
+                    return done;
+                }
+                let mut s = connect(addr);
                 while !stop.load(Ordering::Relaxed) {
                     assert_eq!(
                         write_value(&mut s, &format!("large-{w}"), group, w as u64, bytes),
@@ -320,6 +372,14 @@ fn main() {
             writers,
             readers,
             seconds,
-        } => p99(args.addr, args.group, bytes, writers, readers, seconds),
+            sink,
+        } => {
+            let load = Load {
+                bytes,
+                writers,
+                sink: sink.then(start_sink),
+            };
+            p99(args.addr, args.group, &load, readers, seconds)
+        }
     }
 }

@@ -63,7 +63,7 @@ pub use defrag_state::{DefragLevel, DefragSchedule, DefragStatus};
 pub use error::BlobError;
 pub use log::BlobLog;
 pub use stream::streamable;
-pub use stream_read::ReadOpened;
+pub use stream_read::{ReadOpen, ReadOpened};
 
 use crate::protocol::DnetTime;
 use std::path::PathBuf;

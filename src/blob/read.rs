@@ -11,6 +11,7 @@ use super::segment::Segment;
 use super::{ReadOutcome, RecordInfo, ValueMeta};
 use crate::io::IoFile;
 use crate::key::RawId;
+use crate::limits::STREAM_READ_THRESHOLD_BYTES;
 use sha2::{Digest, Sha512};
 
 /// A read whose value starts at most this far into the record's data reads the ext header
@@ -58,7 +59,7 @@ fn value_meta(loc: &Loc, ext: &ExtHeader) -> ValueMeta {
 
 /// Where a READ of `size` bytes (0 = to the end) at `offset` of `loc`'s value lands: the
 /// size actually read and the footer to verify.
-fn read_plan(
+pub(super) fn read_plan(
     loc: &Loc,
     offset: u64,
     size: u64,
@@ -107,9 +108,7 @@ impl Bounds {
             None if start <= PREFIX_READ_BYTES_MAX => (0, end, false),
             None => (start, end, false),
             Some(_) => {
-                let from = start / CHUNK_SIZE_BYTES * CHUNK_SIZE_BYTES;
-                let last_chunk = end.saturating_sub(1).max(start) / CHUNK_SIZE_BYTES;
-                let to = ((last_chunk + 1) * CHUNK_SIZE_BYTES).min(loc.data_size);
+                let (from, to) = chunk_span(start, end, loc.data_size);
                 (from, to, to == loc.data_size && base + to == footer_at)
             }
         };
@@ -147,6 +146,29 @@ impl Bounds {
         }
         part(self.start, self.end).ok_or(None)
     }
+}
+
+/// The run `from..to` of whole checksum chunks of a record's data (`data_size` bytes, ext
+/// header at 0) that covers `start..end`: what must be read to verify those bytes.
+pub(super) fn chunk_span(start: u64, end: u64, data_size: u64) -> (u64, u64) {
+    let from = start / CHUNK_SIZE_BYTES * CHUNK_SIZE_BYTES;
+    let last_chunk = end.saturating_sub(1).max(start) / CHUNK_SIZE_BYTES;
+    let to = ((last_chunk + 1) * CHUNK_SIZE_BYTES).min(data_size);
+    (from, to)
+}
+
+/// Verify `parts`, joined the record's data from `from` (a chunk boundary) on in whole
+/// chunks (the last may end the data), against the footer `foot` of the record at `loc`.
+pub(super) fn verify_chunks<F: IoFile>(
+    seg: &Segment<F>,
+    loc: &Loc,
+    kind: FooterKind,
+    foot: &[u8],
+    from: u64,
+    parts: &[&[u8]],
+) -> Result<(), BlobError> {
+    footer::verify_parts(kind, foot, from / CHUNK_SIZE_BYTES, parts)
+        .map_err(|chunk| bad_chunk(seg, loc, chunk))
 }
 
 /// The error for a bad checksum chunk of the record at `loc`.
@@ -294,8 +316,7 @@ impl<F: IoFile> BlobLog<F> {
                 &separate
             };
             let parts = [before.as_slice(), value.as_slice(), tail];
-            footer::verify_parts(kind, foot, from / CHUNK_SIZE_BYTES, &parts)
-                .map_err(|chunk| bad_chunk(seg, loc, chunk))?;
+            verify_chunks(seg, loc, kind, foot, from, &parts)?;
         }
         let head = if from == 0 {
             head_of(&before, &value)
@@ -337,6 +358,12 @@ impl<F: IoFile> BlobLog<F> {
                 )
                 .await?;
             return Ok(record_info(&seg, &loc, &ExtHeader::decode_prefix(&head)));
+        }
+        if loc.data_size > STREAM_READ_THRESHOLD_BYTES {
+            let (ext, sha) = self.value_sha512_in_pieces(&seg, &loc).await?;
+            let mut info = record_info(&seg, &loc, &ext);
+            info.checksum = Some(sha);
+            return Ok(info);
         }
         let (ext, data) = self.read_value(&seg, &loc, true).await?;
         let mut info = record_info(&seg, &loc, &ext);

@@ -3,9 +3,12 @@
 //!
 //! A streamed WRITE reserves its whole record in the open file at once (`UNCOMMITTED` in
 //! the data file's header, no `.index` entry and no key-index entry yet, so readers keep
-//! seeing the previous value), writes each piece at its place and feeds it to a
-//! [`FooterHasher`]; only when every byte is in are the footer, the final header and the
-//! index entry written, the key pointed at the new record and the write made durable as
+//! seeing the previous value) and writes each piece at its place. The footer's checksums
+//! are computed by the caller as the bytes arrive, with the [`FooterHasher`] the stream
+//! hands out when it begins (already fed the ext header), so the caller can hash each
+//! slice of the value the moment it is received instead of a whole piece at once; only
+//! when every byte is in (and the hasher has taken exactly the record's data) are the
+//! footer, the final header and the index entry written, the key pointed at the new record and the write made durable as
 //! `sync` says. A stream given up (connection closed or stalled) leaves a reserved run no
 //! index names: dead bytes, counted as removed so that defrag reclaims them. After a crash
 //! the run is invisible too: start-up validates only records the `.index` names, and its
@@ -85,13 +88,19 @@ impl<F: IoFile> StreamTable<F> {
 #[derive(Debug)]
 enum Target {
     /// A record of its own, reserved whole: `dc` is its final header (without the
-    /// `UNCOMMITTED` flag the disk copy carries until the end).
-    New {
-        dc: DiskControl,
-        hasher: Option<FooterHasher>,
-    },
+    /// `UNCOMMITTED` flag the disk copy carries until the end); `footer` when it carries a
+    /// checksum footer.
+    New { dc: DiskControl, footer: bool },
     /// A prepared record, at `offset` of its value; `commit` = the value's size to seal.
     Plain { offset: u64, commit: Option<u64> },
+}
+
+/// A streamed write begun: its ticket, and the hasher of its footer (see
+/// [`BlobLog::stream_write_begin`]).
+#[derive(Debug)]
+pub struct WriteBegun {
+    pub ticket: u64,
+    pub hasher: Option<FooterHasher>,
 }
 
 /// One streamed write under way.
@@ -121,12 +130,14 @@ impl<F: IoFile> Drop for WriteStream<F> {
 
 impl<F: IoFile> BlobLog<F> {
     /// Begin a streamed write of `value_bytes` bytes as `io` describes (see
-    /// [`streamable`]); returns the stream's ticket.
+    /// [`streamable`]); returns the stream's ticket and, when the record gets a checksum
+    /// footer, the hasher to feed every byte of the value to, in order, and to hand back
+    /// to [`BlobLog::stream_write_finish`].
     pub async fn stream_write_begin(
         &self,
         io: &IoAttr,
         value_bytes: u64,
-    ) -> Result<u64, BlobError> {
+    ) -> Result<WriteBegun, BlobError> {
         self.check_writable()?;
         if !streamable(io) {
             return Err(BlobError::Invalid("this write cannot be streamed"));
@@ -142,8 +153,9 @@ impl<F: IoFile> BlobLog<F> {
             },
             user_flags: io.user_flags,
         };
-        let (seg, target) = if io.flags & io_flags::PLAIN_WRITE != 0 {
-            self.stream_into_prepared(io, value_bytes, &ext).await?
+        let (seg, target, hasher) = if io.flags & io_flags::PLAIN_WRITE != 0 {
+            let (seg, target) = self.stream_into_prepared(io, value_bytes, &ext).await?;
+            (seg, target, None)
         } else {
             self.stream_reserve(&io.id, self.csum_flags_of(io), value_bytes, &ext)
                 .await?
@@ -160,7 +172,7 @@ impl<F: IoFile> BlobLog<F> {
             done: false,
         };
         self.streams.writes.borrow_mut().insert(ticket, stream);
-        Ok(ticket)
+        Ok(WriteBegun { ticket, hasher })
     }
 
     /// Reserve a new record for a streamed value and write its `UNCOMMITTED` header.
@@ -170,7 +182,7 @@ impl<F: IoFile> BlobLog<F> {
         csum_flags: u64,
         value_bytes: u64,
         ext: &ExtHeader,
-    ) -> Result<(Rc<Segment<F>>, Target), BlobError> {
+    ) -> Result<(Rc<Segment<F>>, Target, Option<FooterHasher>), BlobError> {
         let need = value_bytes + EXT_HEADER_SIZE_BYTES;
         let nocsum = csum_flags & record_flags::NOCSUM != 0;
         let footer_bytes = if nocsum { 0 } else { footer::footer_size(need) };
@@ -197,7 +209,8 @@ impl<F: IoFile> BlobLog<F> {
         seg.write_data(vec![head, Bytes::copy_from_slice(&ext_bytes)], position)
             .await?;
         self.extend_to(&seg, position + disk_size)?;
-        Ok((seg, Target::New { dc, hasher }))
+        let footer = hasher.is_some();
+        Ok((seg, Target::New { dc, footer }, hasher))
     }
 
     /// The prepared record a streamed PLAIN_WRITE fills, checked to hold its bytes.
@@ -253,11 +266,8 @@ impl<F: IoFile> BlobLog<F> {
             if offset != stream.received_bytes || offset + len > stream.value_bytes {
                 return Err(BlobError::Invalid("a stream's piece out of its place"));
             }
-            let start = match &mut stream.target {
-                Target::New { dc, hasher } => {
-                    if let Some(h) = hasher.as_mut() {
-                        h.update(&piece);
-                    }
+            let start = match &stream.target {
+                Target::New { dc, .. } => {
                     dc.position + DISK_CONTROL_SIZE_BYTES + EXT_HEADER_SIZE_BYTES
                 }
                 Target::Plain { offset, .. } => {
@@ -275,9 +285,14 @@ impl<F: IoFile> BlobLog<F> {
         Ok(())
     }
 
-    /// Seal stream `ticket` once its whole value is in: footer, header, index entry, key
-    /// index, durability; the record's info.
-    pub async fn stream_write_finish(&self, ticket: u64) -> Result<RecordInfo, BlobError> {
+    /// Seal stream `ticket` once its whole value is in: footer (from `hasher`, the one
+    /// [`BlobLog::stream_write_begin`] handed out, fed every byte), header, index entry,
+    /// key index, durability; the record's info.
+    pub async fn stream_write_finish(
+        &self,
+        ticket: u64,
+        hasher: Option<FooterHasher>,
+    ) -> Result<RecordInfo, BlobError> {
         let mut stream = self
             .streams
             .writes
@@ -291,8 +306,11 @@ impl<F: IoFile> BlobLog<F> {
         let guard = self.locks.lock(stream.id).await;
         let seg = stream.seg.clone();
         let loc = match &mut stream.target {
-            Target::New { dc, hasher } => {
-                if let Some(h) = hasher.take() {
+            Target::New { dc, footer } => {
+                if *footer {
+                    let h = hasher.filter(|h| h.total_bytes() == dc.data_size).ok_or(
+                        BlobError::Invalid("a stream's checksums do not cover its value"),
+                    )?;
                     let foot = h.finish();
                     let at = dc.position + dc.disk_size - foot.len() as u64;
                     seg.write_data(vec![Bytes::from(foot)], at).await?;

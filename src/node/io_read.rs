@@ -100,7 +100,12 @@ pub(super) fn read_reply_io(
 }
 
 /// The READ reply: its io_attr, then the bytes (a part of their own, not copied).
-fn push_read_reply(header: &CmdHeader, io: &IoAttr, outcome: ReadOutcome, frames: &mut Frames) {
+pub(super) fn push_read_reply(
+    header: &CmdHeader,
+    io: &IoAttr,
+    outcome: ReadOutcome,
+    frames: &mut Frames,
+) {
     let reply_io = read_reply_io(header, io, &outcome.info.meta(), outcome.value());
     frames.reply_with_tail(header, &reply_io.encode(), Bytes::from(outcome.data), false);
 }

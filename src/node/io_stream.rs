@@ -2,23 +2,29 @@
 //! that the connection's shard drives ([`super::stream_in`], [`super::stream_out`]), on
 //! the backend's [`crate::blob::BlobLog`] stream of the same ticket.
 
-use super::io_ops::{backend_log, cache_of, finish, local_log, push_write_reply, read_reply_io};
+use super::io_ops::{
+    backend_log, cache_of, count_key_served, finish, local_log, push_write_reply, read_reply_io,
+};
+use super::io_read::push_read_reply;
 use super::reply::{reply_header, Frames};
 use super::shard::Shard;
-use crate::blob::ReadOpened;
+use crate::blob::footer::FooterHasher;
+use crate::blob::stream::WriteBegun;
+use crate::blob::{ReadOpen, ReadOpened, ReadOutcome};
 use crate::limits::{STREAM_PIECE_BYTES, STREAM_READ_THRESHOLD_BYTES};
 use crate::protocol::{cmd_flags, errno, io_flags, CmdHeader, IoAttr, IO_ATTR_SIZE_BYTES};
 use bytes::Bytes;
 use sha2::{Digest, Sha512};
 use std::rc::Rc;
 
-/// Begin a streamed WRITE of `value_bytes` on the owning shard; the stream's ticket.
+/// Begin a streamed WRITE of `value_bytes` on the owning shard; the stream's ticket and
+/// the hasher of its footer, for the connection to feed the value's bytes as they arrive.
 pub async fn write_begin(
     shard: Rc<Shard>,
     header: CmdHeader,
     io: IoAttr,
     value_bytes: u64,
-) -> Result<u64, i32> {
+) -> Result<WriteBegun, i32> {
     if shard.node.is_read_only() {
         return Err(errno::EROFS);
     }
@@ -48,10 +54,11 @@ pub async fn write_finish(
     mut header: CmdHeader,
     io: IoAttr,
     ticket: u64,
+    hasher: Option<FooterHasher>,
 ) -> Frames {
     let mut frames = Frames::new();
     let result = match backend_log(&shard, &header) {
-        Ok(log) => match log.stream_write_finish(ticket).await {
+        Ok(log) => match log.stream_write_finish(ticket, hasher).await {
             Ok(info) => {
                 // The cache must not answer with the value this one replaced.
                 if let Some(cell) = cache_of(&shard, &header) {
@@ -98,6 +105,7 @@ pub async fn read_start(shard: Rc<Shard>, header: CmdHeader, payload: Bytes) -> 
     let Ok(io) = IoAttr::decode(&payload) else {
         return ReadStart::Done(super::io_ops::read_key(shard, header, payload).await);
     };
+    let with_cache = cache_of(&shard, &header).is_some();
     let cached = cache_of(&shard, &header).is_some_and(|cell| {
         cell.cache
             .try_borrow()
@@ -107,6 +115,10 @@ pub async fn read_start(shard: Rc<Shard>, header: CmdHeader, payload: Bytes) -> 
         Ok(log) if !cached => log,
         _ => return ReadStart::Done(super::io_ops::read_key(shard, header, payload).await),
     };
+    if !with_cache {
+        // read_key counts the others.
+        count_key_served(&shard);
+    }
     let verify = io.flags & io_flags::NOCSUM == 0;
     let opened = log
         .stream_read_open(
@@ -118,11 +130,18 @@ pub async fn read_start(shard: Rc<Shard>, header: CmdHeader, payload: Bytes) -> 
         )
         .await;
     let opened = match opened {
-        Ok(Some(opened)) => opened,
-        // Small, missing or failing: the ordinary READ answers it (and counts it).
-        Ok(None) | Err(_) => {
+        Ok(ReadOpen::Stream(opened)) => opened,
+        // Small, missing or failing: a backend with a cache answers through it (CACHE
+        // fills it, CACHE_ONLY reads only it)...
+        _ if with_cache => {
             return ReadStart::Done(super::io_ops::read_key(shard, header, payload).await);
         }
+        // ... any other as the ordinary READ answers, from what the open found (the key
+        // is not looked up again).
+        Ok(ReadOpen::Whole(outcome)) => {
+            return answered(&shard, header, &io, &payload, Ok(outcome))
+        }
+        Err(e) => return answered(&shard, header, &io, &payload, Err(e.errno())),
     };
     match stream_head(&shard, &log, header, &io, &opened).await {
         Ok(start) => start,
@@ -135,6 +154,21 @@ pub async fn read_start(shard: Rc<Shard>, header: CmdHeader, payload: Bytes) -> 
             ReadStart::Done(frames)
         }
     }
+}
+
+/// A READ answered whole: its reply (or error) and the final ack, counted.
+fn answered(
+    shard: &Shard,
+    mut header: CmdHeader,
+    io: &IoAttr,
+    payload: &[u8],
+    outcome: Result<ReadOutcome, i32>,
+) -> ReadStart {
+    header.flags &= !cmd_flags::NEED_ACK;
+    let mut frames = Frames::new();
+    let result = outcome.map(|outcome| push_read_reply(&header, io, outcome, &mut frames));
+    finish(shard, &header, payload.len(), result, &mut frames);
+    ReadStart::Done(frames)
 }
 
 /// The frame head and first verified piece of an opened streamed READ.
@@ -188,9 +222,15 @@ async fn range_sha512(
     let opened = log
         .stream_read_open(&header.id, io.offset, size, verify, 0)
         .await
-        .map_err(|e| e.errno())?
-        .ok_or(errno::ENOENT)?;
+        .map_err(|e| e.errno())?;
     let mut hasher = Sha512::new();
+    let opened = match opened {
+        ReadOpen::Stream(opened) => opened,
+        ReadOpen::Whole(outcome) => {
+            hasher.update(&outcome.data);
+            return Ok(hasher.finalize().into());
+        }
+    };
     loop {
         match log
             .stream_read_piece(opened.ticket, STREAM_PIECE_BYTES)

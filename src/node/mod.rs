@@ -65,6 +65,7 @@ mod dispatch;
 mod dispatch_tests;
 mod exec;
 mod forward;
+mod forward_stream;
 mod handshake;
 mod indexes;
 mod intake;
@@ -95,6 +96,7 @@ mod shard;
 mod startup;
 mod state;
 mod stats;
+mod stream_gate;
 mod stream_in;
 mod stream_out;
 #[cfg(test)]

@@ -37,6 +37,8 @@ pub struct Outbox {
     held: RefCell<Vec<Bytes>>,
     held_bytes: Cell<usize>,
     stream_waiters: RefCell<Vec<Waker>>,
+    /// Tasks waiting for the requests in flight to drop ([`Outbox::wait_for_in_flight`]).
+    in_flight_waiters: RefCell<Vec<Waker>>,
 }
 
 impl Outbox {
@@ -226,6 +228,9 @@ impl Outbox {
     pub(super) fn request_finished(&self) {
         let left = self.in_flight.get().saturating_sub(1);
         self.in_flight.set(left);
+        for w in self.in_flight_waiters.borrow_mut().drain(..) {
+            w.wake();
+        }
         if let Some(w) = self.reader.borrow_mut().take() {
             w.wake();
         }
@@ -250,6 +255,21 @@ impl Outbox {
                 Poll::Ready(())
             } else {
                 *self.reader.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+
+    /// Resolves once at most `count` requests are in flight on the connection (or it is
+    /// closed): how a streamed reply lets the replies of requests already under way go
+    /// before its frame.
+    pub(super) async fn wait_for_in_flight(&self, count: usize) {
+        std::future::poll_fn(|cx| {
+            if self.in_flight.get() <= count || self.closed.get() {
+                Poll::Ready(())
+            } else {
+                self.in_flight_waiters.borrow_mut().push(cx.waker().clone());
                 Poll::Pending
             }
         })

@@ -7,8 +7,9 @@
 //! the node ([`STREAM_PIECES_BYTES_MAX`]), not on the budget for incomplete frames. A stream
 //! that finds the budget spent waits for its pieces being written, then for one piece.
 //!
-//! A value above `options.value_bytes_max`, or one for another node, is refused with
-//! -E2BIG and the connection closes (its bytes are not read). A step the backend refuses
+//! A value above `options.value_bytes_max` is refused with -E2BIG and the connection
+//! closes (its bytes are not read); one for a key another node owns is relayed there as it
+//! arrives ([`super::forward_stream`]). A step the backend refuses
 //! (-EROFS, -ENOSPC, ...) is answered with its error; the rest of the value is then read
 //! and dropped, and the connection stays open. A connection that closes, or sends nothing
 //! for `frame_stall_timeout` seconds, mid-value leaves no visible record.
@@ -19,13 +20,14 @@ use super::io_stream;
 use super::outbox::Outbox;
 use super::reply::{Frames, Replies};
 use super::shard::Shard;
+use crate::blob::footer::FooterHasher;
 use crate::limits::{
     STREAM_PIECES_BYTES_MAX, STREAM_PIECE_BYTES, STREAM_SLICE_BYTES, STREAM_WRITE_THRESHOLD_BYTES,
 };
 use crate::protocol::{command, errno, CmdHeader, IoAttr, HEADER_SIZE_BYTES, IO_ATTR_SIZE_BYTES};
 use crate::routing::shard_of;
 use crate::runtime::TcpStream;
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use futures::channel::oneshot;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -131,10 +133,17 @@ pub(super) async fn receive(c: &Conn<'_>, inc: Incoming, buf: &mut BytesMut) -> 
     let counters = c.shard.counters();
     counters.count_command(header.cmd);
     let started = counters.timed(header.cmd);
-    buf.advance(DECIDE_BYTES);
-    if let Some(status) = refusal(c, &inc) {
-        reply_error(c.out, &header, status);
-        return false;
+    let head = buf.split_to(DECIDE_BYTES).freeze();
+    match refusal(c, &inc) {
+        None => {}
+        Some(Refusal::Status(status)) => {
+            reply_error(c.out, &header, status);
+            return false;
+        }
+        Some(Refusal::Owner(peer)) => {
+            let kept = super::forward_stream::relay(c, &header, head, inc.value_bytes, buf, peer);
+            return kept.await;
+        }
     }
     let owner = shard_of(&header.id, c.shard.node.shard_count);
     let (io, value_bytes) = (inc.io, inc.value_bytes);
@@ -143,20 +152,23 @@ pub(super) async fn receive(c: &Conn<'_>, inc: Incoming, buf: &mut BytesMut) -> 
     })
     .await
     .unwrap_or_else(|e| Err(e.errno()));
-    let ticket = match begun {
-        Ok(ticket) => Ticket {
-            shard: c.shard.clone(),
-            owner,
-            header,
-            ticket,
-            armed: true,
-        },
+    let (ticket, mut hasher) = match begun {
+        Ok(begun) => (
+            Ticket {
+                shard: c.shard.clone(),
+                owner,
+                header,
+                ticket: begun.ticket,
+                armed: true,
+            },
+            begun.hasher,
+        ),
         Err(status) => {
             reply_error(c.out, &header, status);
             return drain(c, buf, value_bytes).await;
         }
     };
-    match pump(c, &ticket, buf, value_bytes).await {
+    match pump(c, &ticket, hasher.as_mut(), buf, value_bytes).await {
         Pumped::All => {}
         Pumped::Refused(status, left) => {
             drop(ticket);
@@ -169,7 +181,7 @@ pub(super) async fn receive(c: &Conn<'_>, inc: Incoming, buf: &mut BytesMut) -> 
     ticket.armed = false;
     let id = ticket.ticket;
     let frames = cross::call(c.shard, owner, move |s| {
-        io_stream::write_finish(s, header, io, id)
+        io_stream::write_finish(s, header, io, id, hasher)
     })
     .await
     .unwrap_or_else(|e| e.answer(&header));
@@ -189,30 +201,29 @@ pub(super) fn log_too_large(peer: SocketAddr, header: &CmdHeader, value_bytes: u
     );
 }
 
-/// Why a streamed WRITE is refused before any of its value is read, if it is.
-fn refusal(c: &Conn<'_>, inc: &Incoming) -> Option<i32> {
+/// Why a streamed WRITE is not written here.
+enum Refusal {
+    /// Refused with this errno before any of its value is read.
+    Status(i32),
+    /// Another node owns its key: the value is relayed there.
+    Owner(SocketAddr),
+}
+
+/// Why a streamed WRITE is not written here, if it is not.
+fn refusal(c: &Conn<'_>, inc: &Incoming) -> Option<Refusal> {
     let limit = c.shard.node.config.options.value_bytes_max;
     if inc.value_bytes > limit {
         log_too_large(c.peer, &inc.header, inc.value_bytes, limit);
-        return Some(errno::E2BIG);
+        return Some(Refusal::Status(errno::E2BIG));
     }
     match super::forward::target(c.shard, &inc.header) {
         super::forward::Target::Local => None,
-        super::forward::Target::Peer(_) => {
-            tracing::warn!(
-                peer = %c.peer,
-                id = %inc.header.id.short_hex(),
-                "refusing a streamed WRITE of {} bytes for a key another node owns: large \
-                 values are not forwarded",
-                inc.value_bytes
-            );
-            Some(errno::E2BIG)
-        }
-        super::forward::Target::Refuse(status) => Some(status),
+        super::forward::Target::Peer(peer) => Some(Refusal::Owner(peer)),
+        super::forward::Target::Refuse(status) => Some(Refusal::Status(status)),
     }
 }
 
-fn reply_error(out: &Outbox, header: &CmdHeader, status: i32) {
+pub(super) fn reply_error(out: &Outbox, header: &CmdHeader, status: i32) {
     let mut frames = Frames::new();
     frames.error(header, status);
     out.push(frames);
@@ -229,8 +240,15 @@ enum Pumped {
 }
 
 /// Move `value_bytes` from `buf` and then the socket to the owning shard, a piece at a
-/// time, up to [`PIECES_IN_FLIGHT`] pieces being written while the next is read.
-async fn pump(c: &Conn<'_>, t: &Ticket, buf: &mut BytesMut, value_bytes: u64) -> Pumped {
+/// time, up to [`PIECES_IN_FLIGHT`] pieces being written while the next is read; `hasher`
+/// takes every byte as it arrives.
+async fn pump(
+    c: &Conn<'_>,
+    t: &Ticket,
+    mut hasher: Option<&mut FooterHasher>,
+    buf: &mut BytesMut,
+    value_bytes: u64,
+) -> Pumped {
     let mut left = value_bytes;
     let mut writing = std::collections::VecDeque::with_capacity(PIECES_IN_FLIGHT);
     let mut claim = FrameClaim::new(c.shard.node.stream_budget.clone());
@@ -259,7 +277,7 @@ async fn pump(c: &Conn<'_>, t: &Ticket, buf: &mut BytesMut, value_bytes: u64) ->
                 return Pumped::Lost;
             }
         }
-        let Some(piece) = next_piece(c, buf, left).await else {
+        let Some(piece) = next_piece(c, buf, left, hasher.as_deref_mut()).await else {
             return Pumped::Lost;
         };
         let offset = value_bytes - left;
@@ -300,19 +318,36 @@ fn write_piece(t: &Ticket, offset: u64, piece: Bytes) -> oneshot::Receiver<Resul
 
 /// The next piece of at most `left` bytes: what `buf` holds first, else read from the
 /// socket, [`STREAM_SLICE_BYTES`] at most per read, until the piece is full (never past
-/// it: what follows the value is the next frame's). `None` when the connection closed or stalled.
-async fn next_piece(c: &Conn<'_>, buf: &mut BytesMut, left: u64) -> Option<Bytes> {
+/// it: what follows the value is the next frame's), each slice given to `hasher` as it
+/// arrives. `None` when the connection closed or stalled.
+pub(super) async fn next_piece(
+    c: &Conn<'_>,
+    buf: &mut BytesMut,
+    left: u64,
+    mut hasher: Option<&mut FooterHasher>,
+) -> Option<Bytes> {
     let want = usize::try_from(left.min(STREAM_PIECE_BYTES)).unwrap_or(usize::MAX);
     if !buf.is_empty() {
         let take = want.min(buf.len());
-        return Some(buf.split_to(take).freeze());
+        let piece = buf.split_to(take).freeze();
+        if let Some(h) = hasher {
+            h.update(&piece);
+        }
+        return Some(piece);
     }
     let mut piece = BytesMut::with_capacity(want);
     while piece.len() < want {
         // A slice per read: the socket holds megabytes of a fast sender, and copying them
         // in one go would hold every other connection of this shard for that long.
         let slice = (want - piece.len()).min(STREAM_SLICE_BYTES);
-        let read = crate::runtime::timeout(c.stall, c.stream.read_at_most(piece, slice)).await;
+        let read = crate::runtime::timeout(c.stall, async {
+            // The shard's slot is taken only once bytes are there to copy: a silent client
+            // holds none (an error or the end shows in the read that follows).
+            let _ = c.stream.readable().await;
+            let _permit = super::stream_gate::slice_permit().await;
+            c.stream.read_at_most(piece, slice).await
+        })
+        .await;
         let (res, p) = match read {
             Ok(read) => read,
             Err(_) => {
@@ -328,7 +363,13 @@ async fn next_piece(c: &Conn<'_>, buf: &mut BytesMut, left: u64) -> Option<Bytes
         piece = p;
         match res {
             Ok(0) => return None,
-            Ok(n) => super::state::add_own(&c.shard.counters().bytes_in, n as u64),
+            Ok(n) => {
+                super::state::add_own(&c.shard.counters().bytes_in, n as u64);
+                if let Some(h) = hasher.as_deref_mut() {
+                    // This slice only, while its bytes are still in the CPU's cache.
+                    h.update(piece.get(piece.len() - n..).unwrap_or_default());
+                }
+            }
             Err(e) => {
                 tracing::debug!(peer = %c.peer, "read failed mid-value: {e}");
                 return None;
@@ -339,9 +380,9 @@ async fn next_piece(c: &Conn<'_>, buf: &mut BytesMut, left: u64) -> Option<Bytes
 }
 
 /// Read and drop the `left` bytes of a refused value; false when the connection is lost.
-async fn drain(c: &Conn<'_>, buf: &mut BytesMut, mut left: u64) -> bool {
+pub(super) async fn drain(c: &Conn<'_>, buf: &mut BytesMut, mut left: u64) -> bool {
     while left > 0 {
-        let Some(piece) = next_piece(c, buf, left).await else {
+        let Some(piece) = next_piece(c, buf, left, None).await else {
             return false;
         };
         left -= piece.len() as u64;

@@ -3,7 +3,9 @@
 //! than [`crate::limits::STREAM_READ_THRESHOLD_BYTES`] the reply goes out as one frame
 //! sent in pieces, each verified by the owning shard before it is queued, with at most
 //! [`STREAM_WINDOW_BYTES`] waiting for the socket. While it is sent the connection's other
-//! replies wait behind it ([`Outbox::begin_stream`]).
+//! replies wait behind it ([`Outbox::begin_stream`]), so before its frame starts it lets
+//! the other requests in flight on the connection be answered (for at most
+//! [`OTHERS_FIRST_WAIT_MS`]).
 //!
 //! A chunk that fails its checksum before the first byte leaves is answered -EILSEQ like
 //! any READ; one that fails later cannot be (the header announced every byte): the error
@@ -21,6 +23,10 @@ use std::rc::Rc;
 
 /// Reply bytes a streamed READ keeps queued for the socket before it reads more.
 const STREAM_WINDOW_BYTES: usize = 4 << 20;
+/// Longest a streamed reply waits, before its frame starts, for the other requests in
+/// flight on its connection (small READs pipelined behind it, mostly) to be answered: their
+/// replies could not leave until its last byte once it has started.
+const OTHERS_FIRST_WAIT_MS: u64 = 50;
 
 /// Start a READ that [`super::dispatch::serve_now`] could not answer at once.
 pub(super) fn start(shard: &Rc<Shard>, out: &Rc<Outbox>, header: CmdHeader, payload: Bytes) {
@@ -77,6 +83,10 @@ async fn send(
     first: Bytes,
     ticket: u64,
 ) {
+    // This request is one of those in flight; the others' replies go first if they come
+    // soon.
+    let others_first = std::time::Duration::from_millis(OTHERS_FIRST_WAIT_MS);
+    let _ = crate::runtime::timeout(others_first, out.wait_for_in_flight(1)).await;
     out.begin_stream().await;
     let streaming = Streaming(out);
     out.stream_part(head);

@@ -187,6 +187,15 @@ impl TcpStream {
         recv_into(&self.socket, buf, max_bytes.max(1)).await
     }
 
+    /// Wait until bytes are waiting to be read (true), or the stream is at its end (false),
+    /// without taking any (a one-byte receive with `MSG_PEEK`): how a reader that must not
+    /// hold a shared slot while its peer is silent waits before it takes one.
+    pub async fn readable(&self) -> io::Result<bool> {
+        let buf = Vec::<u8>::with_capacity(1);
+        let (res, _) = recv_flags(&self.socket, buf, 1, libc::MSG_PEEK).await;
+        res.map(|n| n > 0)
+    }
+
     /// Send every byte of `bufs` in order, with vectored sends, looping on short writes.
     pub async fn write_all(&self, bufs: Vec<Bytes>) -> io::Result<()> {
         let scratch = self.send_scratch.borrow_mut().take();
@@ -335,8 +344,18 @@ recv_buf!(bytes::BytesMut);
 /// memory of either buffer type stays put while the buffer value moves into the op.
 pub(super) async fn recv_into<S: AsRawFd + 'static, B: RecvBuf>(
     socket: &Rc<S>,
+    buf: B,
+    max_bytes: usize,
+) -> (io::Result<usize>, B) {
+    recv_flags(socket, buf, max_bytes, 0).await
+}
+
+/// [`recv_into`] with `recv(2)` flags.
+async fn recv_flags<S: AsRawFd + 'static, B: RecvBuf>(
+    socket: &Rc<S>,
     mut buf: B,
     max_bytes: usize,
+    flags: i32,
 ) -> (io::Result<usize>, B) {
     let filled = buf.filled_len();
     let spare = u32::try_from((buf.capacity_bytes() - filled).min(max_bytes)).unwrap_or(u32::MAX);
@@ -349,7 +368,9 @@ pub(super) async fn recv_into<S: AsRawFd + 'static, B: RecvBuf>(
     }
     // SAFETY: `filled <= capacity`, so the pointer stays inside the allocation.
     let ptr = unsafe { buf.base_ptr().add(filled) };
-    let entry = opcode::Recv::new(types::Fd(socket.as_raw_fd()), ptr, spare).build();
+    let entry = opcode::Recv::new(types::Fd(socket.as_raw_fd()), ptr, spare)
+        .flags(flags)
+        .build();
     // SAFETY: the entry points into `buf`'s heap allocation, owned by the op.
     let op = match unsafe { Op::submit(entry, (buf, Rc::clone(socket))) } {
         Ok(op) => op,

@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 
 /// `user_data` of the `AsyncCancel` SQEs themselves; their CQEs are ignored.
 const CANCEL_USER_DATA: u64 = u64::MAX;
+/// io-wq workers one thread's ring may run for file I/O at once.
+const IOWQ_BOUNDED_WORKERS_MAX: u32 = 2;
 /// How long the end of a runtime waits for orphaned operations before leaking them.
 const SHUTDOWN_DRAIN_MS: u64 = 2_000;
 
@@ -112,6 +114,12 @@ pub(crate) fn build_ring(entries: u32) -> io::Result<IoUring> {
 /// Install a fresh reactor on this thread. Fails if one is already installed.
 pub(crate) fn install(entries: u32) -> io::Result<()> {
     let ring = build_ring(entries)?;
+    // Page-cache writes the kernel cannot do without blocking (ext4 appends, a streamed
+    // value's pieces) run in this thread's io-wq workers; left unbounded they become one
+    // thread per queued write, all competing with the shard threads for the cores. A
+    // kernel without the limit keeps its default.
+    let mut workers = [IOWQ_BOUNDED_WORKERS_MAX, 0];
+    let _ = ring.submitter().register_iowq_max_workers(&mut workers);
     REACTOR.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.is_some() {
