@@ -238,7 +238,7 @@ impl Reader {
                 super::stream_in::Detect::Stream(incoming) => {
                     self.claim.set(0, self.stall).await;
                     out.wait_for_room().await;
-                    let conn = super::stream_in::Conn {
+                    let conn = super::stream_socket::Conn {
                         shard: &shard,
                         out: &out,
                         stream: &self.stream,

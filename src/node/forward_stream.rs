@@ -17,7 +17,7 @@
 //! client's connection stays usable.
 
 use super::dial::{dial, FrameReader};
-use super::stream_in::{drain, next_piece, reply_error, Conn};
+use super::stream_socket::{drain, next_piece, reply_error, Conn};
 use crate::limits::STREAM_PIECE_BYTES;
 use crate::protocol::{cmd_flags, errno, CmdHeader};
 use crate::runtime::TcpStream;

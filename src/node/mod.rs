@@ -99,6 +99,7 @@ mod stats;
 mod stream_gate;
 mod stream_in;
 mod stream_out;
+mod stream_socket;
 #[cfg(test)]
 mod test_shard;
 mod top_keys;
