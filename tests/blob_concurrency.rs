@@ -232,3 +232,63 @@ fn reads_racing_in_place_overwrites_see_one_whole_value() {
         }
     }
 }
+
+/// One run of [`a_rewritten_then_removed_key_stays_removed_while_its_old_file_is_sorted`]:
+/// the sort of the file holding the key's first copy starts after `delay` turns.
+async fn rewrite_remove_during_sort(log: &Log, delay: usize) -> Option<Vec<u8>> {
+    let rewrite = async {
+        log.write(&attr("k", 0, 0, b"second"), Bytes::from_static(b"second"))
+            .await
+            .unwrap();
+        log.remove(&key("k")).await.unwrap();
+        log.read(&key("k"), 0, 0, true).await.ok().map(|r| r.data)
+    };
+    let sort = async {
+        for _ in 0..delay {
+            YieldNow::default().await;
+        }
+        for _ in 0..4 {
+            log.maintain().await.unwrap();
+            YieldNow::default().await;
+        }
+    };
+    futures::join!(rewrite, sort).0
+}
+
+#[test]
+fn a_rewritten_then_removed_key_stays_removed_while_its_old_file_is_sorted() {
+    // The old copy of a rewritten key stays live on disk until its new copy is durable;
+    // a sort of its file running meanwhile must still end with that copy dead, or the
+    // key comes back with its first value once its new copy is removed.
+    for delay in 0..48 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = options(dir.path());
+        o.records_in_blob = 4;
+        let log = block_on(Log::open(o.clone())).unwrap();
+        for name in ["k", "f1", "f2", "f3"] {
+            block_on(log.write(&attr(name, 0, 0, b"first"), Bytes::from_static(b"first"))).unwrap();
+        }
+        let seen = block_on(rewrite_remove_during_sort(&log, delay));
+        assert_eq!(
+            seen, None,
+            "sort after {delay} turns: the removed key read back"
+        );
+        block_on(log.sync()).unwrap();
+        let seen = block_on(log.read(&key("k"), 0, 0, true))
+            .ok()
+            .map(|r| r.data);
+        assert_eq!(
+            seen, None,
+            "sort after {delay} turns: read back after the sort"
+        );
+        drop(log);
+        let log = block_on(Log::open(o)).unwrap();
+        let seen = block_on(log.read(&key("k"), 0, 0, true))
+            .ok()
+            .map(|r| r.data);
+        assert_eq!(
+            seen, None,
+            "sort after {delay} turns: read back after a restart"
+        );
+    }
+}

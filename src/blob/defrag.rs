@@ -9,7 +9,9 @@
 //! "finish the renames", no marker means "delete the temporaries". Reads and writes go on
 //! while the copy runs; removes that land meanwhile are re-applied to the copy (and made
 //! durable) before the swap, and the swap itself runs without an `.await`. An old copy of
-//! a rewritten key whose new copy may not be durable yet is kept live in the copy.
+//! a rewritten key whose new copy may not be durable yet is kept live in the copy, and the
+//! swap waits for the sync round that ends its hold (the copy then drops it): a copy left
+//! live in the new file would be out of reach of the mark that the round makes.
 
 use super::defrag_commit::{drop_temporaries, shown, tmp_path};
 use super::defrag_state::DefragLevel;
@@ -366,6 +368,9 @@ impl<F: IoFile> BlobLog<F> {
         let num = seg.num;
         for _ in 0..CHECK_ROUNDS_MAX {
             copy.files.sync().await?;
+            // An old copy held here is dead once its round ends: kept live in the copy, no
+            // mark would reach it there, so the swap waits for the holds to end.
+            self.holds_ended(num).await?;
             let newly: Vec<usize> = copy
                 .placed
                 .iter()
@@ -382,7 +387,7 @@ impl<F: IoFile> BlobLog<F> {
                 })
                 .map(|(i, _)| i)
                 .collect();
-            if newly.is_empty() && !self.uncommitted_in(num) {
+            if newly.is_empty() && !self.uncommitted_in(num) && !self.holds_in(num) {
                 // Commit point and swap: no `.await` from here to the end.
                 return self.swap_in(seg, &copy.placed, copy.end(), stats);
             }
