@@ -226,6 +226,11 @@ impl<F: IoFile> BlobLog<F> {
             let Some(seg) = self.files.borrow().get(&num).cloned() else {
                 continue;
             };
+            // A small file's live records move to the open file first: the copy below
+            // then finds nothing live and deletes the file.
+            if self.wants_merge(&seg) {
+                stats.records_moved += self.move_live(&seg).await?;
+            }
             if self.wants_defrag(&seg, level) {
                 self.defrag_segment(&seg, stats).await?;
             }

@@ -98,6 +98,19 @@ impl<F: IoFile> BlobLog<F> {
         seg: &Rc<Segment<F>>,
         dc: DiskControl,
     ) -> Result<(Rc<Segment<F>>, Loc), BlobError> {
+        self.new_record_placed(id, seg, dc, self.opts.sync_s == 0)
+            .await
+    }
+
+    /// [`Self::new_record_done`]; with `hold_old` the old copy stays live on disk until the
+    /// next sync round, else only its index entry is marked removed at once.
+    pub(super) async fn new_record_placed(
+        &self,
+        id: &RawId,
+        seg: &Rc<Segment<F>>,
+        dc: DiskControl,
+        hold_old: bool,
+    ) -> Result<(Rc<Segment<F>>, Loc), BlobError> {
         let slot = self.append_index(seg, &dc).await?;
         let loc = Loc {
             position: dc.position,
@@ -111,7 +124,7 @@ impl<F: IoFile> BlobLog<F> {
         self.touch(seg);
         if let Some(old) = old {
             let old_seg = self.segment(old.file)?;
-            if self.opts.sync_s == 0 {
+            if hold_old {
                 // The old copy holds the acknowledged value until the new one is durable: a
                 // power cut before then must find it, not a tombstone. Until the round ends
                 // both copies are live on disk; recovery keeps the newer one.

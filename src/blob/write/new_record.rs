@@ -17,6 +17,31 @@ use bytes::Bytes;
 use std::rc::Rc;
 
 impl<F: IoFile> BlobLog<F> {
+    /// Write `data` as the whole value of `id` in a new record at the end of the open file
+    /// (never in place), the copy at `existing` becoming the old one: how a defrag moves a
+    /// live value out of a small sealed file. The old copy stays live on disk (held) until
+    /// the next sync round has made the new one durable; the caller runs that round.
+    pub(crate) async fn rewrite_as_new(
+        &self,
+        id: &RawId,
+        existing: (Loc, Rc<Segment<F>>),
+        data: &Bytes,
+        ext: &ExtHeader,
+        csum_flags: u64,
+    ) -> Result<(), BlobError> {
+        let plan = Plan {
+            offset: 0,
+            new_user: data.len() as u64,
+            committed_user: existing.0.data_size.saturating_sub(EXT_HEADER_SIZE_BYTES),
+            append: false,
+            hold_old_copy: true,
+        };
+        self.write_new_record(id, Some(existing), &plan, data, ext, csum_flags)
+            .await?;
+        self.commit.next_seq();
+        Ok(())
+    }
+
     pub(super) async fn write_new_record(
         &self,
         id: &RawId,
@@ -96,7 +121,8 @@ impl<F: IoFile> BlobLog<F> {
         if nocsum && written < disk_size {
             self.extend_to(&seg, position + disk_size)?;
         }
-        self.new_record_done(id, &seg, dc).await
+        let hold = plan.hold_old_copy || self.opts.sync_s == 0;
+        self.new_record_placed(id, &seg, dc, hold).await
     }
 
     /// The new value of a write that does not replace the whole value: the kept bytes of
