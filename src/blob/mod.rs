@@ -38,6 +38,7 @@ pub mod sync;
 mod dedupe;
 mod defrag;
 mod defrag_commit;
+mod defrag_copy;
 mod defrag_merge;
 pub mod defrag_state;
 mod durability;
