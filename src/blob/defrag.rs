@@ -19,6 +19,7 @@ use super::defrag_state::DefragLevel;
 use super::disk_control::{DiskControl, DISK_CONTROL_SIZE_BYTES};
 use super::error::BlobError;
 use super::log::BlobLog;
+use super::recovery::read_entries;
 use super::segment::Segment;
 use super::sync::YieldNow;
 use super::DefragStats;
@@ -203,13 +204,7 @@ impl<F: IoFile> BlobLog<F> {
                 return Ok(false);
             }
             let n = CHUNK_ENTRIES.min(entries - slot);
-            let len = usize::try_from(n * DISK_CONTROL_SIZE_BYTES)
-                .map_err(|_| BlobError::Invalid("index chunk too large"))?;
-            let (res, buf) = seg
-                .index
-                .read_exact_at(vec![0u8; len], slot * DISK_CONTROL_SIZE_BYTES)
-                .await;
-            res.map_err(|e| BlobError::io(&seg.index_path, e))?;
+            let buf = read_entries(seg, slot, n).await?;
             for i in 0..usize::try_from(n).unwrap_or(0) {
                 let Some(old) = DiskControl::decode_at(&buf, i) else {
                     break;

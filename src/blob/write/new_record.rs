@@ -3,12 +3,12 @@
 //! and footer stored in as few writes as the layout allows.
 
 use super::{too_big, Plan, HEAD_BYTES};
-use crate::blob::disk_control::{DiskControl, DISK_CONTROL_SIZE_BYTES};
+use crate::blob::disk_control::DISK_CONTROL_SIZE_BYTES;
 use crate::blob::error::BlobError;
 use crate::blob::ext_header::{ExtHeader, EXT_HEADER_SIZE_BYTES};
 use crate::blob::footer::{self, FooterKind};
 use crate::blob::index::Loc;
-use crate::blob::log::{BlobLog, Busy};
+use crate::blob::log::BlobLog;
 use crate::blob::segment::Segment;
 use crate::io::IoFile;
 use crate::key::RawId;
@@ -58,12 +58,6 @@ impl<F: IoFile> BlobLog<F> {
             _ => need,
         };
         let nocsum = csum_flags & record_flags::NOCSUM != 0;
-        let footer_bytes = if nocsum {
-            0
-        } else {
-            footer::footer_size(reserve)
-        };
-        let disk_size = DISK_CONTROL_SIZE_BYTES + reserve + footer_bytes;
         let mut flags = record_flags::EXTHDR | csum_flags;
         if plan.append {
             flags |= record_flags::APPEND;
@@ -85,15 +79,9 @@ impl<F: IoFile> BlobLog<F> {
         } else {
             footer::build_parts(FooterKind::Crc32, &[&ext_bytes, &value])
         };
-        let (seg, position) = self.allocate(disk_size)?;
-        let _busy = Busy::new(&seg);
-        let dc = DiskControl {
-            key: *id,
-            flags,
-            data_size: need,
-            disk_size,
-            position,
-        };
+        let (dc, busy) = self.reserve_record(id, flags, need, reserve)?;
+        let seg = busy.0.clone();
+        let (position, disk_size) = (dc.position, dc.disk_size);
         let mut head = Vec::with_capacity(usize::try_from(HEAD_BYTES).unwrap_or(144));
         head.extend_from_slice(&dc.encode());
         head.extend_from_slice(&ext_bytes);
