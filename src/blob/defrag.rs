@@ -120,11 +120,6 @@ impl<F: IoFile> BlobLog<F> {
             // then finds nothing live and deletes the file.
             if self.wants_merge(&seg) {
                 stats.records_moved += self.move_live(&seg).await?;
-                if self.holds_in(num) {
-                    // Its old copies stay live until the moved ones are durable (the next
-                    // periodic sync): a later pass deletes the file.
-                    continue;
-                }
             }
             if self.wants_defrag(&seg, level) {
                 self.defrag_segment(&seg, stats).await?;

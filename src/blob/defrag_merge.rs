@@ -15,10 +15,9 @@
 //!
 //! Crash safety: a record moves under its key's lock and only while it is the key's
 //! current copy. Its old copy stays live on disk (held, see `BlobLog::old_copies_held`)
-//! until a sync round has made the new one durable, whatever `sync` says. Under `sync: 0`
-//! the merge runs that round after every [`STEP_BYTES_MAX`] bytes it moved and at the end
-//! of the file, and the same pass deletes the file; under periodic sync the next periodic
-//! sync ends the holds and a later pass deletes it.
+//! until a sync round has made the new one durable, whatever `sync` says; the merge runs
+//! that round after every [`STEP_BYTES_MAX`] bytes it moved and at the end of the file,
+//! and the copy that deletes the file waits for it too.
 
 use super::defrag::STEP_BYTES_MAX;
 use super::disk_control::DiskControl;

@@ -169,13 +169,7 @@ impl<F: IoFile> BlobLog<F> {
 
     /// Wait until no old copy in file `num` is held, running the sync round that ends the
     /// holds when none is under way; false if one still is after a bounded number of turns.
-    /// Under periodic sync no round is forced (each would write out the open file's dirty
-    /// pages ahead of time): the next periodic sync ends the holds, and the caller leaves
-    /// the file for a later pass.
     pub(super) async fn holds_ended(&self, num: u32) -> Result<bool, BlobError> {
-        if self.opts.sync_s != 0 {
-            return Ok(!self.holds_in(num));
-        }
         for _ in 0..HOLD_WAIT_TURNS_MAX {
             if !self.holds_in(num) {
                 return Ok(true);
