@@ -99,6 +99,12 @@ async fn rewrite_and_check(log: &Log, t: u32) {
 fn interleaved_writers_removers_syncs_and_defrags_keep_every_key_right() {
     let dir = tempfile::tempdir().unwrap();
     let log = Rc::new(block_on(Log::open(options(dir.path()))).unwrap());
+    // Cold keys, written once: the files they sit in end up small, so defrag keeps moving
+    // them to the open file while the writers and removers run.
+    for c in 0..3 {
+        let v = format!("cold-{c}");
+        block_on(log.write(&attr(&v, 0, 0, v.as_bytes()), Bytes::from(v.clone()))).unwrap();
+    }
     let mut pool = LocalPool::new();
     let tasks = 12u32;
     let done = Rc::new(Cell::new(0u32));
@@ -112,14 +118,17 @@ fn interleaved_writers_removers_syncs_and_defrags_keep_every_key_right() {
             .unwrap();
     }
     let rewritten = Rc::new(Cell::new(0u64));
+    let moved = Rc::new(Cell::new(0u64));
     {
         let (log, done, rewritten) = (log.clone(), done.clone(), rewritten.clone());
+        let moved = moved.clone();
         pool.spawner()
             .spawn_local(async move {
                 while done.get() < tasks {
                     log.sync().await.unwrap();
                     let stats = log.defrag().await.unwrap();
                     rewritten.set(rewritten.get() + stats.files_rewritten);
+                    moved.set(moved.get() + stats.records_moved);
                     YieldNow::default().await;
                 }
             })
@@ -131,7 +140,11 @@ fn interleaved_writers_removers_syncs_and_defrags_keep_every_key_right() {
         rewritten.get() > 0,
         "defrag must have run alongside the writers"
     );
-    let expected: Vec<(String, Option<Vec<u8>>)> = (0..tasks)
+    assert!(
+        moved.get() > 0,
+        "records of small files must have moved alongside the writers"
+    );
+    let mut expected: Vec<(String, Option<Vec<u8>>)> = (0..tasks)
         .flat_map(|t| (0..3).map(move |k| (t, k)))
         .map(|(t, k)| {
             let name = format!("t{t}-k{k}");
@@ -146,6 +159,12 @@ fn interleaved_writers_removers_syncs_and_defrags_keep_every_key_right() {
             (name, data)
         })
         .collect();
+    for c in 0..3 {
+        let name = format!("cold-{c}");
+        let data = block_on(log.read(&key(&name), 0, 0, true)).unwrap().data;
+        assert_eq!(data, name.as_bytes());
+        expected.push((name, Some(data)));
+    }
     // Files rotated (sealed files left empty by defrag are deleted).
     let highest = std::fs::read_dir(dir.path())
         .unwrap()
@@ -230,5 +249,65 @@ fn reads_racing_in_place_overwrites_see_one_whole_value() {
                 String::from_utf8_lossy(data)
             );
         }
+    }
+}
+
+/// One run of [`a_rewritten_then_removed_key_stays_removed_while_its_old_file_is_sorted`]:
+/// the sort of the file holding the key's first copy starts after `delay` turns.
+async fn rewrite_remove_during_sort(log: &Log, delay: usize) -> Option<Vec<u8>> {
+    let rewrite = async {
+        log.write(&attr("k", 0, 0, b"second"), Bytes::from_static(b"second"))
+            .await
+            .unwrap();
+        log.remove(&key("k")).await.unwrap();
+        log.read(&key("k"), 0, 0, true).await.ok().map(|r| r.data)
+    };
+    let sort = async {
+        for _ in 0..delay {
+            YieldNow::default().await;
+        }
+        for _ in 0..4 {
+            log.maintain().await.unwrap();
+            YieldNow::default().await;
+        }
+    };
+    futures::join!(rewrite, sort).0
+}
+
+#[test]
+fn a_rewritten_then_removed_key_stays_removed_while_its_old_file_is_sorted() {
+    // The old copy of a rewritten key stays live on disk until its new copy is durable;
+    // a sort of its file running meanwhile must still end with that copy dead, or the
+    // key comes back with its first value once its new copy is removed.
+    for delay in 0..48 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = options(dir.path());
+        o.records_in_blob = 4;
+        let log = block_on(Log::open(o.clone())).unwrap();
+        for name in ["k", "f1", "f2", "f3"] {
+            block_on(log.write(&attr(name, 0, 0, b"first"), Bytes::from_static(b"first"))).unwrap();
+        }
+        let seen = block_on(rewrite_remove_during_sort(&log, delay));
+        assert_eq!(
+            seen, None,
+            "sort after {delay} turns: the removed key read back"
+        );
+        block_on(log.sync()).unwrap();
+        let seen = block_on(log.read(&key("k"), 0, 0, true))
+            .ok()
+            .map(|r| r.data);
+        assert_eq!(
+            seen, None,
+            "sort after {delay} turns: read back after the sort"
+        );
+        drop(log);
+        let log = block_on(Log::open(o)).unwrap();
+        let seen = block_on(log.read(&key("k"), 0, 0, true))
+            .ok()
+            .map(|r| r.data);
+        assert_eq!(
+            seen, None,
+            "sort after {delay} turns: read back after a restart"
+        );
     }
 }

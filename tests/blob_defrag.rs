@@ -189,3 +189,53 @@ fn same_size_overwrites_of_sealed_keys_during_a_defrag_keep_their_last_value() {
         }
     }
 }
+
+#[test]
+fn files_left_with_few_live_records_are_merged_and_the_file_count_stays_bounded() {
+    // Ten files of 20 records, then every key removed but one per file: compacted in
+    // place, each file would stay (with its one record) and every rotation would add one.
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(dir.path());
+    o.records_in_blob = 20;
+    let log = open_with(o.clone());
+    let value = |i: usize| format!("value-{i}").repeat(30);
+    let mut kept = Vec::new();
+    for i in 0..200 {
+        let info = write(&log, &format!("k{i}"), value(i).as_bytes());
+        if i % 20 == 7 {
+            kept.push((i, info));
+        }
+    }
+    for i in (0..200).filter(|i| i % 20 != 7) {
+        run(log.remove(&key(&format!("k{i}")))).unwrap();
+    }
+    assert!(log.stats().files >= 10, "{:?}", log.stats());
+    let stats = run(log.defrag()).unwrap();
+    // The tenth file is still the open one: its record stays.
+    assert_eq!(stats.records_moved, 9, "{stats:?}");
+    assert!(log.stats().files <= 2, "{:?}", log.stats());
+    let check = |log: &Log| {
+        for (i, before) in &kept {
+            let name = format!("k{i}");
+            assert_eq!(
+                read_all(log, &name).unwrap(),
+                value(*i).as_bytes(),
+                "{name}"
+            );
+            let now = run(log.lookup(&key(&name), false)).unwrap();
+            assert_eq!(
+                (now.timestamp, now.user_flags, now.size),
+                (before.timestamp, before.user_flags, before.size),
+                "{name}"
+            );
+        }
+        for i in (0..200).filter(|i| i % 20 != 7) {
+            assert_eq!(errno_of(read_all(log, &format!("k{i}"))), errno::ENOENT);
+        }
+    };
+    check(&log);
+    drop(log);
+    let log = open_with(o);
+    assert!(log.stats().files <= 2, "{:?}", log.stats());
+    check(&log);
+}

@@ -9,20 +9,22 @@
 //! "finish the renames", no marker means "delete the temporaries". Reads and writes go on
 //! while the copy runs; removes that land meanwhile are re-applied to the copy (and made
 //! durable) before the swap, and the swap itself runs without an `.await`. An old copy of
-//! a rewritten key whose new copy may not be durable yet is kept live in the copy.
+//! a rewritten key whose new copy may not be durable yet is kept live in the copy, and the
+//! swap waits for the sync round that ends its hold (the copy then drops it): a copy left
+//! live in the new file would be out of reach of the mark that the round makes.
 
-use super::defrag_commit::{drop_temporaries, shown, tmp_path};
+use super::defrag_commit::drop_temporaries;
+use super::defrag_copy::{Copy, Copying, NewFiles, BUSY_WAIT_TURNS_MAX};
 use super::defrag_state::DefragLevel;
 use super::disk_control::{DiskControl, DISK_CONTROL_SIZE_BYTES};
 use super::error::BlobError;
 use super::log::BlobLog;
+use super::recovery::read_entries;
 use super::segment::Segment;
 use super::sync::YieldNow;
-use super::{BlobOptions, DefragStats};
+use super::DefragStats;
 use crate::io::IoFile;
-use crate::key::RawId;
 use crate::protocol::record_flags;
-use bytes::Bytes;
 use std::rc::Rc;
 
 /// Where a defrag may be stopped on purpose, to test crash handling.
@@ -45,116 +47,6 @@ const CHUNK_ENTRIES: u64 = 4096;
 /// Rounds of re-applying removes that landed during the copy before a file is left for
 /// the next pass.
 const CHECK_ROUNDS_MAX: usize = 8;
-
-/// The temporary files of one defrag run.
-struct NewFiles<F: IoFile> {
-    data: F,
-    sorted: F,
-}
-
-impl<F: IoFile> NewFiles<F> {
-    fn create(opts: &BlobOptions, num: u32) -> Result<Self, BlobError> {
-        let make = |suffix: &str| -> Result<F, BlobError> {
-            let p = tmp_path(opts, num, suffix);
-            std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(true)
-                .read(true)
-                .write(true)
-                .open(&p)
-                .map(F::from_std)
-                .map_err(|e| BlobError::io(&shown(&p), e))
-        };
-        Ok(NewFiles {
-            data: make("")?,
-            sorted: make(".index.sorted")?,
-        })
-    }
-
-    async fn write(f: &F, bytes: Vec<u8>, at: u64) -> Result<(), BlobError> {
-        if bytes.is_empty() {
-            return Ok(());
-        }
-        f.write_all_at(vec![Bytes::from(bytes)], at)
-            .await
-            .map_err(|e| BlobError::io("defrag copy", e))
-    }
-
-    /// Rewrite the header of the copy's record in sorted slot `slot`.
-    async fn put_header(&self, dc: &DiskControl, slot: usize) -> Result<(), BlobError> {
-        let at = slot as u64 * DISK_CONTROL_SIZE_BYTES;
-        Self::write(&self.sorted, dc.encode().to_vec(), at).await?;
-        Self::write(&self.data, dc.encode().to_vec(), dc.position).await
-    }
-
-    async fn sync(&self) -> Result<(), BlobError> {
-        for f in [&self.data, &self.sorted] {
-            f.sync_data()
-                .await
-                .map_err(|e| BlobError::io("defrag copy", e))?;
-        }
-        Ok(())
-    }
-}
-
-/// A record copied: its key, where it was, and its header in the copy.
-pub(super) struct Placed {
-    pub key: RawId,
-    pub old_position: u64,
-    pub dc: DiskControl,
-    pub dropped: bool,
-}
-
-/// The copy of one file being written.
-struct Copy<F: IoFile> {
-    files: NewFiles<F>,
-    placed: Vec<Placed>,
-    data_buf: Vec<u8>,
-    index_buf: Vec<u8>,
-    /// Bytes of the data file and entries of the index already written out.
-    data_written: u64,
-    slots_written: u64,
-}
-
-impl<F: IoFile> Copy<F> {
-    fn end(&self) -> u64 {
-        self.data_written + self.data_buf.len() as u64
-    }
-
-    async fn flush(&mut self) -> Result<(), BlobError> {
-        let data = std::mem::take(&mut self.data_buf);
-        let index = std::mem::take(&mut self.index_buf);
-        let (data_len, entries) = (
-            data.len() as u64,
-            index.len() as u64 / DISK_CONTROL_SIZE_BYTES,
-        );
-        NewFiles::write(&self.files.data, data, self.data_written).await?;
-        let at = self.slots_written * DISK_CONTROL_SIZE_BYTES;
-        NewFiles::write(&self.files.sorted, index, at).await?;
-        self.data_written += data_len;
-        self.slots_written += entries;
-        Ok(())
-    }
-}
-
-/// Turns a defrag waits for operations on its file to finish before leaving it for later.
-const BUSY_WAIT_TURNS_MAX: usize = 10_000;
-
-/// Marks a file as being copied (see [`Segment::defragging`]) until dropped.
-struct Copying<F: IoFile>(Rc<Segment<F>>);
-
-impl<F: IoFile> Copying<F> {
-    fn start(seg: &Rc<Segment<F>>) -> Self {
-        seg.defragging.set(true);
-        Copying(seg.clone())
-    }
-}
-
-impl<F: IoFile> Drop for Copying<F> {
-    fn drop(&mut self) {
-        self.0.defragging.set(false);
-    }
-}
 
 /// Largest record a defrag copies (a bigger header is damage, not data).
 const RECORD_BYTES_MAX: u64 = super::write::VALUE_SIZE_BYTES_MAX + (1 << 20);
@@ -224,6 +116,11 @@ impl<F: IoFile> BlobLog<F> {
             let Some(seg) = self.files.borrow().get(&num).cloned() else {
                 continue;
             };
+            // A small file's live records move to the open file first: the copy below
+            // then finds nothing live and deletes the file.
+            if self.wants_merge(&seg) {
+                stats.records_moved += self.move_live(&seg).await?;
+            }
             if self.wants_defrag(&seg, level) {
                 self.defrag_segment(&seg, stats).await?;
             }
@@ -287,14 +184,7 @@ impl<F: IoFile> BlobLog<F> {
         if seg.busy.get() > 0 {
             return Ok(());
         }
-        let mut copy: Copy<F> = Copy {
-            files: NewFiles::create(&self.opts, num)?,
-            placed: Vec::new(),
-            data_buf: Vec::new(),
-            index_buf: Vec::new(),
-            data_written: 0,
-            slots_written: 0,
-        };
+        let mut copy: Copy<F> = Copy::new(NewFiles::create(&self.opts, num)?);
         if !self.copy_live(seg, &mut copy).await? {
             drop(copy);
             return drop_temporaries(&self.opts, num);
@@ -314,13 +204,7 @@ impl<F: IoFile> BlobLog<F> {
                 return Ok(false);
             }
             let n = CHUNK_ENTRIES.min(entries - slot);
-            let len = usize::try_from(n * DISK_CONTROL_SIZE_BYTES)
-                .map_err(|_| BlobError::Invalid("index chunk too large"))?;
-            let (res, buf) = seg
-                .index
-                .read_exact_at(vec![0u8; len], slot * DISK_CONTROL_SIZE_BYTES)
-                .await;
-            res.map_err(|e| BlobError::io(&seg.index_path, e))?;
+            let buf = read_entries(seg, slot, n).await?;
             for i in 0..usize::try_from(n).unwrap_or(0) {
                 let Some(old) = DiskControl::decode_at(&buf, i) else {
                     break;
@@ -328,23 +212,8 @@ impl<F: IoFile> BlobLog<F> {
                 if old.flags & record_flags::REMOVE != 0 || !self.copy_wanted(num, &old) {
                     continue;
                 }
-                let mut record = self.read_record(seg, &old).await?;
-                let dc = DiskControl {
-                    position: copy.end(),
-                    ..old
-                };
-                if let Some(head) = record.get_mut(..DISK_CONTROL_SIZE_BYTES as usize) {
-                    head.copy_from_slice(&dc.encode());
-                }
-                copy.data_buf.extend_from_slice(&record);
-                copy.index_buf.extend_from_slice(&dc.encode());
-                copy.placed.push(Placed {
-                    key: old.key,
-                    old_position: old.position,
-                    dc,
-                    dropped: false,
-                });
-                if copy.data_buf.len() >= STEP_BYTES_MAX {
+                let record = self.read_record(seg, &old).await?;
+                if copy.push(&old, record) >= STEP_BYTES_MAX {
                     copy.flush().await?;
                     YieldNow::default().await;
                 }
@@ -366,6 +235,9 @@ impl<F: IoFile> BlobLog<F> {
         let num = seg.num;
         for _ in 0..CHECK_ROUNDS_MAX {
             copy.files.sync().await?;
+            // An old copy held here is dead once its round ends: kept live in the copy, no
+            // mark would reach it there, so the swap waits for the holds to end.
+            self.holds_ended(num).await?;
             let newly: Vec<usize> = copy
                 .placed
                 .iter()
@@ -382,7 +254,7 @@ impl<F: IoFile> BlobLog<F> {
                 })
                 .map(|(i, _)| i)
                 .collect();
-            if newly.is_empty() && !self.uncommitted_in(num) {
+            if newly.is_empty() && !self.uncommitted_in(num) && !self.holds_in(num) {
                 // Commit point and swap: no `.await` from here to the end.
                 return self.swap_in(seg, &copy.placed, copy.end(), stats);
             }

@@ -6,7 +6,8 @@
 //! record is deleted instead: its data file first (an index without its data file is never
 //! read), then its index.
 
-use super::defrag::{DefragStop, Placed};
+use super::defrag::DefragStop;
+use super::defrag_copy::Placed;
 use super::error::BlobError;
 use super::log::BlobLog;
 use super::sealed::SealedIndex;

@@ -23,6 +23,9 @@ use std::time::Instant;
 /// written, so that recovery walks at most this much of the data file.
 pub const INDEX_SYNC_INTERVAL_MS: u128 = 1000;
 
+/// Turns a sort, defrag or merge waits for the old copies held in its file to be released.
+const HOLD_WAIT_TURNS_MAX: usize = 64;
+
 impl<F: IoFile> BlobLog<F> {
     /// After a change numbered `seq`: with `sync_s == 0` wait until it is durable.
     pub(super) async fn made_durable(&self, seq: u64) -> Result<(), BlobError> {
@@ -142,6 +145,9 @@ impl<F: IoFile> BlobLog<F> {
     /// copy either way).
     async fn remove_old_copies(&self, removals: Vec<(Rc<Segment<F>>, Loc)>) {
         for (seg, loc) in removals {
+            // Released before the mark: a sort of the file under way re-reads the entry
+            // the mark notes as changed, and must see it dead by then.
+            self.release_old_copy(&loc);
             let current = self.files.borrow().get(&seg.num).cloned();
             match current {
                 Some(now) if Rc::ptr_eq(&now, &seg) => {
@@ -149,8 +155,8 @@ impl<F: IoFile> BlobLog<F> {
                         tracing::warn!(file = %seg.path, "marking a rewritten record removed failed: {e}");
                     }
                 }
-                // Sorted or defragmented since: the copy there stays live on disk until the
-                // next open settles it; count it so that defrag sees its bytes.
+                // Replaced since: sorts and defrags wait for the holds on their file to
+                // end, so no copy there is live; count it so that defrag sees its bytes.
                 Some(now) => {
                     now.removed.set(now.removed.get() + 1);
                     now.removed_bytes
@@ -158,8 +164,27 @@ impl<F: IoFile> BlobLog<F> {
                 }
                 None => {}
             }
-            self.release_old_copy(&loc);
         }
+    }
+
+    /// Wait until no old copy in file `num` is held, running the sync round that ends the
+    /// holds when none is under way; false if one still is after a bounded number of turns.
+    pub(super) async fn holds_ended(&self, num: u32) -> Result<bool, BlobError> {
+        for _ in 0..HOLD_WAIT_TURNS_MAX {
+            if !self.holds_in(num) {
+                return Ok(true);
+            }
+            if self.commit.in_flight.get() {
+                let seen = self.commit.round_done.generation();
+                self.commit.round_done.wait(seen).await;
+            } else if !self.deferred_removals.borrow().is_empty() {
+                self.sync_round(false).await?;
+            } else {
+                // The last round's leader is still marking the copies it released.
+                YieldNow::default().await;
+            }
+        }
+        Ok(!self.holds_in(num))
     }
 
     fn release_old_copy(&self, loc: &Loc) {

@@ -39,7 +39,8 @@ pub struct BlobLog<F: IoFile> {
     /// round that makes their new copies durable is done (see `new_record_done`).
     pub(super) deferred_removals: RefCell<Vec<(Rc<Segment<F>>, Loc)>>,
     /// Those old copies by (file, position), from deferral until marked: a sort or defrag
-    /// keeps them live in what it writes (their new copies may not be durable yet).
+    /// keeps them live in what it writes (their new copies may not be durable yet), and
+    /// puts what it wrote in place only once no copy of its file is held.
     pub(super) old_copies_held: RefCell<std::collections::HashMap<(u32, u64), u32>>,
     /// A file was created since the directory was last made durable.
     pub(super) dir_sync_needed: Cell<bool>,
@@ -160,6 +161,12 @@ impl<F: IoFile> BlobLog<F> {
     pub(super) fn old_copy_held(&self, num: u32, position: u64) -> bool {
         let held = self.old_copies_held.borrow();
         !held.is_empty() && held.contains_key(&(num, position))
+    }
+
+    /// Some old copy in file `num` is held: a sort or defrag of the file waits (the copies
+    /// it writes would keep it live where no mark reaches it later).
+    pub(super) fn holds_in(&self, num: u32) -> bool {
+        self.old_copies_held.borrow().keys().any(|&(f, _)| f == num)
     }
 
     /// The open (last) file.

@@ -38,6 +38,8 @@ pub mod sync;
 mod dedupe;
 mod defrag;
 mod defrag_commit;
+mod defrag_copy;
+mod defrag_merge;
 pub mod defrag_state;
 mod durability;
 mod load;
@@ -202,4 +204,6 @@ pub struct DefragStats {
     pub records_dropped: u64,
     pub bytes_before: u64,
     pub bytes_after: u64,
+    /// Live records of small files written again at the end of the open file.
+    pub records_moved: u64,
 }

@@ -59,14 +59,32 @@ impl<F: IoFile> BlobLog<F> {
             }
         }
         let flags = record_flags::EXTHDR | record_flags::UNCOMMITTED | csum_flags;
-        let footer_bytes = if csum_flags & record_flags::NOCSUM != 0 {
+        let (dc, busy) = self.reserve_record(id, flags, need, need)?;
+        let seg = busy.0.clone();
+        let head = Bytes::copy_from_slice(&dc.encode());
+        seg.write_data(vec![head, ext_bytes], dc.position).await?;
+        self.extend_to(&seg, dc.position + dc.disk_size)?;
+        self.new_record_done(id, &seg, dc).await
+    }
+
+    /// The step every new record starts with: room for `reserve` data bytes (ext header
+    /// included) and the footer `flags` ask for, at the end of the open file, marked busy;
+    /// its header says `flags` and `need` data bytes. The file is the guard's.
+    pub(super) fn reserve_record(
+        &self,
+        id: &RawId,
+        flags: u64,
+        need: u64,
+        reserve: u64,
+    ) -> Result<(DiskControl, Busy<F>), BlobError> {
+        let footer_bytes = if flags & record_flags::NOCSUM != 0 {
             0
         } else {
-            footer::footer_size(need)
+            footer::footer_size(reserve)
         };
-        let disk_size = DISK_CONTROL_SIZE_BYTES + need + footer_bytes;
+        let disk_size = DISK_CONTROL_SIZE_BYTES + reserve + footer_bytes;
         let (seg, position) = self.allocate(disk_size)?;
-        let _busy = Busy::new(&seg);
+        let busy = Busy::new(&seg);
         let dc = DiskControl {
             key: *id,
             flags,
@@ -74,10 +92,7 @@ impl<F: IoFile> BlobLog<F> {
             disk_size,
             position,
         };
-        let head = Bytes::copy_from_slice(&dc.encode());
-        seg.write_data(vec![head, ext_bytes], position).await?;
-        self.extend_to(&seg, position + disk_size)?;
-        self.new_record_done(id, &seg, dc).await
+        Ok((dc, busy))
     }
 
     /// Make sure the data file covers `end` (reserved space reads back as zeros).
@@ -98,6 +113,19 @@ impl<F: IoFile> BlobLog<F> {
         seg: &Rc<Segment<F>>,
         dc: DiskControl,
     ) -> Result<(Rc<Segment<F>>, Loc), BlobError> {
+        self.new_record_placed(id, seg, dc, self.opts.sync_s == 0)
+            .await
+    }
+
+    /// [`Self::new_record_done`]; with `hold_old` the old copy stays live on disk until the
+    /// next sync round, else only its index entry is marked removed at once.
+    pub(super) async fn new_record_placed(
+        &self,
+        id: &RawId,
+        seg: &Rc<Segment<F>>,
+        dc: DiskControl,
+        hold_old: bool,
+    ) -> Result<(Rc<Segment<F>>, Loc), BlobError> {
         let slot = self.append_index(seg, &dc).await?;
         let loc = Loc {
             position: dc.position,
@@ -111,7 +139,7 @@ impl<F: IoFile> BlobLog<F> {
         self.touch(seg);
         if let Some(old) = old {
             let old_seg = self.segment(old.file)?;
-            if self.opts.sync_s == 0 {
+            if hold_old {
                 // The old copy holds the acknowledged value until the new one is durable: a
                 // power cut before then must find it, not a tombstone. Until the round ends
                 // both copies are live on disk; recovery keeps the newer one.

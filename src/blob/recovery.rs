@@ -87,13 +87,7 @@ pub async fn scan<F: IoFile>(
     let mut window = Window::default();
     while next < entries_total && !bad {
         let batch = SCAN_BATCH_ENTRIES.min(entries_total - next);
-        let len = usize::try_from(batch * DISK_CONTROL_SIZE_BYTES)
-            .map_err(|_| BlobError::Invalid("index batch too large"))?;
-        let (res, buf) = seg
-            .index
-            .read_exact_at(vec![0u8; len], next * DISK_CONTROL_SIZE_BYTES)
-            .await;
-        res.map_err(|e| BlobError::io(&seg.index_path, e))?;
+        let buf = read_entries(seg, next, batch).await?;
         for i in 0..usize::try_from(batch).unwrap_or(0) {
             let Some(dc) = DiskControl::decode_at(&buf, i) else {
                 bad = true;
@@ -295,17 +289,9 @@ async fn check_entry<F: IoFile>(
         DISK_CONTROL_SIZE_BYTES
     };
     let record = window.get(seg, dc.position, read_len, data_len).await?;
-    let Some(copy) = DiskControl::decode_at(record, 0) else {
+    let Some(removed) = header_matches(record, dc) else {
         return Ok(Check::Bad);
     };
-    let strip = |d: &DiskControl| DiskControl {
-        flags: d.flags & !record_flags::REMOVE,
-        ..*d
-    };
-    if strip(&copy) != strip(dc) {
-        return Ok(Check::Bad);
-    }
-    let removed = (copy.flags | dc.flags) & record_flags::REMOVE != 0;
     if let (Some(kind), false) = (kind, removed) {
         let data_end = usize::try_from(DISK_CONTROL_SIZE_BYTES + dc.data_size).unwrap_or(0);
         let foot_at = usize::try_from(dc.disk_size - footer_bytes).unwrap_or(0);
@@ -316,6 +302,33 @@ async fn check_entry<F: IoFile>(
         }
     }
     Ok(Check::Good { removed })
+}
+
+/// Entries `first..first + count` of `seg`'s index file, as bytes.
+pub(super) async fn read_entries<F: IoFile>(
+    seg: &Segment<F>,
+    first: u64,
+    count: u64,
+) -> Result<Vec<u8>, BlobError> {
+    let len = usize::try_from(count * DISK_CONTROL_SIZE_BYTES)
+        .map_err(|_| BlobError::Invalid("index batch too large"))?;
+    let (res, buf) = seg
+        .index
+        .read_exact_at(vec![0u8; len], first * DISK_CONTROL_SIZE_BYTES)
+        .await;
+    res.map_err(|e| BlobError::io(&seg.index_path, e))?;
+    Ok(buf)
+}
+
+/// Whether the record header at the start of `bytes` is index entry `dc` (its REMOVE flag
+/// aside); if so, whether either of them says removed.
+fn header_matches(bytes: &[u8], dc: &DiskControl) -> Option<bool> {
+    let copy = DiskControl::decode_at(bytes, 0)?;
+    let strip = |d: &DiskControl| DiskControl {
+        flags: d.flags & !record_flags::REMOVE,
+        ..*d
+    };
+    (strip(&copy) == strip(dc)).then_some((copy.flags | dc.flags) & record_flags::REMOVE != 0)
 }
 
 /// [`check_entry`] of a record larger than the scan window: header, footer, then the data
@@ -331,17 +344,9 @@ async fn check_large<F: IoFile>(
     let head = window
         .get(seg, dc.position, DISK_CONTROL_SIZE_BYTES, data_len)
         .await?;
-    let Some(copy) = DiskControl::decode_at(head, 0) else {
+    let Some(removed) = header_matches(head, dc) else {
         return Ok(Check::Bad);
     };
-    let strip = |d: &DiskControl| DiskControl {
-        flags: d.flags & !record_flags::REMOVE,
-        ..*d
-    };
-    if strip(&copy) != strip(dc) {
-        return Ok(Check::Bad);
-    }
-    let removed = (copy.flags | dc.flags) & record_flags::REMOVE != 0;
     if removed {
         return Ok(Check::Good { removed });
     }

@@ -93,7 +93,7 @@ impl<F: IoFile> BlobLog<F> {
         for _ in 0..PATCH_ROUNDS_MAX {
             let changed = seg.take_changed_slots();
             if changed.is_empty() {
-                if seg.busy.get() == 0 {
+                if seg.busy.get() == 0 && !self.holds_in(seg.num) {
                     if let Some(unsorted) = self.finish_sort(seg)? {
                         self.drop_unsorted_index(&unsorted).await?;
                     }

@@ -134,6 +134,9 @@ struct Plan {
     new_user: u64,
     committed_user: u64,
     append: bool,
+    /// Keep the old copy live on disk until the next sync round, whatever `sync` says
+    /// (a value moved by defrag: its old copy is acknowledged and durable, the new one not).
+    hold_old_copy: bool,
 }
 
 impl<F: IoFile> BlobLog<F> {
@@ -271,6 +274,7 @@ impl<F: IoFile> BlobLog<F> {
             new_user,
             committed_user,
             append,
+            hold_old_copy: false,
         };
         // Under `sync = 0` acknowledged bytes are never overwritten: a power cut during an
         // in-place write could tear the record and lose the value it held. The new value

@@ -3,12 +3,12 @@
 //! and footer stored in as few writes as the layout allows.
 
 use super::{too_big, Plan, HEAD_BYTES};
-use crate::blob::disk_control::{DiskControl, DISK_CONTROL_SIZE_BYTES};
+use crate::blob::disk_control::DISK_CONTROL_SIZE_BYTES;
 use crate::blob::error::BlobError;
 use crate::blob::ext_header::{ExtHeader, EXT_HEADER_SIZE_BYTES};
 use crate::blob::footer::{self, FooterKind};
 use crate::blob::index::Loc;
-use crate::blob::log::{BlobLog, Busy};
+use crate::blob::log::BlobLog;
 use crate::blob::segment::Segment;
 use crate::io::IoFile;
 use crate::key::RawId;
@@ -17,6 +17,31 @@ use bytes::Bytes;
 use std::rc::Rc;
 
 impl<F: IoFile> BlobLog<F> {
+    /// Write `data` as the whole value of `id` in a new record at the end of the open file
+    /// (never in place), the copy at `existing` becoming the old one: how a defrag moves a
+    /// live value out of a small sealed file. The old copy stays live on disk (held) until
+    /// the next sync round has made the new one durable; the caller runs that round.
+    pub(crate) async fn rewrite_as_new(
+        &self,
+        id: &RawId,
+        existing: (Loc, Rc<Segment<F>>),
+        data: &Bytes,
+        ext: &ExtHeader,
+        csum_flags: u64,
+    ) -> Result<(), BlobError> {
+        let plan = Plan {
+            offset: 0,
+            new_user: data.len() as u64,
+            committed_user: existing.0.data_size.saturating_sub(EXT_HEADER_SIZE_BYTES),
+            append: false,
+            hold_old_copy: true,
+        };
+        self.write_new_record(id, Some(existing), &plan, data, ext, csum_flags)
+            .await?;
+        self.commit.next_seq();
+        Ok(())
+    }
+
     pub(super) async fn write_new_record(
         &self,
         id: &RawId,
@@ -33,12 +58,6 @@ impl<F: IoFile> BlobLog<F> {
             _ => need,
         };
         let nocsum = csum_flags & record_flags::NOCSUM != 0;
-        let footer_bytes = if nocsum {
-            0
-        } else {
-            footer::footer_size(reserve)
-        };
-        let disk_size = DISK_CONTROL_SIZE_BYTES + reserve + footer_bytes;
         let mut flags = record_flags::EXTHDR | csum_flags;
         if plan.append {
             flags |= record_flags::APPEND;
@@ -60,15 +79,9 @@ impl<F: IoFile> BlobLog<F> {
         } else {
             footer::build_parts(FooterKind::Crc32, &[&ext_bytes, &value])
         };
-        let (seg, position) = self.allocate(disk_size)?;
-        let _busy = Busy::new(&seg);
-        let dc = DiskControl {
-            key: *id,
-            flags,
-            data_size: need,
-            disk_size,
-            position,
-        };
+        let (dc, busy) = self.reserve_record(id, flags, need, reserve)?;
+        let seg = busy.0.clone();
+        let (position, disk_size) = (dc.position, dc.disk_size);
         let mut head = Vec::with_capacity(usize::try_from(HEAD_BYTES).unwrap_or(144));
         head.extend_from_slice(&dc.encode());
         head.extend_from_slice(&ext_bytes);
@@ -96,7 +109,8 @@ impl<F: IoFile> BlobLog<F> {
         if nocsum && written < disk_size {
             self.extend_to(&seg, position + disk_size)?;
         }
-        self.new_record_done(id, &seg, dc).await
+        let hold = plan.hold_old_copy || self.opts.sync_s == 0;
+        self.new_record_placed(id, &seg, dc, hold).await
     }
 
     /// The new value of a write that does not replace the whole value: the kept bytes of
