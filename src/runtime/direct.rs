@@ -171,7 +171,7 @@ impl Direct {
         let fd = self.descriptor(file)?;
         let start = pos / DIRECT_ALIGN_BYTES * DIRECT_ALIGN_BYTES;
         let skip = usize::try_from(pos - start).ok()?;
-        let mut buf = AlignedBuf::zeroed(skip.checked_add(len)?)?;
+        let mut buf = AlignedBuf::for_read(skip.checked_add(len)?)?;
         let want = u32::try_from(buf.len()).ok()?;
         let entry = opcode::Read::new(types::Fd(fd.as_raw_fd()), buf.as_mut_ptr(), want)
             .offset(start)
