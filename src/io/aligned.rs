@@ -7,10 +7,9 @@
 //!
 //! A cold read needs one such buffer for the time of one disk access, so each thread keeps
 //! the buffers it dropped of up to [`POOLED_BYTES_MAX`] for the next reads of the same
-//! size ([`POOL_BYTES_PER_SIZE`] per size): a fresh aligned, zeroed allocation and its
-//! free cost more CPU than the copy out of the buffer. A buffer is zeroed when it is first
-//! allocated; a reused one holds the bytes of an earlier read until the next read
-//! overwrites them.
+//! size (256 KiB of them per size), instead of a zeroed aligned allocation and its free per
+//! read. A buffer is zeroed when it is first allocated; a reused one holds the bytes of an
+//! earlier read until the next read overwrites them.
 #![allow(unsafe_code)]
 
 use std::alloc::{self, Layout};
