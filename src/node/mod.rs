@@ -31,8 +31,8 @@
 //!
 //! Layers point down: a file imports from the rows below its own, and inside a row only
 //! from the caller to the callee, never back (`join` → `peers` → `notices` → `cross`,
-//! `stream_in` → `io_stream` → `io_ops`, `io_ops` → `cache_io` → `io_read` → `io_common`, `monitor_http` → `live` → `monitor`). `reply`,
-//! `stats` and `intake` are below every row.
+//! `stream_in` → `io_stream` → `io_ops` → `cache_io` → `io_read` → `io_common`,
+//! `monitor_http` → `live` → `monitor`). `reply`, `stats` and `intake` are below every row.
 //!
 //! ```text
 //! wiring      mod, startup, run, monitor_http, upkeep, publish
