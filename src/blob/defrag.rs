@@ -16,6 +16,7 @@
 use super::defrag_commit::drop_temporaries;
 use super::defrag_copy::{Copy, Copying, NewFiles, BUSY_WAIT_TURNS_MAX};
 use super::defrag_state::DefragLevel;
+pub use super::defrag_state::DefragStop;
 use super::disk_control::{DiskControl, DISK_CONTROL_SIZE_BYTES};
 use super::error::BlobError;
 use super::log::BlobLog;
@@ -26,17 +27,6 @@ use super::DefragStats;
 use crate::io::IoFile;
 use crate::protocol::record_flags;
 use std::rc::Rc;
-
-/// Where a defrag may be stopped on purpose, to test crash handling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DefragStop {
-    /// Run to the end.
-    Never,
-    /// After the new files are durable, before the commit marker.
-    BeforeMarker,
-    /// After the commit marker, before the renames.
-    BeforeRename,
-}
 
 /// Bytes of records copied per turn before yielding to requests.
 pub const STEP_BYTES_MAX: usize = 1 << 20;

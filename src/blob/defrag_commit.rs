@@ -6,15 +6,15 @@
 //! record is deleted instead: its data file first (an index without its data file is never
 //! read), then its index.
 
-use super::defrag::DefragStop;
-use super::defrag_copy::Placed;
+use super::defrag_copy::{shown, tmp_path, Placed};
+use super::defrag_state::DefragStop;
 use super::error::BlobError;
 use super::log::BlobLog;
 use super::sealed::SealedIndex;
 use super::segment::{self, Segment, SORTED_SUFFIX};
 use super::{BlobOptions, DefragStats};
 use crate::io::IoFile;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::rc::Rc;
 
 /// The files a defrag writes: the data file and its one (sorted) index.
@@ -23,25 +23,12 @@ const SUFFIXES: [&str; 2] = ["", ".index.sorted"];
 /// Temporaries an interrupted defrag may leave (`.index` from older versions too).
 const TMP_SUFFIXES: [&str; 3] = ["", ".index", ".index.sorted"];
 
-pub(super) fn tmp_path(opts: &BlobOptions, num: u32, suffix: &str) -> PathBuf {
-    segment::side_path(
-        &opts.data_prefix,
-        opts.shard,
-        num,
-        &format!(".defrag{suffix}"),
-    )
-}
-
 fn final_path(opts: &BlobOptions, num: u32, suffix: &str) -> PathBuf {
     segment::side_path(&opts.data_prefix, opts.shard, num, suffix)
 }
 
 fn marker_path(opts: &BlobOptions, num: u32) -> PathBuf {
     segment::side_path(&opts.data_prefix, opts.shard, num, ".defrag.done")
-}
-
-pub(super) fn shown(p: &Path) -> String {
-    p.display().to_string()
 }
 
 fn sync_dir(opts: &BlobOptions) -> Result<(), BlobError> {

@@ -2,14 +2,14 @@
 //! index (`P-S.N.defrag`, `P-S.N.defrag.index.sorted`), filled a buffer at a time, and the
 //! records placed in them.
 
-use super::defrag_commit::{shown, tmp_path};
 use super::disk_control::{DiskControl, DISK_CONTROL_SIZE_BYTES};
 use super::error::BlobError;
-use super::segment::Segment;
+use super::segment::{self, Segment};
 use super::BlobOptions;
 use crate::io::IoFile;
 use crate::key::RawId;
 use bytes::Bytes;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 /// The temporary files of one defrag run.
@@ -152,4 +152,17 @@ impl<F: IoFile> Drop for Copying<F> {
     fn drop(&mut self) {
         self.0.defragging.set(false);
     }
+}
+
+pub(super) fn tmp_path(opts: &BlobOptions, num: u32, suffix: &str) -> PathBuf {
+    segment::side_path(
+        &opts.data_prefix,
+        opts.shard,
+        num,
+        &format!(".defrag{suffix}"),
+    )
+}
+
+pub(super) fn shown(p: &Path) -> String {
+    p.display().to_string()
 }

@@ -154,3 +154,14 @@ mod tests {
         assert_eq!(c.requested.get(), Some(DefragLevel::Start));
     }
 }
+
+/// Where a defrag may be stopped on purpose, to test crash handling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefragStop {
+    /// Run to the end.
+    Never,
+    /// After the new files are durable, before the commit marker.
+    BeforeMarker,
+    /// After the commit marker, before the renames.
+    BeforeRename,
+}

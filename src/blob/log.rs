@@ -5,6 +5,7 @@ use super::disk_control::{DiskControl, DISK_CONTROL_SIZE_BYTES};
 use super::error::BlobError;
 use super::ext_header::EXT_HEADER_SIZE_BYTES;
 use super::index::{KeyIndex, Loc};
+pub(super) use super::segment::Busy;
 use super::segment::Segment;
 use super::sync::{GroupCommit, KeyLocks};
 use super::{BlobOptions, BlobStats, RecordMeta};
@@ -34,7 +35,7 @@ pub struct BlobLog<F: IoFile> {
     /// A closed file still lacks its sorted index.
     pub(super) needs_sort: Cell<bool>,
     pub(super) sorting: Cell<bool>,
-    pub(super) defrag_stop: Cell<super::defrag::DefragStop>,
+    pub(super) defrag_stop: Cell<super::defrag_state::DefragStop>,
     /// Under `sync = 0`: old copies of rewritten keys, marked removed on disk only once the
     /// round that makes their new copies durable is done (see `new_record_done`).
     pub(super) deferred_removals: RefCell<Vec<(Rc<Segment<F>>, Loc)>>,
@@ -46,24 +47,7 @@ pub struct BlobLog<F: IoFile> {
     pub(super) dir_sync_needed: Cell<bool>,
     pub(super) defrag: super::defrag_state::DefragControl,
     /// Values streamed in or out a piece at a time ([`super::stream`]).
-    pub(super) streams: super::stream::StreamTable<F>,
-}
-
-/// Marks a segment busy while an operation changes its records.
-#[derive(Debug)]
-pub(super) struct Busy<F: IoFile>(pub Rc<Segment<F>>);
-
-impl<F: IoFile> Busy<F> {
-    pub fn new(seg: &Rc<Segment<F>>) -> Self {
-        seg.busy.set(seg.busy.get() + 1);
-        Busy(seg.clone())
-    }
-}
-
-impl<F: IoFile> Drop for Busy<F> {
-    fn drop(&mut self) {
-        self.0.busy.set(self.0.busy.get().saturating_sub(1));
-    }
+    pub(super) streams: super::stream_table::StreamTable<F>,
 }
 
 impl<F: IoFile> BlobLog<F> {
@@ -281,7 +265,7 @@ impl<F: IoFile> BlobLog<F> {
 
     /// Stop the next defrags at `stop`, leaving their files as a crash would (tests).
     #[doc(hidden)]
-    pub fn set_defrag_stop(&self, stop: super::defrag::DefragStop) {
+    pub fn set_defrag_stop(&self, stop: super::defrag_state::DefragStop) {
         self.defrag_stop.set(stop);
     }
 

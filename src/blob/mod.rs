@@ -57,6 +57,7 @@ mod sealed_walk;
 mod sort;
 pub mod stream;
 mod stream_read;
+mod stream_table;
 mod write;
 mod write_now;
 

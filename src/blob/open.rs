@@ -65,7 +65,7 @@ impl<F: IoFile> BlobLog<F> {
             sync_rounds: Cell::new(0),
             needs_sort: Cell::new(false),
             sorting: Cell::new(false),
-            defrag_stop: Cell::new(super::defrag::DefragStop::Never),
+            defrag_stop: Cell::new(super::defrag_state::DefragStop::Never),
             deferred_removals: RefCell::new(Vec::new()),
             old_copies_held: RefCell::new(std::collections::HashMap::new()),
             dir_sync_needed: Cell::new(false),

@@ -14,14 +14,15 @@ pub use files::{
     data_path, dir_of, list_files, lock, lock_path, side_path, sync_dir, SORTED_SUFFIX,
 };
 
+use super::disk_control::DiskControl;
 use super::error::BlobError;
 use super::page_map::PageMap;
 use super::pending::PendingIndex;
-use super::sort::SortState;
 use crate::io::IoFile;
 use std::cell::{Cell, RefCell};
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::Instant;
 
 /// A data file with its index, and the counters the log keeps about it.
@@ -253,4 +254,32 @@ impl<F: IoFile> Drop for Segment<F> {
             }
         }
     }
+}
+
+/// Marks a segment busy while an operation changes its records.
+#[derive(Debug)]
+pub(super) struct Busy<F: IoFile>(pub Rc<Segment<F>>);
+
+impl<F: IoFile> Busy<F> {
+    pub fn new(seg: &Rc<Segment<F>>) -> Self {
+        seg.busy.set(seg.busy.get() + 1);
+        Busy(seg.clone())
+    }
+}
+
+impl<F: IoFile> Drop for Busy<F> {
+    fn drop(&mut self) {
+        self.0.busy.set(self.0.busy.get().saturating_sub(1));
+    }
+}
+
+/// A sorted index being written for a closed file.
+#[derive(Debug)]
+pub struct SortState<F> {
+    /// The file's headers in `.index` slot order.
+    pub(super) raw: Vec<DiskControl>,
+    /// The place in the sorted index of each `.index` slot.
+    pub(super) sorted_slot_of: Vec<u32>,
+    pub(super) tmp_path: String,
+    pub(super) tmp: Rc<F>,
 }

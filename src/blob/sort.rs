@@ -17,6 +17,7 @@ use super::log::BlobLog;
 use super::recovery::scan;
 use super::sealed::SealedIndex;
 use super::segment::Segment;
+pub use super::segment::SortState;
 use crate::io::IoFile;
 use crate::protocol::record_flags;
 use bytes::Bytes;
@@ -26,17 +27,6 @@ use std::rc::Rc;
 /// Rounds of patching (each one fdatasync of the temporary file) in one attempt: an
 /// attempt runs in the wake of a write, whose reply waits for it.
 const PATCH_ROUNDS_MAX: usize = 2;
-
-/// A sorted index being written for a closed file.
-#[derive(Debug)]
-pub struct SortState<F> {
-    /// The file's headers in `.index` slot order.
-    raw: Vec<DiskControl>,
-    /// The place in the sorted index of each `.index` slot.
-    sorted_slot_of: Vec<u32>,
-    tmp_path: String,
-    tmp: Rc<F>,
-}
 
 /// `.index` slots of `raw` sorted by key, then position. The keys are sha512 digests, so
 /// their first 8 bytes nearly always decide.

@@ -30,7 +30,8 @@ use super::index::Loc;
 use super::log::{BlobLog, Busy};
 use super::read::record_info;
 use super::segment::Segment;
-use super::stream_read::ReadStream;
+pub use super::stream_table::StreamTable;
+use super::stream_table::{Target, WriteStream};
 use super::write::capacity;
 use super::RecordInfo;
 use crate::io::IoFile;
@@ -38,8 +39,6 @@ use crate::key::RawId;
 use crate::limits::VALUE_BYTES_MAX_CEILING;
 use crate::protocol::{io_flags, record_flags, DnetTime, IoAttr};
 use bytes::Bytes;
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 
 /// Request flags a streamed WRITE cannot honour: they need the old value's bytes.
@@ -52,80 +51,12 @@ pub fn streamable(io: &IoAttr) -> bool {
     io.flags & UNSTREAMABLE_FLAGS == 0 && (io.offset == 0 || io.flags & io_flags::PLAIN_WRITE != 0)
 }
 
-/// The streams of one log under way, by ticket.
-#[derive(Debug)]
-pub struct StreamTable<F: IoFile> {
-    next_ticket: Cell<u64>,
-    pub(super) writes: RefCell<HashMap<u64, WriteStream<F>>>,
-    pub(super) reads: RefCell<HashMap<u64, ReadStream<F>>>,
-}
-
-impl<F: IoFile> Default for StreamTable<F> {
-    fn default() -> Self {
-        StreamTable {
-            next_ticket: Cell::new(1),
-            writes: RefCell::new(HashMap::new()),
-            reads: RefCell::new(HashMap::new()),
-        }
-    }
-}
-
-impl<F: IoFile> StreamTable<F> {
-    pub(super) fn ticket(&self) -> u64 {
-        let t = self.next_ticket.get();
-        self.next_ticket.set(t.wrapping_add(1));
-        t
-    }
-
-    /// A streamed READ of `id` is under way: its record must not be overwritten in place.
-    pub(super) fn is_reading(&self, id: &RawId) -> bool {
-        let reads = self.reads.borrow();
-        !reads.is_empty() && reads.values().any(|r| r.id == *id)
-    }
-}
-
-/// Where a streamed write's bytes go.
-#[derive(Debug)]
-enum Target {
-    /// A record of its own, reserved whole: `dc` is its final header (without the
-    /// `UNCOMMITTED` flag the disk copy carries until the end); `footer` when it carries a
-    /// checksum footer.
-    New { dc: DiskControl, footer: bool },
-    /// A prepared record, at `offset` of its value; `commit` = the value's size to seal.
-    Plain { offset: u64, commit: Option<u64> },
-}
-
 /// A streamed write begun: its ticket, and the hasher of its footer (see
 /// [`BlobLog::stream_write_begin`]).
 #[derive(Debug)]
 pub struct WriteBegun {
     pub ticket: u64,
     pub hasher: Option<FooterHasher>,
-}
-
-/// One streamed write under way.
-#[derive(Debug)]
-pub(super) struct WriteStream<F: IoFile> {
-    id: RawId,
-    seg: Rc<Segment<F>>,
-    _busy: Busy<F>,
-    target: Target,
-    ext: ExtHeader,
-    value_bytes: u64,
-    received_bytes: u64,
-    done: bool,
-}
-
-impl<F: IoFile> Drop for WriteStream<F> {
-    fn drop(&mut self) {
-        if let (Target::New { dc, .. }, false) = (&self.target, self.done) {
-            // Nothing names the reserved run: it is dead space for defrag to reclaim.
-            self.seg.removed.set(self.seg.removed.get() + 1);
-            self.seg
-                .removed_bytes
-                .set(self.seg.removed_bytes.get() + dc.disk_size);
-        }
-    }
 }
 
 impl<F: IoFile> BlobLog<F> {

@@ -15,26 +15,12 @@ use super::index::Loc;
 use super::log::{BlobLog, Busy};
 use super::read::{chunk_span, read_plan, record_info, verify_chunks};
 use super::segment::Segment;
+use super::stream_table::ReadStream;
 use super::{ReadOutcome, RecordInfo};
 use crate::io::IoFile;
 use crate::key::RawId;
 use bytes::Bytes;
 use sha2::{Digest, Sha512};
-use std::rc::Rc;
-
-/// One streamed read under way.
-#[derive(Debug)]
-pub(super) struct ReadStream<F: IoFile> {
-    pub(super) id: RawId,
-    seg: Rc<Segment<F>>,
-    _busy: Busy<F>,
-    loc: Loc,
-    /// The footer to verify against, with its kind (none for NOCSUM or when not asked).
-    check: Option<(FooterKind, Vec<u8>)>,
-    /// Next and end position, in the record's data numbering (ext header at 0).
-    next: u64,
-    end: u64,
-}
 
 /// How a READ opened with [`BlobLog::stream_read_open`] is answered.
 #[derive(Debug)]

@@ -8,7 +8,8 @@
 //! entry's timestamp, as 2.26 sends them.
 
 pub use super::cache_cell::CacheCell;
-use super::io_ops::{push_file_info, read_reply_io};
+use super::io_common::{backend_id_of, push_file_info};
+use super::io_read::read_reply_io;
 use super::reply::Replies;
 use super::shard::{Shard, ShardLog};
 use crate::blob::{BlobError, ValueMeta};
@@ -84,7 +85,7 @@ pub async fn read_or_disk(
     let io = IoAttr::decode(payload).map_err(|e| super::reply::bad_payload("io_attr", e))?;
     match read(cell, log, header, &io, frames).await {
         Some(result) => result,
-        None => super::io_ops::read(log, header, payload, frames).await,
+        None => super::io_read::read(log, header, payload, frames).await,
     }
 }
 
@@ -248,7 +249,7 @@ fn push_cache_file_info(
     frames: &mut impl Replies,
 ) {
     let mut reply = *header;
-    reply.backend_id = super::io_ops::backend_id_of(shard, header);
+    reply.backend_id = backend_id_of(shard, header);
     let addr = shard.node.reply_addr();
     let fi = FileInfo {
         size,
@@ -286,7 +287,7 @@ pub async fn lookup(
         Ok(mut info) => {
             info.timestamp = timestamp;
             let mut reply = *header;
-            reply.backend_id = super::io_ops::backend_id_of(shard, header);
+            reply.backend_id = backend_id_of(shard, header);
             push_file_info(shard, &reply, &info, frames);
         }
         Err(_) => push_cache_file_info(shard, header, 0, timestamp, frames),

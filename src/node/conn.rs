@@ -314,7 +314,9 @@ fn dispatch_frame(
         out.push(frames);
         return keep_open;
     }
-    if super::iterator::intercept(shard, out, &header, &payload) {
+    if super::iterator::intercept(shard, out, &header, &payload)
+        || super::server_send::intercept(shard, out, &header, &payload)
+    {
         return true;
     }
     match super::forward::target(shard, &header) {

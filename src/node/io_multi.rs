@@ -2,7 +2,8 @@
 //! and gather the answers; each key is read or removed on its owning shard.
 
 use super::cross;
-use super::io_ops::{backend_log, local_log, read};
+use super::io_common::{backend_log, local_log};
+use super::io_read::read;
 use super::reply::{Frames, Replies};
 use super::shard::Shard;
 use crate::key::RawId;

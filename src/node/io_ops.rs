@@ -7,17 +7,18 @@
 //! WRITE, READ and LOOKUP clear NEED_ACK before touching the backend, so success is one
 //! final data reply; DEL keeps it and ends with an ack. Errors are always an ack with -errno.
 
-use super::cache_io::{self, CacheCell};
+use super::cache_io;
+pub use super::io_common::push_file_info;
+use super::io_common::push_file_info_sized;
+pub(super) use super::io_common::{
+    backend_id_of, backend_log, cache_of, count_key_served, finish, local_backend, local_log,
+};
 pub use super::io_multi::{bulk_read, range};
-pub use super::io_read::read_now;
 pub(super) use super::io_read::{read, read_reply_io};
 use super::reply::{Frames, Replies};
-use super::shard::{LocalBackend, Shard, ShardLog};
+use super::shard::{Shard, ShardLog};
 use crate::blob::RecordInfo;
-use crate::protocol::{
-    cmd_flags, command, errno, io_flags, record_flags, CmdHeader, DnetAddr, FileInfo, IoAttr,
-    IO_ATTR_SIZE_BYTES,
-};
+use crate::protocol::{cmd_flags, command, errno, io_flags, CmdHeader, IoAttr};
 use bytes::Bytes;
 use std::rc::Rc;
 
@@ -87,128 +88,6 @@ pub async fn remove_key(shard: Rc<Shard>, header: CmdHeader, payload: Bytes) -> 
     let mut frames = Frames::new();
     finish(&shard, &header, payload.len(), result, &mut frames);
     frames
-}
-
-/// Close a single-key transaction: count it, then the final ack or the error.
-pub(super) fn finish(
-    shard: &Shard,
-    header: &CmdHeader,
-    payload_bytes: usize,
-    result: Result<(), i32>,
-    frames: &mut impl Replies,
-) {
-    if result.is_ok() && matches!(header.cmd, command::WRITE | command::READ) {
-        let data_bytes = payload_bytes.saturating_sub(IO_ATTR_SIZE_BYTES) as u64;
-        shard.counters().note_key(&header.id, data_bytes);
-    }
-    if result.is_ok() && header.flags & cmd_flags::NEED_ACK == 0 {
-        return;
-    }
-    // The ack names the backend that served the key, as the original's did (also for an
-    // error such as -ENOENT of a LOOKUP whose request said backend 0).
-    let mut ack = *header;
-    ack.backend_id = backend_id_of(shard, header);
-    match result {
-        Ok(()) => frames.ack(&ack, 0),
-        Err(status) => {
-            let counters = shard.counters();
-            super::state::add_own(&counters.errors, 1);
-            counters.stats.record_error(header.cmd, status);
-            log_failure(header, status);
-            frames.error(&ack, status);
-        }
-    }
-}
-
-/// Log a failed single-key request at the level its cause deserves: a missing key is the
-/// client's business (DEBUG), a failing disk is the operator's (ERROR).
-fn log_failure(header: &CmdHeader, status: i32) {
-    let cmd = command::name(header.cmd).unwrap_or("?");
-    let id = &header.id;
-    match status {
-        errno::ENOENT => tracing::debug!(cmd, id = %id.short_hex(), status, "no such key"),
-        errno::EIO => tracing::error!(cmd, id = %id.short_hex(), status, "disk I/O error"),
-        errno::ENOSPC => {
-            tracing::error!(cmd, id = %id.short_hex(), status, "no space left on the backend")
-        }
-        _ => tracing::info!(cmd, id = %id.short_hex(), status, "request failed"),
-    }
-}
-
-/// The log of the local backend serving `header` on this (owning) shard; counts the key.
-pub(super) fn local_log(shard: &Shard, header: &CmdHeader) -> Result<Rc<ShardLog>, i32> {
-    count_key_served(shard);
-    backend_log(shard, header)
-}
-
-pub(super) fn count_key_served(shard: &Shard) {
-    super::state::add_own(&shard.counters().keys_served, 1);
-}
-
-/// The log of the local backend serving `header` on this shard.
-pub(super) fn backend_log(shard: &Shard, header: &CmdHeader) -> Result<Rc<ShardLog>, i32> {
-    local_backend(shard, header)?.log().ok_or(errno::ENXIO)
-}
-
-/// The local backend serving `header` on this shard.
-pub(super) fn local_backend<'a>(
-    shard: &'a Shard,
-    header: &CmdHeader,
-) -> Result<&'a LocalBackend, i32> {
-    let b = shard.backend_for(header)?;
-    shard.backends.get(b).ok_or(errno::ENXIO)
-}
-
-/// The cache of the backend serving `header`, when `options.cache` is set.
-pub(super) fn cache_of<'a>(shard: &'a Shard, header: &CmdHeader) -> Option<&'a CacheCell> {
-    shard.node.config.options.cache.as_ref()?;
-    local_backend(shard, header).ok()?.cache.as_ref()
-}
-
-pub(super) fn backend_id_of(shard: &Shard, header: &CmdHeader) -> i32 {
-    shard
-        .backend_for(header)
-        .ok()
-        .and_then(|b| shard.backends.get(b))
-        .and_then(|b| i32::try_from(b.backend_id).ok())
-        .unwrap_or(header.backend_id)
-}
-
-/// Append the LOOKUP / WRITE reply to `reply`: `dnet_addr` + `dnet_file_info` + the path with
-/// its NUL (the layout of [`crate::protocol::LookupReply`]), encoded straight into the frame.
-pub fn push_file_info(
-    shard: &Shard,
-    reply: &CmdHeader,
-    info: &RecordInfo,
-    frames: &mut impl Replies,
-) {
-    push_file_info_sized(shard, reply, info, info.size, frames);
-}
-
-/// [`push_file_info`] reporting `size` as the record's size.
-fn push_file_info_sized(
-    shard: &Shard,
-    reply: &CmdHeader,
-    info: &RecordInfo,
-    size: u64,
-    frames: &mut impl Replies,
-) {
-    let addr = shard.node.reply_addr();
-    let fi = FileInfo {
-        checksum: info.checksum.unwrap_or([0u8; 64]),
-        record_flags: record_flags::on_wire(info.record_flags),
-        size,
-        offset: info.data_offset,
-        mtime: info.timestamp,
-    };
-    let flen = i32::try_from(info.path.len().saturating_add(1)).unwrap_or(i32::MAX);
-    let parts: [&[u8]; 4] = [
-        &DnetAddr::from(addr).encode(),
-        &fi.encode(flen),
-        info.path.as_bytes(),
-        &[0],
-    ];
-    frames.reply(reply, &parts, false);
 }
 
 async fn lookup(
@@ -367,4 +246,54 @@ async fn remove(
         return cache_io::remove(cell, log, &header.id, flags).await;
     }
     log.remove(&header.id).await.map_err(|e| e.errno())
+}
+
+/// READ on the owning shard when it can finish at once, without a task (see
+/// [`crate::blob::BlobLog::read_now`]), its frames written to `frames`; false when it has
+/// to wait (then nothing was written): run [`read_key`].
+pub fn read_now(
+    shard: &Shard,
+    mut header: CmdHeader,
+    payload: &[u8],
+    frames: &mut impl Replies,
+) -> bool {
+    header.flags &= !cmd_flags::NEED_ACK;
+    let Ok(backend) = local_backend(shard, &header) else {
+        return false;
+    };
+    let Some(log) = backend.log() else {
+        return false;
+    };
+    let Ok(io) = IoAttr::decode(payload) else {
+        return false;
+    };
+    if let Some(cell) = &backend.cache {
+        match cache_io::read_now(cell, &header, &io, frames) {
+            cache_io::NowRead::Disk => {}
+            cache_io::NowRead::Task => return false,
+            cache_io::NowRead::Done(result) => {
+                count_key_served(shard);
+                finish(shard, &header, payload.len(), result, frames);
+                return true;
+            }
+        }
+    }
+    let verify = io.flags & io_flags::NOCSUM == 0;
+    let mark = frames.mark();
+    // The value is copied once, from the page-cache map into its reply frame.
+    let outcome = log.read_now(&header.id, io.offset, io.size, verify, |info, value| {
+        let reply_io = read_reply_io(&header, &io, info, value);
+        frames.reply(&header, &[&reply_io.encode(), value], false);
+    });
+    let Some(outcome) = outcome else {
+        return false;
+    };
+    count_key_served(shard);
+    let result = outcome.map_err(|e| e.errno());
+    if result.is_err() {
+        // A map access that faulted still ran the copy (from a zero page): drop its reply.
+        frames.truncate(mark);
+    }
+    finish(shard, &header, payload.len(), result, frames);
+    true
 }

@@ -45,22 +45,30 @@ const EINTR: i32 = crate::protocol::errno::EINTR;
 
 use super::running_iterators::{CANCELLED, PAUSED, RUNNING};
 
-/// Serve ITERATOR and SEND, which stream into the connection; `false` for other commands.
+/// Serve ITERATOR, which streams into the connection; `false` for other commands.
 pub fn intercept(shard: &Rc<Shard>, out: &Rc<Outbox>, header: &CmdHeader, payload: &Bytes) -> bool {
-    if header.cmd != command::ITERATOR && header.cmd != command::SEND {
+    if header.cmd != command::ITERATOR {
         return false;
     }
-    let (s, o, h, p) = (shard.clone(), out.clone(), *header, payload.clone());
+    let (s, h, p) = (shard.clone(), *header, payload.clone());
+    spawn_streaming(out, move |o| async move { iterate(&s, &o, h, &p).await });
+    true
+}
+
+/// Run a request that streams its replies into `out` as its own task, counted in flight
+/// on the connection until it ends.
+pub(super) fn spawn_streaming<F, Fut>(out: &Rc<Outbox>, serve: F)
+where
+    F: FnOnce(Rc<Outbox>) -> Fut,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
     out.request_started();
+    let o = out.clone();
+    let fut = serve(out.clone());
     crate::runtime::spawn(async move {
-        if h.cmd == command::ITERATOR {
-            iterate(&s, &o, h, &p).await;
-        } else {
-            super::server_send::server_send(&s, &o, h, &p).await;
-        }
+        fut.await;
         o.request_finished();
     });
-    true
 }
 
 /// Local backend ids a request covers.

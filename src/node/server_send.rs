@@ -12,7 +12,7 @@
 //! peer as one batch on the link (`window`).
 
 use super::forward::{self, Target};
-use super::iterator::{backend_ids, Batch};
+use super::iterator::{backend_ids, spawn_streaming, Batch};
 use super::outbox::Outbox;
 use super::reply::{Frames, Replies};
 use super::shard::Shard;
@@ -143,6 +143,20 @@ struct Job {
     move_source: bool,
     timeout_ms: u64,
     total_keys: u64,
+}
+
+/// Serve SEND, which streams its per-key replies into the connection; `false` for other
+/// commands.
+pub fn intercept(shard: &Rc<Shard>, out: &Rc<Outbox>, header: &CmdHeader, payload: &Bytes) -> bool {
+    if header.cmd != command::SEND {
+        return false;
+    }
+    let (s, h, p) = (shard.clone(), *header, payload.clone());
+    spawn_streaming(
+        out,
+        move |o| async move { server_send(&s, &o, h, &p).await },
+    );
+    true
 }
 
 pub(super) async fn server_send(
