@@ -8,30 +8,18 @@
 mod common;
 
 use common::cluster::{free_port, mesh, route_list_len, wait_for, ClusterNode, RawConn};
+use common::large::{rss_anon_bytes, start_write as start_write_as, value_part, IO_ATTR_BYTES};
 use common::raw::write_request;
 use elliptics::key::RawId;
-use elliptics::protocol::{cmd_flags, errno, CmdHeader, IoAttr, HEADER_SIZE_BYTES};
-use std::io::{Read, Write};
+use elliptics::protocol::{cmd_flags, errno, CmdHeader, HEADER_SIZE_BYTES};
+use std::io::Read;
 use std::time::Duration;
 
 const MIB: u64 = 1 << 20;
-const IO_ATTR_BYTES: u64 = 208;
 
-/// Byte `i` of the value with `seed`.
-fn value_part(seed: u64, from: u64, len: u64) -> Vec<u8> {
-    (from..from + len)
-        .map(|i| ((i ^ seed).wrapping_mul(0x9E37_79B9) >> 13) as u8)
-        .collect()
-}
-
-fn rss_anon_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("RssAnon:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    kb * 1024
+/// Send the head of a WRITE of `total` bytes of value `seed` and its first `sent` bytes.
+fn start_write(c: &mut RawConn, key: &str, seed: u64, total: u64, sent: u64) -> u64 {
+    start_write_as(c, key, seed, total, sent, 91)
 }
 
 /// Two nodes, group 1 on each: node 1 owns the keys below 0x80.., node 2 the rest.
@@ -61,25 +49,6 @@ fn key_of_node_2(prefix: &str) -> String {
         .map(|i| format!("{prefix}-{i}"))
         .find(|k| RawId::from_key(k.as_bytes()).0[0] >= 0x80)
         .unwrap()
-}
-
-/// Send the head of a WRITE of `total` bytes of value `seed` and its first `sent` bytes.
-fn start_write(c: &mut RawConn, key: &str, seed: u64, total: u64, sent: u64) -> u64 {
-    let (mut header, body) = write_request(key.as_bytes(), 1, &[]);
-    let mut io = IoAttr::decode(&body).unwrap();
-    io.size = total;
-    header.size = IO_ATTR_BYTES + total;
-    header.trans = 91;
-    let mut head = header.encode().to_vec();
-    head.extend_from_slice(&io.encode());
-    c.send_bytes(&head);
-    let mut at = 0;
-    while at < sent {
-        let n = MIB.min(sent - at);
-        c.stream.write_all(&value_part(seed, at, n)).unwrap();
-        at += n;
-    }
-    header.trans
 }
 
 /// READ `key` whole from `c` (DIRECT to that node), comparing it with value `seed`; the

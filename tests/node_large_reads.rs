@@ -8,6 +8,7 @@
 
 mod common;
 
+use common::large::rss_anon_bytes;
 use common::raw::{read_request, write_request, RawConn};
 use common::{NodeSpec, TestNode};
 use elliptics::key::RawId;
@@ -99,16 +100,6 @@ fn skip_payload(c: &mut RawConn, mut left: u64) {
         c.stream.read_exact(&mut buf[..n]).unwrap();
         left -= n as u64;
     }
-}
-
-fn rss_anon_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("RssAnon:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    kb * 1024
 }
 
 #[test]

@@ -8,38 +8,19 @@
 
 mod common;
 
+use common::large::{
+    rss_anon_bytes, send_value, start_write as start_write_as, value_part, IO_ATTR_BYTES,
+    SEND_CHUNK_BYTES,
+};
 use common::raw::{read_request, write_request, RawConn};
 use common::{NodeSpec, TestNode};
 use elliptics::protocol::{cmd_flags, errno, CmdHeader, IoAttr, HEADER_SIZE_BYTES};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 const MIB: u64 = 1 << 20;
-/// Bytes generated and sent per write call.
-const SEND_CHUNK_BYTES: u64 = MIB;
-const IO_ATTR_BYTES: u64 = 208;
-
-/// Word `k` (bytes `8k..8k + 8`) of the value with `seed`: cheap, and different at every
-/// offset that matters.
-fn word_at(seed: u64, k: u64) -> [u8; 8] {
-    ((k ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ k).to_le_bytes()
-}
-
-/// Bytes `from..from + len` of the value with `seed`.
-fn value_part(seed: u64, from: u64, len: u64) -> Vec<u8> {
-    let first = from / 8;
-    let last = (from + len).div_ceil(8);
-    let mut words = Vec::with_capacity(((last - first) * 8) as usize);
-    for k in first..last {
-        words.extend_from_slice(&word_at(seed, k));
-    }
-    let skip = (from - first * 8) as usize;
-    words.drain(..skip);
-    words.truncate(len as usize);
-    words
-}
 
 /// A node whose records carry checksum footers, one shard unless `shards` says more.
 fn node_with(extra: &[&str]) -> TestNode {
@@ -48,16 +29,6 @@ fn node_with(extra: &[&str]) -> TestNode {
         extra_options: extra.iter().map(|s| s.to_string()).collect(),
         ..NodeSpec::default()
     })
-}
-
-fn rss_anon_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("RssAnon:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    kb * 1024
 }
 
 /// Samples a process's anonymous memory until dropped; the highest value seen.
@@ -95,25 +66,7 @@ impl PeakRss {
 /// Send the start of a WRITE of `total` bytes of `key`'s value `seed`, and its first
 /// `sent` bytes.
 fn start_write(c: &mut RawConn, key: &str, seed: u64, total: u64, sent: u64) -> u64 {
-    let (mut header, body) = write_request(key.as_bytes(), 1, &[]);
-    let mut io = IoAttr::decode(&body).unwrap();
-    io.size = total;
-    header.size = IO_ATTR_BYTES + total;
-    header.trans = 77;
-    let mut head = header.encode().to_vec();
-    head.extend_from_slice(&io.encode());
-    c.send_bytes(&head);
-    send_value(c, seed, 0, sent);
-    header.trans
-}
-
-fn send_value(c: &mut RawConn, seed: u64, from: u64, len: u64) {
-    let mut at = from;
-    while at < from + len {
-        let n = SEND_CHUNK_BYTES.min(from + len - at);
-        c.stream.write_all(&value_part(seed, at, n)).unwrap();
-        at += n;
-    }
+    start_write_as(c, key, seed, total, sent, 77)
 }
 
 /// WRITE `total` bytes of value `seed` to `key`, streamed from the generator; the status.

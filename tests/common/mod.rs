@@ -12,6 +12,7 @@
 pub mod capture;
 pub mod cluster;
 pub mod kv;
+pub mod large;
 pub mod raw;
 pub mod replay;
 
