@@ -8,27 +8,17 @@
 
 mod common;
 
-use common::cluster::{free_port, mesh, wait_for, ClusterNode, RawConn};
-use elliptics::client::{ClientConfig, Key, Node, Session};
+use common::cluster::{two_groups as joined_two_groups, wait_for, ClusterNode, RawConn};
+use elliptics::client::{Key, Node, Session};
 use elliptics::key::RawId;
 use elliptics::protocol::{
     cmd_flags, command, errno, iflags, CmdHeader, DnetTime, IteratorResponse, ServerSendRequest,
 };
 
-/// Node 1 holds group 1, node 2 group 2; a client connected to both.
+/// Node 1 holds group 1, node 2 group 2; a client connected to both, once node 1 routes
+/// to node 2.
 fn two_groups(dir: &std::path::Path) -> (Vec<ClusterNode>, Node) {
-    let port = free_port();
-    let mut nodes = vec![
-        ClusterNode::new(dir, 1, port, &[(1, 1)]),
-        ClusterNode::new(dir, 2, port, &[(1, 2)]),
-    ];
-    mesh(&mut nodes);
-    for n in nodes.iter_mut() {
-        n.start();
-    }
-    let client = Node::new(ClientConfig::default());
-    client.add_remotes(&[&nodes[0].remote()]).expect("connect");
-    wait_for(20, "both nodes", || client.connections().len() == 2);
+    let (nodes, client) = joined_two_groups(dir);
     wait_for(20, "node 1 routing to node 2", || {
         RawConn::dial(nodes[0].addr()).route_list_len() >= 2
     });

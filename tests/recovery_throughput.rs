@@ -12,30 +12,13 @@
 
 mod common;
 
-use common::cluster::{free_port, mesh, wait_for, ClusterNode, RawConn};
-use elliptics::client::{ClientConfig, Key, Node, Session};
+use common::cluster::{two_groups, wait_for, ClusterNode, RawConn};
+use elliptics::client::{Key, Node, Session};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Instant;
-
-/// Two nodes (group 1, group 2) and a client connected to both.
-fn two_groups(dir: &Path) -> (Vec<ClusterNode>, Node) {
-    let port = free_port();
-    let mut nodes = vec![
-        ClusterNode::new(dir, 1, port, &[(1, 1)]),
-        ClusterNode::new(dir, 2, port, &[(1, 2)]),
-    ];
-    mesh(&mut nodes);
-    for n in nodes.iter_mut() {
-        n.start();
-    }
-    let client = Node::new(ClientConfig::default());
-    client.add_remotes(&[&nodes[0].remote()]).expect("connect");
-    wait_for(20, "both nodes", || client.connections().len() == 2);
-    (nodes, client)
-}
 
 /// Write `count` keys named `prefix-N` with `value` to group 1 only.
 fn fill_group_1(client: &Node, prefix: &str, count: usize, value: &[u8]) -> Vec<String> {

@@ -185,3 +185,21 @@ fn all_threads_stopped(pid: u32) -> bool {
         })
     })
 }
+
+/// Two nodes, node 1 serving group 1 and node 2 group 2, joined, and a client connected to
+/// both.
+pub fn two_groups(dir: &Path) -> (Vec<ClusterNode>, elliptics::client::Node) {
+    let port = free_port();
+    let mut nodes = vec![
+        ClusterNode::new(dir, 1, port, &[(1, 1)]),
+        ClusterNode::new(dir, 2, port, &[(1, 2)]),
+    ];
+    mesh(&mut nodes);
+    for n in nodes.iter_mut() {
+        n.start();
+    }
+    let client = elliptics::client::Node::new(elliptics::client::ClientConfig::default());
+    client.add_remotes(&[&nodes[0].remote()]).expect("connect");
+    wait_for(20, "both nodes", || client.connections().len() == 2);
+    (nodes, client)
+}
