@@ -3,12 +3,10 @@
 
 mod common;
 
-use common::cluster::{free_port, ClusterNode, RawConn};
+use common::cluster::{free_port, server_send, ClusterNode, RawConn};
 use elliptics::client::{ClientConfig, Key, Node, Session};
 use elliptics::key::RawId;
-use elliptics::protocol::{
-    cmd_flags, command, errno, iflags, CmdHeader, DnetTime, IteratorResponse, ServerSendRequest,
-};
+use elliptics::protocol::{errno, iflags, DnetTime};
 
 fn write(s: &mut Session, group: u32, key: &str, data: &[u8], tsec: Option<u64>) {
     s.set_groups(&[group]);
@@ -22,26 +20,11 @@ fn write(s: &mut Session, group: u32, key: &str, data: &[u8], tsec: Option<u64>)
 
 /// SEND `keys` from group 1 to group 2; the per-key statuses and the final status.
 fn send(raw: &mut RawConn, keys: &[&str], flags: u64) -> (Vec<i32>, i32) {
-    let req = ServerSendRequest {
-        timeout: 0,
-        iflags: flags,
-        ids: keys.iter().map(|k| RawId::from_key(k.as_bytes())).collect(),
-        groups: vec![2],
-    };
-    let h = CmdHeader {
-        cmd: command::SEND,
-        group_id: 1,
-        flags: cmd_flags::NEED_ACK,
-        ..CmdHeader::default()
-    };
-    let frames = raw.exchange(h, &req.encode());
-    let per_key = frames
-        .iter()
-        .filter_map(|(_, p)| IteratorResponse::decode_with_data(p).ok())
-        .map(|(r, _)| r.status)
-        .collect();
-    let last = frames.last().map_or(-5, |(h, _)| h.status);
-    (per_key, last)
+    let (per_key, last) = server_send(raw, keys, flags, 0);
+    (
+        per_key.into_iter().map(|(_, status)| status).collect(),
+        last,
+    )
 }
 
 fn read(raw: &mut RawConn, key: &str, group: u32) -> (i32, Vec<u8>) {

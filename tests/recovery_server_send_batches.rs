@@ -8,12 +8,12 @@
 
 mod common;
 
-use common::cluster::{two_groups as joined_two_groups, wait_for, ClusterNode, RawConn};
+use common::cluster::{
+    server_send, two_groups as joined_two_groups, wait_for, ClusterNode, RawConn,
+};
 use elliptics::client::{Key, Node, Session};
 use elliptics::key::RawId;
-use elliptics::protocol::{
-    cmd_flags, command, errno, iflags, CmdHeader, DnetTime, IteratorResponse, ServerSendRequest,
-};
+use elliptics::protocol::{errno, iflags, DnetTime};
 
 /// Node 1 holds group 1, node 2 group 2; a client connected to both, once node 1 routes
 /// to node 2.
@@ -33,25 +33,8 @@ fn value_of(key: &str, len: usize) -> Vec<u8> {
 /// SEND `keys` with OVERWRITE from group 1 on `raw`'s node to group 2: the per-key statuses
 /// by key, and the final status.
 fn send(raw: &mut RawConn, keys: &[String]) -> (Vec<(RawId, i32)>, i32) {
-    let req = ServerSendRequest {
-        timeout: 5,
-        iflags: iflags::OVERWRITE,
-        ids: keys.iter().map(|k| RawId::from_key(k.as_bytes())).collect(),
-        groups: vec![2],
-    };
-    let h = CmdHeader {
-        cmd: command::SEND,
-        group_id: 1,
-        flags: cmd_flags::NEED_ACK,
-        ..CmdHeader::default()
-    };
-    let frames = raw.exchange(h, &req.encode());
-    let per_key = frames
-        .iter()
-        .filter_map(|(_, p)| IteratorResponse::decode_with_data(p).ok())
-        .map(|(r, _)| (r.key, r.status))
-        .collect();
-    (per_key, frames.last().map_or(-5, |(h, _)| h.status))
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    server_send(raw, &keys, iflags::OVERWRITE, 5)
 }
 
 #[test]

@@ -203,3 +203,34 @@ pub fn two_groups(dir: &Path) -> (Vec<ClusterNode>, elliptics::client::Node) {
     wait_for(20, "both nodes", || client.connections().len() == 2);
     (nodes, client)
 }
+
+/// SEND `keys` from group 1 to group 2 through `raw` with `iflags` and a timeout of
+/// `timeout_s` seconds: each key's id and status (from its iterator response), and the
+/// final status (-5 when no frame came).
+pub fn server_send(
+    raw: &mut RawConn,
+    keys: &[&str],
+    iflags: u64,
+    timeout_s: i32,
+) -> (Vec<(RawId, i32)>, i32) {
+    use elliptics::protocol::{cmd_flags, command, CmdHeader, IteratorResponse, ServerSendRequest};
+    let req = ServerSendRequest {
+        timeout: timeout_s,
+        iflags,
+        ids: keys.iter().map(|k| RawId::from_key(k.as_bytes())).collect(),
+        groups: vec![2],
+    };
+    let h = CmdHeader {
+        cmd: command::SEND,
+        group_id: 1,
+        flags: cmd_flags::NEED_ACK,
+        ..CmdHeader::default()
+    };
+    let frames = raw.exchange(h, &req.encode());
+    let per_key = frames
+        .iter()
+        .filter_map(|(_, p)| IteratorResponse::decode_with_data(p).ok())
+        .map(|(r, _)| (r.key, r.status))
+        .collect();
+    (per_key, frames.last().map_or(-5, |(h, _)| h.status))
+}
