@@ -295,7 +295,9 @@ async fn check_entry<F: IoFile>(
     if let (Some(kind), false) = (kind, removed) {
         let data_end = usize::try_from(DISK_CONTROL_SIZE_BYTES + dc.data_size).unwrap_or(0);
         let foot_at = usize::try_from(dc.disk_size - footer_bytes).unwrap_or(0);
-        let data = record.get(96..data_end).unwrap_or(&[]);
+        let data = record
+            .get(DISK_CONTROL_SIZE_BYTES as usize..data_end)
+            .unwrap_or(&[]);
         let foot = record.get(foot_at..).unwrap_or(&[]);
         if footer::verify(kind, foot, 0, data).is_err() {
             return Ok(Check::BadFooter { removed });
@@ -310,12 +312,15 @@ pub(super) async fn read_entries<F: IoFile>(
     first: u64,
     count: u64,
 ) -> Result<Vec<u8>, BlobError> {
-    let len = usize::try_from(count * DISK_CONTROL_SIZE_BYTES)
-        .map_err(|_| BlobError::Invalid("index batch too large"))?;
-    let (res, buf) = seg
-        .index
-        .read_exact_at(vec![0u8; len], first * DISK_CONTROL_SIZE_BYTES)
-        .await;
+    let too_large = || BlobError::Invalid("index batch too large");
+    let len = count
+        .checked_mul(DISK_CONTROL_SIZE_BYTES)
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(too_large)?;
+    let at = first
+        .checked_mul(DISK_CONTROL_SIZE_BYTES)
+        .ok_or_else(too_large)?;
+    let (res, buf) = seg.index.read_exact_at(vec![0u8; len], at).await;
     res.map_err(|e| BlobError::io(&seg.index_path, e))?;
     Ok(buf)
 }
